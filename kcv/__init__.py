@@ -1,0 +1,15 @@
+"""kcv: the convolutional building blocks that shaped computer vision, in Keras 3.
+
+One code base for TensorFlow, JAX and PyTorch (pick with ``KERAS_BACKEND``).
+
+Sub-packages:
+    kcv.layers   the blocks, one module per paper family.
+    kcv.testing  the layer test battery used by kcv's tests and its grader.
+    kcv.backend  the one module that talks to the running backend directly.
+"""
+
+__version__ = "0.1.0"
+
+from kcv import layers  # noqa: E402  (import after __version__ for setuptools)
+
+__all__ = ["__version__", "layers"]

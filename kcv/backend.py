@@ -1,0 +1,173 @@
+"""The one module of kcv that imports TensorFlow, JAX or PyTorch directly.
+
+Everything else in kcv is written with ``keras.ops`` and asks this module when it
+needs a fact about the running backend: its name and devices, which backends
+are installed, gradients for the test battery, and which implementation of an
+operation is fastest here (see :func:`depthwise_implementation`).
+"""
+
+import functools
+import importlib
+import importlib.metadata
+import os
+
+import keras
+import numpy as np
+
+BACKENDS = ("jax", "tensorflow", "torch")
+
+# Distributions that provide each backend's Python package, in order of preference.
+_DISTRIBUTIONS = {
+    "jax": ("jax",),
+    "tensorflow": ("tensorflow-cpu", "tensorflow", "tf-nightly"),
+    "torch": ("torch",),
+}
+_MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+
+
+def name():
+    """Returns the name of the running Keras backend (``"jax"``, ...)."""
+    return keras.backend.backend()
+
+
+def installed_backends():
+    """Returns ``{backend: version or None}`` for the three backends kcv supports.
+
+    Reads package metadata only: nothing is imported, so this is cheap and safe
+    to call whichever backend is running.
+    """
+    found = {}
+    for backend in BACKENDS:
+        found[backend] = None
+        for dist in _DISTRIBUTIONS[backend]:
+            try:
+                found[backend] = importlib.metadata.version(dist)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return found
+
+
+def _module():
+    return importlib.import_module(_MODULES[name()])
+
+
+def devices():
+    """Returns the running backend's devices as strings, e.g. ``["cpu:0"]``."""
+    backend = name()
+    if backend == "jax":
+        return [f"{d.platform}:{d.id}" for d in _module().devices()]
+    if backend == "tensorflow":
+        return [
+            d.name.replace("/device:", "").lower()
+            for d in _module().config.list_logical_devices()
+        ]
+    if backend == "torch":
+        torch = _module()
+        found = ["cpu:0"]
+        if torch.cuda.is_available():
+            found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return found
+    return ["cpu:0"]
+
+
+def has_accelerator():
+    """True when the running backend sees a GPU or TPU."""
+    return any(not d.startswith("cpu") for d in devices())
+
+
+def channels_first_support():
+    """Returns ``(supported, reason)`` for ``channels_first`` convolutions.
+
+    TensorFlow has no NCHW convolution kernels on the CPU; JAX and PyTorch run
+    both layouts everywhere.
+    """
+    if name() == "tensorflow" and not has_accelerator():
+        return False, "TensorFlow implements NCHW convolutions on GPU only"
+    return True, ""
+
+
+@functools.cache
+def depthwise_implementation():
+    """Chooses how kcv computes a depthwise convolution on this backend.
+
+    Returns ``"shifted"`` (a sum of ``k*k`` shifted, per-channel scaled copies of
+    the input, written in ``keras.ops``) or ``"native"`` (the backend's own
+    grouped convolution through ``keras.ops.depthwise_conv``).
+
+    XLA lowers a depthwise convolution on the CPU to a grouped convolution that
+    is an order of magnitude slower than the shifted form, in the forward pass
+    and more so in the gradient; see ``benchmarks/``. JAX on CPU therefore uses
+    ``"shifted"``; every other case uses the native kernel. The environment
+    variable ``KCV_DEPTHWISE=native|shifted`` overrides the choice (read once).
+    """
+    forced = os.environ.get("KCV_DEPTHWISE")
+    if forced:
+        if forced not in ("native", "shifted"):
+            raise ValueError(
+                "KCV_DEPTHWISE must be 'native' or 'shifted', "
+                f"received {forced!r}."
+            )
+        return forced
+    if name() == "jax" and not has_accelerator():
+        return "shifted"
+    return "native"
+
+
+def value_and_gradients(model, inputs, targets, loss_fn):
+    """Loss and per-variable gradients of ``model`` in training mode, eagerly.
+
+    Args:
+        model: a built ``keras.layers.Layer`` or ``keras.Model``.
+        inputs: the model's input (array or list of arrays).
+        targets: array (or list of arrays, one per output) for ``loss_fn``.
+        loss_fn: ``loss_fn(targets, outputs) -> scalar``, written in keras.ops.
+
+    Returns:
+        ``(loss, gradients)``: a Python float and one numpy array per entry of
+        ``model.trainable_variables``, in the same order.
+    """
+    backend = name()
+    variables = model.trainable_variables
+    if backend == "jax":
+        import jax
+
+        def loss_of(trainable):
+            outputs, _ = model.stateless_call(
+                trainable,
+                [v.value for v in model.non_trainable_variables],
+                inputs,
+                training=True,
+            )
+            return loss_fn(targets, outputs)
+
+        loss, grads = jax.value_and_grad(loss_of)([v.value for v in variables])
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = loss_fn(targets, model(inputs, training=True))
+        grads = tape.gradient(loss, [v.value for v in variables])
+    elif backend == "torch":
+        for v in variables:
+            v.value.grad = None
+        loss = loss_fn(targets, model(inputs, training=True))
+        loss.backward()
+        grads = [v.value.grad for v in variables]
+    else:
+        raise NotImplementedError(f"Gradients are not wired for backend {backend!r}.")
+    grads = [
+        None if g is None else np.asarray(keras.ops.convert_to_numpy(g))
+        for g in grads
+    ]
+    return float(keras.ops.convert_to_numpy(loss)), grads
+
+
+def versions():
+    """Returns an ordered mapping of the versions that matter for a bug report."""
+    import kcv
+
+    info = {"kcv": kcv.__version__, "keras": keras.__version__}
+    for backend, version in installed_backends().items():
+        info[backend] = version or "not installed"
+    return info

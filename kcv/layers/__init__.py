@@ -1,0 +1,13 @@
+"""The blocks, one module per paper family (see each module for its paper)."""
+
+from kcv.layers.depthwise import DepthwiseConv2D
+from kcv.layers.depthwise import DepthwiseSeparableConv
+from kcv.layers.depthwise import InvertedResidual
+from kcv.layers.squeeze_excite import SqueezeExcite
+
+__all__ = [
+    "DepthwiseConv2D",
+    "DepthwiseSeparableConv",
+    "InvertedResidual",
+    "SqueezeExcite",
+]

@@ -1,0 +1,425 @@
+"""Depthwise separable and inverted-residual convolutions (MobileNet v1/v2, Xception).
+
+Howard et al. "MobileNets: Efficient Convolutional Neural Networks for Mobile
+Vision Applications". 2017. https://arxiv.org/abs/1704.04861
+Sandler et al. "MobileNetV2: Inverted Residuals and Linear Bottlenecks".
+CVPR 2018. https://arxiv.org/abs/1801.04381
+Chollet. "Xception: Deep Learning with Depthwise Separable Convolutions".
+CVPR 2017. https://arxiv.org/abs/1610.02357
+Howard et al. "Searching for MobileNetV3". ICCV 2019 (SE in the inverted
+residual). https://arxiv.org/abs/1905.02244
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from kcv import backend
+from kcv.layers import _utils
+from kcv.layers.squeeze_excite import SqueezeExcite
+
+
+def _same_padding(size, kernel, stride, dilation):
+    """TensorFlow's "same" padding: ``(before, after, output_size)``."""
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2, out
+
+
+def shifted_depthwise_conv(
+    inputs, kernel, strides, padding, dilation_rate, data_format
+):
+    """Depthwise convolution as a sum of ``kh*kw`` shifted, scaled inputs.
+
+    Computes exactly what ``keras.ops.depthwise_conv`` computes (same kernel
+    layout ``(kh, kw, C, M)``, output channel ``c*M + m``, TensorFlow "same"
+    padding), but with elementwise multiply-adds instead of a grouped
+    convolution. XLA on the CPU runs this form an order of magnitude faster
+    (forward and backward); :func:`kcv.backend.depthwise_implementation`
+    decides where it is used. Needs static spatial sizes, which JAX always has.
+
+    Args:
+        inputs: 4D tensor in ``data_format``.
+        kernel: ``(kh, kw, C, M)`` tensor.
+        strides, dilation_rate: pairs of ints.
+        padding: ``"same"`` or ``"valid"``.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+
+    Returns:
+        The 4D output tensor with ``C*M`` channels.
+    """
+    kh, kw, channels, multiplier = kernel.shape
+    last = data_format == "channels_last"
+    h_axis, w_axis = (1, 2) if last else (2, 3)
+    sizes = (inputs.shape[h_axis], inputs.shape[w_axis])
+    pads, outs = [], []
+    for size, k, s, d in zip(sizes, (kh, kw), strides, dilation_rate):
+        if padding == "same":
+            before, after, out = _same_padding(size, k, s, d)
+        else:
+            before, after, out = 0, 0, (size - (k - 1) * d - 1) // s + 1
+        pads.append((before, after))
+        outs.append(out)
+    if any(p != (0, 0) for p in pads):
+        pad_width = [(0, 0)] * 4
+        pad_width[h_axis], pad_width[w_axis] = pads
+        inputs = ops.pad(inputs, pad_width)
+
+    # Per-tap weights broadcast against the input: (C, M) placed on the channel axis.
+    if multiplier == 1:
+        taps = ops.reshape(kernel, (kh, kw, channels) if last else (kh, kw, channels, 1, 1))
+    else:
+        inputs = ops.expand_dims(inputs, -1 if last else 2)
+        taps = kernel if last else ops.reshape(kernel, (kh, kw, channels, multiplier, 1, 1))
+
+    (oh, ow), (sh, sw), (dh, dw) = outs, strides, dilation_rate
+    h_axis = 1 if last else len(inputs.shape) - 2
+    index = [slice(None)] * len(inputs.shape)
+    outputs = None
+    for i in range(kh):
+        index[h_axis] = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
+        for j in range(kw):
+            index[h_axis + 1] = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
+            term = inputs[tuple(index)] * taps[i, j]
+            outputs = term if outputs is None else outputs + term
+    if multiplier > 1:
+        shape = (-1, oh, ow, channels * multiplier) if last else (-1, channels * multiplier, oh, ow)
+        outputs = ops.reshape(outputs, shape)
+    return outputs
+
+
+@keras.saving.register_keras_serializable(package="kcv")
+class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
+    """``keras.layers.DepthwiseConv2D`` that runs fast on every backend.
+
+    Same arguments, weights, saved format and outputs as
+    ``keras.layers.DepthwiseConv2D`` (tested to float32 rounding); only the
+    computation differs where :func:`kcv.backend.depthwise_implementation`
+    picks the shifted multiply-add form (JAX on CPU).
+
+    Args:
+        See ``keras.layers.DepthwiseConv2D``.
+
+    Returns:
+        The convolved tensor, ``C * depth_multiplier`` channels.
+
+    Example:
+
+    >>> import numpy as np, kcv
+    >>> dw = kcv.layers.DepthwiseConv2D(3, padding="same")
+    >>> dw(np.ones((1, 8, 8, 4), "float32")).shape
+    (1, 8, 8, 4)
+
+    Reference:
+        Howard et al., MobileNets, 2017, Sec. 3.1 (depthwise convolution).
+    """
+
+    def call(self, inputs):
+        if backend.depthwise_implementation() == "native":
+            return super().call(inputs)
+        outputs = shifted_depthwise_conv(
+            inputs,
+            self.kernel,
+            self.strides,
+            self.padding,
+            self.dilation_rate,
+            self.data_format,
+        )
+        if self.use_bias:
+            axis = -1 if self.data_format == "channels_last" else 1
+            shape = [1, 1, 1, 1]
+            shape[axis] = -1
+            outputs = outputs + ops.reshape(self.bias, shape)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
+def _check_strides(strides, dilation_rate):
+    strides = _utils.int_pair("strides", strides)
+    dilation_rate = _utils.int_pair("dilation_rate", dilation_rate)
+    if any(s not in (1, 2) for s in strides):
+        raise ValueError(
+            f"`strides` must be 1 or 2 (per axis), as in MobileNet; received {strides!r}."
+        )
+    if max(strides) > 1 and max(dilation_rate) > 1:
+        raise ValueError(
+            "`strides` > 1 cannot be combined with `dilation_rate` > 1 "
+            f"(received strides={strides!r}, dilation_rate={dilation_rate!r}); "
+            "use strides=1 for an atrous block."
+        )
+    return strides, dilation_rate
+
+
+class _ConvBlock(keras.layers.Layer):
+    """Shared plumbing: a sequence of sublayers built and called in order."""
+
+    def build(self, input_shape):
+        self._in_channels = _utils.image_channels(self, input_shape, self.data_format)
+        self.blocks = self._make_layers(self._in_channels)
+        _utils.build_chain(self.blocks, input_shape)
+
+    def call(self, inputs, training=None):
+        return _utils.call_chain(self.blocks, inputs, training=training)
+
+    def compute_output_shape(self, input_shape):
+        _utils.image_channels(self, input_shape, self.data_format)
+        return _utils.same_conv_output_shape(
+            input_shape, self.filters, self.strides, self.data_format
+        )
+
+    def _bn(self, name):
+        return keras.layers.BatchNormalization(
+            axis=_utils.channel_axis(self.data_format),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _depthwise(self, kernel_size, strides, dilation_rate, depth_multiplier, use_bias):
+        return DepthwiseConv2D(
+            kernel_size,
+            strides=strides,
+            padding="same",
+            depth_multiplier=depth_multiplier,
+            dilation_rate=dilation_rate,
+            use_bias=use_bias,
+            data_format=self.data_format,
+            dtype=self.dtype_policy,
+            name="depthwise",
+        )
+
+    def _pointwise(self, filters, use_bias, name):
+        return keras.layers.Conv2D(
+            filters,
+            1,
+            use_bias=use_bias,
+            data_format=self.data_format,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _activation(self, activation, name):
+        return keras.layers.Activation(activation, dtype=self.dtype_policy, name=name)
+
+
+@keras.saving.register_keras_serializable(package="kcv")
+class DepthwiseSeparableConv(_ConvBlock):
+    """MobileNet v1 block: depthwise ``k×k`` + BN + act, pointwise 1x1 + BN + act.
+
+    A standard ``k×k`` convolution from ``M`` to ``N`` channels costs
+    ``k²·M·N·H·W`` multiply-adds; the separable pair costs
+    ``k²·M·H·W + M·N·H·W`` (paper, Eq. 5), a ratio of ``1/N + 1/k²``.
+    Convolutions have no bias when followed by BN (official code); with
+    ``batch_norm=False`` both convolutions carry a bias and no BN is applied,
+    the form Xception's separable convolutions take before their BN.
+
+    Args:
+        filters: int. Output channels ``N`` of the pointwise convolution.
+        kernel_size: int or pair. Depthwise kernel, default 3.
+        strides: 1 or 2 (per axis). Stride of the depthwise convolution.
+        dilation_rate: int or pair. Atrous rate of the depthwise convolution
+            (cannot be combined with strides > 1).
+        depth_multiplier: int. Depthwise outputs per input channel.
+        activation: str or None. Applied after each BN; MobileNet uses "relu"
+            (``keras.applications`` uses "relu6").
+        batch_norm: bool. BN after each convolution (paper) or biases instead.
+        data_format: str or None. None reads ``keras.config.image_data_format()``.
+        **kwargs: base ``keras.layers.Layer`` arguments.
+
+    Returns:
+        A tensor with ``filters`` channels and the spatial size divided by the
+        stride (rounded up, "same" padding).
+
+    Example:
+
+    >>> import numpy as np, kcv
+    >>> block = kcv.layers.DepthwiseSeparableConv(64, strides=2)
+    >>> block(np.ones((1, 32, 32, 32), "float32")).shape
+    (1, 16, 16, 64)
+
+    Reference:
+        Howard et al., MobileNets, 2017, Sec. 3.1 and Fig. 3.
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size=3,
+        strides=1,
+        dilation_rate=1,
+        depth_multiplier=1,
+        activation="relu",
+        batch_norm=True,
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _utils.positive_int("filters", filters)
+        self.kernel_size = _utils.int_pair("kernel_size", kernel_size)
+        self.strides, self.dilation_rate = _check_strides(strides, dilation_rate)
+        self.depth_multiplier = _utils.positive_int("depth_multiplier", depth_multiplier)
+        self.activation = _utils.activation("activation", activation)
+        self.batch_norm = bool(batch_norm)
+        self.data_format = _utils.data_format(data_format)
+
+    def _make_layers(self, in_channels):
+        bias = not self.batch_norm
+        layers = [
+            self._depthwise(
+                self.kernel_size, self.strides, self.dilation_rate, self.depth_multiplier, bias
+            )
+        ]
+        if self.batch_norm:
+            layers.append(self._bn("depthwise_bn"))
+        layers.append(self._activation(self.activation, "depthwise_act"))
+        layers.append(self._pointwise(self.filters, bias, "pointwise"))
+        if self.batch_norm:
+            layers.append(self._bn("pointwise_bn"))
+        layers.append(self._activation(self.activation, "pointwise_act"))
+        return layers
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "dilation_rate": self.dilation_rate,
+                "depth_multiplier": self.depth_multiplier,
+                "activation": self.activation,
+                "batch_norm": self.batch_norm,
+                "data_format": self.data_format,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kcv")
+class InvertedResidual(_ConvBlock):
+    """MobileNet v2 inverted residual with linear bottleneck (v3 with SE).
+
+    ``x -> 1x1 expand to t·C + BN + act -> k×k depthwise + BN + act
+    [-> SE] -> 1x1 linear projection + BN (no activation) [+ x]``
+    (paper, Table 1 and Fig. 3b). The expansion is skipped when ``t = 1``, as
+    in the official code's first bottleneck. The shortcut is added only when
+    the stride is 1 and the input already has ``filters`` channels.
+    Convolutions have no bias (BN follows each). Trainable parameters for
+    24 -> 24, t = 6: ``24·144 + 2·144 + 9·144 + 2·144 + 144·24 + 2·24 = 8,832``.
+
+    With ``se_reduction`` set, a :class:`SqueezeExcite` block recalibrates the
+    expanded channels after the depthwise stage, where MobileNetV3 places it.
+    Difference from MobileNetV3: its SE width is ``make_divisible(t·C/4, 8)``;
+    ours is ``max(1, t·C // se_reduction)``.
+
+    Args:
+        filters: int. Output channels of the projection.
+        expansion: int or float >= 1. Expansion factor ``t``; the hidden width
+            is ``round(C_in · t)``.
+        kernel_size: int or pair. Depthwise kernel, default 3.
+        strides: 1 or 2 (per axis). Stride of the depthwise convolution.
+        dilation_rate: int or pair. Atrous rate of the depthwise convolution,
+            as in DeepLabv3's MobileNetV2 backbone (strides must then be 1).
+        se_reduction: int or None. Reduction ratio of an SE block; None for v2.
+        se_gate: str. Gate of the SE block, "hard_sigmoid" (v3) or "sigmoid".
+        activation: str. Non-linearity after expansion and depthwise; "relu6"
+            (v2) or "hard_swish" (v3).
+        data_format: str or None. None reads ``keras.config.image_data_format()``.
+        **kwargs: base ``keras.layers.Layer`` arguments.
+
+    Returns:
+        A tensor with ``filters`` channels and the spatial size divided by the
+        stride (rounded up).
+
+    Example:
+
+    >>> import numpy as np, kcv
+    >>> block = kcv.layers.InvertedResidual(24, expansion=6)
+    >>> block(np.ones((1, 16, 16, 24), "float32")).shape
+    (1, 16, 16, 24)
+
+    Reference:
+        Sandler et al., MobileNetV2, CVPR 2018, Sec. 3-4, Table 1;
+        Howard et al., Searching for MobileNetV3, ICCV 2019, Sec. 5.3.
+    """
+
+    def __init__(
+        self,
+        filters,
+        expansion=6,
+        kernel_size=3,
+        strides=1,
+        se_reduction=None,
+        activation="relu6",
+        dilation_rate=1,
+        se_gate="hard_sigmoid",
+        data_format=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = _utils.positive_int("filters", filters)
+        if isinstance(expansion, bool) or not isinstance(expansion, (int, float)) or expansion < 1:
+            raise ValueError(f"`expansion` must be a number >= 1, received {expansion!r}.")
+        self.expansion = expansion
+        self.kernel_size = _utils.int_pair("kernel_size", kernel_size)
+        self.strides, self.dilation_rate = _check_strides(strides, dilation_rate)
+        if se_reduction is not None:
+            _utils.positive_int("se_reduction", se_reduction)
+        self.se_reduction = se_reduction
+        self.se_gate = _utils.one_of("se_gate", se_gate, ("sigmoid", "hard_sigmoid"))
+        self.activation = _utils.activation("activation", activation)
+        self.data_format = _utils.data_format(data_format)
+
+    def _make_layers(self, in_channels):
+        hidden = int(round(in_channels * self.expansion))
+        layers = []
+        if self.expansion != 1:
+            layers += [
+                self._pointwise(hidden, False, "expand"),
+                self._bn("expand_bn"),
+                self._activation(self.activation, "expand_act"),
+            ]
+        layers += [
+            self._depthwise(self.kernel_size, self.strides, self.dilation_rate, 1, False),
+            self._bn("depthwise_bn"),
+            self._activation(self.activation, "depthwise_act"),
+        ]
+        if self.se_reduction is not None:
+            layers.append(
+                SqueezeExcite(
+                    self.se_reduction,
+                    gate=self.se_gate,
+                    data_format=self.data_format,
+                    dtype=self.dtype_policy,
+                    name="squeeze_excite",
+                )
+            )
+        layers += [self._pointwise(self.filters, False, "project"), self._bn("project_bn")]
+        return layers
+
+    @property
+    def has_residual(self):
+        """True when the block adds its input (stride 1, same channel count)."""
+        return self.strides == (1, 1) and self._in_channels == self.filters
+
+    def call(self, inputs, training=None):
+        outputs = super().call(inputs, training=training)
+        return outputs + inputs if self.has_residual else outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "expansion": self.expansion,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "se_reduction": self.se_reduction,
+                "activation": self.activation,
+                "dilation_rate": self.dilation_rate,
+                "se_gate": self.se_gate,
+                "data_format": self.data_format,
+            }
+        )
+        return config

@@ -1,0 +1,94 @@
+"""Squeeze-and-Excitation (SENet).
+
+Hu, Shen, Albanie, Sun, Wu. "Squeeze-and-Excitation Networks". CVPR 2018 /
+TPAMI 2019. https://arxiv.org/abs/1709.01507
+"""
+
+import keras
+from keras import ops
+
+from kcv.layers import _utils
+
+GATES = ("sigmoid", "hard_sigmoid")
+
+
+@keras.saving.register_keras_serializable(package="kcv")
+class SqueezeExcite(keras.layers.Layer):
+    """Squeeze-and-Excitation block: recalibrates channels by a learned gate.
+
+    For an input ``U`` with ``C`` channels the block computes (paper, Eq. 2-4)
+
+    * squeeze: ``z_c = mean_{i,j} u_c(i, j)`` (global average pooling);
+    * excitation: ``s = gate(W2 · relu(W1 · z + b1) + b2)`` with
+      ``W1 ∈ R^{C/r × C}`` and ``W2 ∈ R^{C × C/r}``;
+    * scale: ``x̃_c = s_c · u_c``.
+
+    The two fully connected layers have biases, as in the official Caffe
+    models; the reduced width is ``max(1, C // reduction)`` so that narrow
+    inputs keep at least one hidden unit. The block has
+    ``2·C·(C // r) + (C // r) + C`` parameters: 8,464 for ``C=256, r=16``.
+
+    ``gate="hard_sigmoid"`` (``relu6(x + 3) / 6``) is the cheaper gate that
+    MobileNetV3 uses in its SE blocks (Howard et al., ICCV 2019).
+
+    Args:
+        reduction: int. The reduction ratio ``r`` (paper default 16).
+        gate: str. ``"sigmoid"`` (paper) or ``"hard_sigmoid"``.
+        data_format: str or None. ``"channels_last"`` or ``"channels_first"``;
+            None reads ``keras.config.image_data_format()``.
+        **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
+
+    Returns:
+        A tensor of the input's shape: the input scaled per channel.
+
+    Example:
+
+    >>> import numpy as np, kcv
+    >>> se = kcv.layers.SqueezeExcite(reduction=16)
+    >>> se(np.ones((2, 8, 8, 256), "float32")).shape
+    (2, 8, 8, 256)
+    >>> se.count_params()
+    8464
+
+    Reference:
+        Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 3 and Fig. 2.
+    """
+
+    def __init__(self, reduction=16, gate="sigmoid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.reduction = _utils.positive_int("reduction", reduction)
+        self.gate = _utils.one_of("gate", gate, GATES)
+        self.data_format = _utils.data_format(data_format)
+        self.supports_masking = False
+
+    def build(self, input_shape):
+        channels = _utils.image_channels(self, input_shape, self.data_format)
+        hidden = max(1, channels // self.reduction)
+        self.reduce = keras.layers.Dense(
+            hidden, activation="relu", dtype=self.dtype_policy, name="reduce"
+        )
+        self.expand = keras.layers.Dense(
+            channels, activation=self.gate, dtype=self.dtype_policy, name="expand"
+        )
+        _utils.build_chain([self.reduce, self.expand], (input_shape[0], channels))
+
+    def call(self, inputs):
+        spatial = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        squeezed = ops.mean(inputs, axis=spatial)
+        scale = self.expand(self.reduce(squeezed))
+        scale = ops.expand_dims(ops.expand_dims(scale, spatial[0]), spatial[0])
+        return inputs * ops.cast(scale, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "reduction": self.reduction,
+                "gate": self.gate,
+                "data_format": self.data_format,
+            }
+        )
+        return config
