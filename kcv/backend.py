@@ -153,6 +153,7 @@ def value_and_gradients(model, inputs, targets, loss_fn):
             v.value.grad = None
         loss = loss_fn(targets, model(inputs, training=True))
         loss.backward()
+        loss = loss.detach()
         grads = [v.value.grad for v in variables]
     else:
         raise NotImplementedError(f"Gradients are not wired for backend {backend!r}.")

@@ -1,0 +1,102 @@
+"""Every public kcv layer (and, later, model) in a small configuration.
+
+The catalogue drives two test suites: the layer battery (:mod:`kcv.testing`)
+on each backend, and the cross-backend equivalence test that saves a
+``.keras`` file under one backend and reloads it under the others. A new
+public layer is not done until it has at least one entry here; a test fails
+when one is missing. Parameter counts are the papers' formulas, worked out in
+the comments.
+"""
+
+from kcv import layers
+from kcv.testing import LayerCase
+
+LAYER_CASES = (
+    # SE on 256 channels, r = 16: 2·256·16 + 16 + 256 = 8,464 (SENet, Sec. 3).
+    LayerCase(
+        "se_256_r16",
+        layers.SqueezeExcite,
+        {"reduction": 16},
+        (2, 4, 4, 256),
+        expected_output_shape=(2, 4, 4, 256),
+        expected_trainable_params=8464,
+        expected_num_trainable_weights=4,
+        expected_num_non_trainable_weights=0,
+    ),
+    # Hard-sigmoid gate (MobileNetV3), C = 24, r = 4: 2·24·6 + 6 + 24 = 318.
+    LayerCase(
+        "se_hard_sigmoid",
+        layers.SqueezeExcite,
+        {"reduction": 4, "gate": "hard_sigmoid"},
+        (2, 6, 6, 24),
+        expected_trainable_params=318,
+    ),
+    # Depthwise 3x3, multiplier 2, with bias: 9·8·2 + 16 = 160.
+    LayerCase(
+        "depthwise_conv2d",
+        layers.DepthwiseConv2D,
+        {"kernel_size": 3, "padding": "same", "depth_multiplier": 2},
+        (2, 9, 9, 8),
+        expected_output_shape=(2, 9, 9, 16),
+        expected_trainable_params=160,
+    ),
+    # MobileNet v1 block 32 -> 64, stride 2: 9·32 + 2·32 + 32·64 + 2·64 = 2,528.
+    LayerCase(
+        "separable_32_64_s2",
+        layers.DepthwiseSeparableConv,
+        {"filters": 64, "strides": 2},
+        (2, 10, 10, 32),
+        expected_output_shape=(2, 5, 5, 64),
+        expected_trainable_params=2528,
+        expected_num_trainable_weights=6,
+        expected_num_non_trainable_weights=4,
+    ),
+    # Without BN, biases instead, dilated: 9·8 + 8 + 8·16 + 16 = 224.
+    LayerCase(
+        "separable_no_bn_dilated",
+        layers.DepthwiseSeparableConv,
+        {"filters": 16, "dilation_rate": 2, "batch_norm": False},
+        (2, 9, 9, 8),
+        expected_trainable_params=224,
+    ),
+    # Inverted residual 24 -> 24, t = 6 (MobileNetV2, Table 1):
+    # 24·144 + 2·144 + 9·144 + 2·144 + 144·24 + 2·24 = 8,832.
+    LayerCase(
+        "inverted_residual_24_t6",
+        layers.InvertedResidual,
+        {"filters": 24, "expansion": 6},
+        (2, 8, 8, 24),
+        expected_output_shape=(2, 8, 8, 24),
+        expected_trainable_params=8832,
+        expected_num_trainable_weights=9,
+        expected_num_non_trainable_weights=6,
+    ),
+    # t = 1 skips the expansion: 9·32 + 2·32 + 32·16 + 2·16 = 896.
+    LayerCase(
+        "inverted_residual_t1",
+        layers.InvertedResidual,
+        {"filters": 16, "expansion": 1},
+        (2, 8, 8, 32),
+        expected_trainable_params=896,
+    ),
+    # v3-style: stride 2, SE r = 4 on 48 channels, hard-swish:
+    # 16·48 + 96 + 9·48 + 96 + (2·48·12 + 12 + 48) + 48·24 + 48 = 3,804.
+    LayerCase(
+        "inverted_residual_s2_se",
+        layers.InvertedResidual,
+        {"filters": 24, "expansion": 3, "strides": 2, "se_reduction": 4, "activation": "hard_swish"},
+        (2, 9, 9, 16),
+        expected_output_shape=(2, 5, 5, 24),
+        expected_trainable_params=3804,
+    ),
+)
+
+CASES = LAYER_CASES
+
+
+def case(name):
+    """Returns the catalogue entry called ``name``."""
+    for entry in CASES:
+        if entry.name == name:
+            return entry
+    raise ValueError(f"`name` must be one of {[c.name for c in CASES]}, received {name!r}.")

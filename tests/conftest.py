@@ -1,0 +1,25 @@
+"""Pytest setup: the suite runs once per backend (see tools/run_tests.py).
+
+Tests marked ``backend_independent`` run once, in their own pytest process;
+every other test runs in a process whose ``KERAS_BACKEND`` is set before
+Keras is imported.
+"""
+
+import os
+
+import pytest
+
+
+def pytest_report_header(config):
+    return f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '(unset: tensorflow)')}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Each test starts from the default dtype policy and data format."""
+    import keras
+
+    yield
+    keras.config.set_dtype_policy("float32")
+    keras.config.set_image_data_format("channels_last")
+    keras.backend.clear_session()
