@@ -9,6 +9,7 @@ operation is fastest here (see :func:`depthwise_implementation`).
 import functools
 import importlib
 import importlib.metadata
+import inspect
 import os
 
 import keras
@@ -132,12 +133,16 @@ def value_and_gradients(model, inputs, targets, loss_fn):
     if backend == "jax":
         import jax
 
+        # stateless_call hands keyword arguments straight to call().
+        takes_training = "training" in inspect.signature(model.call).parameters
+        flags = {"training": True} if takes_training else {}
+
         def loss_of(trainable):
             outputs, _ = model.stateless_call(
                 trainable,
                 [v.value for v in model.non_trainable_variables],
                 inputs,
-                training=True,
+                **flags,
             )
             return loss_fn(targets, outputs)
 

@@ -1,0 +1,173 @@
+"""Depthwise blocks: Keras-identical depthwise numerics, MobileNet structure, errors."""
+
+import itertools
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import kcv
+from kcv import backend
+from kcv.layers.depthwise import shifted_depthwise_conv
+
+
+def _np(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+CONFIGS = list(
+    itertools.product(
+        [1, 2],  # strides
+        [1, 2],  # dilation
+        [1, 3],  # depth multiplier
+        ["same", "valid"],
+        ["channels_last", "channels_first"],
+    )
+)
+
+
+@pytest.mark.parametrize("strides, dilation, multiplier, padding, data_format", CONFIGS)
+def test_shifted_form_equals_keras_depthwise_conv(strides, dilation, multiplier, padding, data_format):
+    if strides > 1 and dilation > 1:
+        pytest.skip("Keras rejects strides > 1 with dilation > 1")
+    if data_format == "channels_first" and not backend.channels_first_support()[0]:
+        pytest.skip(backend.channels_first_support()[1])
+    rng = np.random.default_rng(0)
+    shape = (2, 11, 10, 6) if data_format == "channels_last" else (2, 6, 11, 10)
+    x = rng.standard_normal(shape).astype("float32")
+    kernel = rng.standard_normal((3, 3, 6, multiplier)).astype("float32")
+    expected = keras.ops.depthwise_conv(
+        x, kernel, strides=strides, padding=padding, dilation_rate=dilation, data_format=data_format
+    )
+    got = shifted_depthwise_conv(
+        keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(kernel),
+        (strides, strides), padding, (dilation, dilation), data_format,
+    )
+    np.testing.assert_allclose(_np(got), _np(expected), rtol=1e-5, atol=1e-5)
+
+
+def test_shifted_form_has_keras_gradients():
+    """Gradients w.r.t. input and kernel match Keras' depthwise conv."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 9, 9, 4)).astype("float32")
+    kernel_init = keras.initializers.Constant(rng.standard_normal((3, 3, 4, 1)).astype("float32"))
+    grads = []
+    for layer_cls in (keras.layers.DepthwiseConv2D, kcv.layers.DepthwiseConv2D):
+        layer = layer_cls(3, strides=2, padding="same", depthwise_initializer=kernel_init, use_bias=False)
+        layer.build(x.shape)
+        target = np.ones((2, 5, 5, 4), "float32")
+
+        def loss_fn(t, y):
+            return keras.ops.sum(keras.ops.square(y - keras.ops.convert_to_tensor(t)))
+
+        grads.append(backend.value_and_gradients(layer, x, target, loss_fn))
+    (loss_a, (ga,)), (loss_b, (gb,)) = grads
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_is_a_drop_in_for_keras_depthwise():
+    x = np.random.default_rng(2).standard_normal((2, 8, 8, 5)).astype("float32")
+    ours = kcv.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu")
+    theirs = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights([w + 0.1 for w in ours.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), rtol=1e-5, atol=1e-5)
+    assert {**ours.get_config(), "name": ""} == {**theirs.get_config(), "name": ""}
+
+
+def test_jax_on_cpu_uses_the_shifted_form():
+    if os.environ.get("KCV_DEPTHWISE"):
+        expected = os.environ["KCV_DEPTHWISE"]
+    elif backend.name() == "jax" and not backend.has_accelerator():
+        expected = "shifted"
+    else:
+        expected = "native"
+    assert backend.depthwise_implementation() == expected
+
+
+def _sublayer_names(layer):
+    return [sub.name for sub in layer.blocks]
+
+
+def test_inverted_residual_structure_and_residual():
+    block = kcv.layers.InvertedResidual(24, expansion=6)
+    x = np.random.default_rng(3).standard_normal((2, 8, 8, 24)).astype("float32")
+    y = block(x, training=False)
+    assert _sublayer_names(block) == [
+        "expand", "expand_bn", "expand_act",
+        "depthwise", "depthwise_bn", "depthwise_act",
+        "project", "project_bn",
+    ]
+    assert block.has_residual
+    assert [w.shape for w in block.trainable_weights if len(w.shape) == 4] == [
+        (1, 1, 24, 144), (3, 3, 144, 1), (1, 1, 144, 24)
+    ]
+    # The projection is linear: without the shortcut the output would be the branch.
+    branch = keras.ops.convert_to_numpy(kcv.layers.depthwise._ConvBlock.call(block, x, training=False))
+    np.testing.assert_allclose(_np(y), branch + x, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, in_channels, residual",
+    [
+        ({"filters": 24}, 24, True),
+        ({"filters": 24, "strides": 2}, 24, False),
+        ({"filters": 32}, 24, False),
+        ({"filters": 24, "dilation_rate": 2}, 24, True),
+    ],
+)
+def test_residual_only_with_stride_1_and_equal_channels(kwargs, in_channels, residual):
+    block = kcv.layers.InvertedResidual(**kwargs)
+    block.build((None, 8, 8, in_channels))
+    assert block.has_residual is residual
+
+
+def test_expansion_1_skips_expand_and_se_sits_before_projection():
+    block = kcv.layers.InvertedResidual(16, expansion=1, se_reduction=4)
+    block.build((None, 8, 8, 32))
+    assert _sublayer_names(block) == [
+        "depthwise", "depthwise_bn", "depthwise_act", "squeeze_excite", "project", "project_bn",
+    ]
+
+
+def test_separable_conv_cost_matches_paper_formula():
+    """Params of the v1 block: k²·M + M·N (+ BN), paper Sec. 3.1."""
+    m, n = 32, 64
+    block = kcv.layers.DepthwiseSeparableConv(n)
+    block.build((None, 16, 16, m))
+    assert block.count_params() - 4 * (m + n) == 9 * m + m * n  # BN: 4 weights per channel
+    assert _sublayer_names(block) == [
+        "depthwise", "depthwise_bn", "depthwise_act", "pointwise", "pointwise_bn", "pointwise_act",
+    ]
+
+
+@pytest.mark.parametrize(
+    "layer_cls, kwargs, match",
+    [
+        (kcv.layers.InvertedResidual, {"filters": 0}, "`filters` must be an integer >= 1"),
+        (kcv.layers.InvertedResidual, {"filters": 8, "expansion": 0.5}, "`expansion` must be a number >= 1"),
+        (kcv.layers.InvertedResidual, {"filters": 8, "strides": 3}, "`strides` must be 1 or 2"),
+        (kcv.layers.InvertedResidual, {"filters": 8, "strides": 2, "dilation_rate": 2}, "cannot be combined"),
+        (kcv.layers.InvertedResidual, {"filters": 8, "activation": "nope"}, "`activation` must name a Keras activation"),
+        (kcv.layers.InvertedResidual, {"filters": 8, "se_reduction": 0}, "`se_reduction` must be an integer >= 1"),
+        (kcv.layers.InvertedResidual, {"filters": 8, "se_gate": "relu"}, "`se_gate` must be one of"),
+        (kcv.layers.DepthwiseSeparableConv, {"filters": -1}, "`filters` must be an integer >= 1"),
+        (kcv.layers.DepthwiseSeparableConv, {"filters": 8, "depth_multiplier": 0}, "`depth_multiplier` must be"),
+        (kcv.layers.DepthwiseSeparableConv, {"filters": 8, "kernel_size": (3, 0)}, "`kernel_size` must be"),
+        (kcv.layers.DepthwiseSeparableConv, {"filters": 8, "strides": (1, 4)}, "`strides` must be 1 or 2"),
+        (kcv.layers.DepthwiseSeparableConv, {"filters": 8, "activation": "swishy"}, "`activation` must name"),
+    ],
+)
+def test_bad_arguments_are_named(layer_cls, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        layer_cls(**kwargs)
+
+
+@pytest.mark.parametrize("layer_cls", [kcv.layers.InvertedResidual, kcv.layers.DepthwiseSeparableConv])
+def test_wrong_rank_is_rejected_at_build(layer_cls):
+    with pytest.raises(ValueError, match="expects a 4D input"):
+        layer_cls(8).build((None, 16, 8))

@@ -1,0 +1,64 @@
+"""SqueezeExcite against the paper's equations (SENet, Eq. 2-4)."""
+
+import keras
+import numpy as np
+import pytest
+
+import kcv
+
+
+def _reference(x, w1, b1, w2, b2, gate):
+    """NumPy SE on channels_last x: scale = gate(W2 relu(W1 z + b1) + b2)."""
+    z = x.mean(axis=(1, 2))
+    hidden = np.maximum(z @ w1 + b1, 0.0)
+    logits = hidden @ w2 + b2
+    if gate == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-logits))
+    else:
+        s = np.clip(logits + 3.0, 0.0, 6.0) / 6.0
+    return x * s[:, None, None, :]
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hard_sigmoid"])
+def test_matches_the_equations(gate):
+    x = np.random.default_rng(0).standard_normal((3, 5, 7, 32)).astype("float32")
+    layer = kcv.layers.SqueezeExcite(reduction=8, gate=gate)
+    y = keras.ops.convert_to_numpy(layer(x))
+    w1, b1, w2, b2 = [keras.ops.convert_to_numpy(w) for w in layer.weights]
+    assert w1.shape == (32, 4) and w2.shape == (4, 32)
+    np.testing.assert_allclose(y, _reference(x, w1, b1, w2, b2, gate), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "channels, reduction, expected",
+    [(256, 16, 8464), (64, 16, 580), (8, 16, 2 * 8 + 1 + 8)],  # width max(1, C // r)
+)
+def test_parameter_count_formula(channels, reduction, expected):
+    layer = kcv.layers.SqueezeExcite(reduction)
+    layer.build((None, 4, 4, channels))
+    assert layer.count_params() == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"reduction": 0}, "`reduction` must be an integer >= 1"),
+        ({"reduction": 2.5}, "`reduction` must be an integer >= 1"),
+        ({"gate": "tanh"}, "`gate` must be one of 'sigmoid', 'hard_sigmoid'"),
+        ({"data_format": "NHWC"}, "`data_format` must be one of"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        kcv.layers.SqueezeExcite(**kwargs)
+
+
+@pytest.mark.parametrize("shape", [(2, 16), (2, 4, 4, 4, 16)])
+def test_wrong_rank_is_rejected_at_build(shape):
+    with pytest.raises(ValueError, match="expects a 4D input"):
+        kcv.layers.SqueezeExcite().build(shape)
+
+
+def test_unknown_channels_are_rejected():
+    with pytest.raises(ValueError, match="needs a known channel dimension"):
+        kcv.layers.SqueezeExcite().build((2, 8, 8, None))
