@@ -1,0 +1,63 @@
+"""Worker for test_cross_backend.py; runs under one backend per process.
+
+    KERAS_BACKEND=jax python tests/cross_backend_worker.py save DIR
+        builds every catalogue model with seeded random weights and writes
+        DIR/jax/<case>.keras, <case>.inputs.npy and <case>.outputs.npz.
+    KERAS_BACKEND=torch python tests/cross_backend_worker.py load DIR
+        loads every other backend's files and prints one JSON line per case:
+        {"source", "target", "case", "error": max abs difference or null,
+         "message": why it failed or ""}.
+"""
+
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+
+from kcv import backend, catalogue, testing
+
+
+def _outputs(model, x):
+    return [np.asarray(keras.ops.convert_to_numpy(y)) for y in keras.tree.flatten(model(x, training=False))]
+
+
+def save(directory):
+    out = os.path.join(directory, backend.name())
+    os.makedirs(out, exist_ok=True)
+    for case in catalogue.CASES:
+        keras.utils.set_random_seed(0)
+        model = case.model()
+        testing.randomize_weights(model, seed=0)
+        x = case.inputs(seed=0)
+        model.save(os.path.join(out, f"{case.name}.keras"))
+        np.save(os.path.join(out, f"{case.name}.inputs.npy"), x)
+        np.savez(os.path.join(out, f"{case.name}.outputs.npz"), *_outputs(model, x))
+
+
+def load(directory):
+    target = backend.name()
+    for source in sorted(os.listdir(directory)):
+        if source == target:
+            continue
+        for case in catalogue.CASES:
+            stem = os.path.join(directory, source, case.name)
+            record = {"source": source, "target": target, "case": case.name, "error": None, "message": ""}
+            try:
+                model = keras.saving.load_model(stem + ".keras")
+                x = np.load(stem + ".inputs.npy")
+                with np.load(stem + ".outputs.npz") as saved:
+                    expected = [saved[k] for k in sorted(saved.files, key=lambda k: int(k.split("_")[1]))]
+                got = _outputs(model, x)
+                if [g.shape for g in got] != [e.shape for e in expected]:
+                    record["message"] = f"shapes {[g.shape for g in got]} != {[e.shape for e in expected]}"
+                else:
+                    record["error"] = max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected))
+            except Exception as error:  # report, do not stop the other cases
+                record["message"] = f"{type(error).__name__}: {error}"
+            print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    {"save": save, "load": load}[sys.argv[1]](sys.argv[2])

@@ -1,0 +1,109 @@
+"""Runs kcv's test suite once per backend, each in its own process.
+
+    python tools/run_tests.py [--backends jax,tensorflow,torch] [--jobs 2]
+                              [--require-all] [-- PYTEST_ARGS...]
+
+Keras reads KERAS_BACKEND once, at import, so every backend gets a fresh
+pytest process with the variable set before anything is imported. Tests
+marked ``backend_independent`` run once more in a process of their own. The
+processes run in parallel, ``--jobs`` at a time. Logs and JUnit XML go to
+``test-results/``. A backend that is not installed is reported as SKIPPED
+(never as passed); with ``--require-all`` it fails the run. The exit status
+is non-zero when any run fails.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+# This process only reads package metadata; Keras' numpy backend imports no framework.
+os.environ["KERAS_BACKEND"] = "numpy"
+
+from kcv import backend  # noqa: E402
+
+RESULTS = os.path.join(ROOT, "test-results")
+
+
+def _counts(xml_path):
+    """(passed, failed, skipped) from a pytest JUnit XML file."""
+    suite = ET.parse(xml_path).getroot()
+    if suite.tag == "testsuites":
+        suite = suite[0]
+    total, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+    failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    return total - failed - skipped, failed, skipped
+
+
+def _run(label, keras_backend, marker, pytest_args):
+    xml_path = os.path.join(RESULTS, f"{label}.xml")
+    log_path = os.path.join(RESULTS, f"{label}.log")
+    env = {**os.environ, "KERAS_BACKEND": keras_backend}
+    command = [
+        sys.executable, "-m", "pytest", "tests", "-m", marker, "-p", "no:cacheprovider",
+        f"--junitxml={xml_path}", "-q", *pytest_args,
+    ]
+    start = time.monotonic()
+    print(f"[{label}] started: KERAS_BACKEND={keras_backend} pytest -m '{marker}'", flush=True)
+    with open(log_path, "w") as log:
+        code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    seconds = time.monotonic() - start
+    counts = _counts(xml_path) if os.path.exists(xml_path) else (0, 0, 0)
+    ok = code == 0 and sum(counts) > 0
+    print(f"[{label}] {'ok' if ok else 'FAILED'} in {seconds:.0f}s "
+          f"({counts[0]} passed, {counts[1]} failed, {counts[2]} skipped)", flush=True)
+    if not ok:
+        with open(log_path) as log:
+            print(f"[{label}] last lines of {os.path.relpath(log_path, ROOT)}:\n"
+                  + "".join(log.readlines()[-60:]), flush=True)
+    return {"label": label, "ok": ok, "code": code, "counts": counts, "seconds": seconds}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backends", default=",".join(backend.BACKENDS))
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--require-all", action="store_true",
+                        help="fail when a requested backend is not installed")
+    parser.add_argument("pytest_args", nargs="*", help="passed to every pytest run (after --)")
+    args = parser.parse_args(argv)
+
+    requested = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = sorted(set(requested) - set(backend.BACKENDS))
+    if unknown:
+        parser.error(f"--backends must name {', '.join(backend.BACKENDS)}; received {unknown}")
+    installed = backend.installed_backends()
+    present = [b for b in requested if installed[b]]
+    missing = [b for b in requested if not installed[b]]
+    os.makedirs(RESULTS, exist_ok=True)
+
+    runs = [(b, b, "not backend_independent") for b in present]
+    if present:
+        runs.append(("independent", present[0], "backend_independent"))
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(lambda r: _run(*r, args.pytest_args), runs))
+
+    print(f"\n{'run':<13}{'status':<26}{'passed':>8}{'failed':>8}{'skipped':>9}{'time':>8}")
+    for r in results:
+        p, f, s = r["counts"]
+        status = "ok" if r["ok"] else f"FAILED (pytest exit {r['code']})"
+        print(f"{r['label']:<13}{status:<26}{p:>8}{f:>8}{s:>9}{r['seconds']:>7.0f}s")
+    for b in missing:
+        print(f"{b:<13}{'SKIPPED (not installed)':<26}{'-':>8}{'-':>8}{'-':>9}{'-':>8}")
+    totals = [sum(r["counts"][i] for r in results) for i in range(3)]
+    print(f"wall time {time.monotonic() - start:.0f}s; logs and JUnit XML in test-results/")
+    failed = any(not r["ok"] for r in results) or not results or (missing and args.require_all)
+    if missing and args.require_all:
+        print(f"backends not installed: {', '.join(missing)} (--require-all)")
+    print(f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
