@@ -1,0 +1,40 @@
+# kcv — every target sets up what it needs (a virtual environment in .venv).
+#   make book     execute the course chapters (the book build joins later)
+#   make test     the whole test suite, once per backend
+#   make lab      JupyterLab on notebooks/ (works as root too)
+#   make bench    the benchmarks, side by side with native PyTorch
+# BACKEND=jax|tensorflow|torch picks the Keras backend of book / lab.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+BACKEND ?= jax
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.kcv-installed
+
+.PHONY: setup book lab test bench clean
+
+setup: $(STAMP)
+
+# Re-installs whenever pyproject.toml changes. The pip configuration of the
+# machine decides where wheels come from (see README, "Installing").
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all,book,dev]'
+	touch $@
+
+book: setup
+	KERAS_BACKEND=$(BACKEND) $(BIN)/python tools/execute_chapters.py
+
+lab: setup
+	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab --notebook-dir=notebooks \
+	    $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+test: setup
+	$(BIN)/python tools/run_tests.py --require-all
+
+bench: setup
+	$(BIN)/python benchmarks/inverted_residual.py
+
+clean:
+	rm -rf build test-results

@@ -1,0 +1,62 @@
+"""The developer tools behind `make book` and `make test`."""
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.backend_independent
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _notebook(path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    nbformat.write(nb, path)
+    return str(path)
+
+
+def _execute(*args):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "execute_chapters.py"), *args],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )
+
+
+def test_execute_chapters_runs_and_keeps_outputs(tmp_path):
+    good = _notebook(tmp_path / "good.ipynb", "import os\nprint(os.environ['KERAS_BACKEND'])")
+    done = _execute(good, "--output-dir", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    executed = nbformat.read(tmp_path / "out" / "numpy" / "good.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"].strip() == "numpy"
+    assert "1 of 1 chapters executed" in done.stdout
+
+
+def test_execute_chapters_fails_on_a_raising_cell(tmp_path):
+    bad = _notebook(tmp_path / "bad.ipynb", "x = 1", "raise ValueError('broken chapter')")
+    done = _execute(bad, "--output-dir", str(tmp_path / "out"))
+    assert done.returncode == 1
+    assert "bad.ipynb  [numpy]  FAILED" in done.stdout
+    assert "broken chapter" in done.stderr
+
+
+def test_cli_reports_versions_and_backends():
+    done = subprocess.run(
+        [sys.executable, "-m", "kcv"], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )
+    assert done.returncode == 0, done.stderr
+    for field in ("kcv", "keras", "jax", "tensorflow", "torch", "backend", "devices", "installed"):
+        assert any(line.split()[0] == field for line in done.stdout.splitlines() if line), field
+    assert "backend     numpy" in done.stdout
+
+
+def test_runner_rejects_unknown_backends():
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "run_tests.py"), "--backends", "mxnet"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2 and "--backends must name" in done.stderr
