@@ -40,6 +40,31 @@ LAYER_CASES = (
         expected_output_shape=(2, 9, 9, 16),
         expected_trainable_params=160,
     ),
+    # Inception, paper form (bias, no BN), 16 -> 8 + 12 + 6 + 6 = 32 channels:
+    # (16·8+8) + (16·8+8) + (9·8·12+12) + (16·4+4) + (25·4·6+6) + (16·6+6) = 1,924.
+    LayerCase(
+        "inception_paper",
+        layers.InceptionModule,
+        {"filters_1x1": 8, "filters_3x3_reduce": 8, "filters_3x3": 12,
+         "filters_5x5_reduce": 4, "filters_5x5": 6, "filters_pool_proj": 6},
+        (2, 7, 7, 16),
+        expected_output_shape=(2, 7, 7, 32),
+        expected_trainable_params=1924,
+        expected_num_trainable_weights=12,
+        expected_num_non_trainable_weights=0,
+    ),
+    # BN-Inception form, 5x5 factorised into two 3x3 (BN: 2 trainable per channel):
+    # (128+16) + (128+16) + (864+24) + (64+8) + (9·4·6+12) + (9·6·6+12) + (96+12) = 1,920.
+    LayerCase(
+        "inception_bn_factorized",
+        layers.InceptionModule,
+        {"filters_1x1": 8, "filters_3x3_reduce": 8, "filters_3x3": 12,
+         "filters_5x5_reduce": 4, "filters_5x5": 6, "filters_pool_proj": 6,
+         "batch_norm": True, "factorize_5x5": True},
+        (2, 7, 7, 16),
+        expected_trainable_params=1920,
+        expected_num_non_trainable_weights=14,
+    ),
     # MobileNet v1 block 32 -> 64, stride 2: 9·32 + 2·32 + 32·64 + 2·64 = 2,528.
     LayerCase(
         "separable_32_64_s2",

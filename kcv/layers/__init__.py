@@ -3,11 +3,13 @@
 from kcv.layers.depthwise import DepthwiseConv2D
 from kcv.layers.depthwise import DepthwiseSeparableConv
 from kcv.layers.depthwise import InvertedResidual
+from kcv.layers.inception import InceptionModule
 from kcv.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
     "DepthwiseConv2D",
     "DepthwiseSeparableConv",
+    "InceptionModule",
     "InvertedResidual",
     "SqueezeExcite",
 ]
