@@ -88,6 +88,24 @@ def channels_first_support():
     return True, ""
 
 
+def _choose(variable, fast_on_jax_cpu):
+    """Reads an implementation override from the environment, else decides.
+
+    Returns ``fast_on_jax_cpu`` on JAX without an accelerator, else
+    ``"native"``. ``variable`` (e.g. ``KCV_DEPTHWISE``) may force either.
+    """
+    forced = os.environ.get(variable)
+    if forced:
+        if forced not in ("native", fast_on_jax_cpu):
+            raise ValueError(
+                f"{variable} must be 'native' or {fast_on_jax_cpu!r}, received {forced!r}."
+            )
+        return forced
+    if name() == "jax" and not has_accelerator():
+        return fast_on_jax_cpu
+    return "native"
+
+
 @functools.cache
 def depthwise_implementation():
     """Chooses how kcv computes a depthwise convolution on this backend.
@@ -102,17 +120,81 @@ def depthwise_implementation():
     ``"shifted"``; every other case uses the native kernel. The environment
     variable ``KCV_DEPTHWISE=native|shifted`` overrides the choice (read once).
     """
-    forced = os.environ.get("KCV_DEPTHWISE")
-    if forced:
-        if forced not in ("native", "shifted"):
-            raise ValueError(
-                "KCV_DEPTHWISE must be 'native' or 'shifted', "
-                f"received {forced!r}."
-            )
-        return forced
-    if name() == "jax" and not has_accelerator():
-        return "shifted"
-    return "native"
+    return _choose("KCV_DEPTHWISE", "shifted")
+
+
+@functools.cache
+def pointwise_implementation():
+    """Chooses how kcv computes a 1x1, stride-1 convolution on this backend.
+
+    Returns ``"matmul"`` (a matrix product over the channel axis) or
+    ``"native"`` (the backend's convolution). XLA on the CPU computes the
+    weight gradient of a 1x1 convolution as a transposed convolution several
+    times slower than the equivalent matrix product, so JAX on CPU uses
+    ``"matmul"``. ``KCV_POINTWISE=native|matmul`` overrides (read once).
+    """
+    return _choose("KCV_POINTWISE", "matmul")
+
+
+def chunked_kernel_gradient(convolve, inputs, kernel, chunk_bytes=2**20):
+    """Returns ``convolve(inputs, kernel)``; on JAX, with a cache-friendly gradient.
+
+    A kernel gradient written as a sum over the batch of per-example products
+    (the shifted depthwise form has one such sum per tap) is memory-bound:
+    XLA streams the whole batch once per tap. On JAX this function gives
+    ``convolve`` a custom gradient that accumulates the kernel gradient over
+    batch chunks of about ``chunk_bytes`` of input, each small enough to stay
+    in cache across the taps (about 2.5x faster for a MobileNetV2 block on a
+    CPU). Values and gradients are those of ``convolve``; other backends call
+    it directly.
+
+    Args:
+        convolve: ``convolve(inputs, kernel) -> outputs``, linear in ``kernel``.
+        inputs: batch-first tensor.
+        kernel: the kernel tensor.
+        chunk_bytes: int. Target input bytes per chunk.
+
+    Returns:
+        ``convolve(inputs, kernel)``.
+    """
+    if name() != "jax":
+        return convolve(inputs, kernel)
+    kernel = keras.ops.convert_to_tensor(kernel)  # a variable's (autocast) value
+    batch = inputs.shape[0]
+    per_example = inputs.dtype.itemsize * int(np.prod(inputs.shape[1:]))
+    most = max(1, chunk_bytes // max(1, per_example))
+    chunk = max(d for d in range(1, min(batch, most) + 1) if batch % d == 0)
+    if chunk == batch:
+        return convolve(inputs, kernel)
+
+    import jax
+
+    @jax.custom_vjp
+    def convolve_chunked(x, k):
+        return convolve(x, k)
+
+    def forward(x, k):
+        return convolve(x, k), (x, k)
+
+    def backward(saved, grad_out):
+        x, k = saved
+        (grad_x,) = jax.vjp(lambda x_: convolve(x_, k), x)[1](grad_out)
+        split = (batch // chunk, chunk)
+
+        def accumulate(total, pair):
+            x_chunk, grad_chunk = pair
+            (grad_k,) = jax.vjp(lambda k_: convolve(x_chunk, k_), k)[1](grad_chunk)
+            return total + grad_k.astype("float32"), None
+
+        grad_k, _ = jax.lax.scan(
+            accumulate,
+            jax.numpy.zeros(k.shape, "float32"),
+            (x.reshape(split + x.shape[1:]), grad_out.reshape(split + grad_out.shape[1:])),
+        )
+        return grad_x, grad_k.astype(k.dtype)
+
+    convolve_chunked.defvjp(forward, backward)
+    return convolve_chunked(inputs, kernel)
 
 
 def value_and_gradients(model, inputs, targets, loss_fn):

@@ -31,6 +31,24 @@ LAYER_CASES = (
         (2, 6, 6, 24),
         expected_trainable_params=318,
     ),
+    # Pointwise 1x1 with bias and activation (matrix product on JAX/CPU): 8·12 + 12 = 108.
+    LayerCase(
+        "conv2d_pointwise",
+        layers.Conv2D,
+        {"filters": 12, "kernel_size": 1, "activation": "relu"},
+        (2, 5, 5, 8),
+        expected_output_shape=(2, 5, 5, 12),
+        expected_trainable_params=108,
+    ),
+    # 3x3 stride 2 ("same"): Keras' own convolution: 9·8·4 + 4 = 292.
+    LayerCase(
+        "conv2d_3x3_s2",
+        layers.Conv2D,
+        {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"},
+        (2, 7, 7, 8),
+        expected_output_shape=(2, 4, 4, 4),
+        expected_trainable_params=292,
+    ),
     # Depthwise 3x3, multiplier 2, with bias: 9·8·2 + 16 = 160.
     LayerCase(
         "depthwise_conv2d",

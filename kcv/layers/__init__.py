@@ -1,12 +1,14 @@
 """The blocks, one module per paper family (see each module for its paper)."""
 
-from kcv.layers.depthwise import DepthwiseConv2D
+from kcv.layers.conv import Conv2D
+from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.depthwise import DepthwiseSeparableConv
 from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.inception import InceptionModule
 from kcv.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "Conv2D",
     "DepthwiseConv2D",
     "DepthwiseSeparableConv",
     "InceptionModule",

@@ -10,130 +10,12 @@ Howard et al. "Searching for MobileNetV3". ICCV 2019 (SE in the inverted
 residual). https://arxiv.org/abs/1905.02244
 """
 
-import math
-
 import keras
-from keras import ops
 
-from kcv import backend
 from kcv.layers import _utils
+from kcv.layers.conv import Conv2D
+from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.squeeze_excite import SqueezeExcite
-
-
-def _same_padding(size, kernel, stride, dilation):
-    """TensorFlow's "same" padding: ``(before, after, output_size)``."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2, out
-
-
-def shifted_depthwise_conv(
-    inputs, kernel, strides, padding, dilation_rate, data_format
-):
-    """Depthwise convolution as a sum of ``kh*kw`` shifted, scaled inputs.
-
-    Computes exactly what ``keras.ops.depthwise_conv`` computes (same kernel
-    layout ``(kh, kw, C, M)``, output channel ``c*M + m``, TensorFlow "same"
-    padding), but with elementwise multiply-adds instead of a grouped
-    convolution. XLA on the CPU runs this form an order of magnitude faster
-    (forward and backward); :func:`kcv.backend.depthwise_implementation`
-    decides where it is used. Needs static spatial sizes, which JAX always has.
-
-    Args:
-        inputs: 4D tensor in ``data_format``.
-        kernel: ``(kh, kw, C, M)`` tensor.
-        strides, dilation_rate: pairs of ints.
-        padding: ``"same"`` or ``"valid"``.
-        data_format: ``"channels_last"`` or ``"channels_first"``.
-
-    Returns:
-        The 4D output tensor with ``C*M`` channels.
-    """
-    kh, kw, channels, multiplier = kernel.shape
-    last = data_format == "channels_last"
-    h_axis, w_axis = (1, 2) if last else (2, 3)
-    sizes = (inputs.shape[h_axis], inputs.shape[w_axis])
-    pads, outs = [], []
-    for size, k, s, d in zip(sizes, (kh, kw), strides, dilation_rate):
-        if padding == "same":
-            before, after, out = _same_padding(size, k, s, d)
-        else:
-            before, after, out = 0, 0, (size - (k - 1) * d - 1) // s + 1
-        pads.append((before, after))
-        outs.append(out)
-    if any(p != (0, 0) for p in pads):
-        pad_width = [(0, 0)] * 4
-        pad_width[h_axis], pad_width[w_axis] = pads
-        inputs = ops.pad(inputs, pad_width)
-
-    # Per-tap weights broadcast against the input: (C, M) placed on the channel axis.
-    if multiplier == 1:
-        taps = ops.reshape(kernel, (kh, kw, channels) if last else (kh, kw, channels, 1, 1))
-    else:
-        inputs = ops.expand_dims(inputs, -1 if last else 2)
-        taps = kernel if last else ops.reshape(kernel, (kh, kw, channels, multiplier, 1, 1))
-
-    (oh, ow), (sh, sw), (dh, dw) = outs, strides, dilation_rate
-    h_axis = 1 if last else len(inputs.shape) - 2
-    index = [slice(None)] * len(inputs.shape)
-    outputs = None
-    for i in range(kh):
-        index[h_axis] = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
-        for j in range(kw):
-            index[h_axis + 1] = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
-            term = inputs[tuple(index)] * taps[i, j]
-            outputs = term if outputs is None else outputs + term
-    if multiplier > 1:
-        shape = (-1, oh, ow, channels * multiplier) if last else (-1, channels * multiplier, oh, ow)
-        outputs = ops.reshape(outputs, shape)
-    return outputs
-
-
-@keras.saving.register_keras_serializable(package="kcv")
-class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
-    """``keras.layers.DepthwiseConv2D`` that runs fast on every backend.
-
-    Same arguments, weights, saved format and outputs as
-    ``keras.layers.DepthwiseConv2D`` (tested to float32 rounding); only the
-    computation differs where :func:`kcv.backend.depthwise_implementation`
-    picks the shifted multiply-add form (JAX on CPU).
-
-    Args:
-        See ``keras.layers.DepthwiseConv2D``.
-
-    Returns:
-        The convolved tensor, ``C * depth_multiplier`` channels.
-
-    Example:
-
-    >>> import numpy as np, kcv
-    >>> dw = kcv.layers.DepthwiseConv2D(3, padding="same")
-    >>> dw(np.ones((1, 8, 8, 4), "float32")).shape
-    (1, 8, 8, 4)
-
-    Reference:
-        Howard et al., MobileNets, 2017, Sec. 3.1 (depthwise convolution).
-    """
-
-    def call(self, inputs):
-        if backend.depthwise_implementation() == "native":
-            return super().call(inputs)
-        outputs = shifted_depthwise_conv(
-            inputs,
-            self.kernel,
-            self.strides,
-            self.padding,
-            self.dilation_rate,
-            self.data_format,
-        )
-        if self.use_bias:
-            axis = -1 if self.data_format == "channels_last" else 1
-            shape = [1, 1, 1, 1]
-            shape[axis] = -1
-            outputs = outputs + ops.reshape(self.bias, shape)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
 
 
 def _check_strides(strides, dilation_rate):
@@ -190,7 +72,7 @@ class _ConvBlock(keras.layers.Layer):
         )
 
     def _pointwise(self, filters, use_bias, name):
-        return keras.layers.Conv2D(
+        return Conv2D(
             filters,
             1,
             use_bias=use_bias,

@@ -1,0 +1,151 @@
+"""The drop-in convolutions: Keras' numerics and gradients, kcv's speed paths."""
+
+import itertools
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import kcv
+from kcv import backend
+from kcv.layers.conv import shifted_depthwise_conv
+
+
+def _np(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+CONFIGS = list(
+    itertools.product(
+        [1, 2],  # strides
+        [1, 2],  # dilation
+        [1, 3],  # depth multiplier
+        ["same", "valid"],
+        ["channels_last", "channels_first"],
+    )
+)
+
+
+@pytest.mark.parametrize("strides, dilation, multiplier, padding, data_format", CONFIGS)
+def test_shifted_form_equals_keras_depthwise_conv(strides, dilation, multiplier, padding, data_format):
+    if strides > 1 and dilation > 1:
+        pytest.skip("Keras rejects strides > 1 with dilation > 1")
+    if data_format == "channels_first" and not backend.channels_first_support()[0]:
+        pytest.skip(backend.channels_first_support()[1])
+    rng = np.random.default_rng(0)
+    shape = (2, 11, 10, 6) if data_format == "channels_last" else (2, 6, 11, 10)
+    x = rng.standard_normal(shape).astype("float32")
+    kernel = rng.standard_normal((3, 3, 6, multiplier)).astype("float32")
+    expected = keras.ops.depthwise_conv(
+        x, kernel, strides=strides, padding=padding, dilation_rate=dilation, data_format=data_format
+    )
+    got = shifted_depthwise_conv(
+        keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(kernel),
+        (strides, strides), padding, (dilation, dilation), data_format,
+    )
+    np.testing.assert_allclose(_np(got), _np(expected), rtol=1e-5, atol=1e-5)
+
+
+def test_shifted_form_has_keras_gradients():
+    """Gradients w.r.t. input and kernel match Keras' depthwise conv."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 9, 9, 4)).astype("float32")
+    kernel_init = keras.initializers.Constant(rng.standard_normal((3, 3, 4, 1)).astype("float32"))
+    grads = []
+    for layer_cls in (keras.layers.DepthwiseConv2D, kcv.layers.DepthwiseConv2D):
+        layer = layer_cls(3, strides=2, padding="same", depthwise_initializer=kernel_init, use_bias=False)
+        layer.build(x.shape)
+        target = np.ones((2, 5, 5, 4), "float32")
+
+        def loss_fn(t, y):
+            return keras.ops.sum(keras.ops.square(y - keras.ops.convert_to_tensor(t)))
+
+        grads.append(backend.value_and_gradients(layer, x, target, loss_fn))
+    (loss_a, (ga,)), (loss_b, (gb,)) = grads
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_is_a_drop_in_for_keras_depthwise():
+    x = np.random.default_rng(2).standard_normal((2, 8, 8, 5)).astype("float32")
+    ours = kcv.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu")
+    theirs = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights([w + 0.1 for w in ours.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), rtol=1e-5, atol=1e-5)
+    assert {**ours.get_config(), "name": ""} == {**theirs.get_config(), "name": ""}
+
+
+def test_jax_on_cpu_uses_the_shifted_form():
+    if os.environ.get("KCV_DEPTHWISE"):
+        expected = os.environ["KCV_DEPTHWISE"]
+    elif backend.name() == "jax" and not backend.has_accelerator():
+        expected = "shifted"
+    else:
+        expected = "native"
+    assert backend.depthwise_implementation() == expected
+
+
+def test_chunked_kernel_gradient_equals_the_plain_gradient():
+    """Batch chunks of one example give the same values and gradients."""
+    rng = np.random.default_rng(4)
+    x = keras.ops.convert_to_tensor(rng.standard_normal((4, 7, 6, 3)).astype("float32"))
+    kernel = keras.ops.convert_to_tensor(rng.standard_normal((3, 3, 3, 2)).astype("float32"))
+    target = np.ones((4, 4, 3, 6), "float32")
+
+    def convolve(inputs, k):
+        return shifted_depthwise_conv(inputs, k, (2, 2), "same", (1, 1), "channels_last")
+
+    class Probe(keras.layers.Layer):
+        def __init__(self, chunk_bytes):
+            super().__init__()
+            self.chunk_bytes = chunk_bytes
+
+        def build(self, shape):
+            self.k = self.add_weight(shape=(3, 3, 3, 2))
+            self.k.assign(kernel)
+
+        def call(self, inputs):
+            return backend.chunked_kernel_gradient(convolve, inputs, self.k, self.chunk_bytes)
+
+    def loss_fn(t, y):
+        return keras.ops.sum(keras.ops.square(y - keras.ops.convert_to_tensor(t)))
+
+    results = []
+    for chunk_bytes in (1, 10**9):  # one example per chunk; the whole batch at once
+        probe = Probe(chunk_bytes)
+        probe.build(x.shape)
+        results.append(backend.value_and_gradients(probe, x, target, loss_fn))
+    (loss_a, (ga,)), (loss_b, (gb,)) = results
+    assert loss_a == pytest.approx(loss_b, rel=1e-6)
+    np.testing.assert_allclose(ga, gb, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("kernel_size, strides", [(1, 1), (1, 2), (3, 1)])
+def test_conv2d_is_a_drop_in_for_keras_conv2d(data_format, kernel_size, strides):
+    if data_format == "channels_first" and not backend.channels_first_support()[0]:
+        pytest.skip(backend.channels_first_support()[1])
+    shape = (2, 6, 6, 5) if data_format == "channels_last" else (2, 5, 6, 6)
+    x = np.random.default_rng(5).standard_normal(shape).astype("float32")
+    kwargs = dict(kernel_size=kernel_size, strides=strides, activation="relu",
+                  padding="same", data_format=data_format)
+    ours, theirs = kcv.layers.Conv2D(7, **kwargs), keras.layers.Conv2D(7, **kwargs)
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights([w + 0.1 for w in ours.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(_np(ours(x)), _np(theirs(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_choice():
+    if os.environ.get("KCV_POINTWISE"):
+        expected = os.environ["KCV_POINTWISE"]
+    elif backend.name() == "jax" and not backend.has_accelerator():
+        expected = "matmul"
+    else:
+        expected = "native"
+    assert backend.pointwise_implementation() == expected
