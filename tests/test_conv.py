@@ -89,39 +89,62 @@ def test_jax_on_cpu_uses_the_shifted_form():
     assert backend.depthwise_implementation() == expected
 
 
-def test_chunked_kernel_gradient_equals_the_plain_gradient():
-    """Batch chunks of one example give the same values and gradients."""
+class _Probe(keras.layers.Layer):
+    """Holds an input and a kernel as weights, to read gradients for both."""
+
+    def __init__(self, x, kernel, convolve):
+        super().__init__()
+        self.x_init, self.kernel_init, self.convolve = x, kernel, convolve
+
+    def build(self, _):
+        self.x = self.add_weight(shape=self.x_init.shape)
+        self.x.assign(self.x_init)
+        self.k = self.add_weight(shape=self.kernel_init.shape)
+        self.k.assign(self.kernel_init)
+
+    def call(self, _):
+        return self.convolve(self.x, self.k)
+
+
+@pytest.mark.parametrize(
+    "strides, dilation, multiplier, data_format",
+    [((1, 1), (1, 1), 1, "channels_last"), ((1, 1), (2, 2), 1, "channels_first"),
+     ((2, 2), (1, 1), 2, "channels_last")],
+)
+def test_custom_gradients_equal_autodiff(strides, dilation, multiplier, data_format):
+    """Hand-written input/kernel gradients, over one-example chunks, equal autodiff's."""
+    from kcv.layers import conv
+
+    if data_format == "channels_first" and not backend.channels_first_support()[0]:
+        pytest.skip(backend.channels_first_support()[1])
     rng = np.random.default_rng(4)
-    x = keras.ops.convert_to_tensor(rng.standard_normal((4, 7, 6, 3)).astype("float32"))
-    kernel = keras.ops.convert_to_tensor(rng.standard_normal((3, 3, 3, 2)).astype("float32"))
-    target = np.ones((4, 4, 3, 6), "float32")
+    shape = (4, 9, 8, 3) if data_format == "channels_last" else (4, 3, 9, 8)
+    x = rng.standard_normal(shape).astype("float32")
+    kernel = rng.standard_normal((3, 3, 3, multiplier)).astype("float32")
+    geometry = dict(strides=strides, padding="valid", dilation_rate=dilation, data_format=data_format)
+    convolve = lambda x_, k_: conv.shifted_depthwise_conv(x_, k_, **geometry)  # noqa: E731
+    input_gradient = None
+    if multiplier == 1 and strides == (1, 1):
+        input_gradient = lambda g, k_: conv.shifted_depthwise_input_gradient(g, k_, **geometry)  # noqa: E731
 
-    def convolve(inputs, k):
-        return shifted_depthwise_conv(inputs, k, (2, 2), "same", (1, 1), "channels_last")
+    def kernel_gradient(x_, g):
+        return conv.shifted_depthwise_kernel_gradient(x_, g, kernel.shape, **geometry)
 
-    class Probe(keras.layers.Layer):
-        def __init__(self, chunk_bytes):
-            super().__init__()
-            self.chunk_bytes = chunk_bytes
-
-        def build(self, shape):
-            self.k = self.add_weight(shape=(3, 3, 3, 2))
-            self.k.assign(kernel)
-
-        def call(self, inputs):
-            return backend.chunked_kernel_gradient(convolve, inputs, self.k, self.chunk_bytes)
+    def custom(x_, k_):
+        return backend.custom_conv_gradients(convolve, input_gradient, kernel_gradient, x_, k_, 1)
 
     def loss_fn(t, y):
-        return keras.ops.sum(keras.ops.square(y - keras.ops.convert_to_tensor(t)))
+        return keras.ops.sum(keras.ops.square(y - 0.5))
 
     results = []
-    for chunk_bytes in (1, 10**9):  # one example per chunk; the whole batch at once
-        probe = Probe(chunk_bytes)
-        probe.build(x.shape)
-        results.append(backend.value_and_gradients(probe, x, target, loss_fn))
-    (loss_a, (ga,)), (loss_b, (gb,)) = results
+    for fn in (custom, convolve):
+        probe = _Probe(x, kernel, fn)
+        probe.build(None)
+        results.append(backend.value_and_gradients(probe, x, None, loss_fn))
+    (loss_a, grads_a), (loss_b, grads_b) = results
     assert loss_a == pytest.approx(loss_b, rel=1e-6)
-    np.testing.assert_allclose(ga, gb, rtol=1e-5, atol=1e-5)
+    for ga, gb in zip(grads_a, grads_b):
+        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])

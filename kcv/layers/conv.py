@@ -8,8 +8,9 @@ differs, where :mod:`kcv.backend` says a backend's own kernel is slow:
 * depthwise: XLA on the CPU lowers a depthwise convolution to a grouped
   convolution about 10x slower than the sum of ``k*k`` shifted, per-channel
   scaled inputs computed here (:func:`shifted_depthwise_conv`); its kernel
-  gradient is accumulated over batch chunks that fit in cache
-  (:func:`kcv.backend.chunked_kernel_gradient`);
+  gradient (:func:`shifted_depthwise_kernel_gradient`) is accumulated over
+  batch chunks that fit in cache (:func:`kcv.backend.custom_conv_gradients`), and
+  for stride 1 its input gradient is a flipped-kernel shifted convolution;
 * pointwise (1x1, stride 1): XLA on the CPU computes the weight gradient of a
   1x1 convolution as a transposed convolution, 5-10x slower than the matrix
   product it is; kcv computes a 1x1 convolution as that matrix product.
@@ -35,9 +36,59 @@ def _same_padding(size, kernel, stride, dilation):
     return total // 2, total - total // 2, out
 
 
-def shifted_depthwise_conv(
-    inputs, kernel, strides, padding, dilation_rate, data_format
-):
+def _pad(inputs, kernel_shape, strides, padding, dilation_rate, data_format):
+    """Pads ``inputs`` as ``padding`` asks, so that a "valid" convolution follows."""
+    if padding != "same":
+        return inputs
+    h_axis, w_axis = (1, 2) if data_format == "channels_last" else (2, 3)
+    pad_width = [(0, 0)] * 4
+    for axis, k, s, d in zip((h_axis, w_axis), kernel_shape[:2], strides, dilation_rate):
+        before, after, _ = _same_padding(inputs.shape[axis], k, s, d)
+        pad_width[axis] = (before, after)
+    return ops.pad(inputs, pad_width) if any(map(any, pad_width)) else inputs
+
+
+def _tap_windows(padded, kernel_shape, strides, dilation_rate, data_format):
+    """The ``kh*kw`` strided views of a padded input, one per kernel tap.
+
+    Window ``(i, j)`` holds, at output pixel ``(h, w)``, the input pixel
+    ``(h*s + i*d, w*s + j*d)`` ("valid" convolution). With a depth multiplier
+    ``M > 1`` the windows carry a length-1 axis after the channel axis, to
+    broadcast against ``(C, M)`` weights.
+
+    Returns:
+        ``(windows, (out_height, out_width))``, windows in row-major tap order.
+    """
+    kh, kw, _, multiplier = kernel_shape
+    last = data_format == "channels_last"
+    h_axis = 1 if last else 2
+    outs = [
+        (padded.shape[axis] - (k - 1) * d - 1) // s + 1
+        for axis, k, s, d in zip((h_axis, h_axis + 1), (kh, kw), strides, dilation_rate)
+    ]
+    if multiplier > 1:
+        padded = ops.expand_dims(padded, -1 if last else 2)
+        h_axis = 1 if last else 3
+    (oh, ow), (sh, sw), (dh, dw) = outs, strides, dilation_rate
+    index = [slice(None)] * len(padded.shape)
+    windows = []
+    for i in range(kh):
+        index[h_axis] = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
+        for j in range(kw):
+            index[h_axis + 1] = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
+            windows.append(padded[tuple(index)])
+    return windows, (oh, ow)
+
+
+def _tap_shape(kernel_shape, data_format):
+    """Shape of one tap's ``(C, M)`` weights, broadcastable against a window."""
+    _, _, channels, multiplier = kernel_shape
+    if data_format == "channels_last":
+        return (channels,) if multiplier == 1 else (channels, multiplier)
+    return (channels, 1, 1) if multiplier == 1 else (channels, multiplier, 1, 1)
+
+
+def shifted_depthwise_conv(inputs, kernel, strides, padding, dilation_rate, data_format):
     """Depthwise convolution as a sum of ``kh*kw`` shifted, scaled inputs.
 
     Computes exactly what ``keras.ops.depthwise_conv`` computes (same kernel
@@ -58,43 +109,75 @@ def shifted_depthwise_conv(
         The 4D output tensor with ``C*M`` channels.
     """
     kh, kw, channels, multiplier = kernel.shape
-    last = data_format == "channels_last"
-    h_axis, w_axis = (1, 2) if last else (2, 3)
-    sizes = (inputs.shape[h_axis], inputs.shape[w_axis])
-    pads, outs = [], []
-    for size, k, s, d in zip(sizes, (kh, kw), strides, dilation_rate):
-        if padding == "same":
-            before, after, out = _same_padding(size, k, s, d)
-        else:
-            before, after, out = 0, 0, (size - (k - 1) * d - 1) // s + 1
-        pads.append((before, after))
-        outs.append(out)
-    if any(p != (0, 0) for p in pads):
-        pad_width = [(0, 0)] * 4
-        pad_width[h_axis], pad_width[w_axis] = pads
-        inputs = ops.pad(inputs, pad_width)
-
-    # Per-tap weights broadcast against the input: (C, M) placed on the channel axis.
-    if multiplier == 1:
-        taps = ops.reshape(kernel, (kh, kw, channels) if last else (kh, kw, channels, 1, 1))
-    else:
-        inputs = ops.expand_dims(inputs, -1 if last else 2)
-        taps = kernel if last else ops.reshape(kernel, (kh, kw, channels, multiplier, 1, 1))
-
-    (oh, ow), (sh, sw), (dh, dw) = outs, strides, dilation_rate
-    h_axis = 1 if last else len(inputs.shape) - 2
-    index = [slice(None)] * len(inputs.shape)
-    outputs = None
-    for i in range(kh):
-        index[h_axis] = slice(i * dh, i * dh + (oh - 1) * sh + 1, sh)
-        for j in range(kw):
-            index[h_axis + 1] = slice(j * dw, j * dw + (ow - 1) * sw + 1, sw)
-            term = inputs[tuple(index)] * taps[i, j]
-            outputs = term if outputs is None else outputs + term
+    padded = _pad(inputs, kernel.shape, strides, padding, dilation_rate, data_format)
+    windows, (oh, ow) = _tap_windows(padded, kernel.shape, strides, dilation_rate, data_format)
+    taps = ops.reshape(kernel, (kh * kw,) + _tap_shape(kernel.shape, data_format))
+    outputs = windows[0] * taps[0]
+    for t in range(1, kh * kw):
+        outputs = outputs + windows[t] * taps[t]
     if multiplier > 1:
+        last = data_format == "channels_last"
         shape = (-1, oh, ow, channels * multiplier) if last else (-1, channels * multiplier, oh, ow)
         outputs = ops.reshape(outputs, shape)
     return outputs
+
+
+def shifted_depthwise_input_gradient(
+    grad_outputs, kernel, strides, padding, dilation_rate, data_format
+):
+    """Gradient of a stride-1, "valid" :func:`shifted_depthwise_conv` w.r.t. its input.
+
+    The transpose of a stride-1 correlation is a "full" correlation of the
+    output gradient with the flipped kernel: pad ``dY`` by ``(k-1)·d`` on each
+    side and convolve "valid" with ``K[::-1, ::-1]``. Written this way XLA
+    computes it as one more shifted multiply-add, instead of autodiff's sum
+    of ``k*k`` padded copies. Depth multiplier 1 only.
+
+    Returns:
+        A tensor of the (padded) input's shape.
+    """
+    if padding != "valid" or strides != (1, 1) or kernel.shape[3] != 1:
+        raise ValueError("the input gradient is written for stride 1, 'valid', multiplier 1")
+    kh, kw = kernel.shape[:2]
+    h_axis = 1 if data_format == "channels_last" else 2
+    pad_width = [(0, 0)] * 4
+    pad_width[h_axis] = ((kh - 1) * dilation_rate[0],) * 2
+    pad_width[h_axis + 1] = ((kw - 1) * dilation_rate[1],) * 2
+    return shifted_depthwise_conv(
+        ops.pad(grad_outputs, pad_width),
+        ops.flip(kernel, axis=(0, 1)),
+        strides,
+        "valid",
+        dilation_rate,
+        data_format,
+    )
+
+
+def shifted_depthwise_kernel_gradient(
+    inputs, grad_outputs, kernel_shape, strides, padding, dilation_rate, data_format
+):
+    """Gradient of :func:`shifted_depthwise_conv` with respect to its kernel.
+
+    ``dK[i, j, c, m] = sum over batch and output pixels of
+    window_ij[..., c] * dY[..., c*M + m]``: one product per tap, all reduced in
+    one pass over the data where the backend can (:func:`kcv.backend.sum_together`).
+
+    Returns:
+        A tensor of ``kernel_shape``.
+    """
+    kh, kw, channels, multiplier = kernel_shape
+    padded = _pad(inputs, kernel_shape, strides, padding, dilation_rate, data_format)
+    windows, (oh, ow) = _tap_windows(padded, kernel_shape, strides, dilation_rate, data_format)
+    last = data_format == "channels_last"
+    if multiplier > 1:
+        shape = (-1, oh, ow, channels, multiplier) if last else (-1, channels, multiplier, oh, ow)
+        grad_outputs = ops.reshape(grad_outputs, shape)
+    rank = len(grad_outputs.shape)
+    axes = (0, 1, 2) if last else (0, rank - 2, rank - 1)
+    # Accumulate in float32: a float16 sum over every pixel of a batch overflows.
+    products = [ops.cast(w * grad_outputs, "float32") for w in windows]
+    sums = backend.sum_together(products, axes)
+    return ops.cast(ops.reshape(ops.stack(sums), kernel_shape), grad_outputs.dtype)
 
 
 @keras.saving.register_keras_serializable(package="kcv")
@@ -126,14 +209,30 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     def call(self, inputs):
         if backend.depthwise_implementation() == "native":
             return super().call(inputs)
-        convolve = functools.partial(
-            shifted_depthwise_conv,
+        # Pad once, outside the gradient: a pad fused into the chunked kernel
+        # gradient's reductions makes XLA's loops twice as slow.
+        kernel_shape = tuple(self.kernel.shape)
+        padded = _pad(
+            inputs, kernel_shape, self.strides, self.padding, self.dilation_rate, self.data_format
+        )
+        geometry = dict(
             strides=self.strides,
-            padding=self.padding,
+            padding="valid",
             dilation_rate=self.dilation_rate,
             data_format=self.data_format,
         )
-        outputs = backend.chunked_kernel_gradient(convolve, inputs, self.kernel)
+        input_gradient = None  # autodiff's, unless the flipped-kernel form applies
+        if self.strides == (1, 1) and self.depth_multiplier == 1:
+            input_gradient = functools.partial(shifted_depthwise_input_gradient, **geometry)
+        outputs = backend.custom_conv_gradients(
+            functools.partial(shifted_depthwise_conv, **geometry),
+            input_gradient,
+            functools.partial(
+                shifted_depthwise_kernel_gradient, kernel_shape=kernel_shape, **geometry
+            ),
+            padded,
+            self.kernel,
+        )
         return _bias_and_activation(self, outputs)
 
 
