@@ -39,13 +39,14 @@ HERE = Path(__file__).resolve().parent
 RESULT_NAME = "inverted_residual_cpu"
 
 # (label, worker, extra environment). The first entry is the reference of the
-# ratios. "keras DepthwiseConv2D" forces Keras' own depthwise convolution
-# (kcv.backend.depthwise_implementation); it is run on JAX only, the one
-# backend where kcv substitutes its shifted implementation on the CPU.
+# ratios. "Keras' own convolutions" forces Keras' depthwise and 1x1
+# convolutions (kcv.backend.depthwise_implementation and
+# pointwise_implementation); it is run on JAX only, the one backend where kcv
+# substitutes its own computations on the CPU.
 RUNS = (
     ("native PyTorch (torch.nn, NCHW)", "torch-native", {}),
     ("kcv on jax", "jax", {}),
-    ("kcv on jax (keras DepthwiseConv2D)", "jax", {"KCV_DEPTHWISE": "native"}),
+    ("kcv on jax (Keras' own convolutions)", "jax", {"KCV_DEPTHWISE": "native", "KCV_POINTWISE": "native"}),
     ("kcv on tensorflow", "tensorflow", {}),
     ("kcv on torch", "torch", {}),
 )
@@ -55,6 +56,7 @@ _VERSIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", 
 
 
 def parse_args(argv=None):
+    """Command-line options; ``--worker`` is the hidden per-subprocess mode."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=32, help="image height and width")
@@ -97,8 +99,9 @@ def keras_step(backend, args, x, y):
     # eager on torch.
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
+    depthwise = {"shifted": "kcv shifted", "native": "keras.ops.depthwise_conv"}
     info = {
-        "depthwise": kcv.backend.depthwise_implementation(),
+        "depthwise": depthwise[kcv.backend.depthwise_implementation()],
         "jit_compile": model.jit_compile,
     }
     # train_on_batch returns the loss as numpy, so each call waits for the step.
@@ -123,7 +126,7 @@ def torch_step(args, x, y):
         optimizer.step()
         return loss.item()
 
-    return step, {"depthwise": "torch grouped conv", "threads": torch.get_num_threads()}
+    return step, {"depthwise": "torch grouped conv", "jit_compile": False}
 
 
 def run_worker(args):
@@ -157,9 +160,10 @@ def run_worker(args):
 def run_subprocess(worker, extra_env, argv):
     """Runs this script as ``--worker`` in a fresh interpreter; returns its JSON."""
     # KERAS_BACKEND must be set before keras is imported (the native PyTorch
-    # worker never imports keras). kcv is taken from this checkout.
-    env = {**os.environ, "KERAS_BACKEND": _MODULES[worker], "TF_CPP_MIN_LOG_LEVEL": "2",
-           **extra_env}
+    # worker never imports keras); the caller's KCV_DEPTHWISE / KCV_POINTWISE
+    # are dropped, so that only RUNS chooses. kcv is taken from this checkout.
+    env = {k: v for k, v in os.environ.items() if k not in ("KCV_DEPTHWISE", "KCV_POINTWISE")}
+    env.update(KERAS_BACKEND=_MODULES[worker], TF_CPP_MIN_LOG_LEVEL="2", **extra_env)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [sys.executable, __file__, *argv, "--worker", worker],
@@ -186,6 +190,7 @@ def summarize(label, result, batch):
         "max_ms": ms[-1],
         "images_per_s": batch / (median / 1e3),
         "repeats": len(ms),
+        "jit_compile": result["jit_compile"],
     }
 
 
@@ -207,7 +212,7 @@ def markdown_table(rows):
 
 
 def machine():
-    """CPU model, core count, Python and framework versions, date."""
+    """CPU model, core count, load, Python and framework versions, date."""
     cpu = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -225,6 +230,7 @@ def machine():
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "load": ", ".join(f"{load:.2f}" for load in os.getloadavg()),
         "versions": versions,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
@@ -239,21 +245,23 @@ def write_results(rows, args, info, table):
         writer.writerows(rows)
     hidden = int(round(args.in_channels * args.expansion))
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    command = " ".join(["python benchmarks/inverted_residual.py", *sys.argv[1:]])
     text = f"""# InvertedResidual train step, CPU
 
-Forward + backward + SGD(0.01) update of one MobileNetV2 inverted residual
-block ({args.in_channels} -> {hidden} -> {args.in_channels} channels, expansion
-{args.expansion}, 3x3 depthwise, stride 1, residual), MSE loss, float32,
-batch {args.batch}, {args.size}x{args.size} images. Keras runs use
-channels_last and `model.train_on_batch`; native PyTorch uses NCHW and
-`torch.optim.SGD`. {args.warmup} warm-up steps (the first reported apart),
-then {args.repeats} timed steps. Each run in its own process, in sequence,
-with its framework's default threads.
+One training step (forward, backward, SGD(0.01) update, MSE loss, float32) of
+a MobileNetV2 inverted residual block; see `benchmarks/README.md`.
 
+- Block: {args.in_channels} -> {hidden} -> {args.in_channels} channels \
+(expansion {args.expansion}), 3x3 depthwise, stride 1, residual
+- Input: batch {args.batch}, {args.size}x{args.size}; Keras channels_last with \
+`train_on_batch`, native PyTorch NCHW with `torch.optim.SGD`
+- Steps: {args.warmup} warm-up (the first reported apart), {args.repeats} timed; \
+each run in its own process, in sequence, default threads
 - Machine: {info['cpu']}, {info['cores']} cores
+- Load average (1, 5, 15 min) before the runs: {info['load']}
 - Versions: {versions}
 - Date: {info['date']}
-- Command: `python benchmarks/inverted_residual.py {' '.join(sys.argv[1:])}`
+- Command: `{command}`
 
 {table}
 
@@ -268,6 +276,7 @@ def main(argv=None):
     if args.worker:
         run_worker(args)
         return 0
+    info = machine()  # before the runs: the load average is the machine's own
     passthrough = [
         f"--batch={args.batch}", f"--size={args.size}", f"--in-channels={args.in_channels}",
         f"--expansion={args.expansion}", f"--repeats={args.repeats}", f"--warmup={args.warmup}",
@@ -290,7 +299,7 @@ def main(argv=None):
         row["ratio"] = row["median_ms"] / reference if reference else None
     table = markdown_table(rows)
     print(table)
-    write_results(rows, args, machine(), table)
+    write_results(rows, args, info, table)
     return 1 if failed else 0
 
 
