@@ -83,6 +83,37 @@ LAYER_CASES = (
         expected_trainable_params=1920,
         expected_num_non_trainable_weights=14,
     ),
+    # ASPP v3 (concat, BN, image pooling), 6 -> 8, rates (2, 3):
+    # 1x1 (6·8 + 16) + 2 rates (9·6·8 + 16) + pool (6·8 + 16) + project (4·8·8 + 16)
+    # = 64 + 896 + 64 + 272 = 1,296; 5 BN layers hold 10 moving statistics.
+    LayerCase(
+        "aspp_v3",
+        layers.ASPP,
+        {"filters": 8, "rates": (2, 3)},
+        (2, 9, 9, 6),
+        expected_output_shape=(2, 9, 9, 8),
+        expected_trainable_params=1296,
+        expected_num_trainable_weights=15,
+        expected_num_non_trainable_weights=10,
+    ),
+    # ASPP v2 (rate branches summed, biases, no BN/pooling): 3·(9·4·5 + 5) = 555.
+    LayerCase(
+        "aspp_v2_sum",
+        layers.ASPP,
+        {"filters": 5, "rates": (1, 2, 3), "merge": "sum", "batch_norm": False,
+         "image_pooling": False, "dropout": 0.0},
+        (2, 9, 9, 4),
+        expected_trainable_params=555,
+    ),
+    # ASPP v3+ (atrous separable rate branch), 6 -> 8, rate 2: 1x1 64 +
+    # separable (9·6 + 12 + 6·8 + 16 = 130) + pool 64 + project (3·8·8 + 16 = 208) = 466.
+    LayerCase(
+        "aspp_v3plus_separable",
+        layers.ASPP,
+        {"filters": 8, "rates": (2,), "separable": True},
+        (2, 9, 9, 6),
+        expected_trainable_params=466,
+    ),
     # MobileNet v1 block 32 -> 64, stride 2: 9·32 + 2·32 + 32·64 + 2·64 = 2,528.
     LayerCase(
         "separable_32_64_s2",

@@ -1,5 +1,6 @@
 """The blocks, one module per paper family (see each module for its paper)."""
 
+from kcv.layers.aspp import ASPP
 from kcv.layers.conv import Conv2D
 from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.depthwise import DepthwiseSeparableConv
@@ -8,6 +9,7 @@ from kcv.layers.inception import InceptionModule
 from kcv.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
+    "ASPP",
     "Conv2D",
     "DepthwiseConv2D",
     "DepthwiseSeparableConv",
