@@ -114,6 +114,42 @@ LAYER_CASES = (
         (2, 9, 9, 6),
         expected_trainable_params=466,
     ),
+    # Encoding on a 4D map, K = 4 codewords of C = 8: 4·8 + 4 = 36.
+    LayerCase(
+        "encoding_4d",
+        layers.Encoding,
+        {"num_codes": 4},
+        (2, 5, 6, 8),
+        expected_output_shape=(2, 4, 8),
+        expected_trainable_params=36,
+    ),
+    # Encoding on a set of N = 10 vectors, K = 3, C = 6: 3·6 + 3 = 21.
+    LayerCase(
+        "encoding_3d",
+        layers.Encoding,
+        {"num_codes": 3},
+        (2, 10, 6),
+        expected_output_shape=(2, 3, 6),
+        expected_trainable_params=21,
+    ),
+    # Context Encoding on C = 8, K = 4: conv 8·8 + BN 16 + Encoding 36 +
+    # codeword BN 2·4 + gate 8·8 + 8 = 196.
+    LayerCase(
+        "context_encoding",
+        layers.ContextEncoding,
+        {"num_codes": 4},
+        (2, 5, 5, 8),
+        expected_output_shape=(2, 5, 5, 8),
+        expected_trainable_params=196,
+    ),
+    # With the SE-loss head on 3 classes: 196 + 8·3 + 3 = 223.
+    LayerCase(
+        "context_encoding_se",
+        layers.ContextEncoding,
+        {"num_codes": 4, "se_classes": 3},
+        (2, 6, 6, 8),
+        expected_trainable_params=223,
+    ),
     # MobileNet v1 block 32 -> 64, stride 2: 9·32 + 2·32 + 32·64 + 2·64 = 2,528.
     LayerCase(
         "separable_32_64_s2",

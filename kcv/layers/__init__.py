@@ -4,6 +4,8 @@ from kcv.layers.aspp import ASPP
 from kcv.layers.conv import Conv2D
 from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.depthwise import DepthwiseSeparableConv
+from kcv.layers.encoding import ContextEncoding
+from kcv.layers.encoding import Encoding
 from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.inception import InceptionModule
 from kcv.layers.squeeze_excite import SqueezeExcite
@@ -11,8 +13,10 @@ from kcv.layers.squeeze_excite import SqueezeExcite
 __all__ = [
     "ASPP",
     "Conv2D",
+    "ContextEncoding",
     "DepthwiseConv2D",
     "DepthwiseSeparableConv",
+    "Encoding",
     "InceptionModule",
     "InvertedResidual",
     "SqueezeExcite",
