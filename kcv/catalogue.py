@@ -199,6 +199,41 @@ LAYER_CASES = (
         expected_output_shape=(2, 5, 5, 24),
         expected_trainable_params=3804,
     ),
+    # Strip pooling module (SPNet SPM, official SPBlock with midplanes = C), C = 8:
+    # 3C² + 2C (3x1 conv + BN) + 3C² + 2C (1x3 conv + BN) + C² + C (1x1 conv, bias)
+    # = 7·8² + 5·8 = 448 + 40 = 488.
+    LayerCase(
+        "strip_pooling_8",
+        layers.StripPooling,
+        {},
+        (2, 6, 7, 8),
+        expected_output_shape=(2, 6, 7, 8),
+        expected_trainable_params=488,
+        expected_num_trainable_weights=8,
+        expected_num_non_trainable_weights=4,
+    ),
+    # Mixed pooling module (SPNet MPM), C = 16, m = C // 4 = 4, pooled to 3x3 and 2x2:
+    # 2·(16·4 + 8) + 5·(9·16 + 8) + 2·(3·16 + 8) + (8·16 + 32) = 144 + 760 + 112 + 160
+    # = 4Cm + 51m² + 18m + 2C = 1,176.
+    LayerCase(
+        "mixed_pooling_16",
+        layers.MixedPooling,
+        {"pool_sizes": (3, 2)},
+        (2, 6, 7, 16),
+        expected_output_shape=(2, 6, 7, 16),
+        expected_trainable_params=1176,
+        expected_num_trainable_weights=30,
+        expected_num_non_trainable_weights=20,
+    ),
+    # Paper pool sizes (20, 12) on a 5x6 input (adaptive pools larger than the input),
+    # C = 8, m = 2: 4·8·2 + 51·2² + 18·2 + 2·8 = 64 + 204 + 36 + 16 = 320.
+    LayerCase(
+        "mixed_pooling_default_pools",
+        layers.MixedPooling,
+        {},
+        (2, 5, 6, 8),
+        expected_trainable_params=320,
+    ),
 )
 
 CASES = LAYER_CASES

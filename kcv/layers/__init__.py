@@ -9,6 +9,8 @@ from kcv.layers.encoding import Encoding
 from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.inception import InceptionModule
 from kcv.layers.squeeze_excite import SqueezeExcite
+from kcv.layers.strip_pooling import MixedPooling
+from kcv.layers.strip_pooling import StripPooling
 
 __all__ = [
     "ASPP",
@@ -19,5 +21,7 @@ __all__ = [
     "Encoding",
     "InceptionModule",
     "InvertedResidual",
+    "MixedPooling",
     "SqueezeExcite",
+    "StripPooling",
 ]
