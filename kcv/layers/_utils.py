@@ -7,6 +7,8 @@ a wrong argument.
 
 import keras
 
+from kcv.layers.conv import Conv2D
+
 
 def positive_int(argument, value, minimum=1):
     """Returns ``value`` if it is an int >= ``minimum``, else raises ValueError."""
@@ -119,3 +121,55 @@ def same_conv_output_shape(input_shape, filters, strides, data_format_value):
     if data_format_value == "channels_last":
         return (input_shape[0], *spatial, filters)
     return (input_shape[0], filters, *spatial)
+
+
+def conv_bn_act(
+    layer,
+    filters,
+    kernel_size,
+    name,
+    batch_norm=True,
+    activation="relu",
+    strides=1,
+    dilation_rate=1,
+):
+    """Conv -> [BN] -> [activation] as a list of layers, "same" padding.
+
+    The convention every kcv block follows: a convolution followed by BN has
+    no bias; without BN it has one. Sublayers take ``layer``'s data format and
+    dtype policy and are named ``name``, ``name_bn``, ``name_act``.
+
+    Args:
+        layer: the owning layer (for ``data_format`` and ``dtype_policy``).
+        filters, kernel_size, strides, dilation_rate: as for ``Conv2D``.
+        name: str. Name of the convolution.
+        batch_norm: bool. Add BN after the convolution.
+        activation: str, callable or None. Activation after BN; None for none.
+
+    Returns:
+        A list of layers, for :func:`build_chain` and :func:`call_chain`.
+    """
+    layers = [
+        Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            dilation_rate=dilation_rate,
+            use_bias=not batch_norm,
+            data_format=layer.data_format,
+            dtype=layer.dtype_policy,
+            name=name,
+        )
+    ]
+    if batch_norm:
+        layers.append(
+            keras.layers.BatchNormalization(
+                axis=channel_axis(layer.data_format), dtype=layer.dtype_policy, name=f"{name}_bn"
+            )
+        )
+    if activation is not None:
+        layers.append(
+            keras.layers.Activation(activation, dtype=layer.dtype_policy, name=f"{name}_act")
+        )
+    return layers

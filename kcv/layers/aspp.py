@@ -13,7 +13,6 @@ import keras
 from keras import ops
 
 from kcv.layers import _utils
-from kcv.layers.conv import Conv2D
 from kcv.layers.depthwise import DepthwiseSeparableConv
 
 MERGES = ("concat", "sum")
@@ -113,30 +112,15 @@ class ASPP(keras.layers.Layer):
         self.data_format = _utils.data_format(data_format)
 
     def _conv_unit(self, kernel_size, name, dilation_rate=1, activation="relu"):
-        """Conv [+ BN] [+ activation] as a list of layers."""
-        layers = [
-            Conv2D(
-                self.filters,
-                kernel_size,
-                padding="same",
-                dilation_rate=dilation_rate,
-                use_bias=not self.batch_norm,
-                data_format=self.data_format,
-                dtype=self.dtype_policy,
-                name=name,
-            )
-        ]
-        if self.batch_norm:
-            layers.append(
-                keras.layers.BatchNormalization(
-                    axis=_utils.channel_axis(self.data_format),
-                    dtype=self.dtype_policy,
-                    name=f"{name}_bn",
-                )
-            )
-        if activation:
-            layers.append(keras.layers.Activation(activation, dtype=self.dtype_policy, name=f"{name}_act"))
-        return layers
+        return _utils.conv_bn_act(
+            self,
+            self.filters,
+            kernel_size,
+            name,
+            batch_norm=self.batch_norm,
+            activation=activation,
+            dilation_rate=dilation_rate,
+        )
 
     def _rate_branch(self, rate):
         name = f"atrous_rate{rate}"

@@ -13,7 +13,6 @@ residual). https://arxiv.org/abs/1905.02244
 import keras
 
 from kcv.layers import _utils
-from kcv.layers.conv import Conv2D
 from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.squeeze_excite import SqueezeExcite
 
@@ -69,16 +68,6 @@ class _ConvBlock(keras.layers.Layer):
             data_format=self.data_format,
             dtype=self.dtype_policy,
             name="depthwise",
-        )
-
-    def _pointwise(self, filters, use_bias, name):
-        return Conv2D(
-            filters,
-            1,
-            use_bias=use_bias,
-            data_format=self.data_format,
-            dtype=self.dtype_policy,
-            name=name,
         )
 
     def _activation(self, activation, name):
@@ -155,11 +144,9 @@ class DepthwiseSeparableConv(_ConvBlock):
         if self.batch_norm:
             layers.append(self._bn("depthwise_bn"))
         layers.append(self._activation(self.activation, "depthwise_act"))
-        layers.append(self._pointwise(self.filters, bias, "pointwise"))
-        if self.batch_norm:
-            layers.append(self._bn("pointwise_bn"))
-        layers.append(self._activation(self.activation, "pointwise_act"))
-        return layers
+        return layers + _utils.conv_bn_act(
+            self, self.filters, 1, "pointwise", self.batch_norm, self.activation
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -257,11 +244,7 @@ class InvertedResidual(_ConvBlock):
         hidden = int(round(in_channels * self.expansion))
         layers = []
         if self.expansion != 1:
-            layers += [
-                self._pointwise(hidden, False, "expand"),
-                self._bn("expand_bn"),
-                self._activation(self.activation, "expand_act"),
-            ]
+            layers += _utils.conv_bn_act(self, hidden, 1, "expand", activation=self.activation)
         layers += [
             self._depthwise(self.kernel_size, self.strides, self.dilation_rate, 1, False),
             self._bn("depthwise_bn"),
@@ -277,8 +260,7 @@ class InvertedResidual(_ConvBlock):
                     name="squeeze_excite",
                 )
             )
-        layers += [self._pointwise(self.filters, False, "project"), self._bn("project_bn")]
-        return layers
+        return layers + _utils.conv_bn_act(self, self.filters, 1, "project", activation=None)
 
     @property
     def has_residual(self):

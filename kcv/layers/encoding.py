@@ -14,7 +14,6 @@ import keras
 from keras import ops
 
 from kcv.layers import _utils
-from kcv.layers.conv import Conv2D
 
 
 @keras.saving.register_keras_serializable(package="kcv")
@@ -172,14 +171,7 @@ class ContextEncoding(keras.layers.Layer):
     def build(self, input_shape):
         channels = _utils.image_channels(self, input_shape, self.data_format)
         policy = self.dtype_policy
-        axis = _utils.channel_axis(self.data_format)
-        self.reduce = [
-            Conv2D(
-                channels, 1, use_bias=False, data_format=self.data_format, dtype=policy, name="conv"
-            ),
-            keras.layers.BatchNormalization(axis=axis, dtype=policy, name="conv_bn"),
-            keras.layers.ReLU(dtype=policy, name="conv_relu"),
-        ]
+        self.reduce = _utils.conv_bn_act(self, channels, 1, "conv")
         _utils.build_chain(self.reduce, input_shape)
         self.encoding = Encoding(
             self.num_codes, data_format=self.data_format, dtype=policy, name="encoding"

@@ -102,27 +102,7 @@ class InceptionModule(keras.layers.Layer):
         self.data_format = _utils.data_format(data_format)
 
     def _conv(self, filters, kernel_size, name):
-        layers = [
-            keras.layers.Conv2D(
-                filters,
-                kernel_size,
-                padding="same",
-                use_bias=not self.batch_norm,
-                data_format=self.data_format,
-                dtype=self.dtype_policy,
-                name=name,
-            )
-        ]
-        if self.batch_norm:
-            layers.append(
-                keras.layers.BatchNormalization(
-                    axis=_utils.channel_axis(self.data_format),
-                    dtype=self.dtype_policy,
-                    name=f"{name}_bn",
-                )
-            )
-        layers.append(keras.layers.ReLU(dtype=self.dtype_policy, name=f"{name}_relu"))
-        return layers
+        return _utils.conv_bn_act(self, filters, kernel_size, name, batch_norm=self.batch_norm)
 
     def build(self, input_shape):
         _utils.image_channels(self, input_shape, self.data_format)

@@ -102,25 +102,9 @@ class _StripPoolingBase(keras.layers.Layer):
     """Shared plumbing: convolution (no bias) + BN [+ ReLU] chains."""
 
     def _conv_bn(self, filters, kernel_size, name, relu=False):
-        layers = [
-            Conv2D(
-                filters,
-                kernel_size,
-                padding="same",
-                use_bias=False,
-                data_format=self.data_format,
-                dtype=self.dtype_policy,
-                name=name,
-            ),
-            keras.layers.BatchNormalization(
-                axis=_utils.channel_axis(self.data_format),
-                dtype=self.dtype_policy,
-                name=f"{name}_bn",
-            ),
-        ]
-        if relu:
-            layers.append(keras.layers.ReLU(dtype=self.dtype_policy, name=f"{name}_relu"))
-        return layers
+        return _utils.conv_bn_act(
+            self, filters, kernel_size, name, activation="relu" if relu else None
+        )
 
     def _strips(self, inputs):
         """The two strip pools, ``(B, H, 1, C)`` and ``(B, 1, W, C)`` in channels_last."""
