@@ -35,6 +35,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/inverted_residual.py
+	$(BIN)/python benchmarks/encoding_memory.py
 
 clean:
 	rm -rf build test-results
