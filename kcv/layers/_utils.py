@@ -97,6 +97,19 @@ def channel_axis(data_format_value):
     return -1 if data_format_value == "channels_last" else 1
 
 
+def spatial_axes(data_format_value):
+    """The (height, width) axes of a 4D tensor."""
+    return (1, 2) if data_format_value == "channels_last" else (2, 3)
+
+
+def per_channel(vectors, data_format_value):
+    """Reshapes ``(B, C)`` to broadcast over a 4D map: ``(B, 1, 1, C)`` or ``(B, C, 1, 1)``."""
+    channels = vectors.shape[-1]
+    if data_format_value == "channels_last":
+        return keras.ops.reshape(vectors, (-1, 1, 1, channels))
+    return keras.ops.reshape(vectors, (-1, channels, 1, 1))
+
+
 def build_chain(layers, input_shape):
     """Builds ``layers`` in sequence from ``input_shape``; returns the output shape."""
     shape = input_shape

@@ -147,9 +147,9 @@ class ASPP(keras.layers.Layer):
             self.branches.insert(0, self._conv_unit(1, "conv1x1"))
         for branch in self.branches:
             _utils.build_chain(branch, input_shape)
-        spatial = (1, 2) if self.data_format == "channels_last" else (2, 3)
         pooled_shape = list(input_shape)
-        pooled_shape[spatial[0]] = pooled_shape[spatial[1]] = 1
+        for axis in _utils.spatial_axes(self.data_format):
+            pooled_shape[axis] = 1
         self.pool_branch = self._conv_unit(1, "image_pool") if self.image_pooling else []
         _utils.build_chain(self.pool_branch, tuple(pooled_shape))
         self.projection = []
@@ -165,8 +165,7 @@ class ASPP(keras.layers.Layer):
     def call(self, inputs, training=None):
         outputs = [_utils.call_chain(b, inputs, training=training) for b in self.branches]
         if self.image_pooling:
-            spatial = (1, 2) if self.data_format == "channels_last" else (2, 3)
-            pooled = ops.mean(inputs, axis=spatial, keepdims=True)
+            pooled = ops.mean(inputs, axis=_utils.spatial_axes(self.data_format), keepdims=True)
             pooled = _utils.call_chain(self.pool_branch, pooled, training=training)
             # Bilinear upsampling of a 1x1 map is a constant map: broadcast it.
             axis = _utils.channel_axis(self.data_format)

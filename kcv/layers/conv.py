@@ -30,10 +30,10 @@ from kcv import backend
 
 
 def _same_padding(size, kernel, stride, dilation):
-    """TensorFlow's "same" padding: ``(before, after, output_size)``."""
+    """TensorFlow's "same" padding of one axis: ``(before, after)``."""
     out = math.ceil(size / stride)
     total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
-    return total // 2, total - total // 2, out
+    return total // 2, total - total // 2
 
 
 def _pad(inputs, kernel_shape, strides, padding, dilation_rate, data_format):
@@ -43,8 +43,7 @@ def _pad(inputs, kernel_shape, strides, padding, dilation_rate, data_format):
     h_axis, w_axis = (1, 2) if data_format == "channels_last" else (2, 3)
     pad_width = [(0, 0)] * 4
     for axis, k, s, d in zip((h_axis, w_axis), kernel_shape[:2], strides, dilation_rate):
-        before, after, _ = _same_padding(inputs.shape[axis], k, s, d)
-        pad_width[axis] = (before, after)
+        pad_width[axis] = _same_padding(inputs.shape[axis], k, s, d)
     return ops.pad(inputs, pad_width) if any(map(any, pad_width)) else inputs
 
 

@@ -191,10 +191,7 @@ class ContextEncoding(keras.layers.Layer):
         encoded = ops.relu(self.codeword_bn(encoded, training=training))
         context = ops.mean(encoded, axis=1)
         gamma = self.gate(context)
-        shape = (-1, 1, 1, gamma.shape[-1]) if self.data_format == "channels_last" else (
-            -1, gamma.shape[-1], 1, 1
-        )
-        outputs = ops.relu(inputs + inputs * ops.reshape(gamma, shape))
+        outputs = ops.relu(inputs + inputs * _utils.per_channel(gamma, self.data_format))
         if self.se_head is None:
             return outputs
         return outputs, self.se_head(context)

@@ -73,10 +73,8 @@ class SqueezeExcite(keras.layers.Layer):
         _utils.build_chain([self.reduce, self.expand], (input_shape[0], channels))
 
     def call(self, inputs):
-        spatial = (1, 2) if self.data_format == "channels_last" else (2, 3)
-        squeezed = ops.mean(inputs, axis=spatial)
-        scale = self.expand(self.reduce(squeezed))
-        scale = ops.expand_dims(ops.expand_dims(scale, spatial[0]), spatial[0])
+        squeezed = ops.mean(inputs, axis=_utils.spatial_axes(self.data_format))
+        scale = _utils.per_channel(self.expand(self.reduce(squeezed)), self.data_format)
         return inputs * ops.cast(scale, inputs.dtype)
 
     def compute_output_shape(self, input_shape):

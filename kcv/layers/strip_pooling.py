@@ -88,10 +88,6 @@ def adaptive_average_pool2d(inputs, output_size, data_format=None):
     return ops.einsum("qw,bcpw->bcpq", cols, pooled)
 
 
-def _spatial_axes(data_format_value):
-    return (1, 2) if data_format_value == "channels_last" else (2, 3)
-
-
 def _image_shape(batch, height, width, channels, data_format_value):
     if data_format_value == "channels_last":
         return (batch, height, width, channels)
@@ -108,7 +104,7 @@ class _StripPoolingBase(keras.layers.Layer):
 
     def _strips(self, inputs):
         """The two strip pools, ``(B, H, 1, C)`` and ``(B, 1, W, C)`` in channels_last."""
-        h_axis, w_axis = _spatial_axes(self.data_format)
+        h_axis, w_axis = _utils.spatial_axes(self.data_format)
         return (
             ops.mean(inputs, axis=w_axis, keepdims=True),  # mean over each row
             ops.mean(inputs, axis=h_axis, keepdims=True),  # mean over each column
@@ -180,7 +176,7 @@ class StripPooling(_StripPoolingBase):
     def build(self, input_shape):
         channels = _utils.image_channels(self, input_shape, self.data_format)
         batch = input_shape[0]
-        height, width = (input_shape[i] for i in _spatial_axes(self.data_format))
+        height, width = (input_shape[i] for i in _utils.spatial_axes(self.data_format))
         fmt = self.data_format
         self.horizontal = self._conv_bn(channels, (3, 1), "horizontal_conv")
         self.vertical = self._conv_bn(channels, (1, 3), "vertical_conv")
@@ -308,7 +304,7 @@ class MixedPooling(_StripPoolingBase):
                 f"C // 4 channels), received shape {tuple(input_shape)}."
             )
         batch = input_shape[0]
-        height, width = (input_shape[i] for i in _spatial_axes(self.data_format))
+        height, width = (input_shape[i] for i in _utils.spatial_axes(self.data_format))
         if height is None or width is None:
             raise ValueError(
                 "MixedPooling needs known spatial sizes (its adaptive average pools "
@@ -351,7 +347,7 @@ class MixedPooling(_StripPoolingBase):
         return ops.image.resize(y, size, interpolation="bilinear", data_format=self.data_format)
 
     def call(self, inputs, training=None):
-        size = tuple(inputs.shape[i] for i in _spatial_axes(self.data_format))
+        size = tuple(inputs.shape[i] for i in _utils.spatial_axes(self.data_format))
         x1 = _utils.call_chain(self.conv1_1, inputs, training=training)
         x2 = _utils.call_chain(self.conv1_2, inputs, training=training)
         # Short-range context: full resolution plus two pooled, upsampled grids.
