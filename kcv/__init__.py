@@ -4,6 +4,7 @@ One code base for TensorFlow, JAX and PyTorch (pick with ``KERAS_BACKEND``).
 
 Sub-packages:
     kcv.layers   the blocks, one module per paper family.
+    kcv.models   the papers' networks, built from kcv.layers.
     kcv.losses   losses from the papers (EncNet's SE-loss).
     kcv.testing  the layer test battery used by kcv's tests and its grader.
     kcv.backend  the one module that talks to the running backend directly.
@@ -13,5 +14,6 @@ __version__ = "0.1.0"
 
 from kcv import layers  # noqa: E402  (import after __version__ for setuptools)
 from kcv import losses  # noqa: E402
+from kcv import models  # noqa: E402
 
-__all__ = ["__version__", "layers", "losses"]
+__all__ = ["__version__", "layers", "losses", "models"]

