@@ -76,8 +76,10 @@ class LayerCase:
         layer_cls: the layer class.
         init_kwargs: dict. Constructor arguments (no ``data_format``/``dtype``:
             the battery sets those itself).
-        input_shape: tuple. Input shape with batch, in ``channels_last``.
-        expected_output_shape: tuple or None. Output shape, ``channels_last``.
+        input_shape: tuple, or a list of tuples for a layer that takes a list
+            of tensors (MSDNet's scales). Shapes with batch, ``channels_last``.
+        expected_output_shape: tuple or None. Output shape, ``channels_last``
+            (a list of shapes for a layer that returns a list).
         expected_trainable_params: int or None. From the paper's formula.
         expected_num_trainable_weights: int or None.
         expected_num_non_trainable_weights: int or None.
@@ -98,16 +100,37 @@ class LayerCase:
         """Returns a new layer with ``init_kwargs`` updated by ``overrides``."""
         return self.layer_cls(**{**self.init_kwargs, **overrides})
 
+    @property
+    def multi_input(self):
+        """Whether the layer takes a list of tensors."""
+        return _is_shape_list(self.input_shape)
+
+    @property
+    def input_shapes(self):
+        """The input shapes as a list (one entry for a single-tensor layer)."""
+        return [tuple(s) for s in self.input_shape] if self.multi_input else [tuple(self.input_shape)]
+
+    @property
+    def batch_size(self):
+        return self.input_shapes[0][0]
+
     def inputs(self, seed=0, data_format="channels_last"):
-        """Deterministic standard-normal float32 inputs for this case."""
-        x = np.random.default_rng(seed).standard_normal(self.input_shape)
-        return _to_format(x.astype("float32"), data_format)
+        """Deterministic standard-normal float32 inputs (an array, or a list)."""
+        rng = np.random.default_rng(seed)
+        arrays = [
+            _to_format(rng.standard_normal(shape).astype("float32"), data_format)
+            for shape in self.input_shapes
+        ]
+        return arrays if self.multi_input else arrays[0]
+
+    def symbolic_inputs(self, data_format="channels_last"):
+        """``keras.Input`` tensors (no fixed batch) for this case."""
+        inputs = [keras.Input(_to_format_shape(s, data_format)[1:]) for s in self.input_shapes]
+        return inputs if self.multi_input else inputs[0]
 
     def model(self, **overrides):
         """A functional model: ``keras.Input`` (no fixed batch) -> the layer."""
-        fmt = overrides.get("data_format", "channels_last")
-        shape = _to_format_shape(self.input_shape, fmt)
-        inputs = keras.Input(shape[1:])
+        inputs = self.symbolic_inputs(overrides.get("data_format", "channels_last"))
         name = "case_" + re.sub(r"[^A-Za-z0-9_.-]", "_", self.name)
         return keras.Model(inputs, self.make(**overrides)(inputs), name=name)
 
@@ -226,6 +249,12 @@ def _to_format_shape(shape, data_format):
     return tuple(shape)
 
 
+def _is_shape_list(shape):
+    return isinstance(shape, list) or (
+        isinstance(shape, tuple) and bool(shape) and isinstance(shape[0], (tuple, list))
+    )
+
+
 def _to_format(x, data_format):
     if data_format == "channels_first" and x.ndim == 4:
         return np.transpose(x, (0, 3, 1, 2))
@@ -328,7 +357,7 @@ def _check_serialization(case, seed):
 
 def _check_weights(case, seed):
     layer = case.make()
-    layer.build(case.input_shape)
+    layer.build(case.input_shapes if case.multi_input else case.input_shape)
     built = len(layer.weights)
     layer(case.inputs(seed))
     assert len(layer.weights) == built, (
@@ -357,22 +386,23 @@ def _check_call(case, seed):
     x = case.inputs(seed)
     eager = layer(x, training=False)
     eager_shapes = _shapes(eager)
-    symbolic = layer(keras.Input(case.input_shape[1:]))
-    symbolic_shapes = [(case.input_shape[0],) + s[1:] for s in _shapes(symbolic)]
+    symbolic = layer(case.symbolic_inputs())
+    symbolic_shapes = [(case.batch_size,) + s[1:] for s in _shapes(symbolic)]
     assert symbolic_shapes == eager_shapes, (
         f"symbolic call gives {symbolic_shapes}, eager call {eager_shapes}"
     )
-    computed = _output_shapes(layer.compute_output_shape(case.input_shape))
+    shapes_in = case.input_shapes if case.multi_input else case.input_shape
+    computed = _output_shapes(layer.compute_output_shape(shapes_in))
     assert computed == eager_shapes, (
         f"compute_output_shape gives {computed}, the call {eager_shapes}"
     )
     if case.expected_output_shape is not None:
-        assert eager_shapes[0] == tuple(case.expected_output_shape), (
-            f"output shape {eager_shapes[0]}, expected {tuple(case.expected_output_shape)}"
-        )
+        expected = _output_shapes(case.expected_output_shape)
+        got = eager_shapes if len(expected) > 1 else eager_shapes[:1]
+        assert got == expected, f"output shape {got}, expected {expected}"
     model = case.model()
     randomize_weights(model, seed)
-    compiled = model.predict(x, batch_size=case.input_shape[0], verbose=0)
+    compiled = model.predict(x, batch_size=case.batch_size, verbose=0)
     _assert_close(
         _numpy(compiled), _numpy(model(x, training=False)), case.atol, "compiled vs eager"
     )
@@ -400,13 +430,13 @@ def _check_fit(case, seed):
     x = case.inputs(seed)
     rng = np.random.default_rng(seed + 1)
     targets = [
-        rng.standard_normal((case.input_shape[0],) + tuple(o.shape[1:])).astype("float32")
+        rng.standard_normal((case.batch_size,) + tuple(o.shape[1:])).astype("float32")
         for o in model.outputs
     ]
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss=["mse"] * len(targets))
     history = model.fit(
         x, targets if len(targets) > 1 else targets[0],
-        batch_size=case.input_shape[0], epochs=1, verbose=0,
+        batch_size=case.batch_size, epochs=1, verbose=0,
     )
     loss = history.history["loss"][-1]
     assert np.isfinite(loss), f"fit step loss is {loss}"
@@ -420,7 +450,7 @@ def _check_fit(case, seed):
 def _check_channels_first(case, seed):
     if "data_format" not in inspect.signature(case.layer_cls.__init__).parameters:
         raise _Skip(f"{case.layer_cls.__name__} takes no data_format")
-    if len(case.input_shape) != 4:
+    if any(len(shape) != 4 for shape in case.input_shapes):
         raise _Skip("channels_first applies to 4D image inputs only")
     supported, reason = backend.channels_first_support()
     if not supported:
@@ -429,11 +459,10 @@ def _check_channels_first(case, seed):
     first = case.model(data_format="channels_first")
     randomize_weights(last, seed)
     first.set_weights(last.get_weights())
-    x = case.inputs(seed)
-    expected = _numpy(last(x, training=False))
+    expected = _numpy(last(case.inputs(seed), training=False))
     got = [
         _from_format(y, "channels_first")
-        for y in _numpy(first(_to_format(x, "channels_first"), training=False))
+        for y in _numpy(first(case.inputs(seed, "channels_first"), training=False))
     ]
     _assert_close(got, expected, case.atol, "channels_first vs channels_last")
 

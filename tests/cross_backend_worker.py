@@ -2,7 +2,7 @@
 
     KERAS_BACKEND=jax python tests/cross_backend_worker.py save DIR
         builds every catalogue model with seeded random weights and writes
-        DIR/jax/<case>.keras, <case>.inputs.npy and <case>.outputs.npz.
+        DIR/jax/<case>.keras, <case>.inputs.npz and <case>.outputs.npz.
     KERAS_BACKEND=torch python tests/cross_backend_worker.py load DIR
         loads every other backend's files and prints one JSON line per case:
         {"source", "target", "case", "error": max abs difference or null,
@@ -19,6 +19,12 @@ import numpy as np
 from kcv import backend, catalogue, testing
 
 
+def _arrays(npz):
+    """The arrays of an ``np.savez`` file, in the order they were given."""
+    with np.load(npz) as saved:
+        return [saved[k] for k in sorted(saved.files, key=lambda k: int(k.split("_")[1]))]
+
+
 def _outputs(model, x):
     return [np.asarray(keras.ops.convert_to_numpy(y)) for y in keras.tree.flatten(model(x, training=False))]
 
@@ -32,7 +38,7 @@ def save(directory):
         testing.randomize_weights(model, seed=0)
         x = case.inputs(seed=0)
         model.save(os.path.join(out, f"{case.name}.keras"))
-        np.save(os.path.join(out, f"{case.name}.inputs.npy"), x)
+        np.savez(os.path.join(out, f"{case.name}.inputs.npz"), *(x if isinstance(x, list) else [x]))
         np.savez(os.path.join(out, f"{case.name}.outputs.npz"), *_outputs(model, x))
 
 
@@ -47,9 +53,9 @@ def load(directory):
                       "scale": 1.0, "message": ""}
             try:
                 model = keras.saving.load_model(stem + ".keras")
-                x = np.load(stem + ".inputs.npy")
-                with np.load(stem + ".outputs.npz") as saved:
-                    expected = [saved[k] for k in sorted(saved.files, key=lambda k: int(k.split("_")[1]))]
+                x = _arrays(stem + ".inputs.npz")
+                x = x if getattr(case, "multi_input", False) else x[0]
+                expected = _arrays(stem + ".outputs.npz")
                 got = _outputs(model, x)
                 if [g.shape for g in got] != [e.shape for e in expected]:
                     record["message"] = f"shapes {[g.shape for g in got]} != {[e.shape for e in expected]}"

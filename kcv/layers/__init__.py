@@ -8,6 +8,10 @@ from kcv.layers.encoding import ContextEncoding
 from kcv.layers.encoding import Encoding
 from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.inception import InceptionModule
+from kcv.layers.msd import MSDClassifier
+from kcv.layers.msd import MSDDenseLayer
+from kcv.layers.msd import MSDFirstLayer
+from kcv.layers.msd import MSDTransition
 from kcv.layers.squeeze_excite import SqueezeExcite
 from kcv.layers.strip_pooling import MixedPooling
 from kcv.layers.strip_pooling import StripPooling
@@ -21,6 +25,10 @@ __all__ = [
     "Encoding",
     "InceptionModule",
     "InvertedResidual",
+    "MSDClassifier",
+    "MSDDenseLayer",
+    "MSDFirstLayer",
+    "MSDTransition",
     "MixedPooling",
     "SqueezeExcite",
     "StripPooling",
