@@ -6,14 +6,22 @@ Sub-packages:
     kcv.layers   the blocks, one module per paper family.
     kcv.models   the papers' networks, built from kcv.layers.
     kcv.losses   losses from the papers (EncNet's SE-loss).
+    kcv.adaptive anytime and budgeted-batch inference with early exits (MSDNet).
+    kcv.analysis parameters, MACs, receptive fields and output sizes of the papers' tables.
+    kcv.data     small data sets that run offline (procedural, digits; CIFAR).
+    kcv.viz      the matplotlib figures the chapters share.
     kcv.testing  the layer test battery used by kcv's tests and its grader.
     kcv.backend  the one module that talks to the running backend directly.
 """
 
 __version__ = "0.1.0"
 
+from kcv import adaptive  # noqa: E402
+from kcv import analysis  # noqa: E402
+from kcv import data  # noqa: E402
 from kcv import layers  # noqa: E402  (import after __version__ for setuptools)
 from kcv import losses  # noqa: E402
 from kcv import models  # noqa: E402
+from kcv import viz  # noqa: E402
 
-__all__ = ["__version__", "layers", "losses", "models"]
+__all__ = ["__version__", "adaptive", "analysis", "data", "layers", "losses", "models", "viz"]

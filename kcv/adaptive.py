@@ -26,7 +26,10 @@ Reference:
 
 import dataclasses
 
+import keras
 import numpy as np
+
+from kcv import analysis
 
 
 def _probs(argument, value):
@@ -226,6 +229,39 @@ def dynamic_evaluate(test_probs, labels, thresholds, exit_costs):
         mean_cost=float(costs[chosen].mean()),
         exits=np.bincount(chosen, minlength=exits),
     )
+
+
+def exit_costs(model, input_shape=None):
+    """Cumulative multiply-accumulates up to each exit of a multi-output model.
+
+    Exit ``k`` costs every layer needed to compute exits ``1..k`` — the
+    backbone up to exit ``k`` *and* the earlier classifiers, which a sample
+    reaching exit ``k`` has been through (as the official code measures it).
+    Counted with :func:`kcv.analysis.count_macs` (batch 1).
+
+    Args:
+        model: a functional ``keras.Model`` with one output per exit, first
+            (cheapest) to last, e.g. :func:`kcv.models.MSDNet`.
+        input_shape: tuple or None. Input shape without batch, required when
+            the model's spatial size is unknown.
+
+    Returns:
+        A numpy int array ``(exits,)``, non-decreasing.
+
+    Example:
+
+    >>> import kcv
+    >>> model = kcv.models.MSDNet(preset="cifar_anytime", classes=10)
+    >>> costs = exit_costs(model)
+    >>> len(costs), bool(costs[0] < costs[-1])
+    (7, True)
+    """
+    if not isinstance(model, keras.Model) or len(model.outputs) < 1:
+        raise ValueError(f"`model` must be a functional keras.Model with one output per exit, received {model!r}.")
+    return np.array([
+        analysis.count_macs(keras.Model(model.inputs, model.outputs[: k + 1]), input_shape)
+        for k in range(len(model.outputs))
+    ])
 
 
 def budgeted_batch_curve(val_probs, val_labels, test_probs, test_labels, exit_costs, qs=None):

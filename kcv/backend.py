@@ -2,7 +2,8 @@
 
 Everything else in kcv is written with ``keras.ops`` and asks this module when it
 needs a fact about the running backend: its name and devices, which backends
-are installed, gradients for the test battery, and which implementation of an
+are installed, gradients for the test battery and for saliency maps
+(:func:`value_and_input_gradient`), and which implementation of an
 operation is fastest here (see :func:`depthwise_implementation`).
 """
 
@@ -282,6 +283,61 @@ def value_and_gradients(model, inputs, targets, loss_fn):
         for g in grads
     ]
     return float(keras.ops.convert_to_numpy(loss)), grads
+
+
+def value_and_input_gradient(fn, inputs):
+    """A scalar function and its gradient with respect to its input, eagerly.
+
+    What saliency methods need: e.g. Grad-CAM's gradient of a class score
+    with respect to a feature map (``fn`` runs the rest of the network).
+    Model weights are constants here; layers run as ``fn`` calls them.
+
+    Args:
+        fn: ``fn(x) -> scalar tensor``, written in keras.ops.
+        inputs: float array (numpy or backend tensor), the point ``x``.
+
+    Returns:
+        ``(value, gradient)``: a Python float and a float32 numpy array of
+        the shape of ``inputs`` (zeros where ``fn`` does not depend on ``x``).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> value, grad = value_and_input_gradient(
+    ...     lambda x: keras.ops.sum(x ** 2), np.array([1.0, 2.0], "float32"))
+    >>> value, grad.tolist()
+    (5.0, [2.0, 4.0])
+    """
+    backend = name()
+    x = keras.ops.convert_to_tensor(inputs, dtype="float32")
+    if backend == "jax":
+        import jax
+
+        value, grad = jax.value_and_grad(fn)(x)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        grad = tape.gradient(value, x)
+    elif backend == "torch":
+        import torch
+
+        x = x.detach().requires_grad_(True)
+        value = fn(x)
+        grad = None
+        if value.requires_grad:
+            (grad,) = torch.autograd.grad(value, x, allow_unused=True)
+        value = value.detach()
+    else:
+        raise NotImplementedError(f"Gradients are not wired for backend {backend!r}.")
+    if grad is None:
+        grad = keras.ops.zeros_like(x)
+    return (
+        float(keras.ops.convert_to_numpy(value)),
+        np.asarray(keras.ops.convert_to_numpy(grad), dtype="float32"),
+    )
 
 
 def versions():

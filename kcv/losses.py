@@ -1,7 +1,10 @@
-"""Losses from the papers: EncNet's Semantic Encoding loss (SE-loss).
+"""Losses from the papers: EncNet's SE-loss and the loss of early-exit networks.
 
 Zhang et al. "Context Encoding for Semantic Segmentation". CVPR 2018,
 Sec. 3.3. https://arxiv.org/abs/1803.08904
+Huang et al. "Multi-Scale Dense Networks for Resource Efficient Image
+Classification". ICLR 2018, Sec. 4 ("loss functions").
+https://arxiv.org/abs/1703.09844
 """
 
 import keras
@@ -79,3 +82,38 @@ class SELoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "weight": self.weight}
+
+
+def multi_exit_losses(n_exits, weights=None, from_logits=True):
+    """``compile`` arguments for a network with one classifier per exit.
+
+    MSDNet trains all its classifiers jointly with the weighted sum of their
+    cross-entropy losses, ``(1/|D|) Σ_x Σ_k w_k L(f_k(x))``, with ``w_k = 1``
+    in the paper. Keras sums per-output losses with ``loss_weights``, so this
+    returns the two lists to pass to ``model.compile``.
+
+    Args:
+        n_exits: int. Number of exits (model outputs).
+        weights: sequence of ``n_exits`` non-negative floats, or None for
+            the paper's uniform weights.
+        from_logits: bool. Whether the exits output logits (kcv's MSDNet does).
+
+    Returns:
+        A dict with ``loss`` (one sparse categorical cross-entropy per exit)
+        and ``loss_weights``.
+
+    Example:
+
+    >>> import kcv
+    >>> model = kcv.models.MSDNet(preset="cifar_anytime", classes=10)
+    >>> model.compile("sgd", **multi_exit_losses(len(model.outputs)))
+    """
+    if isinstance(n_exits, bool) or not isinstance(n_exits, int) or n_exits < 1:
+        raise ValueError(f"`n_exits` must be an integer >= 1, received {n_exits!r}.")
+    weights = [1.0] * n_exits if weights is None else [float(w) for w in weights]
+    if len(weights) != n_exits or any(w < 0 for w in weights):
+        raise ValueError(
+            f"`weights` must be {n_exits} non-negative numbers (one per exit), received {weights!r}."
+        )
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    return {"loss": [loss] * n_exits, "loss_weights": weights}

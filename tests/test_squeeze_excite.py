@@ -62,3 +62,15 @@ def test_wrong_rank_is_rejected_at_build(shape):
 def test_unknown_channels_are_rejected():
     with pytest.raises(ValueError, match="needs a known channel dimension"):
         kcv.layers.SqueezeExcite().build((2, 8, 8, None))
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_excitation_is_the_gate_the_block_applies(data_format):
+    x = np.random.default_rng(1).standard_normal((3, 16, 5, 6)).astype("float32")
+    layer = kcv.layers.SqueezeExcite(reduction=4, data_format=data_format)
+    y = keras.ops.convert_to_numpy(layer(x))
+    gate = keras.ops.convert_to_numpy(layer.excitation(x))
+    assert gate.shape == (3, 16 if data_format == "channels_first" else 6)
+    assert np.all((gate >= 0) & (gate <= 1))
+    per_channel = gate[:, :, None, None] if data_format == "channels_first" else gate[:, None, None, :]
+    np.testing.assert_allclose(y, x * per_channel, rtol=1e-6, atol=1e-6)

@@ -73,9 +73,35 @@ class SqueezeExcite(keras.layers.Layer):
         _utils.build_chain([self.reduce, self.expand], (input_shape[0], channels))
 
     def call(self, inputs):
-        squeezed = ops.mean(inputs, axis=_utils.spatial_axes(self.data_format))
-        scale = _utils.per_channel(self.expand(self.reduce(squeezed)), self.data_format)
+        scale = _utils.per_channel(self.excitation(inputs), self.data_format)
         return inputs * ops.cast(scale, inputs.dtype)
+
+    def excitation(self, inputs):
+        """The gate ``s`` (squeeze, then excitation), one value per channel.
+
+        What the block multiplies its input by; SENet's Fig. 6 plots its
+        mean per class to show how the gates specialise with depth.
+
+        Args:
+            inputs: 4D tensor, the block's input (built layer).
+
+        Returns:
+            A ``(batch, channels)`` tensor of gate values (in [0, 1]).
+
+        Example:
+
+        >>> import numpy as np, kcv
+        >>> se = kcv.layers.SqueezeExcite(reduction=4)
+        >>> x = np.ones((2, 8, 8, 16), "float32")
+        >>> tuple(se(x).shape), tuple(se.excitation(x).shape)
+        ((2, 8, 8, 16), (2, 16))
+
+        Reference:
+            Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Eq. 2-3
+            and Sec. 7.2 (Fig. 6).
+        """
+        squeezed = ops.mean(inputs, axis=_utils.spatial_axes(self.data_format))
+        return self.expand(self.reduce(squeezed))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -1,0 +1,595 @@
+"""Accounting for convolutional networks: parameters, MACs, receptive fields, output sizes.
+
+The numbers the papers put in their tables, computed from a Keras model or
+layer on any backend:
+
+* :func:`count_params`: trainable parameters;
+* :func:`count_macs`: multiply-accumulates of the convolutions and dense
+  layers for one image, the papers' "mult-adds" (MobileNet, Table 1-2);
+* :func:`receptive_field`: size, jump (effective stride) and start of the
+  receptive field of a chain of convolutions and poolings;
+* :func:`conv_output_size`: the output length of a convolution or pooling.
+
+References:
+    Howard et al. "MobileNets: Efficient Convolutional Neural Networks for
+    Mobile Vision Applications". 2017 (mult-adds, Eq. 5, Tables 1-2).
+    https://arxiv.org/abs/1704.04861
+    Sandler et al. "MobileNetV2: Inverted Residuals and Linear Bottlenecks".
+    CVPR 2018 (Table 4). https://arxiv.org/abs/1801.04381
+    He et al. "Deep Residual Learning for Image Recognition". CVPR 2016
+    (Table 1: FLOPs counted as multiply-adds). https://arxiv.org/abs/1512.03385
+    Araujo, Norris, Sim. "Computing Receptive Fields of Convolutional Neural
+    Networks". Distill 2019. https://distill.pub/2019/computing-receptive-fields
+    Dumoulin, Visin. "A guide to convolution arithmetic for deep learning".
+    2016 (output sizes). https://arxiv.org/abs/1603.07285
+"""
+
+import dataclasses
+import math
+
+import keras
+
+from kcv.layers import _utils
+from kcv.layers.encoding import Encoding
+
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+_SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+_TRANSPOSED = (
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+)
+_COUNTED = _CONVOLUTIONS + _DEPTHWISE + _SEPARABLE + _TRANSPOSED + (keras.layers.Dense, Encoding)
+
+_POOLING = (
+    keras.layers.MaxPooling1D,
+    keras.layers.MaxPooling2D,
+    keras.layers.MaxPooling3D,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+)
+_ZERO_PADDING = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
+# Layers that act on each pixel on its own (BN at inference): no effect on the field.
+_PER_PIXEL = (
+    keras.layers.InputLayer,
+    keras.layers.BatchNormalization,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.PReLU,
+    keras.layers.ELU,
+    keras.layers.Softmax,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout1D,
+    keras.layers.SpatialDropout2D,
+    keras.layers.SpatialDropout3D,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+    keras.layers.Identity,
+    keras.layers.Rescaling,
+)
+
+
+def _check_padding(value):
+    if value in ("valid", "same"):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"`padding` must be 'valid', 'same' or an integer >= 0 (symmetric "
+            f"explicit padding), received {value!r}."
+        )
+    return value
+
+
+def count_params(model_or_layer):
+    """Counts the trainable parameters of a built Keras model or layer.
+
+    Non-trainable weights (BatchNormalization's moving mean and variance) are
+    not counted, as in the papers' tables; a weight shared by several layers
+    counts once. ``keras.Model.count_params()`` counts both kinds.
+
+    Args:
+        model_or_layer: keras.layers.Layer (a keras.Model is one). Must be
+            built: called on data, built with ``build(input_shape)``, or a
+            model with a known input.
+
+    Returns:
+        int. The number of trainable scalars.
+
+    Raises:
+        ValueError: when ``model_or_layer`` is not a built Keras layer.
+
+    Example:
+
+    >>> import kcv
+    >>> block = kcv.layers.DepthwiseSeparableConv(64)
+    >>> block.build((None, 16, 16, 32))
+    >>> kcv.analysis.count_params(block)  # 9·32 + 2·32 (BN) + 32·64 + 2·64 (BN)
+    2528
+
+    Reference:
+        Howard et al., MobileNets, 2017, Table 1 (4.2 million parameters).
+    """
+    if not isinstance(model_or_layer, keras.layers.Layer):
+        raise ValueError(
+            f"`model_or_layer` must be a Keras layer or model, received "
+            f"{type(model_or_layer).__name__}."
+        )
+    if not model_or_layer.built:
+        raise ValueError(
+            f"`model_or_layer` ({model_or_layer.name!r}) is not built, so it has no "
+            "weights yet: call it on data or call `build(input_shape)` first."
+        )
+    unique = {id(w): w for w in model_or_layer.trainable_weights}
+    return sum(math.prod(w.shape) for w in unique.values())
+
+
+def _layer_macs(layer, input_shape, output_shape):
+    """MACs of one call of a counted layer, from its input and output shapes (batch 1)."""
+    if isinstance(layer, keras.layers.Dense):
+        return math.prod(input_shape[1:-1]) * input_shape[-1] * layer.units
+    if isinstance(layer, Encoding) and len(input_shape) == 3:
+        return 2 * input_shape[1] * layer.num_codes * input_shape[2]
+    last = layer.data_format == "channels_last"
+    channels = input_shape[-1] if last else input_shape[1]
+    pixels_in = math.prod(input_shape[1:-1] if last else input_shape[2:])
+    if isinstance(layer, Encoding):
+        # Distances X·Cᵀ (N·K·C) and aggregation Aᵀ·X (K·N·C).
+        return 2 * pixels_in * layer.num_codes * channels
+    taps = math.prod(layer.kernel_size)
+    if isinstance(layer, _TRANSPOSED):
+        return taps * channels * layer.filters * pixels_in
+    pixels_out = math.prod(output_shape[1:-1] if last else output_shape[2:])
+    if isinstance(layer, _DEPTHWISE):
+        return taps * channels * layer.depth_multiplier * pixels_out
+    if isinstance(layer, _SEPARABLE):
+        return (taps + layer.filters) * channels * layer.depth_multiplier * pixels_out
+    return taps * (channels // layer.groups) * layer.filters * pixels_out
+
+
+def _input_shape(model, input_shape):
+    """The batch-1 input shape of the forward pass, with clear errors."""
+    if input_shape is not None:
+        if not isinstance(input_shape, (tuple, list)) or not input_shape:
+            raise ValueError(
+                "`input_shape` must be a tuple of positive integers without the batch "
+                f"axis, e.g. (224, 224, 3), received {input_shape!r}."
+            )
+        for size in input_shape:
+            _utils.positive_int("input_shape", size)
+        return (1, *input_shape)
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        raise ValueError(
+            f"{model.name!r} has no known input: pass `input_shape` without the batch "
+            "axis, e.g. count_macs(layer, input_shape=(32, 32, 64))."
+        )
+    if len(inputs) != 1:
+        raise ValueError(
+            f"count_macs handles models with one input; {model.name!r} has {len(inputs)}."
+        )
+    shape = tuple(inputs[0].shape)
+    if any(size is None for size in shape[1:]):
+        raise ValueError(
+            f"{model.name!r} has input shape {shape} with unknown sizes: pass "
+            "`input_shape` without the batch axis, e.g. input_shape=(224, 224, 3)."
+        )
+    return (1, *shape[1:])
+
+
+class _ShapeTrace(keras.layers.Layer):
+    """Runs ``fn`` on a symbolic input: Keras traces it for shapes, computing nothing.
+
+    With no ``compute_output_shape``, a layer called on a ``keras.KerasTensor``
+    infers its output by tracing ``call`` with the backend's shape-only
+    tensors (``jax.eval_shape``, a TensorFlow graph, PyTorch's meta device),
+    on which every nested layer runs its own ``call``.
+    """
+
+    def __init__(self, fn):
+        super().__init__(name="kcv_shape_trace")
+        self.fn = fn
+        self.built = True
+
+    def call(self, inputs):
+        return self.fn(inputs)
+
+
+def count_macs(model, input_shape=None, by_layer=False):
+    """Counts the multiply-accumulates (MACs) of one image through a model.
+
+    Convention (the papers': MobileNet's "mult-adds", ResNet's "FLOPs"), per
+    call of a layer on one image (batch 1):
+
+    * convolution (``keras.layers.Conv1D/2D/3D``, ``kcv.layers.Conv2D``):
+      ``k_h·k_w·(C_in / groups)·C_out·H_out·W_out``;
+    * depthwise: ``k_h·k_w·C_in·multiplier·H_out·W_out``;
+    * separable (``SeparableConv1D/2D``): depthwise + pointwise
+      ``C_in·multiplier·C_out·H_out·W_out`` (MobileNet, Eq. 5);
+    * transposed convolution: ``k_h·k_w·C_in·C_out·H_in·W_in`` (each input
+      pixel scatters one ``k_h×k_w`` kernel per output channel);
+    * dense: ``C_in·C_out`` per position (``·N`` on a ``(1, N, C_in)`` input);
+    * ``kcv.layers.Encoding`` with ``N`` pixels, ``K`` codewords and ``C``
+      channels: ``2·N·K·C``, its two matrix products, the distances
+      ``X·Cᵀ`` (``N·K·C``) and the aggregation ``Aᵀ·X`` (``K·N·C``); the
+      norms, softmax and the ``(Σ_i a_ik)·c_k`` correction are not counted.
+
+    Biases, batch normalization, activations, pooling, additions and
+    resizing are not counted. Layers nested inside composite layers (kcv's
+    blocks, nested models) are counted at every call, with the shapes they
+    actually see: ASPP's image-pooling 1x1 convolution at 1x1, for instance.
+    ``channels_first`` layers are counted the same way, reading channels on
+    axis 1.
+
+    How: one symbolic forward pass at batch 1 (traced for shapes, nothing
+    computed), with the ``call`` of each counted layer replaced by one that
+    records its input shape and returns zeros of its ``compute_output_shape``.
+    It costs a trace of the model and works for ``channels_first`` on
+    TensorFlow's CPU, which has no NCHW convolution. The original methods are
+    restored in a ``finally``; an unbuilt layer is counted on a copy built
+    from its config, so ``model`` is left as it was. Batch normalization runs
+    in inference mode.
+
+    Args:
+        model: keras.layers.Layer or keras.Model with one input.
+        input_shape: tuple of ints without the batch axis, e.g.
+            ``(224, 224, 3)``. Required when the model's input has unknown
+            sizes or the layer has no input tensor (a layer not called in a
+            functional model); it overrides the model's own input shape.
+        by_layer: bool. Return a dict ``{layer: MACs}`` (counted layers in
+            the order of their first call) instead of the total.
+
+    Returns:
+        int, the total MACs; or a dict when ``by_layer`` is True.
+
+    Raises:
+        ValueError: when ``input_shape`` is needed but missing, or invalid.
+
+    Example:
+
+    >>> import kcv
+    >>> block = kcv.layers.DepthwiseSeparableConv(64)
+    >>> kcv.analysis.count_macs(block, input_shape=(16, 16, 32))  # 9·32·256 + 32·64·256
+    598016
+
+    Reference:
+        Howard et al., MobileNets, 2017, Sec. 3.1, Eq. 5, Tables 1-2;
+        He et al., ResNet, CVPR 2016, Table 1.
+    """
+    if not isinstance(model, keras.layers.Layer):
+        raise ValueError(
+            f"`model` must be a Keras layer or model, received {type(model).__name__}."
+        )
+    shape = _input_shape(model, input_shape)
+    if not model.built:
+        model = type(model).from_config(model.get_config())
+        model.build(shape)
+    macs = {}
+    patched = []
+
+    def recording_call(layer):
+        def call(inputs, *args, **kwargs):
+            in_shape = tuple(inputs.shape)
+            out_shape = tuple(layer.compute_output_shape(in_shape))
+            macs[layer] = macs.get(layer, 0) + _layer_macs(layer, in_shape, out_shape)
+            return keras.ops.zeros(out_shape, dtype=layer.compute_dtype)
+
+        return call
+
+    def forward(inputs):
+        macs.clear()  # a backend may trace twice (PyTorch: meta device, then CPU)
+        return model(inputs, training=False)
+
+    try:
+        for layer in model._flatten_layers(include_self=True):
+            if isinstance(layer, _COUNTED):
+                object.__setattr__(layer, "call", recording_call(layer))
+                patched.append(layer)
+        _ShapeTrace(forward)(keras.KerasTensor(shape))
+    finally:
+        for layer in patched:
+            object.__delattr__(layer, "call")
+    if by_layer:
+        return macs
+    return sum(macs.values())
+
+
+def conv_output_size(size, kernel, stride=1, padding="valid", dilation=1):
+    """The output length of a convolution or pooling along one axis.
+
+    With the effective kernel ``k_eff = d·(k - 1) + 1`` (an atrous kernel's
+    span):
+
+    * ``"valid"``: ``floor((size - k_eff) / stride) + 1``;
+    * ``"same"`` (Keras / TensorFlow): ``ceil(size / stride)``, whatever the
+      kernel; the input is padded by ``max((out - 1)·stride + k_eff - size, 0)``
+      in total, the odd pixel at the end;
+    * an int ``p`` (PyTorch's symmetric ``padding=p``):
+      ``floor((size + 2p - d·(k - 1) - 1) / stride) + 1``.
+
+    Args:
+        size: int >= 1. Input length.
+        kernel: int >= 1. Kernel (or pooling window) length.
+        stride: int >= 1.
+        padding: ``"valid"``, ``"same"`` or an int >= 0.
+        dilation: int >= 1. Atrous rate.
+
+    Returns:
+        int. The output length.
+
+    Raises:
+        ValueError: for a non-positive size, kernel, stride or dilation, an
+            unknown padding, or a kernel wider than the (padded) input.
+
+    Example:
+
+    >>> from kcv.analysis import conv_output_size
+    >>> conv_output_size(224, 7, stride=2, padding=3)  # ResNet's stem, PyTorch
+    112
+    >>> conv_output_size(33, 3, padding="valid", dilation=6)  # 33 - 13 + 1
+    21
+
+    Reference:
+        Dumoulin, Visin, A guide to convolution arithmetic for deep learning,
+        2016, Relationships 1-6 and 15; PyTorch ``torch.nn.Conv2d`` (shape).
+    """
+    for argument, value in (("size", size), ("kernel", kernel), ("stride", stride)):
+        _utils.positive_int(argument, value)
+    _utils.positive_int("dilation", dilation)
+    padding = _check_padding(padding)
+    if padding == "same":
+        return -(-size // stride)
+    pad = 0 if padding == "valid" else padding
+    span = dilation * (kernel - 1) + 1
+    if span > size + 2 * pad:
+        raise ValueError(
+            f"`kernel`={kernel} at `dilation`={dilation} spans {span} pixels, more than "
+            f"`size`={size} plus the padding 2·{pad}: the output would be empty."
+        )
+    return (size + 2 * pad - span) // stride + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceptiveField:
+    """The receptive field of one output unit of a chain of layers.
+
+    Each field is an int when it is the same along every spatial axis, else
+    a tuple with one value per axis (height, width, ...).
+
+    Attributes:
+        size: input pixels seen by one output unit, ``r`` in Araujo et al.
+        stride: the jump ``j``: input pixels between the fields of two
+            neighbouring output units (the product of the strides).
+        start: input coordinate of the first pixel in the field of output
+            unit 0; negative when the field reaches into the padding. Unit
+            ``i`` sees ``[start + i·stride, start + i·stride + size - 1]``.
+    """
+
+    size: int | tuple
+    stride: int | tuple
+    start: int | tuple
+
+
+def _left_right(padding, span, stride, size):
+    """Padding ``(left, right)`` of one axis; "same" as TensorFlow pads."""
+    if padding != "same":
+        return padding
+    if size is None:  # taken as a multiple of the stride
+        total = max(span - stride, 0)
+    else:
+        total = max((-(-size // stride) - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+def _layer_steps(layer):
+    """Per-axis ``(kernel, stride, dilation, padding)`` of a layer; None if per pixel."""
+    if isinstance(layer, _PER_PIXEL):
+        return None
+    if isinstance(layer, _ZERO_PADDING):
+        pads = (layer.padding,) if isinstance(layer.padding[0], int) else layer.padding
+        return [(1, 1, 1, tuple(pad)) for pad in pads]
+    if isinstance(layer, _POOLING):
+        kernels, strides, dilations = layer.pool_size, layer.strides, (1,) * len(layer.pool_size)
+    elif isinstance(layer, _CONVOLUTIONS + _DEPTHWISE + _SEPARABLE):
+        kernels, strides, dilations = layer.kernel_size, layer.strides, layer.dilation_rate
+    else:
+        raise ValueError(
+            f"receptive_field has no rule for layer {layer.name!r} "
+            f"({type(layer).__name__}): it handles convolutions (also depthwise and "
+            "separable), max / average pooling, zero padding, and per-pixel layers "
+            "(batch normalization, activations, dropout). For a composite block, "
+            "pass its sublayers in call order."
+        )
+    steps = []
+    for k, s, d in zip(kernels, strides, dilations):
+        if layer.padding == "valid":
+            padding = (0, 0)
+        elif layer.padding == "causal":
+            padding = (d * (k - 1), 0)
+        else:
+            padding = "same"
+        steps.append((k, s, d, padding))
+    return steps
+
+
+def _spec_steps(spec):
+    """The one-axis step of a ``(kernel, stride[, dilation[, padding]])`` tuple."""
+    if not isinstance(spec, (tuple, list)) or not 2 <= len(spec) <= 4:
+        raise ValueError(
+            "`model_or_layers` items must be Keras layers or tuples (kernel, stride, "
+            f"dilation) with an optional 4th item padding, received {spec!r}."
+        )
+    kernel, stride, dilation, padding = tuple(spec) + (1, "valid")[len(spec) - 2 :]
+    _utils.positive_int("kernel", kernel)
+    _utils.positive_int("stride", stride)
+    _utils.positive_int("dilation", dilation)
+    padding = _check_padding(padding)
+    if padding != "same":
+        padding = (0, 0) if padding == "valid" else (padding, padding)
+    return [(kernel, stride, dilation, padding)]
+
+
+def _functional_chain(model):
+    """The layers of a functional model, checked to form one chain."""
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    if not inputs:
+        raise ValueError(
+            f"Model {model.name!r} has no graph to read (a subclassed or unbuilt "
+            "model): pass its layers as a list, in the order call() applies them."
+        )
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(
+            f"receptive_field needs a chain of layers, but model {model.name!r} has "
+            f"{len(inputs)} inputs and {len(outputs)} outputs."
+        )
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    tensor = inputs[0]
+    for layer in layers:
+        if layer.input is not tensor:
+            raise ValueError(
+                f"receptive_field needs a chain of layers, but layer {layer.name!r} of "
+                f"model {model.name!r} does not take its input from the layer before it "
+                "(a branch, a merge or a residual connection). A graph's field is the "
+                "largest over its paths: pass the layers of one path as a list."
+            )
+        tensor = layer.output
+    if tensor is not outputs[0]:
+        raise ValueError(
+            f"receptive_field needs a chain of layers, but the output of model "
+            f"{model.name!r} is not the output of its last layer."
+        )
+    return layers, tuple(inputs[0].shape)
+
+
+def _chain(model_or_layers):
+    """``(items, input shape or None)`` for each accepted form of the argument."""
+    if isinstance(model_or_layers, keras.Sequential):
+        inputs = getattr(model_or_layers, "inputs", None)
+        return list(model_or_layers.layers), tuple(inputs[0].shape) if inputs else None
+    if isinstance(model_or_layers, keras.Model):
+        return _functional_chain(model_or_layers)
+    if isinstance(model_or_layers, keras.layers.Layer):
+        return [model_or_layers], None
+    if isinstance(model_or_layers, (tuple, list)):
+        return list(model_or_layers), None
+    raise ValueError(
+        "`model_or_layers` must be a Keras model or layer, or a list of layers or of "
+        f"(kernel, stride, dilation) tuples, received {type(model_or_layers).__name__}."
+    )
+
+
+def _spatial_sizes(items, input_shape):
+    """The spatial sizes of a model's input, read with its first layer's data format."""
+    data_format = next(
+        (item.data_format for item in items if getattr(item, "data_format", None)),
+        keras.config.image_data_format(),
+    )
+    return input_shape[1:-1] if data_format == "channels_last" else input_shape[2:]
+
+
+def _collapse(values):
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
+def receptive_field(model_or_layers, input_size=None):
+    """The receptive field of a chain of convolution and pooling layers.
+
+    Follows Araujo et al.'s recurrence, one layer after the other, with the
+    effective kernel ``k_eff = d·(k - 1) + 1`` of a dilation ``d``:
+
+    ``r_out = r_in + (k_eff - 1)·j_in``,  ``j_out = j_in·s``,
+    ``start_out = start_in - p_left·j_in``,
+
+    from ``r = 1, j = 1, start = 0`` at the input. Padding only moves the
+    start: "valid" pads nothing, an int ``p`` pads ``p`` on both sides,
+    Keras' "causal" pads ``d·(k - 1)`` on the left, and "same" pads as
+    TensorFlow does, which depends on the input size: known sizes (from
+    ``input_size`` or the model's input) give the exact start; an unknown size
+    is taken as a multiple of the stride. Size and jump never depend on it.
+
+    Per-pixel layers (batch normalization, activations, dropout, rescaling)
+    do not change the field; zero padding moves the start. A graph with
+    branches (Inception, residual additions, ASPP) is not a chain: its field
+    is the largest over its paths; pass one path as a list.
+
+    Args:
+        model_or_layers: a ``keras.Sequential``, a functional ``keras.Model``
+            whose layers form a chain, one Keras layer, or a list of layers
+            and / or tuples ``(kernel, stride, dilation)`` (ints, one spatial
+            axis; an optional 4th item is the padding, as in
+            :func:`conv_output_size`; ``(kernel, stride)`` means dilation 1).
+        input_size: int, tuple of ints per spatial axis, or None. Input size,
+            used only for the start of "same" padding; None reads the model's
+            input shape where there is one.
+
+    Returns:
+        :class:`ReceptiveField` ``(size, stride, start)``; each an int when
+        equal on every spatial axis, else a tuple per axis.
+
+    Raises:
+        ValueError: for a model that is not a chain, a layer without a
+            receptive-field rule, or a malformed tuple.
+
+    Example:
+
+    >>> from kcv.analysis import receptive_field
+    >>> receptive_field([(3, 1, 1)] * 3).size  # three 3x3 convolutions see 7x7
+    7
+    >>> [receptive_field([(3, 1, rate)]).size for rate in (6, 12, 18)]  # ASPP
+    [13, 25, 37]
+    >>> receptive_field([(7, 2, 1, 3), (3, 2, 1, 1)])  # ResNet stem, PyTorch padding
+    ReceptiveField(size=11, stride=4, start=-5)
+
+    Reference:
+        Araujo, Norris, Sim, Computing Receptive Fields of Convolutional
+        Neural Networks, Distill 2019, Sec. "Single-path networks" (field
+        size, and region in the input image; dilation as the effective
+        kernel ``d·(k - 1) + 1``).
+    """
+    items, input_shape = _chain(model_or_layers)
+    steps = [
+        _layer_steps(item) if isinstance(item, keras.layers.Layer) else _spec_steps(item)
+        for item in items
+    ]
+    steps = [step for step in steps if step is not None]
+    rank = max((len(step) for step in steps), default=1)
+    if any(len(step) not in (1, rank) for step in steps):
+        raise ValueError(
+            "`model_or_layers` mixes layers with different numbers of spatial axes: "
+            f"{sorted({len(step) for step in steps})}."
+        )
+    if input_size is not None:
+        sizes = (input_size,) * rank if isinstance(input_size, int) else tuple(input_size)
+        if len(sizes) != rank:
+            raise ValueError(
+                f"`input_size` must be an int or {rank} ints (one per spatial axis), "
+                f"received {input_size!r}."
+            )
+        for size in sizes:
+            _utils.positive_int("input_size", size)
+    elif input_shape is not None:
+        sizes = tuple(_spatial_sizes(items, input_shape))
+    else:
+        sizes = (None,) * rank
+    fields = []
+    for axis in range(rank):
+        size, jump, start, length = 1, 1, 0, sizes[axis]
+        for step in steps:
+            kernel, stride, dilation, padding = step[axis if len(step) == rank else 0]
+            span = dilation * (kernel - 1) + 1
+            left, right = _left_right(padding, span, stride, length)
+            start -= left * jump
+            size += (span - 1) * jump
+            jump *= stride
+            if length is not None:
+                length = (length + left + right - span) // stride + 1
+                if length < 1:
+                    raise ValueError(
+                        f"The input size {sizes} is too small for this chain: a layer "
+                        "would output nothing (check `input_size`)."
+                    )
+        fields.append((size, jump, start))
+    return ReceptiveField(*(_collapse(values) for values in zip(*fields)))

@@ -1,0 +1,1199 @@
+"""Matplotlib figures the chapters share.
+
+One function per picture a chapter draws: training curves, feature maps,
+SENet's excitation statistics, Grad-CAM and CAM heat maps, segmentation
+overlays, atrous receptive fields, MSDNet's budget curves and benchmark bar
+charts. Every figure function returns its ``matplotlib.figure.Figure`` and
+never calls ``plt.show()``: a script saves it (``fig.savefig(...)``); a
+notebook shows it (end the line with ``;`` so that Jupyter does not show it a
+second time as the cell's value). Everything works headless (Agg).
+
+Inputs are numpy arrays (or backend tensors, Keras ``History`` objects, rows
+of a CSV file). Image tensors follow ``data_format`` (None reads
+``keras.config.image_data_format()``): ``(H, W, C)`` or ``(C, H, W)`` for
+one image, with a leading batch axis for several.
+
+The look is shared through :func:`subplots`: panels of one size, a light
+grid, the colour-blind-safe Okabe–Ito colours for lines and bars
+(:data:`COLORS`) and Paul Tol's colour-blind-safe "muted" scheme for
+segmentation classes (:data:`SEGMENTATION_COLORS`).
+
+Gradients (Grad-CAM) come from :func:`kcv.backend.value_and_input_gradient`,
+so the heat maps work on JAX, TensorFlow and PyTorch alike.
+
+References:
+    Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 7.2.
+    Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via
+    Gradient-based Localization", ICCV 2017. https://arxiv.org/abs/1610.02391
+    Zhou et al., "Learning Deep Features for Discriminative Localization",
+    CVPR 2016. https://arxiv.org/abs/1512.04150
+    Chen et al., DeepLab v2 (TPAMI 2018) and v3 (2017), atrous convolution.
+    Huang et al., "Multi-Scale Dense Networks", ICLR 2018, Fig. 5 and 7.
+    Okabe and Ito, "Color Universal Design", 2008; Tol, "Colour Schemes",
+    SRON/EPS/TN/09-002, 2021.
+"""
+
+import contextlib
+import math
+
+import keras
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import colors as mcolors
+from matplotlib import patches
+from matplotlib import ticker
+
+from kcv import backend
+from kcv.adaptive import DynamicResult
+from kcv.layers import SqueezeExcite
+from kcv.layers import _utils
+
+# Okabe–Ito, without black: lines, bars, markers.
+COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
+# Paul Tol's "muted" qualitative scheme: one colour per segmentation class.
+SEGMENTATION_COLORS = (
+    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933",
+    "#DDCC77", "#CC6677", "#882255", "#AA4499",
+)
+PANEL_SIZE = (4.0, 3.0)
+HEAT_MAP = "inferno"
+
+
+def subplots(nrows=1, ncols=1, ax=None, grid=True, panel_size=PANEL_SIZE):
+    """The house style: a figure of ``nrows x ncols`` panels, or the given axes.
+
+    Every panel gets the :data:`COLORS` cycle and, with ``grid``, a light grid.
+    The figure uses the constrained layout and is ``panel_size`` per panel.
+
+    Args:
+        nrows, ncols: int. Panel grid of a new figure.
+        ax: matplotlib Axes or None. Draw there instead of in a new figure.
+        grid: bool. Light grid lines (off for images).
+        panel_size: ``(width, height)`` in inches of one panel.
+
+    Returns:
+        ``(figure, axes)``: the Figure and a flat list of its Axes
+        (``[ax]`` when ``ax`` is given).
+
+    Example:
+
+    >>> fig, (left, right) = subplots(1, 2)
+    >>> lines = left.plot([0, 1], [1, 0])
+    """
+    if ax is not None:
+        if not isinstance(ax, plt.Axes):
+            raise ValueError(f"`ax` must be a matplotlib Axes or None, received {type(ax).__name__}.")
+        fig, axes = ax.figure, [ax]
+    else:
+        nrows = _utils.positive_int("nrows", nrows)
+        ncols = _utils.positive_int("ncols", ncols)
+        fig, grid_of_axes = plt.subplots(
+            nrows, ncols, squeeze=False, layout="constrained",
+            figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
+        )
+        axes = list(grid_of_axes.ravel())
+    for panel in axes:
+        panel.set_prop_cycle(color=COLORS)
+        if grid:
+            panel.grid(True, alpha=0.3)
+    return fig, axes
+
+
+# --- Inputs ---------------------------------------------------------------
+
+
+def _numpy(value):
+    """A numpy array from an array-like or a backend tensor."""
+    if isinstance(value, np.ndarray):
+        return value
+    if keras.ops.is_tensor(value):
+        return keras.ops.convert_to_numpy(value)
+    return np.asarray(value)
+
+
+def _image_batch(argument, image, data_format):
+    """``(batch float32 4D array, whether one image was given)``."""
+    array = _numpy(image).astype("float32")
+    if array.ndim == 3:
+        return array[None], True
+    if array.ndim == 4:
+        return array, False
+    layout = "(H, W, C)" if data_format == "channels_last" else "(C, H, W)"
+    raise ValueError(
+        f"`{argument}` must be one image {layout} or a batch of them "
+        f"({data_format}), received shape {array.shape}."
+    )
+
+
+def _spatial_size(batch, data_format):
+    return batch.shape[1:3] if data_format == "channels_last" else batch.shape[2:4]
+
+
+def _displayable(argument, image, data_format):
+    """One image as ``(H, W)`` (grey) or ``(H, W, 3)`` in [0, 1] for ``imshow``.
+
+    Integer images are read as 0..255; float images already in [0, 1] are
+    kept; any other range is stretched to [0, 1] (normalised network inputs).
+    Images with neither 1 nor 3 channels are shown as their channel mean.
+    """
+    array = _numpy(image)
+    if array.ndim == 2:
+        array = array[..., None] if data_format == "channels_last" else array[None]
+    if array.ndim != 3:
+        raise ValueError(
+            f"`{argument}` must be one image (H, W), or 3D ({data_format}), received shape "
+            f"{array.shape}."
+        )
+    if data_format == "channels_first":
+        array = np.moveaxis(array, 0, -1)
+    if np.issubdtype(array.dtype, np.integer):
+        array = array / 255.0
+    array = array.astype("float64")
+    low, high = array.min(), array.max()
+    if low < 0 or high > 1:
+        array = (array - low) / (high - low) if high > low else np.zeros_like(array)
+    return array if array.shape[-1] == 3 else array.mean(axis=-1)
+
+
+def _show_image(ax, picture):
+    """Draws what :func:`_displayable` returns, grey images on a fixed [0, 1] scale."""
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0.0, vmax=1.0)
+
+
+def _layer(model, layer_name):
+    try:
+        return model.get_layer(layer_name)
+    except ValueError:
+        raise ValueError(
+            f"`layer_name` {layer_name!r} is not a layer of model {model.name!r}; its layers are "
+            f"{[layer.name for layer in model.layers]}."
+        ) from None
+
+
+def _single_output(model):
+    if not isinstance(model, keras.Model) or len(model.outputs) != 1:
+        raise ValueError(
+            "`model` must be a functional or sequential keras.Model with a single output "
+            f"(for a multi-exit network, pass a model of one exit), received {model!r}."
+        )
+
+
+def activations(model, images, layer_name=None, batch_size=32):
+    """The output of one layer of ``model`` for ``images``, as numpy.
+
+    Args:
+        model: a functional or sequential ``keras.Model``.
+        images: batch of model inputs (numpy or tensor).
+        layer_name: str or None. The layer; None for the model's output.
+        batch_size: int. Images per forward pass.
+
+    Returns:
+        A numpy array: the layer's output for every image, batch first.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> inputs = keras.Input((8, 8, 3))
+    >>> model = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv")(inputs))
+    >>> activations(model, np.zeros((2, 8, 8, 3)), "conv").shape
+    (2, 6, 6, 4)
+
+    Reference:
+        Zeiler and Fergus, "Visualizing and Understanding Convolutional
+        Networks", ECCV 2014 (looking at what layers compute).
+    """
+    batch_size = _utils.positive_int("batch_size", batch_size)
+    output = model.output if layer_name is None else _layer(model, layer_name).output
+    probe = keras.Model(model.input, output)
+    return probe.predict(_numpy(images), batch_size=batch_size, verbose=0)
+
+
+# --- Training curves --------------------------------------------------------
+
+
+def _history_dict(argument, history):
+    record = getattr(history, "history", history)
+    if not isinstance(record, dict) or not record or not all(
+        np.ndim(values) == 1 for values in record.values()
+    ):
+        raise ValueError(
+            f"`{argument}` must be a keras History or its `.history` dict "
+            "(metric name -> values per epoch), or a dict of them by label; "
+            f"received {type(history).__name__}."
+        )
+    return record
+
+
+def training_curves(history, metrics=None):
+    """Loss and metrics per epoch, training (solid) against validation (dashed).
+
+    One panel per metric. Several runs (e.g. a ResNet with and without SE)
+    share the panels, one colour per run.
+
+    Args:
+        history: a Keras ``History`` (what ``model.fit`` returns), its
+            ``.history`` dict, or a dict ``{label: history}`` of several runs.
+        metrics: list of metric names, or None for every training metric
+            recorded (names without the ``val_`` prefix), loss first.
+
+    Returns:
+        The Figure, one Axes per metric.
+
+    Example:
+
+    >>> fig = training_curves({"loss": [1.0, 0.6], "val_loss": [1.1, 0.8],
+    ...                        "accuracy": [0.5, 0.7], "val_accuracy": [0.4, 0.6]})
+    >>> len(fig.axes)
+    2
+
+    Reference:
+        Keras ``Model.fit`` history: metric names, ``val_`` for validation.
+    """
+    several = isinstance(history, dict) and bool(history) and all(
+        isinstance(getattr(value, "history", value), dict) for value in history.values()
+    )
+    runs = (
+        {label: _history_dict(f"history[{label!r}]", h) for label, h in history.items()}
+        if several
+        else {None: _history_dict("history", history)}
+    )
+    recorded = [m for record in runs.values() for m in record if not m.startswith("val_")]
+    if metrics is None:
+        metrics = sorted(dict.fromkeys(recorded), key=lambda m: m != "loss")
+    metrics = list(metrics)
+    missing = [m for m in metrics if m not in recorded]
+    if not metrics or missing:
+        raise ValueError(
+            f"`metrics` must name recorded metrics {sorted(set(recorded))}, received {metrics}."
+        )
+    fig, axes = subplots(1, len(metrics))
+    for ax, metric in zip(axes, metrics):
+        for i, (label, record) in enumerate(runs.items()):
+            color = COLORS[i % len(COLORS)]
+            prefix = "" if label is None else f"{label}, "
+            for key, style, split in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
+                if key in record:
+                    epochs = np.arange(1, len(record[key]) + 1)
+                    ax.plot(epochs, record[key], style, color=color, label=f"{prefix}{split}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    axes[0].legend(fontsize="small")
+    return fig
+
+
+# --- Feature maps -----------------------------------------------------------
+
+
+def feature_maps(source, image=None, layer_name=None, max_maps=16, data_format=None):
+    """A grid of the channels of one feature map, each on its own colour scale.
+
+    Args:
+        source: a ``keras.Model`` (then ``image`` is its input and
+            ``layer_name`` picks the layer), or activations of one image:
+            ``(H, W, C)`` / ``(C, H, W)``, or with a batch axis of 1.
+        image: one model input (without batch axis) when ``source`` is a model.
+        layer_name: str or None. Layer to show; None for the model's output.
+        max_maps: int. Show the first ``max_maps`` channels.
+        data_format: str or None. Layout of the activations.
+
+    Returns:
+        The Figure, one Axes per channel shown.
+
+    Example:
+
+    >>> import numpy as np
+    >>> fig = feature_maps(np.random.rand(8, 8, 32), max_maps=9)
+    >>> len(fig.axes)
+    9
+
+    Reference:
+        Zeiler and Fergus, "Visualizing and Understanding Convolutional
+        Networks", ECCV 2014.
+    """
+    data_format = _utils.data_format(data_format)
+    max_maps = _utils.positive_int("max_maps", max_maps)
+    if isinstance(source, keras.Model):
+        if image is None:
+            raise ValueError("`image` is required when `source` is a model.")
+        maps = activations(source, _numpy(image)[None], layer_name)
+        title = layer_name or source.name
+    else:
+        maps, title = _numpy(source), "activations"
+    if maps.ndim == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(
+            f"`source` must give the activations of one image, 3D ({data_format}), "
+            f"received shape {maps.shape}."
+        )
+    if data_format == "channels_first":
+        maps = np.moveaxis(maps, 0, -1)
+    shown = min(max_maps, maps.shape[-1])
+    ncols = math.ceil(math.sqrt(shown))
+    nrows = math.ceil(shown / ncols)
+    fig, axes = subplots(nrows, ncols, grid=False, panel_size=(1.6, 1.6))
+    for channel, ax in enumerate(axes):
+        if channel >= shown:
+            ax.remove()
+            continue
+        ax.imshow(maps[..., channel], cmap="viridis")
+        ax.set_title(f"channel {channel}", fontsize="small")
+        ax.set_axis_off()
+    fig.suptitle(f"{title}: {shown} of {maps.shape[-1]} channels")
+    return fig
+
+
+# --- SENet excitations ------------------------------------------------------
+
+
+def _class_labels(labels, count):
+    array = _numpy(labels)
+    if array.ndim == 2:
+        array = array.argmax(axis=1)
+    if array.shape != (count,) or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"`labels` must be {count} integer class ids or one-hot rows, received shape "
+            f"{_numpy(labels).shape} and dtype {_numpy(labels).dtype}."
+        )
+    return array
+
+
+def _se_layers(model, layer_names):
+    if layer_names is None:
+        found = [layer for layer in model.layers if isinstance(layer, SqueezeExcite)]
+        if not found:
+            raise ValueError(f"`model` {model.name!r} has no SqueezeExcite layer.")
+        return found
+    chosen = [_layer(model, name) for name in layer_names]
+    wrong = [layer.name for layer in chosen if not isinstance(layer, SqueezeExcite)]
+    if wrong:
+        raise ValueError(f"`layer_names` must name SqueezeExcite layers, received {wrong}.")
+    return chosen
+
+
+def mean_excitations(model, images, labels, layer_names=None, batch_size=32):
+    """Mean SE gate per channel, for each class and over all images.
+
+    Args:
+        model: a ``keras.Model`` containing ``kcv.layers.SqueezeExcite`` layers.
+        images: batch of model inputs.
+        labels: class ids ``(N,)`` or one-hot ``(N, classes)``.
+        layer_names: list of SE layer names, or None for all of them.
+        batch_size: int. Images per forward pass.
+
+    Returns:
+        ``{layer name: {class id: (C,) mean gate, ..., "all": (C,)}}`` with
+        one entry per class present in ``labels``.
+
+    Example:
+
+    >>> import numpy as np, keras, kcv
+    >>> inputs = keras.Input((4, 4, 8))
+    >>> x = kcv.layers.SqueezeExcite(reduction=2, name="se")(inputs)
+    >>> model = keras.Model(inputs, x)
+    >>> means = mean_excitations(model, np.ones((3, 4, 4, 8)), np.array([0, 1, 1]))
+    >>> sorted(means["se"], key=str), means["se"]["all"].shape
+    ([0, 1, 'all'], (8,))
+
+    Reference:
+        Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 7.2:
+        the average activations of the excitation per class.
+    """
+    batch_size = _utils.positive_int("batch_size", batch_size)
+    images = _numpy(images)
+    labels = _class_labels(labels, len(images))
+    layers = _se_layers(model, layer_names)
+    probe = keras.Model(model.input, {layer.name: layer.input for layer in layers})
+    gates = {layer.name: [] for layer in layers}
+    for start in range(0, len(images), batch_size):
+        features = probe(images[start:start + batch_size])
+        for layer in layers:
+            gates[layer.name].append(keras.ops.convert_to_numpy(layer.excitation(features[layer.name])))
+    means = {}
+    for name, parts in gates.items():
+        values = np.concatenate(parts)
+        means[name] = {int(c): values[labels == c].mean(axis=0) for c in np.unique(labels)}
+        means[name]["all"] = values.mean(axis=0)
+    return means
+
+
+def se_excitations(model, images, labels, layer_names=None, class_names=None, batch_size=32):
+    """SENet's Fig. 6: mean excitation per channel, one line per class, per SE layer.
+
+    Early SE layers excite channels alike whatever the class; deep ones
+    become class-specific, and the last ones saturate (most gates near 1).
+
+    Args:
+        model, images, labels, layer_names, batch_size: as for
+            :func:`mean_excitations`.
+        class_names: list of str indexed by class id, or None for the ids.
+
+    Returns:
+        The Figure, one Axes per SE layer; the first has a legend entry per
+        class present and one for all images.
+
+    Example:
+
+    >>> import numpy as np, keras, kcv
+    >>> inputs = keras.Input((4, 4, 8))
+    >>> x = kcv.layers.SqueezeExcite(reduction=2, name="se")(inputs)
+    >>> fig = se_excitations(keras.Model(inputs, x), np.ones((2, 4, 4, 8)), [0, 1])
+    >>> len(fig.axes)
+    1
+
+    Reference:
+        Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 7.2
+        and Fig. 6.
+    """
+    means = mean_excitations(model, images, labels, layer_names, batch_size)
+    ncols = min(3, len(means))
+    fig, axes = subplots(math.ceil(len(means) / ncols), ncols)
+    for ax in axes[len(means):]:
+        ax.remove()
+    for ax, (name, per_class) in zip(axes, means.items()):
+        for key, mean in per_class.items():
+            if key == "all":
+                ax.plot(mean, color="black", linestyle="--", linewidth=1, label="all")
+            else:
+                ax.plot(mean, linewidth=1, label=class_names[key] if class_names else f"class {key}")
+        ax.set_title(name)
+        ax.set_xlabel("channel index")
+        ax.set_ylabel("mean excitation")
+        ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    axes[0].legend(fontsize="x-small")
+    return fig
+
+
+# --- Grad-CAM and CAM -------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _class_scores(model):
+    """Within the block, a softmax output layer returns its logits.
+
+    Grad-CAM differentiates the score before the softmax (Selvaraju et al.,
+    Sec. 3); the layer's activation is restored on exit.
+    """
+    last = model.layers[-1]
+    softmax = getattr(last, "activation", None) is keras.activations.softmax
+    if softmax:
+        last.activation = keras.activations.linear
+    try:
+        yield
+    finally:
+        if softmax:
+            last.activation = keras.activations.softmax
+
+
+def _feature_layer(model, layer_name):
+    """The named layer, or the last one whose output is a 4D feature map."""
+    if layer_name is not None:
+        layer = _layer(model, layer_name)
+        if len(layer.output.shape) != 4:
+            raise ValueError(
+                f"`layer_name` must name a layer with a 4D feature map, {layer_name!r} outputs "
+                f"shape {layer.output.shape}."
+            )
+        return layer
+    for layer in reversed(model.layers):
+        if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4:
+            return layer
+    raise ValueError(f"`model` {model.name!r} has no layer with a 4D output for the heat map.")
+
+
+def _chosen_classes(class_index, scores):
+    if class_index is None:
+        return scores.argmax(axis=-1)
+    chosen = np.broadcast_to(np.asarray(class_index), scores.shape[:1])
+    if not np.issubdtype(chosen.dtype, np.integer) or np.any(
+        (chosen < 0) | (chosen >= scores.shape[-1])
+    ):
+        raise ValueError(
+            f"`class_index` must be None or class ids in [0, {scores.shape[-1]}), "
+            f"received {class_index!r}."
+        )
+    return chosen
+
+
+def _upsampled(maps, size):
+    """``(B, h, w)`` maps resized bilinearly to ``size``."""
+    resized = keras.ops.image.resize(
+        maps[..., None].astype("float32"), tuple(size), interpolation="bilinear",
+        data_format="channels_last",
+    )
+    return keras.ops.convert_to_numpy(resized)[..., 0]
+
+
+def _grad_cam(model, batch, class_index, layer_name, data_format):
+    """Grad-CAM maps at the feature size (before upsampling) and the classes used."""
+    _single_output(model)
+    layer = _feature_layer(model, layer_name)
+    features = keras.ops.convert_to_numpy(keras.Model(model.input, layer.output)(batch))
+    try:
+        head = keras.Model(layer.output, model.output)
+    except ValueError:
+        raise ValueError(
+            f"`layer_name`: the output of {model.name!r} must depend on its input only "
+            f"through layer {layer.name!r} (no connection may bypass it)."
+        ) from None
+    with _class_scores(model):
+        scores = keras.ops.convert_to_numpy(head(features))
+        one_hot = np.eye(scores.shape[-1], dtype="float32")[_chosen_classes(class_index, scores)]
+        _, grads = backend.value_and_input_gradient(
+            lambda a: keras.ops.sum(keras.ops.multiply(head(a), one_hot)), features
+        )
+    spatial = _utils.spatial_axes(data_format)
+    channel = _utils.channel_axis(data_format)
+    weights = grads.mean(axis=spatial, keepdims=True)  # alpha_k^c, Eq. 1
+    maps = np.maximum((weights * features).sum(axis=channel), 0.0)  # Eq. 2
+    return maps, one_hot.argmax(axis=-1)
+
+
+def _cam(model, batch, class_index, layer_name, data_format):
+    """CAM maps at the feature size (before upsampling) and the classes used."""
+    _single_output(model)
+    pools = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)
+    ]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    if not pools or not dense:
+        raise ValueError(
+            f"`model` {model.name!r} must end with global average pooling and a dense "
+            "classifier for CAM (use `grad_cam` for other networks)."
+        )
+    output = pools[-1].input if layer_name is None else _feature_layer(model, layer_name).output
+    features = keras.ops.convert_to_numpy(keras.Model(model.input, output)(batch))
+    kernel = keras.ops.convert_to_numpy(dense[-1].kernel.value)
+    channel = _utils.channel_axis(data_format)
+    if features.shape[channel] != kernel.shape[0]:
+        raise ValueError(
+            f"`layer_name`: the feature map has {features.shape[channel]} channels but the "
+            f"classifier {dense[-1].name!r} reads {kernel.shape[0]}."
+        )
+    classes = _chosen_classes(class_index, keras.ops.convert_to_numpy(model(batch)))
+    weights = np.moveaxis(kernel[:, classes], 0, -1)  # (B, C): w_k^c
+    if data_format == "channels_last":
+        maps = np.einsum("bhwc,bc->bhw", features, weights)
+    else:
+        maps = np.einsum("bchw,bc->bhw", features, weights)
+    return maps, classes
+
+
+def _unit(maps):
+    """Each ``(h, w)`` map divided by its maximum (all-zero maps stay zero)."""
+    peak = maps.max(axis=(1, 2), keepdims=True)
+    return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
+
+
+def _saliency(method, model, image, class_index, layer_name, data_format):
+    """``(heat map(s) in [0, 1] at the input size, classes explained)``."""
+    data_format = _utils.data_format(data_format)
+    batch, single = _image_batch("image", image, data_format)
+    size = _spatial_size(batch, data_format)
+    if method == "grad_cam":
+        maps, classes = _grad_cam(model, batch, class_index, layer_name, data_format)
+        heat = _unit(_upsampled(maps, size))
+    else:
+        maps, classes = _cam(model, batch, class_index, layer_name, data_format)
+        heat = _upsampled(_unit(maps - maps.min(axis=(1, 2), keepdims=True)), size)
+    heat = np.clip(heat, 0.0, 1.0)
+    return (heat[0], classes[0]) if single else (heat, classes)
+
+
+def grad_cam(model, image, class_index=None, layer_name=None, data_format=None):
+    """Grad-CAM heat map: where the network looks when it scores a class.
+
+    For the feature map ``A`` of ``layer_name`` (default: the last layer with
+    a 4D output) and the class score ``y^c`` (before any softmax), the
+    weights are ``α_k = mean_{i,j} ∂y^c/∂A_k(i, j)`` (Eq. 1) and the map is
+    ``ReLU(Σ_k α_k A_k)`` (Eq. 2), upsampled bilinearly to the input size and
+    divided by its maximum. Gradients come from
+    :func:`kcv.backend.value_and_input_gradient`, on any backend.
+
+    Args:
+        model: single-output ``keras.Model``. A final softmax is bypassed for
+            the duration of the call.
+        image: one input ``(H, W, C)`` / ``(C, H, W)``, or a batch of them.
+        class_index: int, one int per image, or None for the top class.
+        layer_name: str or None. The convolutional layer to explain; the
+            model's output must depend on its input only through it.
+        data_format: str or None. Layout of ``image`` and of the features.
+
+    Returns:
+        A numpy array in [0, 1] of the input's spatial size: ``(H, W)`` for
+        one image, ``(B, H, W)`` for a batch (zero where no feature raises
+        the class score).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> inputs = keras.Input((16, 16, 3))
+    >>> x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv")(inputs)
+    >>> x = keras.layers.GlobalAveragePooling2D()(x)
+    >>> model = keras.Model(inputs, keras.layers.Dense(5)(x))
+    >>> grad_cam(model, np.random.rand(16, 16, 3), layer_name="conv").shape
+    (16, 16)
+
+    Reference:
+        Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks
+        via Gradient-based Localization", ICCV 2017, Sec. 3, Eq. 1-2.
+    """
+    return _saliency("grad_cam", model, image, class_index, layer_name, data_format)[0]
+
+
+def class_activation_map(model, image, class_index=None, layer_name=None, data_format=None):
+    """Class activation map (CAM) of a network ending in GAP and a dense layer.
+
+    ``M_c(i, j) = Σ_k w_k^c f_k(i, j)``: the classifier's weights for class
+    ``c`` applied to the last feature map at every position (the feature map
+    is what global average pooling reads, or ``layer_name``'s output; the
+    classifier is the model's last dense layer). As in the official code the
+    map is shifted and scaled to [0, 1], then upsampled bilinearly to the
+    input size. For such networks Grad-CAM gives the same map up to the ReLU
+    and the scaling (Selvaraju et al., Sec. 3.1).
+
+    Args:
+        model: single-output ``keras.Model``: features -> GAP -> [dropout]
+            -> dense.
+        image: one input ``(H, W, C)`` / ``(C, H, W)``, or a batch of them.
+        class_index: int, one int per image, or None for the top class.
+        layer_name: str or None. Layer giving the pooled feature map.
+        data_format: str or None. Layout of ``image`` and of the features.
+
+    Returns:
+        A numpy array in [0, 1]: ``(H, W)`` for one image, ``(B, H, W)`` for
+        a batch.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> inputs = keras.Input((16, 16, 3))
+    >>> x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+    >>> x = keras.layers.GlobalAveragePooling2D()(x)
+    >>> model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x))
+    >>> class_activation_map(model, np.random.rand(16, 16, 3)).shape
+    (16, 16)
+
+    Reference:
+        Zhou et al., "Learning Deep Features for Discriminative
+        Localization", CVPR 2016, Sec. 2 and Fig. 2; official
+        ``pytorch_CAM.py`` (``returnCAM``).
+    """
+    return _saliency("cam", model, image, class_index, layer_name, data_format)[0]
+
+
+def grad_cam_figure(
+    model,
+    image,
+    class_index=None,
+    layer_name=None,
+    method="grad_cam",
+    class_names=None,
+    alpha=0.6,
+    data_format=None,
+    ax=None,
+):
+    """One image with its Grad-CAM (or CAM) heat map laid over it.
+
+    The heat map is drawn with the ``inferno`` colour map and an opacity of
+    ``alpha`` times the heat, so that cold regions keep the image visible.
+
+    Args:
+        model, image, class_index, layer_name, data_format: as for
+            :func:`grad_cam` (``image``: one image, no batch axis).
+        method: str. ``"grad_cam"`` or ``"cam"`` (:func:`class_activation_map`).
+        class_names: list of str indexed by class id, for the title.
+        alpha: float in [0, 1]. Opacity of the hottest pixels.
+        ax: matplotlib Axes or None.
+
+    Returns:
+        The Figure: the overlay's Axes and a colour bar.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> inputs = keras.Input((16, 16, 3))
+    >>> x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    >>> x = keras.layers.GlobalAveragePooling2D()(x)
+    >>> model = keras.Model(inputs, keras.layers.Dense(5)(x))
+    >>> fig = grad_cam_figure(model, np.random.rand(16, 16, 3))
+
+    Reference:
+        Selvaraju et al., Grad-CAM, ICCV 2017, Fig. 1; Zhou et al., CAM,
+        CVPR 2016, Fig. 3.
+    """
+    method = _utils.one_of("method", method, ("grad_cam", "cam"))
+    data_format = _utils.data_format(data_format)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"`alpha` must be in [0, 1], received {alpha!r}.")
+    picture = _displayable("image", image, data_format)
+    heat, chosen = _saliency(method, model, image, class_index, layer_name, data_format)
+    fig, (ax,) = subplots(ax=ax, grid=False)
+    _show_image(ax, picture)
+    overlay = matplotlib.colormaps[HEAT_MAP](heat)
+    overlay[..., 3] = alpha * heat
+    ax.imshow(overlay)
+    scale = matplotlib.cm.ScalarMappable(mcolors.Normalize(0.0, 1.0), HEAT_MAP)
+    fig.colorbar(scale, ax=ax, label="relevance (max = 1)")
+    name = class_names[chosen] if class_names else f"class {chosen}"
+    ax.set_title(f"{'Grad-CAM' if method == 'grad_cam' else 'CAM'}: {name}")
+    ax.set_axis_off()
+    return fig
+
+
+# --- Segmentation -----------------------------------------------------------
+
+
+def _label_map(argument, labels, shape, classes, ignore_index):
+    array = _numpy(labels)
+    if array.shape != shape or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(
+            f"`{argument}` must be an integer label map of the image's size {shape}, received "
+            f"shape {array.shape} and dtype {array.dtype}."
+        )
+    wrong = np.setdiff1d(array, [*range(classes), ignore_index])
+    if wrong.size:
+        raise ValueError(
+            f"`{argument}` holds labels {wrong.tolist()[:10]} outside 0..{classes - 1} "
+            f"(and ignore_index={ignore_index})."
+        )
+    return array
+
+
+def _class_colors(colors, class_names, present):
+    """Colour per class present: fixed per class id where the palette suffices."""
+    if colors is not None:
+        if len(colors) < len(class_names):
+            raise ValueError(
+                f"`colors` must give one colour per class ({len(class_names)}), "
+                f"received {len(colors)}."
+            )
+        return {k: colors[k] for k in present}
+    if len(class_names) <= len(SEGMENTATION_COLORS):
+        return {k: SEGMENTATION_COLORS[k] for k in present}
+    # More classes than colours: those in this figure get distinct colours first.
+    return {k: SEGMENTATION_COLORS[i % len(SEGMENTATION_COLORS)] for i, k in enumerate(present)}
+
+
+def segmentation_overlay(
+    image,
+    mask,
+    class_names,
+    ignore_index=255,
+    alpha=0.5,
+    pred=None,
+    colors=None,
+    data_format=None,
+    ax=None,
+):
+    """Label map(s) coloured over the image, with a legend of the classes present.
+
+    Pixels labelled ``ignore_index`` (object boundaries in Pascal VOC) stay
+    uncoloured. With ``pred`` the ground truth and the prediction are shown
+    side by side, the prediction titled with its pixel accuracy. Class ``k``
+    has colour ``SEGMENTATION_COLORS[k]`` when the data set has at most nine
+    classes; with more, the classes in the figure get distinct colours in
+    order of their ids (or pass ``colors``).
+
+    Args:
+        image: one grey or RGB image ``(H, W[, C])`` / ``(C, H, W)``.
+        mask: int array ``(H, W)``, the ground truth labels.
+        class_names: list of str, indexed by class id.
+        ignore_index: int. Label of pixels to leave uncoloured.
+        alpha: float in [0, 1]. Opacity of the class colours.
+        pred: int array ``(H, W)`` or None. A predicted label map.
+        colors: list of matplotlib colours indexed by class id, or None.
+        data_format: str or None. Layout of ``image``.
+        ax: matplotlib Axes or None (only without ``pred``).
+
+    Returns:
+        The Figure: one Axes, or two with ``pred``; the legend (on the last
+        Axes) lists each class present in ``mask`` or ``pred`` once.
+
+    Example:
+
+    >>> import numpy as np
+    >>> mask = np.zeros((8, 8), "int64"); mask[2:5, 2:5] = 1
+    >>> fig = segmentation_overlay(np.random.rand(8, 8, 3), mask, ["background", "cat"])
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['background', 'cat']
+
+    Reference:
+        Chen et al., DeepLab (v2), TPAMI 2018, Fig. 1 and 11 (the
+        qualitative results); Everingham et al., Pascal VOC, IJCV 2010
+        (label 255 for boundaries).
+    """
+    data_format = _utils.data_format(data_format)
+    class_names = list(class_names)
+    if not class_names:
+        raise ValueError("`class_names` must name at least one class.")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"`alpha` must be in [0, 1], received {alpha!r}.")
+    if ax is not None and pred is not None:
+        raise ValueError("`ax` must be None with `pred`: the figure has two panels.")
+    picture = _displayable("image", image, data_format)
+    maps = {"ground truth": _label_map("mask", mask, picture.shape[:2], len(class_names), ignore_index)}
+    if pred is not None:
+        truth = maps["ground truth"]
+        predicted = _label_map("pred", pred, picture.shape[:2], len(class_names), ignore_index)
+        valid = truth != ignore_index
+        accuracy = np.mean(predicted[valid] == truth[valid]) if valid.any() else float("nan")
+        maps[f"prediction (pixel accuracy {accuracy:.1%})"] = predicted
+    labels = np.concatenate([m.ravel() for m in maps.values()])
+    present = [int(k) for k in np.unique(labels) if k != ignore_index]
+    palette = _class_colors(colors, class_names, present)
+    fig, axes = subplots(1, len(maps), ax=ax, grid=False)
+    for panel, (title, label_map) in zip(axes, maps.items()):
+        _show_image(panel, picture)
+        overlay = np.zeros(label_map.shape + (4,))
+        for k in present:
+            overlay[label_map == k] = (*mcolors.to_rgb(palette[k]), alpha)
+        panel.imshow(overlay)
+        panel.set_title(title, fontsize="small")
+        panel.set_axis_off()
+    handles = [patches.Patch(color=palette[k], label=class_names[k]) for k in present]
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    return fig
+
+
+# --- DeepLab: atrous receptive fields ---------------------------------------
+
+
+def receptive_field_figure(kernel_size=3, rates=(1, 6, 12, 18), feature_size=None, position=None):
+    """The input pixels one output pixel of an atrous convolution reads, per rate.
+
+    An atrous ``k x k`` convolution at rate ``r`` reads the pixels at
+    offsets ``r·{-(k-1)/2, ..., (k-1)/2}`` in each direction: ``k²`` taps
+    spread over a field of view of ``(k - 1)·r + 1`` pixels (dashed square),
+    for the cost of a plain ``k x k`` convolution. ASPP runs such
+    convolutions at several rates in parallel.
+
+    With ``feature_size`` the grid is a feature map of that size and taps
+    that fall outside it (into the zero padding) are not drawn: at large
+    rates only the centre tap still reads the image, DeepLabv3's argument
+    for adding image-level pooling to ASPP.
+
+    Args:
+        kernel_size: odd int. Kernel size ``k``.
+        rates: tuple of ints >= 1. Atrous rates, one panel each.
+        feature_size: int or None. Side of the feature map; None for a grid
+            just large enough for the largest field of view.
+        position: ``(row, col)`` of the output pixel, or None for the centre.
+            Only with ``feature_size``.
+
+    Returns:
+        The Figure, one Axes per rate.
+
+    Example:
+
+    >>> fig = receptive_field_figure(3, rates=(1, 6, 12, 18))
+    >>> len(fig.axes)
+    4
+
+    Reference:
+        Chen et al., DeepLab (v2), TPAMI 2018, Sec. 3.1 and Fig. 2-4;
+        Chen et al., Rethinking Atrous Convolution (v3), 2017, Sec. 3.3 and
+        Fig. 4 (valid weights against the rate on a 65x65 feature map).
+    """
+    kernel_size = _utils.positive_int("kernel_size", kernel_size)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"`kernel_size` must be odd (a centred kernel), received {kernel_size}.")
+    if not isinstance(rates, (tuple, list)) or not rates:
+        raise ValueError(f"`rates` must be a non-empty tuple of integers >= 1, received {rates!r}.")
+    rates = [_utils.positive_int("rates", rate) for rate in rates]
+    half = kernel_size // 2
+    fields = [(kernel_size - 1) * rate + 1 for rate in rates]
+    if feature_size is None:
+        if position is not None:
+            raise ValueError("`position` needs `feature_size` (the grid it lies on).")
+        size = max(fields) + 2
+    else:
+        size = _utils.positive_int("feature_size", feature_size)
+    row, col = (size // 2, size // 2) if position is None else _utils.int_pair("position", position, 0)
+    if not (row < size and col < size):
+        raise ValueError(f"`position` must lie on the {size}x{size} feature map, received {position!r}.")
+    offsets = np.arange(-half, half + 1)
+    fig, axes = subplots(1, len(rates), grid=False, panel_size=(3.2, 3.4))
+    for ax, rate, field in zip(axes, rates, fields):
+        rows, cols = np.meshgrid(row + rate * offsets, col + rate * offsets, indexing="ij")
+        inside = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
+        canvas = np.zeros((size, size))
+        canvas[rows[inside], cols[inside]] = 1.0
+        ax.imshow(canvas, cmap=mcolors.ListedColormap(["white", COLORS[0]]), vmin=0, vmax=1)
+        corner = (col - half * rate - 0.5, row - half * rate - 0.5)
+        ax.add_patch(
+            patches.Rectangle(corner, field, field, fill=False, linestyle="--", edgecolor=COLORS[1])
+        )
+        ax.plot(col, row, marker="x", color="black", markersize=5)
+        title = f"rate {rate}: field of view {field}x{field}"
+        if feature_size is not None:
+            title += f"\n{inside.sum()} of {kernel_size ** 2} taps on the map"
+        ax.set_title(title, fontsize="small")
+        ax.set_xlim(-0.5, size - 0.5)
+        ax.set_ylim(size - 0.5, -0.5)
+        ax.set_xticks(np.arange(-0.5, size, 1.0), minor=True)
+        ax.set_yticks(np.arange(-0.5, size, 1.0), minor=True)
+        ax.grid(True, which="minor", color="0.85", linewidth=0.3)
+        ax.tick_params(which="minor", length=0)
+        ax.set_xlabel("column (pixels)")
+    axes[0].set_ylabel("row (pixels)")
+    fig.suptitle(f"Input pixels one output pixel reads: {kernel_size}x{kernel_size} atrous convolution")
+    return fig
+
+
+# --- MSDNet: accuracy against cost -------------------------------------------
+
+
+def _cost_accuracy(argument, curve):
+    """``(costs, accuracies)`` from a budgeted-batch curve or (cost, accuracy) pairs."""
+    items = list(curve)
+    if items and all(
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], DynamicResult)
+        for item in items
+    ):
+        pairs = np.array([(result.mean_cost, result.accuracy) for _, result in items])
+    else:
+        try:
+            pairs = np.asarray(items, dtype="float64")
+        except (TypeError, ValueError):
+            pairs = np.zeros((0,))
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or not len(pairs) or np.any(
+        (pairs[:, 1] < 0) | (pairs[:, 1] > 1)
+    ):
+        raise ValueError(
+            f"`{argument}` must be what kcv.adaptive.budgeted_batch_curve returns or a list of "
+            "(cost, accuracy) pairs with accuracy in [0, 1]."
+        )
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _exit_points(argument, entry):
+    """``(exit_costs, accuracies)`` of one model's anytime curve, checked."""
+    try:
+        costs, accuracies = (np.asarray(part, dtype="float64") for part in entry)
+    except (TypeError, ValueError):
+        costs = accuracies = np.zeros((0, 0))
+    if costs.ndim != 1 or costs.shape != accuracies.shape or np.any(
+        (accuracies < 0) | (accuracies > 1)
+    ):
+        raise ValueError(
+            f"`{argument}` must be (exit_costs, accuracies): two sequences of one length, "
+            "accuracies in [0, 1]."
+        )
+    return costs, accuracies
+
+
+def _cost_axes(ax, xlabel, title):
+    ax.xaxis.set_major_formatter(ticker.EngFormatter())
+    ax.yaxis.set_major_formatter(ticker.PercentFormatter(1.0))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_title(title)
+
+
+def budget_curves(curves, labels, anytime=None, cost_label="MACs", ax=None):
+    """MSDNet's accuracy-against-cost plots, several models on the same axes.
+
+    The first panel is budgeted batch classification (Fig. 7): accuracy
+    against the average cost per image, one curve per model as the budget
+    varies; a network with one exit is a single point (a star). With
+    ``anytime``, a second panel is anytime prediction (Fig. 5): the
+    accuracy of each exit against the cost of evaluating up to that exit.
+
+    Args:
+        curves: list, one per model, of what
+            :func:`kcv.adaptive.budgeted_batch_curve` returns, or of
+            ``(cost, accuracy)`` pairs (accuracy in [0, 1]).
+        labels: list of str, one per model.
+        anytime: None, or a list (one entry per model, None to skip one) of
+            ``(exit_costs, accuracies)``, e.g. cumulative MACs per exit and
+            :func:`kcv.adaptive.anytime_accuracy`.
+        cost_label: str. The cost unit (e.g. ``"MACs"``, ``"FLOPs"``).
+        ax: matplotlib Axes or None (only without ``anytime``).
+
+    Returns:
+        The Figure: one Axes, two with ``anytime``.
+
+    Example:
+
+    >>> fig = budget_curves([[(1e6, 0.6), (2e6, 0.7)], [(3e6, 0.72)]],
+    ...                     ["MSDNet", "ResNet"], anytime=[([1e6, 2e6], [0.55, 0.7]), None])
+    >>> len(fig.axes)
+    2
+
+    Reference:
+        Huang et al., "Multi-Scale Dense Networks for Resource Efficient
+        Image Classification", ICLR 2018, Sec. 5, Fig. 5 (anytime) and
+        Fig. 7 (budgeted batch).
+    """
+    curves, labels = list(curves), list(labels)
+    if not curves or len(labels) != len(curves):
+        raise ValueError(
+            f"`labels` must give one label per curve ({len(curves)}), received {len(labels)}."
+        )
+    points = [_cost_accuracy(f"curves[{i}]", curve) for i, curve in enumerate(curves)]
+    if anytime is not None:
+        anytime = list(anytime)
+        if len(anytime) != len(curves):
+            raise ValueError(
+                f"`anytime` must have one entry per curve ({len(curves)}), received {len(anytime)}."
+            )
+        if ax is not None:
+            raise ValueError("`ax` must be None with `anytime`: the figure has two panels.")
+    fig, axes = subplots(1, 1 if anytime is None else 2, ax=ax)
+    palette = [COLORS[i % len(COLORS)] for i in range(len(curves))]
+    for color, label, (costs, accuracies) in zip(palette, labels, points):
+        order = np.argsort(costs)
+        single = len(costs) == 1
+        axes[0].plot(
+            costs[order], accuracies[order], marker="*" if single else "o",
+            markersize=10 if single else 3, color=color, label=label,
+        )
+    _cost_axes(axes[0], f"average {cost_label} per image", "Budgeted batch classification")
+    axes[0].legend(fontsize="small")
+    if anytime is not None:
+        for i, (color, label, entry) in enumerate(zip(palette, labels, anytime)):
+            if entry is None:
+                continue
+            costs, accuracies = _exit_points(f"anytime[{i}]", entry)
+            axes[1].plot(costs, accuracies, marker="o", markersize=3, color=color, label=label)
+        _cost_axes(axes[1], f"{cost_label} per image up to the exit", "Anytime prediction")
+    return fig
+
+
+# --- Benchmarks -------------------------------------------------------------
+
+
+def _column_label(column):
+    """``"median_ms"`` -> ``"median (ms)"``."""
+    for suffix in ("ms", "s"):
+        if column.endswith(f"_{suffix}"):
+            return f"{column[: -len(suffix) - 1].replace('_', ' ')} ({suffix})"
+    return column.replace("_", " ")
+
+
+def _number(row, column, argument):
+    try:
+        return float(row[column])
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"`{argument}`: column {column!r} must hold numbers, received {row[column]!r}."
+        ) from None
+
+
+def timing_bars(
+    table, value="median_ms", group="name", series="backend", error=None, reference=None, ax=None
+):
+    """Grouped bar chart of timings, each bar labelled with its ratio to a reference.
+
+    One group of bars per value of the ``group`` column (e.g. a model), one
+    bar per value of the ``series`` column (e.g. a backend) in the order
+    first met; each bar is labelled ``value / value of the reference
+    series`` in its group (e.g. ``1.43×`` native PyTorch; lower is faster).
+
+    Args:
+        table: list of dicts, e.g. the rows of a benchmark CSV
+            (``csv.DictReader``); numbers may be strings.
+        value: str. Column of the bar heights.
+        group: str. Column naming the groups on the x axis.
+        series: str. Column naming the bars within a group.
+        error: None, a column of symmetric errors (``±``), or a pair of
+            columns ``(low, high)`` drawn as an interval (e.g.
+            ``("p25_ms", "p75_ms")``: the interquartile range).
+        reference: the ``series`` value ratios are taken against; None for
+            the first series met.
+        ax: matplotlib Axes or None.
+
+    Returns:
+        The Figure, one Axes with one bar per row.
+
+    Example:
+
+    >>> rows = [{"name": "SE", "backend": "jax", "median_ms": 2.0},
+    ...         {"name": "SE", "backend": "torch", "median_ms": 3.0}]
+    >>> len(timing_bars(rows).axes[0].patches)
+    2
+
+    Reference:
+        ``benchmarks/`` (median and interquartile range of timed steps).
+    """
+    try:
+        rows = [dict(row) for row in table]
+    except (TypeError, ValueError):
+        raise ValueError("`table` must be a list of dicts (rows).") from None
+    if not rows:
+        raise ValueError("`table` must hold at least one row.")
+    if error is None or isinstance(error, str):
+        error_columns = [] if error is None else [error]
+    elif isinstance(error, (tuple, list)) and len(error) == 2:
+        error_columns = list(error)
+    else:
+        raise ValueError(f"`error` must be None, a column or a pair of columns, received {error!r}.")
+    for argument, column in [("value", value), ("group", group), ("series", series)] + [
+        ("error", column) for column in error_columns
+    ]:
+        if any(column not in row for row in rows):
+            raise ValueError(
+                f"`{argument}`: column {column!r} is missing from rows of `table` ({list(rows[0])})."
+            )
+    cells = {}
+    for row in rows:
+        key = (str(row[group]), str(row[series]))
+        if key in cells:
+            raise ValueError(f"`table` has two rows for {group}={key[0]!r}, {series}={key[1]!r}.")
+        cells[key] = row
+    groups = list(dict.fromkeys(g for g, _ in cells))
+    names = list(dict.fromkeys(s for _, s in cells))
+    reference = names[0] if reference is None else str(reference)
+    if reference not in names:
+        raise ValueError(f"`reference` must be one of {names}, received {reference!r}.")
+    width = 0.8 / len(names)
+    fig, (ax,) = subplots(ax=ax, panel_size=(max(4.0, 1.0 + 0.5 * len(rows)), 3.0))
+    for j, name in enumerate(names):
+        placed = [(i, cells[(g, name)]) for i, g in enumerate(groups) if (g, name) in cells]
+        xs = [i + (j - (len(names) - 1) / 2) * width for i, _ in placed]
+        heights = np.array([_number(row, value, "value") for _, row in placed])
+        spread = [np.array([_number(row, c, "error") for _, row in placed]) for c in error_columns]
+        yerr = None
+        if len(spread) == 1:
+            yerr = spread[0]
+        elif spread:
+            yerr = [heights - spread[0], spread[1] - heights]
+        color = COLORS[j % len(COLORS)]
+        bars = ax.bar(xs, heights, width, yerr=yerr, capsize=2, label=name, color=color)
+        ratios = []
+        for (i, _), height in zip(placed, heights):
+            base = cells.get((groups[i], reference))
+            base = None if base is None else _number(base, value, "value")
+            ratios.append(f"{height / base:.2f}×" if base else "")
+        ax.bar_label(bars, labels=ratios, fontsize="x-small", padding=2)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_xlabel(group)
+    ax.set_ylabel(_column_label(value))
+    ax.set_title(f"{_column_label(value)}; labels: ratio to {reference}", fontsize="small")
+    ax.margins(y=0.15)
+    ax.legend(title=series, fontsize="small")
+    return fig
+
+
+__all__ = [
+    "COLORS",
+    "SEGMENTATION_COLORS",
+    "activations",
+    "budget_curves",
+    "class_activation_map",
+    "feature_maps",
+    "grad_cam",
+    "grad_cam_figure",
+    "mean_excitations",
+    "receptive_field_figure",
+    "se_excitations",
+    "segmentation_overlay",
+    "subplots",
+    "timing_bars",
+    "training_curves",
+]
