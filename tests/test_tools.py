@@ -60,3 +60,15 @@ def test_runner_rejects_unknown_backends():
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 2 and "--backends must name" in done.stderr
+
+
+def test_chapter_matrix_table(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_tests
+
+    assert run_tests.chapter_matrix(str(tmp_path / "none")) is None
+    (tmp_path / "jax.json").write_text('{"01.ipynb": {"status": "ok", "seconds": 12.0, "figures": 3}}')
+    (tmp_path / "torch.json").write_text('{"01.ipynb": {"status": "FAILED", "seconds": 3.0, "figures": 0}}')
+    table = run_tests.chapter_matrix(str(tmp_path))
+    assert table.splitlines()[0] == "| chapter | jax | torch |"
+    assert table.splitlines()[2] == "| 01.ipynb | ok 12s, 3 fig. | FAILED 3s, 0 fig. |"

@@ -13,6 +13,7 @@ is non-zero when any run fails.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,35 @@ def _run(label, keras_backend, marker, pytest_args):
     return {"label": label, "ok": ok, "code": code, "counts": counts, "seconds": seconds}
 
 
+def chapter_matrix(directory=os.path.join(RESULTS, "chapters")):
+    """The chapter × backend table recorded by tests/test_chapters.py, as Markdown.
+
+    Returns None when no chapter ran.
+    """
+    if not os.path.isdir(directory):
+        return None
+    runs = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".json"):
+            with open(os.path.join(directory, name)) as f:
+                runs[name[: -len(".json")]] = json.load(f)
+    chapters = sorted({chapter for records in runs.values() for chapter in records})
+    if not chapters:
+        return None
+    backends = sorted(runs)
+    lines = [
+        "| chapter | " + " | ".join(backends) + " |",
+        "|---|" + "---|" * len(backends),
+    ]
+    for chapter in chapters:
+        cells = []
+        for b in backends:
+            r = runs[b].get(chapter)
+            cells.append("not run" if r is None else f"{r['status']} {r['seconds']:.0f}s, {r['figures']} fig.")
+        lines.append(f"| {chapter} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=",".join(backend.BACKENDS))
@@ -81,6 +111,10 @@ def main(argv=None):
     present = [b for b in requested if installed[b]]
     missing = [b for b in requested if not installed[b]]
     os.makedirs(RESULTS, exist_ok=True)
+    chapter_records = os.path.join(RESULTS, "chapters")
+    if os.path.isdir(chapter_records):
+        for name in os.listdir(chapter_records):
+            os.remove(os.path.join(chapter_records, name))
 
     runs = [(b, b, "not backend_independent") for b in present]
     if present:
@@ -96,6 +130,11 @@ def main(argv=None):
         print(f"{r['label']:<13}{status:<26}{p:>8}{f:>8}{s:>9}{r['seconds']:>7.0f}s")
     for b in missing:
         print(f"{b:<13}{'SKIPPED (not installed)':<26}{'-':>8}{'-':>8}{'-':>9}{'-':>8}")
+    matrix = chapter_matrix()
+    if matrix:
+        with open(os.path.join(RESULTS, "chapters.md"), "w") as f:
+            f.write("Chapters in FAST mode (status, time, figures), per backend:\n\n" + matrix)
+        print("\nChapters in FAST mode (test-results/chapters.md):\n" + matrix)
     totals = [sum(r["counts"][i] for r in results) for i in range(3)]
     print(f"wall time {time.monotonic() - start:.0f}s; logs and JUnit XML in test-results/")
     failed = any(not r["ok"] for r in results) or not results or (missing and args.require_all)
