@@ -34,7 +34,7 @@ test: setup
 	$(BIN)/python tools/run_tests.py --require-all
 
 bench: setup
-	$(BIN)/python benchmarks/inverted_residual.py
+	$(BIN)/python benchmarks/families.py
 	$(BIN)/python benchmarks/encoding_memory.py
 
 clean:

@@ -1,0 +1,83 @@
+"""The benchmarks behind `make bench`: native PyTorch references and the families script."""
+
+import csv
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.join(ROOT, "benchmarks")
+FAMILIES_SCRIPT = os.path.join(BENCHMARKS, "families.py")
+
+
+def _load(name):
+    """Imports ``benchmarks/<name>.py`` (benchmarks/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+families = _load("families")  # imports no framework at module level
+
+
+@pytest.fixture(scope="module")
+def native_torch():
+    """benchmarks/native_torch.py, on Keras' torch backend only: where the
+    benchmark's native worker compares the parameter counts (kcv's counts do
+    not depend on the backend, and JAX would compile every weight initializer)."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        pytest.skip("the benchmark compares parameter counts under Keras' torch backend")
+    return _load("native_torch")
+
+
+@pytest.mark.parametrize("name", families.FAMILY_NAMES)
+def test_native_module_has_the_kcv_block_structure(native_torch, name):
+    import torch
+
+    family = next(f for f in families.FAMILIES if f.name == name)
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, family.channels), dtype=np.float32)
+    model, layer, target = families.kcv_model(family, x)
+    module = family.native_module(native_torch, family.channels)
+    kcv_count, native_count = families.check_parameters(family, layer, module)
+    assert kcv_count == native_count > 0
+    native_out = module(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))
+    expected = target.shape if target.ndim == 3 else np.transpose(target, (0, 3, 1, 2)).shape
+    assert tuple(native_out.shape) == expected
+
+
+def test_parameter_count_mismatch_fails_loudly(native_torch):
+    family = next(f for f in families.FAMILIES if f.name == "se")
+    x = np.zeros((2, 4, 4, family.channels), dtype=np.float32)
+    _, layer, _ = families.kcv_model(family, x)
+    wrong = native_torch.SqueezeExcite(family.channels, reduction=8)
+    with pytest.raises(RuntimeError, match="same structure"):
+        families.check_parameters(family, layer, wrong)
+
+
+@pytest.mark.slow
+@pytest.mark.backend_independent
+def test_families_script_times_every_backend_and_native(tmp_path):
+    done = subprocess.run(
+        [sys.executable, FAMILIES_SCRIPT, "--families", "se", "--repeats", "1", "--warmup", "1",
+         "--batch", "2", "--size", "8", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "families_cpu.csv") as f:
+        rows = list(csv.DictReader(f))
+    installed = [b for b in ("jax", "tensorflow", "torch") if importlib.util.find_spec(b)]
+    expected = ["native PyTorch (torch.nn, NCHW)"] * ("torch" in installed)
+    expected += [f"kcv on {b}" for b in installed]
+    assert [r["implementation"] for r in rows] == expected
+    assert {r["params"] for r in rows} == {"8464"}
+    assert all(float(r["median_ms"]) > 0 for r in rows)
+    report = (tmp_path / "families_cpu.md").read_text()
+    assert "Load average" in report and "| SqueezeExcite | 8,464 |" in report
+    assert "se: trainable parameters kcv 8,464, native PyTorch 8,464 (checked)" in done.stderr
