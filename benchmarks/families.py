@@ -111,7 +111,22 @@ FAMILIES = (
            "SPNet's MPM on 64 channels (branches 16), adaptive pools 20 and 12",
            lambda layers: layers.MixedPooling((20, 12)),
            lambda nt, c: nt.MixedPooling(c, (20, 12))),
+    Family("msd", "MSDNet block", 3,
+           "MSDNet's first block (CIFAR anytime preset): first layer at 3 scales, 16 channels, "
+           "4 dense layers of growth 6, exit of 128 channels, 10 classes",
+           lambda layers: _msd_block(layers),
+           lambda nt, c: nt.MSDNetBlock(c)),
 )
+
+
+def _msd_block(layers):
+    """kcv's MSDNet first block as one Sequential (the layers pass lists of scales)."""
+    import keras
+
+    return keras.Sequential(
+        [layers.MSDFirstLayer(16)] + [layers.MSDDenseLayer(6) for _ in range(4)] + [layers.MSDClassifier(10)],
+        name="msd_block",
+    )
 FAMILY_NAMES = tuple(f.name for f in FAMILIES)
 
 

@@ -26,6 +26,8 @@ Papers, in the order of the modules:
   https://arxiv.org/abs/1803.08904
 - Hou et al. "Strip Pooling: Rethinking Spatial Pooling for Scene Parsing".
   CVPR 2020. https://arxiv.org/abs/2003.13328
+- Huang et al. "Multi-Scale Dense Networks for Resource Efficient Image
+  Classification". ICLR 2018. https://arxiv.org/abs/1703.09844
 """
 
 import math
@@ -326,3 +328,59 @@ class MixedPooling(nn.Module):
         rows = self.conv2_4(x2.mean(dim=3, keepdim=True))  # (B, m, H, 1)
         long = self.conv2_6(F.relu(rows + columns))
         return F.relu(x + self.conv3(torch.cat([short, long], dim=1)))
+
+
+class MSDNetBlock(nn.Module):
+    """MSDNet's first block: the first layer, ``layers`` dense layers and the exit.
+
+    Scale ``s`` starts with ``filters · growth_factor[s]`` channels (3x3 conv
+    at scale 0, 3x3 stride-2 convs below); every dense layer adds
+    ``growth · growth_factor[s]`` channels per scale, half from a strided
+    path of scale ``s-1`` and half from a regular path of scale ``s`` (all of
+    it from the regular path at scale 0), each a 1x1 bottleneck to
+    ``min(C_in, growth_factor[t] · C_out)`` channels then a 3x3 conv; the
+    exit is two 3x3 stride-2 convs of 128 channels, average pooling and a
+    linear layer on the coarsest scale. Huang et al., MSDNet, ICLR 2018.
+    """
+
+    def __init__(self, in_channels, filters=16, growth=6, growth_factor=(1, 2, 4), layers=4, classes=10):
+        super().__init__()
+        widths = [filters * f for f in growth_factor]
+        self.first = nn.ModuleList(
+            [conv_bn_act(in_channels, widths[0], 3)]
+            + [conv_bn_act(widths[s - 1], widths[s], 3, stride=2) for s in range(1, len(widths))]
+        )
+
+        def path(cin, cout, stride, factor):
+            return nn.Sequential(conv_bn_act(cin, min(cin, factor * cout), 1),
+                                 conv_bn_act(min(cin, factor * cout), cout, 3, stride=stride))
+
+        self.dense = nn.ModuleList()
+        for _ in range(layers):
+            scales = nn.ModuleList()
+            for s, factor in enumerate(growth_factor):
+                new = growth * factor
+                if s == 0:
+                    scales.append(nn.ModuleList([path(widths[0], new, 1, factor)]))
+                else:
+                    scales.append(nn.ModuleList([
+                        path(widths[s - 1], new // 2, 2, growth_factor[s - 1]),
+                        path(widths[s], new // 2, 1, factor),
+                    ]))
+            self.dense.append(scales)
+            widths = [w + growth * f for w, f in zip(widths, growth_factor)]
+        self.exit = nn.Sequential(conv_bn_act(widths[-1], 128, 3, stride=2),
+                                  conv_bn_act(128, 128, 3, stride=2),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, classes))
+
+    def forward(self, x):
+        scales = []
+        for conv in self.first:
+            x = conv(x)
+            scales.append(x)
+        for layer in self.dense:
+            scales = [
+                torch.cat([scales[s]] + [p(scales[s - len(paths) + 1 + i]) for i, p in enumerate(paths)], 1)
+                for s, paths in enumerate(layer)
+            ]
+        return self.exit(scales[-1])
