@@ -48,7 +48,7 @@ def test_native_module_has_the_kcv_block_structure(native_torch, name):
     kcv_count, native_count = families.check_parameters(family, layer, module)
     assert kcv_count == native_count > 0
     native_out = module(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))
-    expected = target.shape if target.ndim == 3 else np.transpose(target, (0, 3, 1, 2)).shape
+    expected = target.shape if target.ndim != 4 else np.transpose(target, (0, 3, 1, 2)).shape
     assert tuple(native_out.shape) == expected
 
 
