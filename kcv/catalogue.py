@@ -236,11 +236,258 @@ LAYER_CASES = (
         (2, 5, 6, 8),
         expected_trainable_params=320,
     ),
+    # MSDNet first layer, CIFAR stem, base 8 channels, growth factors (1, 2, 4): every
+    # conv + BN (2 trainable per channel): (27·8 + 16) + (9·8·16 + 32) + (9·16·32 + 64)
+    # = 232 + 1,184 + 4,672 = 6,088.
+    LayerCase(
+        "msd_first_cifar",
+        layers.MSDFirstLayer,
+        {"filters": 8},
+        (2, 16, 16, 3),
+        expected_output_shape=[(2, 16, 16, 8), (2, 8, 8, 16), (2, 4, 4, 32)],
+        expected_trainable_params=6088,
+        expected_num_trainable_weights=9,
+        expected_num_non_trainable_weights=6,
+    ),
+    # ImageNet stem (7x7/2 conv, 3x3/2 max pool), two scales: (49·3·4 + 8) + (9·4·8 + 16) = 900.
+    LayerCase(
+        "msd_first_imagenet",
+        layers.MSDFirstLayer,
+        {"filters": 4, "growth_factor": (1, 2), "stem": "imagenet"},
+        (2, 32, 32, 3),
+        expected_output_shape=[(2, 8, 8, 4), (2, 4, 4, 8)],
+        expected_trainable_params=900,
+    ),
+    # MSD dense layer, growth 4, factors (1, 2, 4), bottlenecks min(C_in, b·C_out) with
+    # b = (1, 2, 4) of the scale each path reads; 1x1 + BN then 3x3 + BN per path:
+    # scale 0 (normal, 8 -> 4, inner 4): 8·4 + 8 + 9·4·4 + 8 = 192;
+    # scale 1 (g = 8, halves 4): down 8 -> 4 (inner min(8, 1·4) = 4): 192;
+    #   normal 16 -> 4 (inner min(16, 2·4) = 8): 16·8 + 16 + 9·8·4 + 8 = 440;
+    # scale 2 (g = 16, halves 8): down 16 -> 8 (inner min(16, 2·8) = 16): 256 + 32 + 1,152 + 16 = 1,456;
+    #   normal 32 -> 8 (inner min(32, 4·8) = 32): 1,024 + 64 + 2,304 + 16 = 3,408.
+    # Total 192 + 192 + 440 + 1,456 + 3,408 = 5,688.
+    LayerCase(
+        "msd_dense_3_scales",
+        layers.MSDDenseLayer,
+        {"growth_rate": 4},
+        [(2, 16, 16, 8), (2, 8, 8, 16), (2, 4, 4, 32)],
+        expected_output_shape=[(2, 16, 16, 12), (2, 8, 8, 24), (2, 4, 4, 48)],
+        expected_trainable_params=5688,
+        expected_num_trainable_weights=30,
+        expected_num_non_trainable_weights=20,
+    ),
+    # The same layer dropping the finest scale (out_scales = 2): scales 1 and 2 only,
+    # scale 0 feeds scale 1's strided path: 192 + 440 + 1,456 + 3,408 = 5,496.
+    LayerCase(
+        "msd_dense_prune",
+        layers.MSDDenseLayer,
+        {"growth_rate": 4, "out_scales": 2},
+        [(2, 16, 16, 8), (2, 8, 8, 16), (2, 4, 4, 32)],
+        expected_output_shape=[(2, 8, 8, 24), (2, 4, 4, 48)],
+        expected_trainable_params=5496,
+    ),
+    # The two coarsest of three scales, no bottleneck (3x3 conv + BN per path):
+    # scale 1 (finest present, normal 16 -> 8): 9·16·8 + 16 = 1,168; scale 2: down
+    # 16 -> 8: 1,168, normal 32 -> 8: 9·32·8 + 16 = 2,320. Total 4,656.
+    LayerCase(
+        "msd_dense_coarse_no_bottleneck",
+        layers.MSDDenseLayer,
+        {"growth_rate": 4, "bottleneck": False},
+        [(2, 8, 8, 16), (2, 4, 4, 32)],
+        expected_output_shape=[(2, 8, 8, 24), (2, 4, 4, 48)],
+        expected_trainable_params=4656,
+    ),
+    # Transition to base 6 on scales 1, 2 (factors 2, 4): 1x1 + BN:
+    # (24·12 + 24) + (48·24 + 48) = 312 + 1,200 = 1,512.
+    LayerCase(
+        "msd_transition",
+        layers.MSDTransition,
+        {"filters": 6},
+        [(2, 8, 8, 24), (2, 4, 4, 48)],
+        expected_output_shape=[(2, 8, 8, 12), (2, 4, 4, 24)],
+        expected_trainable_params=1512,
+    ),
+    # Exit on the coarsest scale (4x4x24), 16 filters, 5 classes:
+    # (9·24·16 + 32) + (9·16·16 + 32) + (16·5 + 5) = 3,488 + 2,336 + 85 = 5,909.
+    LayerCase(
+        "msd_classifier",
+        layers.MSDClassifier,
+        {"classes": 5, "filters": 16},
+        [(2, 8, 8, 12), (2, 4, 4, 24)],
+        expected_output_shape=(2, 5),
+        expected_trainable_params=5909,
+    ),
+    # ImageNet-style exit keeping the 12 input channels, on one tensor:
+    # 2·(9·12·12 + 24) + (12·5 + 5) = 2,640 + 65 = 2,705.
+    LayerCase(
+        "msd_classifier_keep_channels",
+        layers.MSDClassifier,
+        {"classes": 5, "filters": None},
+        (2, 8, 8, 12),
+        expected_output_shape=(2, 5),
+        expected_trainable_params=2705,
+    ),
 )
 
 # Every public model at a small input size. Parameter counts at the papers'
 # sizes (ImageNet, 1000 classes) are asserted in tests/test_models_*.py.
-MODEL_CASES = ()
+MODEL_CASES = (
+    # GoogLeNet, paper form (conv biases, no BN), 5 classes, both auxiliary classifiers.
+    # 65x65 is the smallest input with a 5x5 map at inception (4a), so the aux pools are 1x1x128.
+    # Stem 9,472 + 4,160 + 110,784 = 124,416; modules (paper, tests/test_models_googlenet.py)
+    # 3a-5b = 5,849,136; top 1024·5 + 5 = 5,125; main 5,978,677.
+    # aux1 (4a, 512 ch): (512·128 + 128) + (128·1024 + 1024) + (1024·5 + 5) = 65,664 + 132,096 + 5,125 = 202,885;
+    # aux2 (4d, 528 ch): 67,712 + 132,096 + 5,125 = 204,933. Total 6,386,495.
+    ModelCase(
+        "googlenet_aux",
+        models.GoogLeNet,
+        {"classes": 5, "aux_logits": True},
+        (2, 65, 65, 3),
+        expected_trainable_params=6_386_495,
+    ),
+    # CIFAR GoogLeNet (conv 3x3 192 stem, BN, factorised 5x5), 10 classes, at 8x8 (stages at 8, 4, 2):
+    # stem 27·192 + 2·192 = 5,568; modules, each c·(#1x1 + #3x3r + #5x5r + pool) + 9·#3x3r·#3x3
+    # + 9·#5x5r·#5x5 + 9·#5x5² + 2·(#1x1 + #3x3r + #3x3 + #5x5r + 2·#5x5 + pool):
+    # 3a 165,152 + 3b 423,360 + 4a 385,344 + 4b 462,224 + 4c 523,184 + 4d 610,304
+    # + 4e 951,552 + 5a 1,126,656 + 5b 1,494,752 = 6,142,528; dense 1024·10 + 10 = 10,250.
+    # Total 6,158,346 (kuangliu's 6,166,250 less its 7,904 conv biases before BN).
+    ModelCase(
+        "googlenet_cifar",
+        models.GoogLeNetCIFAR,
+        {"classes": 10},
+        (2, 8, 8, 3),
+        expected_trainable_params=6_158_346,
+    ),
+    # SE-ResNet-50, 5 classes: 28,088,024 (1000 classes, timm / Cadene se_resnet50)
+    # - (2048·1000 + 1000) + (2048·5 + 5) = 26,039,024 + 10,245 = 26,049,269.
+    ModelCase(
+        "se_resnet50",
+        models.SEResNet50,
+        {"classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=26_049_269,
+    ),
+    # SE-ResNet-8 (CIFAR layout, n = 1 block per stage, projection shortcuts), 10 classes:
+    # stem 27·16 + 2·16 = 464; 16->16: 2·(9·16·16 + 32) = 4,672; 16->32: (9·16·32 + 64)
+    # + (9·32·32 + 64) + (16·32 + 64) = 14,528; 32->64: (9·32·64 + 128) + (9·64·64 + 128)
+    # + (32·64 + 128) = 57,728; dense 64·10 + 10 = 650: 78,042 without SE.
+    # SE, r = 16 (hidden max(1, C // 16) = 1, 2, 4): (2·16·1 + 1 + 16) + (2·32·2 + 2 + 32)
+    # + (2·64·4 + 4 + 64) = 49 + 162 + 580 = 791. Total 78,833.
+    ModelCase(
+        "se_resnet8_cifar",
+        models.SEResNetCIFAR,
+        {"depth": 8, "classes": 10},
+        (2, 32, 32, 3),
+        expected_trainable_params=78_833,
+    ),
+    # MobileNet alpha 0.25 (widths int(0.25·c)), 5 classes: stem 27·8 + 2·8 = 232; a separable
+    # block cin -> cout holds 9·cin + 2·cin + cin·cout + 2·cout = 11·cin + cin·cout + 2·cout:
+    # 8->16 248, 16->32 752, 32->32 1,440, 32->64 2,528, 64->64 4,928, 64->128 9,152,
+    # 5 x 128->128 18,048, 128->256 34,688, 256->256 68,864; dense 256·5 + 5 = 1,285.
+    # Total 214,357 (keras.applications MobileNet(alpha=0.25): 470,072 - 257,000 + 1,285).
+    ModelCase(
+        "mobilenet_v1_025",
+        models.MobileNetV1,
+        {"alpha": 0.25, "classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=214_357,
+    ),
+    # MobileNetV2 alpha 0.35, 5 classes: widths make_divisible(int(0.35·c), 8) = 8, 8, 16,
+    # 24, 32, 56, 112, stem 16. Block cin -> cout, t = 6, h = 6·cin:
+    # h·(cin + 13 + cout) + 2·cout; the t = 1 block 16 -> 8: 9·16 + 32 + 16·8 + 16 = 320.
+    # stem 464 + 320 + 2·1,408 (8->8) + 1,808 (8->16) + 2·4,352 (16->16) + 5,136 (16->24)
+    # + 3·8,832 (24->24) + 10,000 (24->32) + 2·14,848 (32->32) + 19,504 (32->56)
+    # + 2·42,112 (56->56) + 61,040 (56->112) + conv 1x1 112·1280 + 2·1280 = 145,920
+    # = 396,128 features (keras.applications: 1,677,128 - 1,281,000); dense 1280·5 + 5 = 6,405.
+    # Total 402,533.
+    ModelCase(
+        "mobilenet_v2_035",
+        models.MobileNetV2,
+        {"alpha": 0.35, "classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=402_533,
+    ),
+    # MSDNet, 2 scales (factors 1, 2), 4 base channels, growth 2, blocks of 2 and 1 layers
+    # (prune "max": the third layer drops scale 0, then a transition to floor(0.5·10) = 5),
+    # 8-channel exits, 5 classes. First layer (27·4 + 8) + (9·4·8 + 16) = 420; layer 1:
+    # scale 0 (1x1 4->2, 3x3 2->2) 8 + 4 + 36 + 4 = 52, scale 1 down 4->2 (inner 2) 52,
+    # normal 8->2 (inner min(8, 2·2) = 4) 32 + 8 + 72 + 4 = 116: 220; layer 2 (6/12 ch in):
+    # 12+4+36+4 = 56, 56, (48+8+72+4) = 132: 244; layer 3 (8/16 in, scale 1 only): down
+    # 8->2 60, normal 16->2 (inner 4) 64+8+72+4 = 148: 208; transition 20->10: 200 + 20 = 220;
+    # exit 1 on 16 channels: (9·16·8 + 16) + (9·8·8 + 16) + (8·5 + 5) = 1,168 + 592 + 45 = 1,805;
+    # exit 2 on 10 channels: 736 + 592 + 45 = 1,373. Total 4,490 (the official code, same
+    # arguments, counts 4,490 too).
+    ModelCase(
+        "msdnet_small",
+        models.MSDNet,
+        {"classes": 5, "blocks": 2, "step": 1, "base": 2, "channels": 4, "growth_rate": 2,
+         "growth_factor": (1, 2), "classifier_filters": 8},
+        (2, 16, 16, 3),
+        expected_trainable_params=4_490,
+    ),
+    # DeepLabv3, MobileNetV2 alpha 0.35 at output stride 16 (features 2x2), ASPP 16 channels,
+    # 3 classes. Backbone to block_16 (no 1x1 to 1280): 396,128 - (112·1280 + 2·1280) = 250,208;
+    # ASPP on 112 channels, rates (6, 12, 18): 1x1 (112·16 + 32) 1,824 + 3·(9·112·16 + 32) 48,480
+    # + pool 1,824 + project (5·16·16 + 32) 1,312 = 53,440; logits 16·3 + 3 = 51. Total 303,699.
+    ModelCase(
+        "deeplab_v3_mobilenet",
+        models.DeepLabV3,
+        {"classes": 3, "alpha": 0.35, "filters": 16},
+        (2, 32, 32, 3),
+        expected_trainable_params=303_699,
+    ),
+    # DeepLabv3+, resnet_tiny at output stride 8 (rates 12, 24, 36), separable, 3 classes.
+    # resnet_tiny (7x7 stem 8 + one bottleneck per stage, widths 8-64): stem 1,176 + 16;
+    # stages (conv1 + conv2 + conv3 + projection, each + BN) 1,312 + 6,208 + 24,192 + 95,488:
+    # 128,392. ASPP 16 on 256 channels: 1x1 4,128 + 3 separable (9·256 + 512 + 256·16 + 32
+    # = 6,944) 20,832 + pool 4,128 + project 1,312 = 30,400; low-level 1x1 32 -> 8: 256 + 16 = 272;
+    # decoder separable 24 -> 16: 216 + 48 + 384 + 32 = 680, 16 -> 16: 144 + 32 + 256 + 32 = 464;
+    # logits 51. Total 160,259.
+    ModelCase(
+        "deeplab_v3_plus_tiny_separable",
+        models.DeepLabV3Plus,
+        {"classes": 3, "backbone": "resnet_tiny", "output_stride": 8, "filters": 16,
+         "low_level_filters": 8, "separable": True},
+        (2, 32, 32, 3),
+        expected_trainable_params=160_259,
+    ),
+    # EncNet, resnet_tiny at output stride 8 (features 4x4x256), head 16 channels, K = 4, SE-loss
+    # on 3 classes: backbone 128,392; 3x3 conv 256 -> 16 + BN 36,896; Context Encoding on 16:
+    # 1x1 16·16 + 32, Encoding 4·16 + 4, codeword BN 8, gate 16·16 + 16, SE head 16·3 + 3 = 687;
+    # logits 51. Total 166,026.
+    ModelCase(
+        "encnet_tiny",
+        models.EncNet,
+        {"classes": 3, "backbone": "resnet_tiny", "num_codes": 4, "head_filters": 16},
+        (2, 32, 32, 3),
+        expected_trainable_params=166_026,
+    ),
+    # EncNet's CIFAR network, widen 1 (16, 32, 64 channels), K = 4, 10 classes. Encoding gate on
+    # C channels (C/4 after the 1x1): C·C/4 + 2·C/4 + (4·C/4 + 4) + (4·C/4·C + C) = 364, 1,364,
+    # 5,284 for C = 16, 32, 64. Stem 27·16 + 32 = 464; stage 1: 2·(2·2,336 + 364) = 10,072;
+    # stage 2: (4,672 + 9,280 + 576 + 1,364) + (2·9,280 + 1,364) = 35,816; stage 3: (18,560 +
+    # 36,992 + 2,176 + 5,284) + (2·36,992 + 5,284) = 142,280; final BN 128; dense 650.
+    # Total 189,410 (the official structure: 189,386, biases before BN in, projection BN out).
+    ModelCase(
+        "encnet_cifar_small",
+        models.EncNetCIFAR,
+        {"widen": 1, "num_codes": 4, "classes": 10},
+        (2, 32, 32, 3),
+        expected_trainable_params=189_410,
+    ),
+    # SPNet, resnet_tiny at output stride 8 with strip pooling (7C² + 5C on C = 8, 16, 32, 64:
+    # 488 + 1,872 + 7,328 + 28,992 = 38,680; backbone 167,072), paper pool sizes (20, 12) on a 4x4
+    # map, 3 classes. Head: 1x1 256 -> 128 + BN 33,024; two MPMs on 128 (m = 32): 2·(4·128·32
+    # + 51·32² + 18·32 + 2·128) = 138,880; 3x3 128 -> 64 + BN 73,856; logits 64·3 + 3 = 195.
+    # Total 413,027.
+    ModelCase(
+        "spnet_tiny",
+        models.SPNet,
+        {"classes": 3, "backbone": "resnet_tiny"},
+        (2, 32, 32, 3),
+        expected_trainable_params=413_027,
+    ),
+)
 
 CASES = LAYER_CASES + MODEL_CASES
 

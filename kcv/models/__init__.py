@@ -6,4 +6,30 @@ conventions (``include_top``, ``input_shape``, ``classes``, ``pooling``,
 ``weights`` accepts only ``None``. One module per paper.
 """
 
-__all__ = []
+from kcv.models.deeplab import DeepLabV3
+from kcv.models.deeplab import DeepLabV3Plus
+from kcv.models.encnet import EncNet
+from kcv.models.encnet import EncNetCIFAR
+from kcv.models.googlenet import GoogLeNet
+from kcv.models.googlenet import GoogLeNetCIFAR
+from kcv.models.mobilenet import MobileNetV1
+from kcv.models.mobilenet import MobileNetV2
+from kcv.models.msdnet import MSDNet
+from kcv.models.senet import SEResNet50
+from kcv.models.senet import SEResNetCIFAR
+from kcv.models.spnet import SPNet
+
+__all__ = [
+    "DeepLabV3",
+    "DeepLabV3Plus",
+    "EncNet",
+    "EncNetCIFAR",
+    "GoogLeNet",
+    "GoogLeNetCIFAR",
+    "MobileNetV1",
+    "MobileNetV2",
+    "MSDNet",
+    "SEResNet50",
+    "SEResNetCIFAR",
+    "SPNet",
+]

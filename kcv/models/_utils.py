@@ -1,7 +1,11 @@
-"""Argument handling shared by the model builders (``keras.applications`` style)."""
+"""Argument checks and building helpers shared by the model builders (``keras.applications`` style)."""
+
+from typing import NamedTuple
 
 import keras
 
+from kcv.layers._utils import call_chain
+from kcv.layers._utils import conv_bn_act
 from kcv.layers._utils import one_of
 
 
@@ -73,3 +77,108 @@ def check_classes(classes):
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise ValueError(f"`classes` must be an integer >= 1, received {classes!r}.")
     return classes
+
+
+def check_dropout(dropout):
+    """Returns ``dropout`` if it is a number in [0, 1), else raises ValueError."""
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"`dropout` must be a number in [0, 1), received {dropout!r}.")
+    return dropout
+
+
+def positive_number(argument, value, minimum=0.0):
+    """Returns ``value`` if it is a real number > ``minimum``, else raises ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > minimum:
+        raise ValueError(f"`{argument}` must be a number > {minimum}, received {value!r}.")
+    return value
+
+
+def make_divisible(value, divisor=8, min_value=None):
+    """Rounds a layer width to a multiple of ``divisor``, losing at most 10%.
+
+    The rounding of the official MobileNet code (``_make_divisible`` in
+    tensorflow/models ``research/slim/nets/mobilenet/mobilenet.py``, also in
+    ``keras.applications`` and timm): round to the nearest multiple (halves
+    up), never below ``min_value`` (default ``divisor``), and add one more
+    ``divisor`` when rounding down would lose more than 10% of ``value``.
+
+    Args:
+        value: int or float. The width before rounding, e.g. ``32 * alpha``.
+        divisor: int. Widths become multiples of it (8 in MobileNet v2/v3).
+        min_value: int or None. Smallest width returned; None means ``divisor``.
+
+    Returns:
+        An int, a multiple of ``divisor`` unless ``min_value`` is not one.
+
+    Example:
+
+    >>> make_divisible(32 * 0.35), make_divisible(1280 * 1.4), make_divisible(10)
+    (16, 1792, 16)
+    """
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+class _Owner(NamedTuple):
+    """What :func:`kcv.layers._utils.conv_bn_act` reads from the layer owning it."""
+
+    data_format: str
+    dtype_policy: object = None  # None: the global dtype policy, like any functional layer
+
+
+def apply_conv_bn_act(x, filters, kernel_size, name, data_format, **options):
+    """Applies kcv's Conv -> [BN] -> [activation] unit to a functional tensor.
+
+    The layers are those of :func:`kcv.layers._utils.conv_bn_act` (kcv
+    ``Conv2D``, "same" padding, no bias before BN), named ``name``,
+    ``name_bn`` and ``name_act``.
+
+    Args:
+        x: symbolic 4D tensor in ``data_format``.
+        filters, kernel_size, name: as for ``conv_bn_act``.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+        **options: ``batch_norm``, ``activation``, ``strides``, ``dilation_rate``.
+
+    Returns:
+        The output tensor.
+    """
+    return call_chain(conv_bn_act(_Owner(data_format), filters, kernel_size, name, **options), x)
+
+
+def atrous_schedule(strides, output_stride, input_stride):
+    """``(stride, dilation_rate)`` per unit of a feature extractor at ``output_stride``.
+
+    DeepLab's rule (``stack_blocks_dense`` in tensorflow/models
+    ``research/slim/nets/resnet_utils.py``; ``mobilenet.py`` does the same):
+    the units are visited in order, accumulating their strides from
+    ``input_stride``; a stride that would take the total past
+    ``output_stride`` is replaced by 1 and multiplies the dilation rate of the
+    units after it. The unit that drops its stride keeps the rate in force
+    before it, as torchvision's ``replace_stride_with_dilation`` and
+    PyTorch-Encoding's dilated ResNet do.
+
+    Args:
+        strides: sequence of ints. Stride of each unit, in order.
+        output_stride: int or None. Largest total stride kept; None keeps all.
+        input_stride: int. Total stride of the units' input (the stem's).
+
+    Returns:
+        A list of ``(stride, dilation_rate)`` pairs, one per unit.
+
+    Example:
+
+    >>> atrous_schedule([2, 1, 2, 1], output_stride=8, input_stride=4)
+    [(2, 1), (1, 1), (1, 1), (1, 2)]
+    """
+    schedule, total, rate = [], input_stride, 1
+    for stride in strides:
+        if output_stride is not None and total * stride > output_stride:
+            schedule.append((1, rate))
+            rate *= stride
+        else:
+            schedule.append((stride, rate))
+            total *= stride
+    return schedule

@@ -1,0 +1,129 @@
+"""MSDNet: the official configurations' parameter counts, scale pruning, training, adaptive use."""
+
+import keras
+import numpy as np
+import pytest
+
+from kcv import adaptive
+from kcv import losses
+from kcv import models
+from kcv.models import msdnet
+
+
+def _trainable(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+# Counted with the official MSDNet-PyTorch structure (models/msdnet.py) built with the
+# README's command lines: CIFAR-100 anytime (7 blocks, even steps of 2, base 4, 16
+# channels, growth 6, factors 1-2-4), CIFAR-100 budgeted batch (5 blocks, lin_grow, step 1,
+# base 1) and ImageNet (5 blocks, step 4, base 4, 32 channels, growth 16, factors 1-2-4-4).
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    "preset, params, exits",
+    [("cifar_anytime", 3_067_960, 7), ("cifar_budgeted", 2_078_924, 5), ("imagenet", 23_958_408, 5)],
+)
+def test_presets_match_the_official_parameter_counts(preset, params, exits):
+    model = models.MSDNet(preset=preset)
+    assert _trainable(model) == params
+    assert model.output_names == [f"exit_{k}" for k in range(1, exits + 1)]
+
+
+@pytest.mark.backend_independent
+def test_prune_min_and_cifar10_counts():
+    # Same official structure: CIFAR anytime with 10 classes; with prune "min".
+    assert _trainable(models.MSDNet(preset="cifar_anytime", classes=10)) == 2_986_690
+    assert _trainable(models.MSDNet(preset="cifar_anytime", prune="min")) == 2_819_862
+
+
+@pytest.mark.backend_independent
+def test_block_steps_and_where_scales_are_dropped():
+    assert msdnet.block_steps(5, 1, 1, "lin_grow") == [1, 2, 3, 4, 5]
+    assert msdnet.block_steps(7, 2, 4, "even") == [4, 2, 2, 2, 2, 2, 2]
+    # 16 layers, 3 scales, prune "max": a scale every ceil(16 / 3) = 6 layers, so layers
+    # 7 and 13 drop one, each followed by a transition.
+    plan = msdnet._layer_plan([4, 2, 2, 2, 2, 2, 2], 3, "max", 0.5)
+    assert [i + 1 for i, p in enumerate(plan) if p.transition] == [7, 13]
+    assert [p.out_scales for p in plan] == [3] * 6 + [2] * 6 + [1] * 4
+    model = models.MSDNet(preset="cifar_anytime")
+    names = [layer.name for layer in model.layers]
+    assert "block3_transition7" in names and "block6_transition13" in names
+
+
+def test_small_msdnet_trains_on_every_exit_and_feeds_adaptive_inference():
+    keras.utils.set_random_seed(0)
+    model = models.MSDNet(
+        input_shape=(16, 16, 3), classes=3, blocks=3, step=1, base=1, channels=4,
+        growth_rate=2, growth_factor=(1, 2), classifier_filters=8,
+    )
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 16, 16, 3), dtype="float32")
+    y = np.arange(8) % 3
+    model.compile(optimizer="adam", **losses.multi_exit_losses(3))  # the paper's sum of exit losses
+    history = model.fit(x, [y] * 3, epochs=2, batch_size=4, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    logits = np.stack([np.asarray(o) for o in model.predict(x, verbose=0)])
+    assert logits.shape == (3, 8, 3)
+    probs = adaptive.softmax(logits)
+    thresholds = adaptive.exit_thresholds(probs, adaptive.geometric_exit_fractions(1.0, 3))
+    result = adaptive.dynamic_evaluate(probs, y, thresholds, [1.0, 2.0, 3.0])
+    assert result.exits.sum() == 8 and 1.0 <= result.mean_cost <= 3.0
+
+
+def test_imagenet_stem_shapes():
+    model = models.MSDNet(
+        input_shape=(64, 64, 3), classes=4, blocks=1, base=1, channels=4, growth_rate=2,
+        growth_factor=(1, 2, 4, 4), stem="imagenet", classifier_filters="input",
+    )
+    first = model.get_layer("first_layer")
+    assert [tuple(t.shape[1:3]) for t in first.output] == [(16, 16), (8, 8), (4, 4), (2, 2)]
+    assert model.outputs[0].shape == (None, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"preset": "tiny"}, "`preset` must be one of"),
+        ({"classes": 10}, "`blocks` must be given"),
+        ({"blocks": 2}, "`classes` must be given"),
+        ({"preset": "cifar_anytime", "reduction": 1.0}, r"`reduction` must be a number in \[0, 1\)"),
+        ({"preset": "cifar_anytime", "prune": "avg"}, "`prune` must be one of"),
+        ({"preset": "cifar_anytime", "step_mode": "exp"}, "`step_mode` must be one of"),
+        ({"preset": "cifar_anytime", "classifier_filters": 0}, "`classifier_filters` must be an integer >= 1"),
+        ({"preset": "cifar_anytime", "growth_factor": (1, 2)}, "`bottleneck_factor` must have one entry per scale"),
+        ({"preset": "cifar_anytime", "input_shape": (32, 32)}, "`input_shape` must be"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.MSDNet(**kwargs)
+
+
+@pytest.mark.backend_independent
+def test_multi_exit_losses():
+    compiled = losses.multi_exit_losses(3, weights=[0.5, 1, 2])
+    assert len(compiled["loss"]) == 3 and compiled["loss_weights"] == [0.5, 1.0, 2.0]
+    assert losses.multi_exit_losses(2)["loss_weights"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="`weights` must be 3 non-negative"):
+        losses.multi_exit_losses(3, weights=[1, 1])
+    with pytest.raises(ValueError, match="`n_exits` must be an integer >= 1"):
+        losses.multi_exit_losses(0)
+
+
+def test_exit_costs_are_cumulative_and_include_earlier_exits():
+    model = models.MSDNet(
+        input_shape=(16, 16, 3), classes=3, blocks=3, step=1, base=1, channels=4,
+        growth_rate=2, growth_factor=(1, 2), classifier_filters=8,
+    )
+    costs = adaptive.exit_costs(model)
+    from kcv import analysis
+
+    assert costs[-1] == analysis.count_macs(model)
+    assert np.all(np.diff(costs) > 0)
+    per_layer = analysis.count_macs(model, by_layer=True)
+    head = set(model.get_layer("exit_1")._flatten_layers())
+    exit_1 = sum(macs for layer, macs in per_layer.items() if layer in head)
+    assert exit_1 > 0
+    # Exit 2 needs exit 1's head too: its sub-network alone costs exit_1's MACs less.
+    alone = analysis.count_macs(keras.Model(model.inputs, model.outputs[1]))
+    assert costs[1] == alone + exit_1
