@@ -308,10 +308,12 @@ class MSDDenseLayer(keras.layers.Layer):
             else:
                 sources = [j - 1, j]
                 paths = [
-                    self._conv_path(shapes[j - 1][axis], growth // 2, 2,
-                               self.bottleneck_factor[s - 1], f"scale{s}_down"),
-                    self._conv_path(shapes[j][axis], growth // 2, 1,
-                               self.bottleneck_factor[s], f"scale{s}_normal"),
+                    self._conv_path(
+                        shapes[j - 1][axis], growth // 2, 2, self.bottleneck_factor[s - 1], f"scale{s}_down"
+                    ),
+                    self._conv_path(
+                        shapes[j][axis], growth // 2, 1, self.bottleneck_factor[s], f"scale{s}_normal"
+                    ),
                 ]
             for source, layers in zip(sources, paths):
                 _utils.build_chain(layers, shapes[source])
