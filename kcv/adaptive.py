@@ -42,6 +42,17 @@ def _probs(argument, value):
     return array
 
 
+def _distributions(argument, value):
+    """Checks probabilities: ``(exits, samples, classes)``, each row summing to 1."""
+    probs = _probs(argument, value)
+    if np.any(probs < 0) or not np.allclose(probs.sum(axis=2), 1.0, atol=1e-3):
+        raise ValueError(
+            f"`{argument}` must hold probabilities (non-negative, summing to 1 over classes); "
+            "apply kcv.adaptive.softmax to logits first."
+        )
+    return probs
+
+
 def _labels(labels, samples):
     array = np.asarray(labels)
     if array.shape != (samples,) or not np.issubdtype(array.dtype, np.integer):
@@ -144,7 +155,7 @@ def exit_thresholds(val_probs, fractions):
         Huang et al., MSDNet, ICLR 2018, Sec. 3 ("budgeted batch
         classification"); official ``Tester.dynamic_eval_find_threshold``.
     """
-    probs = _probs("val_probs", val_probs)
+    probs = _distributions("val_probs", val_probs)
     exits, samples, _ = probs.shape
     fractions = np.asarray(fractions, dtype="float64")
     if fractions.shape != (exits,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
@@ -210,7 +221,7 @@ def dynamic_evaluate(test_probs, labels, thresholds, exit_costs):
     >>> accuracy, cost, exits.tolist()
     (1.0, 2.0, [1, 1])
     """
-    probs = _probs("test_probs", test_probs)
+    probs = _distributions("test_probs", test_probs)
     exits, samples, _ = probs.shape
     labels = _labels(labels, samples)
     thresholds = np.asarray(thresholds, dtype="float64")
@@ -229,6 +240,38 @@ def dynamic_evaluate(test_probs, labels, thresholds, exit_costs):
         mean_cost=float(costs[chosen].mean()),
         exits=np.bincount(chosen, minlength=exits),
     )
+
+
+def exit_model(model, exit_index):
+    """The network up to one exit: evaluating it computes nothing past that exit.
+
+    Anytime prediction stopped at exit ``k`` (1-based): a functional
+    ``keras.Model`` sharing the weights of ``model`` whose output is exit
+    ``k``'s, built from only the layers that exit needs, so the later
+    blocks are never run. ``model.predict`` of the full model gives every
+    exit in one pass.
+
+    Args:
+        model: a functional ``keras.Model`` with one output per exit.
+        exit_index: int in ``[1, len(model.outputs)]``.
+
+    Returns:
+        A ``keras.Model`` with the same inputs and one output.
+
+    Example:
+
+    >>> import kcv
+    >>> model = kcv.models.MSDNet(preset="cifar_anytime", classes=10)
+    >>> first = exit_model(model, 1)
+    >>> len(first.layers) < len(model.layers)
+    True
+    """
+    if not isinstance(model, keras.Model) or len(model.outputs) < 1:
+        raise ValueError(f"`model` must be a functional keras.Model with one output per exit, received {model!r}.")
+    exits = len(model.outputs)
+    if isinstance(exit_index, bool) or not isinstance(exit_index, int) or not 1 <= exit_index <= exits:
+        raise ValueError(f"`exit_index` must be an integer in [1, {exits}], received {exit_index!r}.")
+    return keras.Model(model.inputs, model.outputs[exit_index - 1], name=f"{model.name}_exit_{exit_index}")
 
 
 def exit_costs(model, input_shape=None):

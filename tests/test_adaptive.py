@@ -38,6 +38,16 @@ def _synthetic(samples=500, exits=4, classes=10, seed=0):
     return adaptive.softmax(logits), labels
 
 
+def test_realised_exit_fractions_follow_the_geometric_distribution():
+    # The bar: on synthetic confidences, fractions within 1% of the request.
+    probs, labels = _synthetic(samples=5000)
+    for q in (0.5, 1.0, 2.0):
+        wanted = adaptive.geometric_exit_fractions(q, 4)
+        thresholds = adaptive.exit_thresholds(probs, wanted)
+        got = adaptive.dynamic_evaluate(probs, labels, thresholds, [1, 2, 3, 4]).exits / 5000
+        np.testing.assert_allclose(got, wanted, atol=0.01)
+
+
 def test_geometric_fractions():
     np.testing.assert_allclose(adaptive.geometric_exit_fractions(1.0, 4), [0.25] * 4)
     p = adaptive.geometric_exit_fractions(0.5, 3)
@@ -89,11 +99,12 @@ def test_budget_curve_trades_cost_for_accuracy():
         (lambda: adaptive.geometric_exit_fractions(0, 3), "`q` must be a number > 0"),
         (lambda: adaptive.geometric_exit_fractions(1.0, 0), "`n_exits` must be an integer >= 1"),
         (lambda: adaptive.exit_thresholds(np.ones((3, 4)), [1.0]), r"`val_probs` must have shape \(exits"),
-        (lambda: adaptive.exit_thresholds(np.ones((2, 4, 3)), [0.5, 0.6]), "`fractions` must be 2 non-negative"),
-        (lambda: adaptive.dynamic_evaluate(np.ones((2, 4, 3)), [0, 1, 2, 0], [0, 0], [2, 1]),
+        (lambda: adaptive.exit_thresholds(np.full((2, 4, 3), 1 / 3), [0.5, 0.6]), "`fractions` must be 2 non-negative"),
+        (lambda: adaptive.exit_thresholds(np.full((2, 4, 3), 0.5), [0.5, 0.5]), "must hold probabilities"),
+        (lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1, 2, 0], [0, 0], [2, 1]),
          "`exit_costs` must be non-negative and non-decreasing"),
-        (lambda: adaptive.dynamic_evaluate(np.ones((2, 4, 3)), [0, 1], [0, 0], [1, 2]), "`labels` must be 4 integer"),
-        (lambda: adaptive.dynamic_evaluate(np.ones((2, 4, 3)), [0, 1, 2, 0], [0], [1, 2]),
+        (lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1], [0, 0], [1, 2]), "`labels` must be 4 integer"),
+        (lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1, 2, 0], [0], [1, 2]),
          "`thresholds` must have one entry per exit"),
     ],
 )

@@ -70,6 +70,21 @@ def test_small_msdnet_trains_on_every_exit_and_feeds_adaptive_inference():
     assert result.exits.sum() == 8 and 1.0 <= result.mean_cost <= 3.0
 
 
+def test_exit_model_stops_at_its_exit():
+    model = models.MSDNet(
+        input_shape=(16, 16, 3), classes=3, blocks=3, step=1, base=1, channels=4,
+        growth_rate=2, growth_factor=(1, 2), classifier_filters=8,
+    )
+    x = np.random.default_rng(0).random((2, 16, 16, 3), dtype="float32")
+    full = [keras.ops.convert_to_numpy(y) for y in model(x, training=False)]
+    first = adaptive.exit_model(model, 1)
+    names = {layer.name for layer in first.layers}
+    assert "exit_1" in names and "exit_2" not in names and "block3_layer3" not in names
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(first(x, training=False)), full[0], atol=1e-6)
+    with pytest.raises(ValueError, match=r"`exit_index` must be an integer in \[1, 3\]"):
+        adaptive.exit_model(model, 4)
+
+
 def test_imagenet_stem_shapes():
     model = models.MSDNet(
         input_shape=(64, 64, 3), classes=4, blocks=1, base=1, channels=4, growth_rate=2,
