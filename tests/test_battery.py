@@ -1,4 +1,4 @@
-"""Every catalogue entry passes every check of kcv.testing on this backend."""
+"""Every catalogued layer passes every check of kcv.testing on this backend (models: tests/test_models.py)."""
 
 import pytest
 
@@ -6,7 +6,7 @@ from kcv import catalogue, testing
 
 
 @pytest.mark.parametrize("check", testing.CHECKS)
-@pytest.mark.parametrize("case", catalogue.CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("case", catalogue.LAYER_CASES, ids=lambda c: c.name)
 def test_layer_battery(case, check):
     (result,) = testing.run_checks(case, [check])
     if result.status == testing.SKIPPED:
@@ -18,7 +18,7 @@ def test_layer_battery(case, check):
 def test_every_public_layer_is_catalogued():
     import kcv
 
-    catalogued = {c.layer_cls.__name__ for c in catalogue.CASES}
+    catalogued = {c.layer_cls.__name__ for c in catalogue.LAYER_CASES}
     missing = set(kcv.layers.__all__) - catalogued
     assert not missing, f"add these layers to kcv/catalogue.py: {sorted(missing)}"
 
