@@ -1,8 +1,9 @@
 """``python -m kcv`` / ``kcv``: the command line of kcv.
 
 ``kcv`` (or ``kcv info``) prints the versions of kcv, Keras and the backends,
-the active backend and its devices. Later commands (``kcv grade``,
-``kcv bench``) join as sub-commands of the same parser.
+the active backend and its devices. ``kcv grade`` grades an exercise
+submission (see :mod:`kcv.grading.cli`). Later commands (``kcv bench``) join
+as sub-commands of the same parser.
 """
 
 import argparse
@@ -35,7 +36,12 @@ def main(argv=None):
     )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("info", help="versions, active backend and its devices (default)")
+    from kcv.grading import cli as grade_cli
+
+    grade_parser = grade_cli.add_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "grade":
+        return grade_cli.run(args, grade_parser)
     return _info(args)
 
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image
+# (the zip made by package.py is unpacked in /autograder/source).
+# It installs kcv with its three backends in /autograder/venv and creates the
+# unprivileged user that grading runs as.
+set -euo pipefail
+
+apt-get update
+apt-get install -y --no-install-recommends software-properties-common
+add-apt-repository -y ppa:deadsnakes/ppa   # kcv needs Python >= 3.11
+apt-get update
+apt-get install -y --no-install-recommends python3.11 python3.11-venv
+
+python3.11 -m venv /autograder/venv
+/autograder/venv/bin/python -m pip install --upgrade pip
+# The CPU builds of the backends (PyPI's default torch wheel carries CUDA).
+/autograder/venv/bin/python -m pip install --extra-index-url https://download.pytorch.org/whl/cpu \
+    "/autograder/source/kcv[all]"
+
+# Grading runs as this user: it cannot write the installed packages or the
+# grader, raise its resource limits, or fork past RLIMIT_NPROC.
+id -u kcvgrader >/dev/null 2>&1 || useradd --create-home --shell /usr/sbin/nologin kcvgrader
+chmod -R a+rX /autograder/venv /autograder/source

@@ -1,0 +1,16 @@
+"""Hostile: removes the import guard and hands in kcv's own function.
+
+The probe reports that kcv was imported.
+
+exercise: exit_thresholds
+loses: all
+message: it imported kcv
+"""
+
+import builtins
+
+_sys = getattr(builtins, "__imp" + "ort__")("s" + "ys")
+getattr(_sys, "meta_" + "path").pop(0)
+exit_thresholds = getattr(builtins, "__imp" + "ort__")(
+    "kc" + "v.adaptive", fromlist=["exit_thresholds"]
+).exit_thresholds

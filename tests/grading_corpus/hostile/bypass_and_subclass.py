@@ -1,0 +1,18 @@
+"""Hostile: removes the import guard, imports kcv, subclasses the reference.
+
+The probe reports the kcv class in the MRO.
+
+exercise: squeeze_excite
+loses: all
+message: derives from kcv.layers
+"""
+
+import builtins
+
+_sys = getattr(builtins, "__imp" + "ort__")("s" + "ys")
+getattr(_sys, "meta_" + "path").pop(0)
+_layers = getattr(builtins, "__imp" + "ort__")("kc" + "v.layers", fromlist=["SqueezeExcite"])
+
+
+class SqueezeExcite(_layers.SqueezeExcite):
+    pass

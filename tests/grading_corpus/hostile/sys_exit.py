@@ -1,0 +1,28 @@
+"""Hostile: calls sys.exit() while being imported.
+
+exercise: exit_thresholds
+loses: all
+message: called sys.exit(3)
+"""
+
+import sys
+
+import numpy as np
+
+
+def exit_thresholds(val_probs, fractions):
+    """A correct function, so that only the hostile part can cost points."""
+    confidence = np.asarray(val_probs).max(axis=2)
+    exits, samples = confidence.shape
+    thresholds = np.full(exits, np.inf)
+    gone = np.zeros(samples, dtype=bool)
+    for k in range(exits - 1):
+        quota = int(np.floor(samples * fractions[k]))
+        left = confidence[k, ~gone]
+        if 1 <= quota <= left.size:
+            thresholds[k] = np.sort(left)[::-1][quota - 1]
+        gone |= confidence[k] >= thresholds[k]
+    thresholds[-1] = -np.inf
+    return thresholds
+
+sys.exit(3)

@@ -1,0 +1,411 @@
+"""The autograder: solutions get full marks, wrong code loses the right checks, hostile code is contained.
+
+The grader starts its own processes per backend, so these tests run once
+(``backend_independent``). Each corpus file under ``tests/grading_corpus``
+states in its docstring the exercise it attempts, the checks it must lose
+(``loses:``, ``all`` or ``none``) and a piece of the message it must get.
+Reference results are cached by the grader for the life of this process:
+the batches below share them.
+"""
+
+import ast
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+import nbformat
+import numpy as np
+import pytest
+
+from kcv.grading import checks
+from kcv.grading import exercises
+from kcv.grading import report
+from kcv.grading import runner
+from kcv.grading import submission
+
+pytestmark = pytest.mark.backend_independent
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORPUS = os.path.join(ROOT, "tests", "grading_corpus")
+EXERCISES_DIR = os.path.join(ROOT, "exercises")
+BACKENDS = runner.default_backends()
+
+
+def _say(capsys, text):
+    """Prints past pytest's capture: the timings are part of the test's output."""
+    with capsys.disabled():
+        print(f"\n[grading] {text}", flush=True)
+
+
+def _corpus(kind):
+    """``[(path, exercise, lost checks or "all"/"none", message)]`` from the docstrings."""
+    found = []
+    for path in sorted(glob.glob(os.path.join(CORPUS, kind, "*.py"))):
+        with open(path) as f:
+            doc = ast.get_docstring(ast.parse(f.read()))
+        fields = dict(line.split(": ", 1) for line in doc.splitlines() if ": " in line)
+        loses = fields["loses"].strip()
+        lost = loses if loses in ("all", "none") else {c.strip() for c in loses.split(",")}
+        found.append((path, fields["exercise"].strip(), lost, fields.get("message")))
+    return found
+
+
+def _lost(graded):
+    return {t.check for t in graded.tests if t.score < t.max_score}
+
+
+def _survivors():
+    """Processes a grading run could have left: the probe script, or the fork bomb's sleepers."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if runner.PROBE in command or command.startswith("sleep 613"):
+            found.append(f"{name}: {command[:120]}")
+    return found
+
+
+# ---------------------------------------------------------------------------
+# Solutions, wrong and hostile corpora (the expensive tests: one batch each)
+
+
+def test_every_solution_scores_full_marks_on_every_backend(capsys):
+    """squeeze_excite's solution is graded below, pasted in its notebook, through the CLI."""
+    items = [(os.path.join(EXERCISES_DIR, "solutions", f"{name}.py"), name)
+             for name in exercises.EXERCISES if name != "squeeze_excite"]
+    start = time.monotonic()
+    graded = runner.grade_many(items, BACKENDS, jobs=2)
+    seconds = time.monotonic() - start
+    for result in graded:
+        assert result.score == result.max_score, report.text(result)
+        assert set(result.backends) == ({"numpy"} if result.exercise == "exit_thresholds" else set(BACKENDS))
+    _say(capsys, f"{len(items)} solutions on {', '.join(BACKENDS)} (references included, --jobs 2): "
+                 f"{seconds:.0f} s, {60 * len(items) / seconds:.1f} submissions/minute")
+
+
+def test_a_notebook_graded_on_three_backends_through_the_cli(tmp_path, capsys):
+    """The stub notebook with the solution pasted in: full marks in Gradescope's format."""
+    nb = nbformat.read(os.path.join(EXERCISES_DIR, "squeeze_excite.ipynb"), as_version=4)
+    solution = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solution) == 1
+    with open(os.path.join(EXERCISES_DIR, "solutions", "squeeze_excite.py")) as f:
+        solution[0].source = f.read()
+    path = tmp_path / "learner.ipynb"
+    nbformat.write(nb, path)
+    output = tmp_path / "results.json"
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "kcv", "grade", str(path), "--exercise", "squeeze_excite",
+         "--backends", ",".join(BACKENDS), "--format", "gradescope", "--output", str(output),
+         "--jobs", "3"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )
+    seconds = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    results = json.loads(output.read_text())
+    assert results["score"] == 15 * len(BACKENDS)
+    assert len(results["tests"]) == len(exercises.LAYER_CHECKS) * len(BACKENDS)
+    for test in results["tests"]:
+        assert set(test) == {"name", "score", "max_score", "output", "visibility"}
+        assert test["score"] == test["max_score"] and test["visibility"] == "visible"
+    assert "1 cell(s) tagged 'solution'" in results["output"]
+    _say(capsys, f"one notebook on {len(BACKENDS)} backends via `kcv grade` (a fresh process: "
+                 f"references, then the submission): {seconds:.0f} s wall")
+
+
+@pytest.fixture(scope="module")
+def wrong_grades():
+    corpus = _corpus("wrong")
+    stub = os.path.join(EXERCISES_DIR, "squeeze_excite.ipynb")
+    corpus.append((stub, "squeeze_excite", "all", "NotImplementedError"))
+    start = time.monotonic()
+    graded = runner.grade_many([(path, ex) for path, ex, _, _ in corpus], ["jax"], jobs=2)
+    return corpus, graded, time.monotonic() - start
+
+
+def test_each_wrong_submission_loses_exactly_its_checks(wrong_grades, capsys):
+    corpus, graded, seconds = wrong_grades
+    problems = []
+    for (path, exercise, expected, message), result in zip(corpus, graded):
+        checks_of = set(exercises.get(exercise).checks)
+        expected = checks_of if expected == "all" else set() if expected == "none" else expected
+        if _lost(result) != expected:
+            problems.append(f"{os.path.basename(path)}: lost {sorted(_lost(result))}, "
+                            f"expected {sorted(expected)}\n{report.text(result)}")
+        if message and not any(message in t.output for t in result.tests):
+            problems.append(f"{os.path.basename(path)}: no feedback mentions {message!r}")
+        for test in result.tests:
+            if test.score < test.max_score and exercise != "exit_thresholds" and test.check != "constructs":
+                assert "hint:" in test.output or "not run" in test.output, test.output
+    assert not problems, "\n\n".join(problems)
+    _say(capsys, f"{len(corpus)} wrong submissions on jax: {seconds:.0f} s, "
+                 f"{60 * len(corpus) / seconds:.1f} submissions/minute")
+
+
+def test_feedback_names_the_check_the_backend_and_the_difference(wrong_grades):
+    corpus, graded, _ = wrong_grades
+    by_name = {os.path.basename(path): result for (path, *_), result in zip(corpus, graded)}
+    numerics = by_name["se_missing_activation.py"].result("numerics", "jax")
+    assert numerics.name == "numerics [jax]"
+    assert "max abs error" in numerics.output and "at index (" in numerics.output
+    assert "expected" in numerics.output and "max rel error" in numerics.output
+    transposed = by_name["encoding_transposed_codewords.py"].result("numerics", "jax")
+    assert "codewords (8, 4)" in transposed.output and "codewords (4, 8)" in transposed.output
+    training = by_name["aspp_no_dropout.py"].result("training", "jax")
+    assert "training=True applies no dropout (dropout=0.5)" in training.output
+    shape = by_name["se_numpy_in_call.py"].result("output_shape", "jax")
+    assert "keras.Input(batch_shape=(None, None, None, 16))" in shape.output
+
+
+def test_hostile_submissions_are_contained(capsys):
+    """Each scores 0 where it should, with the reason; the grader returns; nothing survives.
+
+    Process-level attacks target the numpy exercise (its process starts in a
+    fraction of a second, so the hang costs a short timeout); attacks on
+    layers and on the reference class target squeeze_excite, graded on JAX.
+    """
+    before = _survivors()
+    corpus = _corpus("hostile")
+    start = time.monotonic()
+    graded = {}
+    # numpy-only processes need little memory: a 1 GiB cap stops the memory bomb sooner.
+    for exercise, limits in (("exit_thresholds", runner.Limits(timeout=40, memory_mib=1024)),
+                             ("squeeze_excite", runner.Limits(timeout=150))):
+        items = [(path, ex) for path, ex, _, _ in corpus if ex == exercise]
+        results = runner.grade_many(items, ["jax"], limits, jobs=2)
+        graded.update(zip([path for path, _ in items], results))
+    seconds = time.monotonic() - start
+    problems = []
+    for path, exercise, expected, message in corpus:
+        result, name = graded[path], os.path.basename(path)
+        checks_of = set(exercises.get(exercise).checks)
+        expected = checks_of if expected == "all" else set() if expected == "none" else expected
+        if _lost(result) != expected:
+            problems.append(f"{name}: lost {sorted(_lost(result))}, expected {sorted(expected)}")
+        if expected == checks_of and any(t.score for t in result.tests):
+            problems.append(f"{name}: scored {result.score}, expected 0")
+        if message and not any(message in t.output for t in result.tests):
+            problems.append(f"{name}: no feedback mentions {message!r}:\n{report.text(result)}")
+    assert not problems, "\n\n".join(problems)
+    runs = {os.path.basename(path): result.runs for path, result in graded.items()}
+    assert runs["fork_bomb.py"]["jax"]["leftovers"] > 0
+    assert runs["hang.py"]["numpy"]["timed_out"]
+    assert runs["stdout_flood.py"]["numpy"]["output_bytes"] > 20_000_000
+    assert runs["subclass_reference.py"] == {}  # refused before any process started
+    assert _survivors() == before, "processes survived the hostile corpus"
+    _say(capsys, f"{len(corpus)} hostile submissions: {seconds:.0f} s, no process left behind")
+
+
+# ---------------------------------------------------------------------------
+# Cheap tests: no backend process
+
+
+def test_batch_mode_writes_a_csv_of_scores(tmp_path):
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    sources = {
+        "good.py": os.path.join(EXERCISES_DIR, "solutions", "exit_thresholds.py"),
+        "strict.py": os.path.join(CORPUS, "wrong", "exit_thresholds_strict.py"),
+    }
+    for name, source in sources.items():
+        (folder / name).write_text(open(source).read())
+    (folder / "broken.py").write_text("def exit_thresholds(:\n")
+    output = tmp_path / "grades.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "kcv", "grade", str(folder), "--exercise", "exit_thresholds",
+         "--output", str(output), "--jobs", "2"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {os.path.basename(r["submission"]): r for r in csv.DictReader(output.open())}
+    assert rows["good.py"]["score"] == rows["good.py"]["max_score"] == "11"
+    assert 0 < float(rows["strict.py"]["score"]) < 11
+    assert rows["broken.py"]["score"] == "0" and "does not parse" in rows["broken.py"]["problems"]
+    assert len(done.stderr.strip().splitlines()) == 3  # one progress line per submission
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--backends", "mxnet"], "--backends must name"),
+        (["--jobs", "0"], "--jobs must be >= 1"),
+        (["--timeout", "-1"], "`timeout` must be a positive number"),
+        (["--format", "gradescope", "FOLDER"], "--format gradescope grades one submission"),
+        (["--exercise", "resnet"], "argument --exercise: invalid choice"),
+    ],
+)
+def test_cli_rejects_bad_arguments(arguments, message, tmp_path, capsys):
+    from kcv.__main__ import main
+
+    target = os.path.join(EXERCISES_DIR, "solutions", "squeeze_excite.py")
+    if "FOLDER" in arguments:
+        arguments = [a for a in arguments if a != "FOLDER"]
+        target = str(tmp_path)
+        (tmp_path / "a.py").write_text("x = 1\n")
+    if "--exercise" not in arguments:
+        arguments += ["--exercise", "squeeze_excite"]
+    with pytest.raises(SystemExit) as exited:
+        main(["grade", target, *arguments])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def _notebook_json(cells):
+    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_notebooks_give_their_solution_cells_or_else_all_but_the_check_cells(tmp_path):
+    tagged = _notebook_json([
+        {"cell_type": "code", "metadata": {}, "source": "x = 1"},
+        {"cell_type": "code", "metadata": {"tags": ["solution"]}, "source": ["%matplotlib inline\n", "y = 2"]},
+        {"cell_type": "markdown", "metadata": {"tags": ["solution"]}, "source": "text"},
+    ])
+    source, notes = submission.notebook_source(tagged)
+    assert "y = 2" in source and "x = 1" not in source and "# %matplotlib inline" in source
+    assert notes == ["1 cell(s) tagged 'solution'"]
+    untagged = _notebook_json([
+        {"cell_type": "code", "metadata": {}, "source": "x = 1"},
+        {"cell_type": "code", "metadata": {}, "source": "from kcv.grading import check\ncheck('a', x)"},
+    ])
+    source, notes = submission.notebook_source(untagged)
+    assert "x = 1" in source and "check(" not in source
+    assert "leaving out 1 check() cell(s)" in notes[0]
+    path = tmp_path / "bad.ipynb"
+    path.write_text("{not json")
+    assert "cannot be read" in submission.load_submission(str(path)).problems[0]
+    with pytest.raises(ValueError, match="`submission` must be"):
+        submission.load_submission(str(tmp_path / "missing.txt"))
+
+
+@pytest.mark.parametrize(
+    "code, found",
+    [
+        ("from kcv.layers import SqueezeExcite", "imports kcv.layers"),
+        ("import kcv", "imports kcv"),
+        ("from kcv import layers as l", "imports kcv"),
+        ("import importlib", "dynamic imports"),
+        ("m = __import__('os')", "calls __import__()"),
+        ("exec('x = 1')", "calls exec()"),
+        ("import sys\nsys.modules['x'] = 1", "uses sys.modules"),
+        ("def f(:\n  pass", "does not parse"),
+        ("   \n", "holds no code"),
+    ],
+)
+def test_the_source_scan_refuses_kcv_and_dynamic_code(code, found):
+    problems = submission.static_problems(submission.Submission("s.py", code), "squeeze_excite")
+    assert problems and found in problems[0]
+
+
+def test_clean_code_passes_the_source_scan():
+    sub = submission.load_submission(os.path.join(EXERCISES_DIR, "solutions", "aspp.py"))
+    assert submission.static_problems(sub, "aspp") == []
+
+
+def _npz(**arrays):
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_results_are_loaded_as_plain_arrays_only():
+    good = runner.load_results(_npz(a=np.ones(3), b=np.array("text")), 1 << 20)
+    assert set(good) == {"a", "b"}
+    refusals = {
+        "no results": b"",
+        "not a zip": b"garbage",
+        "before the archive": b"junk" + _npz(a=np.ones(3)),
+        "more than": _npz(a=np.ones(1000)),  # 8 kB of data over a 1 kB cap
+        "not a plain": _npz(a=np.array([{"x": 1}], dtype=object)),
+    }
+    for reason, data in refusals.items():
+        with pytest.raises(ValueError):
+            runner.load_results(data, 1024 if reason == "more than" else 1 << 20)
+
+
+def test_compare_reports_the_worst_element():
+    tolerance = exercises.Tolerance(1e-5, 1e-4)
+    expected = np.zeros((2, 3), "float32")
+    got = expected.copy()
+    got[1, 2] = 0.5
+    message = checks.compare(got, expected, tolerance)
+    assert "max abs error 0.5 at index (1, 2)" in message and "1 of 6 elements" in message
+    assert checks.compare(expected + 1e-6, expected, tolerance) is None
+    assert "shape (3,), expected (2, 3)" in checks.compare(np.zeros(3), expected, tolerance)
+    assert "got nan" in checks.compare(np.full((2, 3), np.nan), expected, tolerance)
+
+
+def test_every_exercise_has_a_notebook_and_a_solution():
+    for name, exercise in exercises.EXERCISES.items():
+        assert os.path.isfile(os.path.join(EXERCISES_DIR, f"{name}.ipynb")), name
+        assert os.path.isfile(os.path.join(EXERCISES_DIR, "solutions", f"{name}.py")), name
+        assert exercise.public_checks and set(exercise.public_checks) < set(exercise.checks)
+    with pytest.raises(ValueError, match="`exercise` must be one of"):
+        exercises.get("resnet")
+
+
+def test_exercise_notebooks_are_committed_without_outputs_and_with_stubs():
+    paths = sorted(glob.glob(os.path.join(EXERCISES_DIR, "*.ipynb")))
+    assert len(paths) == len(exercises.EXERCISES)
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        name = os.path.basename(path)[: -len(".ipynb")]
+        assert nb.metadata["kcv"]["exercise"] == name
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, path
+        solution = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+        assert len(solution) == 1 and solution[0].cell_type == "code", path
+        assert "# YOUR CODE HERE" in solution[0].source
+        assert "raise NotImplementedError" in solution[0].source
+        assert "kcv" not in solution[0].source.replace("kcv grade", "")
+        check_cells = [c for c in nb.cells if "check" in c.metadata.get("tags", [])]
+        assert len(check_cells) == 1 and f'check("{name}",' in check_cells[0].source
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "$$" in text and "arxiv.org" in text and f"kcv grade {name}.ipynb" in text
+    done = subprocess.run(
+        [sys.executable, os.path.join(EXERCISES_DIR, "_build.py"), "--check"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_check_cell_runs_the_public_checks_in_process():
+    """What a learner sees: solutions pass the public checks; stubs fail them; never "all tests"."""
+    script = """
+import json, sys
+from kcv.grading import check, exercises
+root = sys.argv[1]
+for name, exercise in exercises.EXERCISES.items():
+    for kind in ("solution", "stub"):
+        if kind == "solution":
+            source = open(f"{root}/exercises/solutions/{name}.py").read()
+        else:
+            cells = json.load(open(f"{root}/exercises/{name}.ipynb"))["cells"]
+            source = "".join(next(c["source"] for c in cells if "solution" in c["metadata"].get("tags", [])))
+        namespace = {}
+        exec(compile(source, name, "exec"), namespace)
+        print(f"=== {name} {kind} {check(name, namespace[exercise.class_name])}")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, ROOT], capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+    )
+    assert done.returncode == 0, done.stderr
+    for name in exercises.EXERCISES:
+        assert f"=== {name} solution True" in done.stdout, done.stdout
+        assert f"=== {name} stub False" in done.stdout, done.stdout
+    assert done.stdout.count("public checks passed") == len(exercises.EXERCISES)
+    assert "all tests passed" not in done.stdout.lower()
