@@ -8,7 +8,9 @@ layer on any backend:
   layers for one image, the papers' "mult-adds" (MobileNet, Table 1-2);
 * :func:`receptive_field`: size, jump (effective stride) and start of the
   receptive field of a chain of convolutions and poolings;
-* :func:`conv_output_size`: the output length of a convolution or pooling.
+* :func:`conv_output_size`: the output length of a convolution or pooling;
+* :func:`summary`: a per-layer table of output shape, parameters, MACs and
+  receptive field, with the totals.
 
 References:
     Howard et al. "MobileNets: Efficient Convolutional Neural Networks for
@@ -30,6 +32,7 @@ import math
 import keras
 
 from kcv.layers import _utils
+from kcv.layers.depthwise import DepthwiseSeparableConv, InvertedResidual
 from kcv.layers.encoding import Encoding
 
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
@@ -41,6 +44,14 @@ _TRANSPOSED = (
     keras.layers.Conv3DTranspose,
 )
 _COUNTED = _CONVOLUTIONS + _DEPTHWISE + _SEPARABLE + _TRANSPOSED + (keras.layers.Dense, Encoding)
+
+# Layers whose weights only scale and shift: they hold no multiply-accumulates.
+_AFFINE = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.PReLU,
+)
 
 _POOLING = (
     keras.layers.MaxPooling1D,
@@ -125,6 +136,12 @@ def count_params(model_or_layer):
         )
     unique = {id(w): w for w in model_or_layer.trainable_weights}
     return sum(math.prod(w.shape) for w in unique.values())
+
+
+def _own_trainable_weights(layer):
+    """The trainable weights a layer created itself, not those of its sublayers."""
+    nested = {id(w) for sub in layer._flatten_layers(include_self=False) for w in sub.weights}
+    return [w for w in layer.trainable_weights if id(w) not in nested]
 
 
 def _layer_macs(layer, input_shape, output_shape):
@@ -218,7 +235,9 @@ def count_macs(model, input_shape=None, by_layer=False):
       norms, softmax and the ``(Σ_i a_ik)·c_k`` correction are not counted.
 
     Biases, batch normalization, activations, pooling, additions and
-    resizing are not counted. Layers nested inside composite layers (kcv's
+    resizing are not counted; a layer with trainable weights of its own that
+    is none of the above (a custom layer computing with ``keras.ops``) is an
+    error, not a silent zero. Layers nested inside composite layers (kcv's
     blocks, nested models) are counted at every call, with the shapes they
     actually see: ASPP's image-pooling 1x1 convolution at 1x1, for instance.
     ``channels_first`` layers are counted the same way, reading channels on
@@ -246,7 +265,8 @@ def count_macs(model, input_shape=None, by_layer=False):
         int, the total MACs; or a dict when ``by_layer`` is True.
 
     Raises:
-        ValueError: when ``input_shape`` is needed but missing, or invalid.
+        ValueError: when ``input_shape`` is needed but missing, or invalid;
+            when a layer holds trainable weights but has no counting rule.
 
     Example:
 
@@ -283,8 +303,17 @@ def count_macs(model, input_shape=None, by_layer=False):
         macs.clear()  # a backend may trace twice (PyTorch: meta device, then CPU)
         return model(inputs, training=False)
 
+    layers = list(model._flatten_layers(include_self=True))
+    for layer in layers:
+        if not isinstance(layer, _COUNTED + _AFFINE) and _own_trainable_weights(layer):
+            raise ValueError(
+                f"count_macs has no rule for layer {layer.name!r} ({type(layer).__name__}), "
+                "which holds trainable weights of its own: it counts convolutions, dense "
+                "layers and kcv.layers.Encoding, and treats normalizations as free. Build "
+                "the layer from those, or count it by hand."
+            )
     try:
-        for layer in model._flatten_layers(include_self=True):
+        for layer in layers:
             if isinstance(layer, _COUNTED):
                 object.__setattr__(layer, "call", recording_call(layer))
                 patched.append(layer)
@@ -395,12 +424,21 @@ def _layer_steps(layer):
         kernels, strides, dilations = layer.pool_size, layer.strides, (1,) * len(layer.pool_size)
     elif isinstance(layer, _CONVOLUTIONS + _DEPTHWISE + _SEPARABLE):
         kernels, strides, dilations = layer.kernel_size, layer.strides, layer.dilation_rate
+    elif isinstance(layer, DepthwiseSeparableConv) or (
+        isinstance(layer, InvertedResidual) and layer.se_reduction is None
+    ):
+        # Their 1x1 convolutions and the residual path add nothing to the field
+        # of the depthwise convolution ("same" padding). With SE, every output
+        # sees the whole image: no rule.
+        return [(k, s, d, "same") for k, s, d in
+                zip(layer.kernel_size, layer.strides, layer.dilation_rate)]
     else:
         raise ValueError(
             f"receptive_field has no rule for layer {layer.name!r} "
             f"({type(layer).__name__}): it handles convolutions (also depthwise and "
-            "separable), max / average pooling, zero padding, and per-pixel layers "
-            "(batch normalization, activations, dropout). For a composite block, "
+            "separable), kcv's DepthwiseSeparableConv and InvertedResidual (without "
+            "SE), max / average pooling, zero padding, and per-pixel layers (batch "
+            "normalization, activations, dropout). For another composite block, "
             "pass its sublayers in call order."
         )
     steps = []
@@ -511,7 +549,10 @@ def receptive_field(model_or_layers, input_size=None):
     is taken as a multiple of the stride. Size and jump never depend on it.
 
     Per-pixel layers (batch normalization, activations, dropout, rescaling)
-    do not change the field; zero padding moves the start. A graph with
+    do not change the field; zero padding moves the start. kcv's
+    ``DepthwiseSeparableConv`` and ``InvertedResidual`` (without SE) have the
+    field of their depthwise convolution: their 1x1 convolutions and the
+    residual path add nothing to it. A graph with
     branches (Inception, residual additions, ASPP) is not a chain: its field
     is the largest over its paths; pass one path as a list.
 
@@ -593,3 +634,180 @@ def receptive_field(model_or_layers, input_size=None):
                     )
         fields.append((size, jump, start))
     return ReceptiveField(*(_collapse(values) for values in zip(*fields)))
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSummary:
+    """One row of :func:`summary`: a top-level layer of a model.
+
+    Attributes:
+        name: the layer's name.
+        kind: its class name.
+        output_shape: tuple without the batch axis (a tuple of them for a
+            layer with several outputs), or None when it is not defined.
+        params: trainable parameters of the layer and its sublayers.
+        macs: multiply-accumulates of its calls for one image (see
+            :func:`count_macs`).
+        receptive_field: :class:`ReceptiveField` of its output on the input
+            image while the model is a chain up to this layer; None after the
+            first branch, merge or layer without a rule (see
+            :func:`receptive_field`).
+    """
+
+    name: str
+    kind: str
+    output_shape: tuple | None
+    params: int
+    macs: int
+    receptive_field: ReceptiveField | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSummary:
+    """The table of :func:`summary`; ``str()`` gives it as text, :meth:`to_markdown` as Markdown.
+
+    Attributes:
+        name: the model's name.
+        rows: tuple of :class:`LayerSummary`, in the model's layer order.
+        params: trainable parameters of the model (shared weights once).
+        macs: multiply-accumulates for one image, the sum of the rows.
+    """
+
+    name: str
+    rows: tuple
+    params: int
+    macs: int
+
+    _HEADER = ("layer", "type", "output shape", "parameters", "MACs", "receptive field")
+
+    def _cells(self):
+        for row in self.rows:
+            field = row.receptive_field
+            yield (
+                row.name,
+                row.kind,
+                "—" if row.output_shape is None else str(row.output_shape),
+                f"{row.params:,}",
+                f"{row.macs:,}",
+                "—" if field is None else f"{field.size} (stride {field.stride})",
+            )
+
+    def _total(self):
+        return (f"{self.name}: {self.params:,} trainable parameters, {self.macs:,} MACs "
+                f"({self.params / 1e6:.2f} M parameters, {self.macs / 1e6:.1f} M MACs) for one image")
+
+    def __str__(self):
+        cells = [self._HEADER, *self._cells()]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self._HEADER))]
+        right = (False, False, False, True, True, False)
+        lines = [
+            "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)).rstrip()
+            for row in cells
+        ]
+        rule = "-" * len(max(lines, key=len))
+        return "\n".join([lines[0], rule, *lines[1:], rule, self._total()])
+
+    def to_markdown(self):
+        """The table as Markdown, with the totals in a last line."""
+        lines = [
+            "| " + " | ".join(self._HEADER) + " |",
+            "|---|---|---|---:|---:|---|",
+            *("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in self._cells()),
+        ]
+        return "\n".join(lines) + f"\n\n{self._total()}\n"
+
+
+def _output_shape(layer):
+    try:
+        outputs = keras.tree.flatten(layer.output)
+    except (AttributeError, ValueError):  # a layer called more than once has no single output
+        return None
+    shapes = tuple(tuple(t.shape[1:]) for t in outputs)
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def _extends_chain(layer, tensor):
+    """True when ``layer`` reads only ``tensor`` and has a receptive-field rule."""
+    try:
+        if layer.input is not tensor:
+            return False
+        _layer_steps(layer)
+    except (AttributeError, ValueError):  # several inputs or calls, or no rule
+        return False
+    return True
+
+
+def summary(model):
+    """Per-layer table of a model: output shape, parameters, MACs, receptive field.
+
+    One row per top-level layer (a kcv block or a nested model is one row,
+    its sublayers counted inside it), with the totals that the papers' tables
+    give: trainable parameters (:func:`count_params`) and multiply-accumulates
+    for one image (:func:`count_macs`, whose conventions apply). The receptive
+    field (:func:`receptive_field`) is given while the model is a chain: from
+    the first branch, merge, residual connection or global pooling on, a
+    single field is not defined by one path and the column shows "—".
+
+    Args:
+        model: a built functional or Sequential ``keras.Model`` with one
+            input of known spatial size (e.g. built with
+            ``input_shape=(224, 224, 3)``).
+
+    Returns:
+        :class:`ModelSummary`; print it for the text table, or call
+        ``to_markdown()``.
+
+    Raises:
+        ValueError: for a model without a graph (subclassed), several
+            inputs, or an input of unknown size; and what :func:`count_macs`
+            raises.
+
+    Example:
+
+    >>> import kcv
+    >>> table = kcv.analysis.summary(kcv.models.MobileNetV1(input_shape=(224, 224, 3)))
+    >>> table.params, table.macs  # the paper: 4.2 million, 569 million
+    (4231976, 568740352)
+    >>> print(table)  # doctest: +SKIP
+
+    Reference:
+        Howard et al., MobileNets, 2017, Table 1 (body architecture) and
+        Table 2 (resources per layer type).
+    """
+    inputs = getattr(model, "inputs", None) if isinstance(model, keras.Model) else None
+    if not inputs:
+        raise ValueError(
+            "`model` must be a built functional or Sequential keras.Model (one with a "
+            f"graph of layers), received {type(model).__name__}."
+        )
+    if len(inputs) != 1:
+        raise ValueError(f"summary handles models with one input; {model.name!r} has {len(inputs)}.")
+    input_shape = tuple(inputs[0].shape)
+    if any(size is None for size in input_shape[1:]):
+        raise ValueError(
+            f"{model.name!r} has input shape {input_shape} with unknown sizes: build it "
+            "with a fixed `input_shape`, e.g. input_shape=(224, 224, 3)."
+        )
+    macs = count_macs(model, by_layer=True)
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    spatial = tuple(_spatial_sizes(layers, input_shape))
+    chain, tensor, rows = [], inputs[0], []
+    for layer in layers:
+        field = None
+        if chain is not None and _extends_chain(layer, tensor):
+            chain.append(layer)
+            tensor = layer.output
+            field = receptive_field(chain, input_size=spatial)
+        else:
+            chain = None
+        rows.append(
+            LayerSummary(
+                name=layer.name,
+                kind=type(layer).__name__,
+                output_shape=_output_shape(layer),
+                params=count_params(layer) if layer.built else 0,
+                macs=sum(macs.get(sub, 0) for sub in layer._flatten_layers(include_self=True)),
+                receptive_field=field,
+            )
+        )
+    return ModelSummary(model.name, tuple(rows), count_params(model), sum(macs.values()))

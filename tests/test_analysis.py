@@ -628,3 +628,71 @@ def test_conv_output_size_matches_keras():
 def test_conv_output_size_errors(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         conv_output_size(*args, **kwargs)
+
+
+# ---------------------------------------------------------------- summary and rules
+
+
+@backend_independent
+def test_summary_of_mobilenet_v1_prints_the_papers_totals():
+    """Table 1's 4.2 M parameters and 569 M mult-adds; the field grows to 315 pixels."""
+    table = kcv.analysis.summary(kcv.models.MobileNetV1(input_shape=(224, 224, 3)))
+    assert (table.params, table.macs) == (4_231_976, _mobilenet_macs())
+    assert sum(row.macs for row in table.rows) == table.macs
+    assert sum(row.params for row in table.rows) == table.params
+    rows = {row.name: row for row in table.rows}
+    assert rows["conv1"].output_shape == (112, 112, 32)
+    assert rows["conv1"].receptive_field == ReceptiveField(3, 2, 0)
+    # Araujo et al., Distill 2019, Table 1: MobileNet v1's field is 315 pixels.
+    assert rows["block_13"].receptive_field.size == 315
+    assert rows["block_13"].receptive_field.stride == 32
+    assert rows["avg_pool"].receptive_field is None and rows["predictions"].macs == 1_024_000
+    text = str(table)
+    assert "4,231,976 trainable parameters, 568,740,352 MACs" in text
+    assert "block_13" in text and "315 (stride 32)" in text
+    assert table.to_markdown().startswith("| layer | type | output shape |")
+
+
+@backend_independent
+def test_summary_stops_the_field_at_the_first_branch():
+    inputs = keras.Input((16, 16, 8))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stem")(inputs)
+    y = kcv.layers.InceptionModule(4, 4, 4, 4, 4, 4, name="inception")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", name="after")(y)
+    table = kcv.analysis.summary(keras.Model(inputs, y))
+    fields = [row.receptive_field for row in table.rows]
+    assert fields[0] == ReceptiveField(3, 2, 0) and fields[1:] == [None, None]
+    assert table.macs == count_macs(keras.Model(inputs, y))
+
+
+@backend_independent
+def test_summary_errors():
+    with pytest.raises(ValueError, match="functional or Sequential keras.Model"):
+        kcv.analysis.summary(keras.layers.Conv2D(1, 3))
+    inputs = keras.Input((None, None, 3))
+    with pytest.raises(ValueError, match="unknown sizes: build it with a fixed `input_shape`"):
+        kcv.analysis.summary(keras.Model(inputs, keras.layers.Conv2D(1, 3)(inputs)))
+
+
+@backend_independent
+def test_mobilenet_blocks_have_the_field_of_their_depthwise_convolution():
+    block = kcv.layers.InvertedResidual(16, strides=2, dilation_rate=1)
+    assert receptive_field([block]) == receptive_field([keras.layers.DepthwiseConv2D(3, 2, padding="same")])
+    assert receptive_field([kcv.layers.DepthwiseSeparableConv(8, dilation_rate=2)]).size == 5
+    with pytest.raises(ValueError, match="no rule for layer .* \\(InvertedResidual\\)"):
+        receptive_field([kcv.layers.InvertedResidual(16, se_reduction=4)])
+
+
+@backend_independent
+def test_count_macs_refuses_a_layer_with_weights_but_no_rule():
+    class Bilinear(keras.layers.Layer):
+        def build(self, input_shape):
+            self.kernel = self.add_weight(shape=(input_shape[-1], 4))
+
+        def call(self, x):
+            return keras.ops.matmul(x, self.kernel)
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, Bilinear(name="bilinear")(keras.layers.BatchNormalization()(inputs)))
+    with pytest.raises(ValueError, match="no rule for layer 'bilinear' \\(Bilinear\\)"):
+        count_macs(model)
