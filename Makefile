@@ -35,6 +35,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/families.py
+	$(BIN)/python benchmarks/models.py
 	$(BIN)/python benchmarks/encoding_memory.py
 
 clean:

@@ -362,9 +362,13 @@ def run_worker(args):
 
 
 class Worker:
-    """A ``--worker`` subprocess of this script, for one of ``RUNS``."""
+    """A ``--worker`` subprocess of ``script`` (this one by default), for a :class:`Run`.
 
-    def __init__(self, run, argv):
+    The worker answers each name written to its stdin with one JSON line
+    (``{"error": ...}`` when it failed); its first line says it is ready.
+    """
+
+    def __init__(self, run, argv, script=__file__):
         # KERAS_BACKEND must be set before keras is imported; the caller's
         # KCV_DEPTHWISE / KCV_POINTWISE are dropped, so that only RUNS chooses.
         # On a GPU, JAX and TensorFlow would each reserve most of its memory
@@ -377,7 +381,7 @@ class Worker:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
         self.stderr = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen(
-            [sys.executable, __file__, *argv, "--worker", run.worker],
+            [sys.executable, str(script), *argv, "--worker", run.worker],
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
         )
 
@@ -397,9 +401,10 @@ class Worker:
     def wait_ready(self):
         self._reply()
 
-    def time(self, family):
+    def time(self, item):
+        """The worker's result for ``item`` (anything with a ``name``)."""
         try:
-            self.process.stdin.write(family.name + "\n")
+            self.process.stdin.write(item.name + "\n")
             self.process.stdin.flush()
         except BrokenPipeError:
             pass  # the worker has died; _reply says why

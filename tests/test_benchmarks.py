@@ -81,3 +81,30 @@ def test_families_script_times_every_backend_and_native(tmp_path):
     report = (tmp_path / "families_cpu.md").read_text()
     assert "Load average" in report and "| SqueezeExcite | 8,464 |" in report
     assert "se: trainable parameters kcv 8,464, native PyTorch 8,464 (checked)" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.backend_independent
+def test_models_script_times_every_backend(tmp_path):
+    done = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, "models.py"), "--models", "se_resnet20_cifar",
+         "--repeats", "1", "--warmup", "1", "--batch", "2", "--output-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "models_cpu.csv") as f:
+        rows = list(csv.DictReader(f))
+    installed = [b for b in ("jax", "tensorflow", "torch") if importlib.util.find_spec(b)]
+    assert [r["backend"] for r in rows] == installed
+    assert len({r["params"] for r in rows}) == 1 and len({r["macs"] for r in rows}) == 1
+    assert all(float(r["train_images_per_s"]) > 0 and float(r["predict_images_per_s"]) > 0 for r in rows)
+    report = (tmp_path / "models_cpu.md").read_text()
+    assert "Load average" in report and "| se_resnet20_cifar |" in report
+
+
+@pytest.mark.backend_independent
+def test_models_script_rejects_unknown_models():
+    models = _load("models")
+    with pytest.raises(SystemExit):
+        models.parse_args(["--models", "resnet1000"])
+    assert [spec.name for spec in models.parse_args(["--models", "mobilenet_v2"]).models] == ["mobilenet_v2"]
