@@ -78,6 +78,33 @@ def has_accelerator():
     return any(not d.startswith("cpu") for d in devices())
 
 
+def use_full_float32_precision():
+    """Makes float32 matrix products and convolutions run in full float32.
+
+    On NVIDIA GPUs since Ampere, JAX, PyTorch and TensorFlow may compute
+    float32 matrix products and convolutions with TensorFloat-32 (a 10-bit
+    mantissa) unless told otherwise, which moves results by about 1e-3
+    relative. That is a speed setting, fine for training, but it breaks
+    comparisons against float64 references at 1e-5: the test suite and the
+    grader call this first. It changes nothing on a CPU. Only the running
+    backend is configured.
+
+    Example:
+
+    >>> from kcv import backend
+    >>> backend.use_full_float32_precision()
+    """
+    backend = name()
+    if backend == "jax":
+        _module().config.update("jax_default_matmul_precision", "highest")
+    elif backend == "torch":
+        torch = _module()
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    elif backend == "tensorflow":
+        _module().config.experimental.enable_tensor_float_32_execution(False)
+
+
 def channels_first_support():
     """Returns ``(supported, reason)`` for ``channels_first`` convolutions.
 
@@ -231,14 +258,17 @@ def custom_conv_gradients(
     return convolve_chunked(inputs, kernel)
 
 
-def value_and_gradients(model, inputs, targets, loss_fn):
-    """Loss and per-variable gradients of ``model`` in training mode, eagerly.
+def value_and_gradients(model, inputs, targets, loss_fn, jit=False):
+    """Loss and per-variable gradients of ``model`` in training mode (eagerly unless ``jit``).
 
     Args:
         model: a built ``keras.layers.Layer`` or ``keras.Model``.
         inputs: the model's input (array or list of arrays).
         targets: array (or list of arrays, one per output) for ``loss_fn``.
         loss_fn: ``loss_fn(targets, outputs) -> scalar``, written in keras.ops.
+        jit: bool. On JAX, compile the gradient computation as one program
+            (one XLA compilation instead of one per operation: much faster
+            the first time on the CPU). Other backends ignore it.
 
     Returns:
         ``(loss, gradients)``: a Python float and one numpy array per entry of
@@ -262,7 +292,10 @@ def value_and_gradients(model, inputs, targets, loss_fn):
             )
             return loss_fn(targets, outputs)
 
-        loss, grads = jax.value_and_grad(loss_of)([v.value for v in variables])
+        gradient_fn = jax.value_and_grad(loss_of)
+        if jit:
+            gradient_fn = jax.jit(gradient_fn)
+        loss, grads = gradient_fn([v.value for v in variables])
     elif backend == "tensorflow":
         import tensorflow as tf
 

@@ -9,6 +9,11 @@ import os
 
 import pytest
 
+from kcv import backend
+
+# Tests compare with float64 references: no TensorFloat-32 on GPUs.
+backend.use_full_float32_precision()
+
 
 def pytest_report_header(config):
     return f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', '(unset: tensorflow)')}"

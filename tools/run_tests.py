@@ -29,6 +29,18 @@ os.environ["KERAS_BACKEND"] = "numpy"
 from kcv import backend  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "test-results")
+# Test tensors are tiny, so JAX spends the suite compiling, not computing.
+# Every process of the run (pytest, the chapters' kernels, the cross-backend
+# workers) shares its compilations through JAX's persistent cache instead of
+# redoing them, and XLA compiles without its slow LLVM optimizations (same
+# operations, slower code, far faster compilation: about 40% off the JAX run).
+# Building a small MSDNet in a fresh process drops from about 25 s to 2 s.
+# The caller's environment takes precedence.
+JAX_SPEEDUPS = {
+    "JAX_COMPILATION_CACHE_DIR": os.path.join(RESULTS, "jax-cache"),
+    "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    "XLA_FLAGS": "--xla_backend_optimization_level=0",
+}
 
 
 def _counts(xml_path):
@@ -44,7 +56,7 @@ def _counts(xml_path):
 def _run(label, keras_backend, marker, pytest_args):
     xml_path = os.path.join(RESULTS, f"{label}.xml")
     log_path = os.path.join(RESULTS, f"{label}.log")
-    env = {**os.environ, "KERAS_BACKEND": keras_backend}
+    env = {**JAX_SPEEDUPS, **os.environ, "KERAS_BACKEND": keras_backend}
     command = [
         sys.executable, "-m", "pytest", "tests", "-m", marker, "-p", "no:cacheprovider",
         f"--junitxml={xml_path}", "-q", *pytest_args,
@@ -119,6 +131,9 @@ def main(argv=None):
     runs = [(b, b, "not backend_independent") for b in present]
     if present:
         runs.append(("independent", present[0], "backend_independent"))
+    # The longest runs first, so that --jobs 2 keeps both lanes busy to the end.
+    order = {"jax": 0, "independent": 1, "torch": 2, "tensorflow": 3}
+    runs.sort(key=lambda run: order[run[0]])
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(lambda r: _run(*r, args.pytest_args), runs))
