@@ -45,6 +45,30 @@ CHECK = """## Check your work
 checks run only in `kcv grade`.
 """
 
+
+def _layer_stub(name, doc, init=None, call="inputs", build_hint=None):
+    """A layer class to fill in: each method holds ``# YOUR CODE HERE`` and raises.
+
+    ``init`` is ``__init__``'s signature after ``self`` (ending in ``**kwargs``);
+    without it the class has neither ``__init__`` nor ``get_config``.
+    """
+
+    def body(hint=None):
+        comment = "# YOUR CODE HERE" + (f": {hint}" if hint else "")
+        return f"        {comment}\n        raise NotImplementedError\n"
+
+    methods = []
+    if init is not None:
+        methods.append(f"    def __init__(self, {init}):\n        super().__init__(**kwargs)\n" + body())
+    methods.append("    def build(self, input_shape):\n" + body(build_hint))
+    methods.append(f"    def call(self, {call}):\n" + body())
+    if init is not None:
+        methods.append("    def get_config(self):\n" + body())
+    header = (f"import keras\nfrom keras import ops\n\n\nclass {name}(keras.layers.Layer):\n"
+              f'    """{doc}"""\n\n')
+    return header + "\n".join(methods)
+
+
 EXERCISES = [
     {
         "name": "inception_module",
@@ -96,31 +120,16 @@ weights into yours in creation order):
 Parameters without BN: $C f_{1} + f_{1} + C f_{3r} + f_{3r} + 9 f_{3r} f_{3} + f_{3} + C f_{5r} + f_{5r} + 25 f_{5r} f_{5} + f_{5} + C f_{p} + f_{p}$;
 inception (3a) ($C = 192$; 64, 96/128, 16/32, 32) has 163,696.
 """,
-        "stub": '''import keras
-from keras import ops
-
-
-class InceptionModule(keras.layers.Layer):
-    """GoogLeNet's Inception module: four branches, concatenated on channels."""
-
-    def __init__(self, filters_1x1, filters_3x3_reduce, filters_3x3, filters_5x5_reduce,
-                 filters_5x5, filters_pool_proj, batch_norm=False, **kwargs):
-        super().__init__(**kwargs)
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def build(self, input_shape):
-        # YOUR CODE HERE: create (and build) the sublayers in the order of the table.
-        raise NotImplementedError
-
-    def call(self, inputs, training=None):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def get_config(self):
-        # YOUR CODE HERE
-        raise NotImplementedError
-''',
+        "stub": _layer_stub(
+            'InceptionModule',
+            "GoogLeNet's Inception module: four branches, concatenated on channels.",
+            init=(
+                "filters_1x1, filters_3x3_reduce, filters_3x3, filters_5x5_reduce,\n"
+                "                 filters_5x5, filters_pool_proj, batch_norm=False, **kwargs"
+            ),
+            call='inputs, training=None',
+            build_hint='create (and build) the sublayers in the order of the table.',
+        ),
         "target": "InceptionModule",
     },
     {
@@ -164,30 +173,11 @@ input's shape $(B, H, W, C)$; $H$ and $W$ may be unknown.
 
 Parameters: $2Ch + h + C$ — 8,464 for $C = 256$, $r = 16$.
 """,
-        "stub": '''import keras
-from keras import ops
-
-
-class SqueezeExcite(keras.layers.Layer):
-    """x * sigmoid(W2 relu(W1 mean(x) + b1) + b2), per channel."""
-
-    def __init__(self, reduction=16, **kwargs):
-        super().__init__(**kwargs)
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def build(self, input_shape):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def call(self, inputs):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def get_config(self):
-        # YOUR CODE HERE
-        raise NotImplementedError
-''',
+        "stub": _layer_stub(
+            'SqueezeExcite',
+            'x * sigmoid(W2 relu(W1 mean(x) + b1) + b2), per channel.',
+            init='reduction=16, **kwargs',
+        ),
         "target": "SqueezeExcite",
     },
     {
@@ -230,30 +220,12 @@ has a bias (BN follows each). The depthwise convolution uses
 
 Trainable parameters for 24 → 24, $t = 6$: $24{\cdot}144 + 2{\cdot}144 + 9{\cdot}144 + 2{\cdot}144 + 144{\cdot}24 + 2{\cdot}24 = 8{,}832$.
 """,
-        "stub": '''import keras
-from keras import ops
-
-
-class InvertedResidual(keras.layers.Layer):
-    """MobileNetV2 block: expand 1x1, depthwise 3x3, project 1x1 (linear), shortcut."""
-
-    def __init__(self, filters, expansion=6, strides=1, **kwargs):
-        super().__init__(**kwargs)
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def build(self, input_shape):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def call(self, inputs, training=None):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def get_config(self):
-        # YOUR CODE HERE
-        raise NotImplementedError
-''',
+        "stub": _layer_stub(
+            'InvertedResidual',
+            'MobileNetV2 block: expand 1x1, depthwise 3x3, project 1x1 (linear), shortcut.',
+            init='filters, expansion=6, strides=1, **kwargs',
+            call='inputs, training=None',
+        ),
         "target": "InvertedResidual",
     },
     {
@@ -299,30 +271,12 @@ pooling. $(B, H, W, C) \to (B, H, W, \text{filters})$; $H$, $W$ may be unknown.
 | R+3 | the projection, on the concatenation | 1×1 |
 | — | `Dropout(dropout)` (no weights) | |
 """,
-        "stub": '''import keras
-from keras import ops
-
-
-class ASPP(keras.layers.Layer):
-    """DeepLabv3 ASPP: 1x1, atrous 3x3 per rate, image pooling; concat, project, dropout."""
-
-    def __init__(self, filters=256, rates=(6, 12, 18), image_pooling=True, dropout=0.1, **kwargs):
-        super().__init__(**kwargs)
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def build(self, input_shape):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def call(self, inputs, training=None):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def get_config(self):
-        # YOUR CODE HERE
-        raise NotImplementedError
-''',
+        "stub": _layer_stub(
+            'ASPP',
+            'DeepLabv3 ASPP: 1x1, atrous 3x3 per rate, image pooling; concat, project, dropout.',
+            init='filters=256, rates=(6, 12, 18), image_pooling=True, dropout=0.1, **kwargs',
+            call='inputs, training=None',
+        ),
         "target": "ASPP",
     },
     {
@@ -366,30 +320,11 @@ Input $(B, H, W, C)$ (or a set $(B, N, C)$; flatten with
 
 Parameters: $KC + K$.
 """,
-        "stub": '''import keras
-from keras import ops
-
-
-class Encoding(keras.layers.Layer):
-    """EncNet's residual encoding: (B, H, W, C) or (B, N, C) -> (B, K, C)."""
-
-    def __init__(self, num_codes=32, **kwargs):
-        super().__init__(**kwargs)
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def build(self, input_shape):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def call(self, inputs):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def get_config(self):
-        # YOUR CODE HERE
-        raise NotImplementedError
-''',
+        "stub": _layer_stub(
+            'Encoding',
+            "EncNet's residual encoding: (B, H, W, C) or (B, N, C) -> (B, K, C).",
+            init='num_codes=32, **kwargs',
+        ),
         "target": "Encoding",
     },
     {
@@ -436,21 +371,11 @@ input's shape; $H$ and $W$ may be unknown (use `ops.mean(..., keepdims=True)`).
 
 Trainable parameters: $7C^{2} + 5C$ — 28,992 for $C = 64$.
 """,
-        "stub": '''import keras
-from keras import ops
-
-
-class StripPooling(keras.layers.Layer):
-    """SPNet's strip pooling module: x times a gate built from row and column means."""
-
-    def build(self, input_shape):
-        # YOUR CODE HERE
-        raise NotImplementedError
-
-    def call(self, inputs, training=None):
-        # YOUR CODE HERE
-        raise NotImplementedError
-''',
+        "stub": _layer_stub(
+            'StripPooling',
+            "SPNet's strip pooling module: x times a gate built from row and column means.",
+            call='inputs, training=None',
+        ),
         "target": "StripPooling",
     },
     {
