@@ -8,6 +8,7 @@ CIFAR loaders are tested against a probe made to fail and a fake cache.
 import os
 import pickle
 import socket
+import threading
 import time
 
 import keras
@@ -338,13 +339,19 @@ def test_reachability_probe_never_hangs(monkeypatch):
         server.close()
     assert not cifar._can_reach(f"http://127.0.0.1:{port}/file", timeout=2.0)  # refused
 
-    def stuck(*args, **kwargs):  # a name lookup that never answers
-        time.sleep(30)
+    released = threading.Event()
+
+    def stuck(*args, **kwargs):  # a name lookup that does not answer before the test ends
+        released.wait(30)
+        raise OSError("name lookup timed out")
 
     monkeypatch.setattr(cifar.socket, "create_connection", stuck)
     start = time.monotonic()
-    assert not cifar._can_reach("https://unreachable.example/file", timeout=0.3)
-    assert time.monotonic() - start < 1.5
+    try:
+        assert not cifar._can_reach("https://unreachable.example/file", timeout=0.3)
+        assert time.monotonic() - start < 1.5
+    finally:
+        released.set()  # the abandoned probe thread ends without an error
 
 
 def _write_pickle(path, content):
