@@ -72,3 +72,21 @@ def test_chapter_matrix_table(tmp_path):
     table = run_tests.chapter_matrix(str(tmp_path))
     assert table.splitlines()[0] == "| chapter | jax | torch |"
     assert table.splitlines()[2] == "| 01.ipynb | ok 12s, 3 fig. | FAILED 3s, 0 fig. |"
+
+
+def test_runner_plan_splits_tests_and_chapters_longest_first():
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_tests
+
+    runs = run_tests.plan(["jax", "tensorflow", "torch"])
+    assert [label for label, *_ in runs] == [
+        "jax", "independent", "torch", "tensorflow",
+        "torch-chapters", "jax-chapters", "tensorflow-chapters",
+    ]
+    by_label = {label: (backend, marker, paths) for label, backend, marker, paths in runs}
+    assert by_label["torch"] == ("torch", "not backend_independent",
+                                 ["tests", "--ignore=tests/test_chapters.py"])
+    assert by_label["torch-chapters"] == ("torch", "not backend_independent", ["tests/test_chapters.py"])
+    assert by_label["independent"][:2] == ("jax", "backend_independent")
+    assert [label for label, *_ in run_tests.plan(["torch"])] == ["independent", "torch", "torch-chapters"]
+    assert run_tests.plan([]) == []
