@@ -86,8 +86,8 @@ def use_full_float32_precision():
     mantissa) unless told otherwise, which moves results by about 1e-3
     relative. That is a speed setting, fine for training, but it breaks
     comparisons against float64 references at 1e-5: the test suite and the
-    grader call this first. It changes nothing on a CPU. Only the running
-    backend is configured.
+    chapters that check numbers call this first (the grader runs on the CPU).
+    It changes nothing on a CPU. Only the running backend is configured.
 
     Example:
 
