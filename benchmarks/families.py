@@ -572,20 +572,21 @@ steps.
     return path
 
 
-def start_workers(args, passthrough):
-    """Starts a worker per installed run and waits until all have imported.
+def start_workers(runs, passthrough, script=__file__):
+    """Starts a worker of ``script`` per installed run and waits until all have imported.
 
     Returns ``({run: Worker}, failed)``, ``failed`` the labels of the runs
-    whose worker could not start.
+    whose worker could not start; a run whose framework is not installed is
+    skipped with a message.
     """
-    runs = []
-    for run in RUNS:
+    installed = []
+    for run in runs:
         if importlib.util.find_spec(_MODULES[run.worker]) is None:
             print(f"skipping {run.label}: {_MODULES[run.worker]} is not installed", file=sys.stderr)
-        elif run is not KERAS_CONVOLUTIONS or any(f.keras_convolutions for f in args.families):
-            runs.append(run)
-    print(f"starting {len(runs)} workers ...", file=sys.stderr, flush=True)
-    workers = {run: Worker(run, passthrough) for run in runs}
+        else:
+            installed.append(run)
+    print(f"starting {len(installed)} workers ...", file=sys.stderr, flush=True)
+    workers = {run: Worker(run, passthrough, script) for run in installed}
     failed = []
     for run, worker in list(workers.items()):
         try:
@@ -607,7 +608,9 @@ def main(argv=None):
         f"--batch={args.batch}", f"--size={args.size}", f"--repeats={args.repeats}",
         f"--warmup={args.warmup}", f"--dtype={args.dtype}",
     ]
-    workers, failed = start_workers(args, passthrough)
+    runs = [run for run in RUNS
+            if run is not KERAS_CONVOLUTIONS or any(f.keras_convolutions for f in args.families)]
+    workers, failed = start_workers(runs, passthrough)
     rows = []
     for family in args.families:
         for run, worker in workers.items():

@@ -28,7 +28,6 @@ import argparse
 import csv
 import dataclasses
 import gc
-import importlib.util
 import json
 import statistics
 import sys
@@ -81,7 +80,8 @@ MODELS = (
               lambda m: m.SPNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES)),
 )
 MODEL_NAMES = tuple(spec.name for spec in MODELS)
-RUNS = tuple(run for run in families.RUNS if run.label.startswith("kcv on ") and not run.env)
+# kcv on each backend: neither the native PyTorch run nor the convolution variant.
+RUNS = tuple(run for run in families.RUNS if run not in (families.NATIVE, families.KERAS_CONVOLUTIONS))
 
 
 def parse_args(argv=None):
@@ -266,19 +266,7 @@ def main(argv=None):
         return 0
     info = {**families.machine(), "load_before": families.load_average()}
     passthrough = [f"--batch={args.batch}", f"--repeats={args.repeats}", f"--warmup={args.warmup}"]
-    workers, failed = {}, []
-    for run in RUNS:
-        if importlib.util.find_spec(run.worker) is None:
-            print(f"skipping {run.label}: {run.worker} is not installed", file=sys.stderr)
-            continue
-        workers[run] = families.Worker(run, passthrough, script=__file__)
-    for run, worker in list(workers.items()):
-        try:
-            worker.wait_ready()
-        except RuntimeError as error:
-            print(f"{run.label} failed to start: {error}", file=sys.stderr)
-            failed.append(run.label)
-            del workers[run]
+    workers, failed = families.start_workers(RUNS, passthrough, script=__file__)
     rows = []
     for spec in args.models:
         for run, worker in workers.items():
