@@ -1,6 +1,6 @@
 # kcv — every target sets up what it needs (a virtual environment in .venv).
-#   make book     execute the course chapters (the book build joins later)
-#   make test     the whole test suite, once per backend
+#   make book     the course book: executes the chapters (cached), builds the HTML
+#   make test     the whole test suite, once per backend (and the book, in a browser)
 #   make lab      JupyterLab on notebooks/ (works as root too)
 #   make bench    the benchmarks, side by side with native PyTorch
 # BACKEND=jax|tensorflow|torch picks the Keras backend of book / lab.
@@ -11,7 +11,7 @@ BACKEND ?= jax
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.kcv-installed
 
-.PHONY: setup book lab test bench clean
+.PHONY: setup browser book lab test bench clean
 
 setup: $(STAMP)
 
@@ -23,14 +23,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[all,book,dev]'
 	touch $@
 
+# The book's browser test needs Debian's chromium (installed when missing).
+browser:
+	sh tools/install_chromium.sh
+
 book: setup
-	KERAS_BACKEND=$(BACKEND) $(BIN)/python tools/execute_chapters.py
+	KERAS_BACKEND=$(BACKEND) $(BIN)/python tools/build_book.py
 
 lab: setup
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab --notebook-dir=notebooks \
 	    $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-test: setup
+test: setup browser
 	$(BIN)/python tools/run_tests.py --require-all
 
 bench: setup

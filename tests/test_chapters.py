@@ -5,6 +5,8 @@ with ``FAST = True`` injected after its ``parameters`` cell. Its status, time
 and number of figures go to ``test-results/chapters/<backend>.json``;
 ``tools/run_tests.py`` prints them as the chapter × backend matrix and writes
 ``test-results/chapters.md`` for the book. Times are recorded, not asserted.
+A chapter that passes is stored in the book's cache (``build/chapters-cache``),
+from which ``tools/build_book.py --fast`` builds without running it again.
 """
 
 import glob
@@ -49,6 +51,8 @@ def test_chapter_runs_in_fast_mode(path, tmp_path):
     _record(os.path.basename(path), "ok" if ok else "FAILED", time.monotonic() - start, figures)
     assert error is None, error[-3000:]
     assert figures >= MIN_FIGURES, f"{figures} figure(s); a chapter shows at least {MIN_FIGURES}"
+    # The book build (tools/build_book.py --fast) reuses this execution.
+    execute_chapters.store(execute_chapters.CACHE, path, os.environ.get("KERAS_BACKEND", "tensorflow"), True, executed)
 
 
 @pytest.mark.backend_independent

@@ -85,8 +85,12 @@ def test_runner_plan_splits_tests_and_chapters_longest_first():
     ]
     by_label = {label: (backend, marker, paths) for label, backend, marker, paths in runs}
     assert by_label["torch"] == ("torch", "not backend_independent",
-                                 ["tests", "--ignore=tests/test_chapters.py"])
+                                 ["tests", "--ignore=tests/test_chapters.py", "--ignore=tests/test_book.py"])
     assert by_label["torch-chapters"] == ("torch", "not backend_independent", ["tests/test_chapters.py"])
+    # The book builds from the JAX chapters just executed, in the same process.
+    assert by_label["jax-chapters"][2] == ["tests/test_chapters.py", "tests/test_book.py"]
     assert by_label["independent"][:2] == ("jax", "backend_independent")
-    assert [label for label, *_ in run_tests.plan(["torch"])] == ["independent", "torch", "torch-chapters"]
+    torch_only = run_tests.plan(["torch"])
+    assert [label for label, *_ in torch_only] == ["independent", "torch", "torch-chapters"]
+    assert torch_only[2][3] == ["tests/test_chapters.py", "tests/test_book.py"]
     assert run_tests.plan([]) == []

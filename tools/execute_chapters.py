@@ -6,8 +6,9 @@
 Each chapter runs in a fresh kernel that inherits KERAS_BACKEND; the executed
 copy (with outputs) is written to OUTPUT_DIR/<backend>/, never over the
 source, which is committed without outputs. Exits non-zero, naming the
-chapter and the failing cell, when any chapter raises. Until the Jupyter Book
-exists this is `make book`'s main job.
+chapter and the failing cell, when any chapter raises. The book build
+(tools/build_book.py) executes through this module too, and keeps the
+executed copies in a cache keyed by ``cache_key``.
 
 Every chapter has one code cell tagged ``parameters`` (papermill's
 convention) that sets ``FAST = False``. ``--fast`` inserts a cell tagged
@@ -17,7 +18,10 @@ experiment the test suite runs.
 
 import argparse
 import glob
+import hashlib
+import importlib.metadata
 import os
+import platform
 import sys
 import time
 
@@ -25,6 +29,8 @@ import nbclient
 import nbformat
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Executed chapters kept for the book build, by backend and key (``cache_key``).
+CACHE = os.path.join(ROOT, "build", "chapters-cache")
 
 
 def inject_parameters(notebook, source):
@@ -50,6 +56,72 @@ def count_images(notebook):
         for output in cell.get("outputs", [])
         if {"image/png", "image/svg+xml"} & set(output.get("data", {}))
     )
+
+
+# The distributions whose version decides what a chapter computes, per backend.
+BACKEND_DISTRIBUTIONS = {
+    "jax": ("jax", "jaxlib"),
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "torch": ("torch",),
+}
+
+
+def _installed_versions(names):
+    versions = []
+    for name in names:
+        try:
+            versions.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def cache_key(path, backend, fast):
+    """What an executed chapter depends on, as a hex digest.
+
+    The source of the notebook's code cells (not its text: the book build
+    merges the cached outputs into the current text), the mode (FAST or
+    full), the backend, the sources of ``kcv/`` and the versions of Python,
+    Keras and the backend's packages. A change to any of them gives another
+    key, so a cached execution is reused only for the same code run the
+    same way.
+    """
+    digest = hashlib.sha256()
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            digest.update(cell.source.encode() + b"\0")
+    versions = [platform.python_version(), backend, f"fast={bool(fast)}"]
+    versions += _installed_versions(("keras",) + BACKEND_DISTRIBUTIONS.get(backend, ()))
+    digest.update("\n".join(versions).encode())
+    package = os.path.join(ROOT, "kcv")
+    for folder, subfolders, files in sorted(os.walk(package)):
+        subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                source = os.path.join(folder, name)
+                digest.update(os.path.relpath(source, package).encode())
+                with open(source, "rb") as f:
+                    digest.update(f.read())
+    return digest.hexdigest()
+
+
+def cached_path(cache_dir, path, backend, fast):
+    """Where the executed copy of ``path`` with this key lives in ``cache_dir``."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join(cache_dir, backend, f"{name}-{cache_key(path, backend, fast)[:20]}.ipynb")
+
+
+def store(cache_dir, path, backend, fast, notebook):
+    """Keeps a successfully executed chapter for the book build to reuse."""
+    target = cached_path(cache_dir, path, backend, fast)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    name = os.path.splitext(os.path.basename(path))[0]
+    for stale in glob.glob(os.path.join(os.path.dirname(target), f"{name}-*.ipynb")):
+        os.remove(stale)
+    nbformat.write(notebook, target + ".part")
+    os.replace(target + ".part", target)
+    return target
 
 
 def execute(path, output_dir, timeout, fast=False):

@@ -56,6 +56,11 @@ def _counts(xml_path):
 
 
 CHAPTERS = "tests/test_chapters.py"
+# The book builds from the chapters' FAST executions that the chapters' run
+# has just stored, so its tests run in that process, after the chapters, under
+# this backend (the first one run when JAX is not among them).
+BOOK = "tests/test_book.py"
+BOOK_BACKEND = "jax"
 NO_TESTS_SELECTED = 5  # pytest's exit status when -k / -m leave nothing to run
 # Longest first, from measured times on a 2-core machine (JAX's tests about
 # 1,100 s, the backend-independent ones 750 s, each backend's chapters 170 to
@@ -68,13 +73,16 @@ def plan(backends):
     """The pytest runs ``(label, KERAS_BACKEND, marker, paths)``, longest first.
 
     Per backend, its tests and its chapters are two runs, so that the shorter
-    runs fill the gaps between the long ones; the backend-independent tests
-    run once, under the first backend.
+    runs fill the gaps between the long ones; the book's tests follow the
+    chapters of ``BOOK_BACKEND``; the backend-independent tests run once,
+    under the first backend.
     """
     runs = []
+    book_backend = BOOK_BACKEND if BOOK_BACKEND in backends else (backends or [None])[0]
     for b in backends:
-        runs.append((b, b, "not backend_independent", ["tests", f"--ignore={CHAPTERS}"]))
-        runs.append((f"{b}-chapters", b, "not backend_independent", [CHAPTERS]))
+        runs.append((b, b, "not backend_independent", ["tests", f"--ignore={CHAPTERS}", f"--ignore={BOOK}"]))
+        runs.append((f"{b}-chapters", b, "not backend_independent",
+                     [CHAPTERS, BOOK] if b == book_backend else [CHAPTERS]))
     if backends:
         runs.append(("independent", backends[0], "backend_independent", ["tests"]))
     return sorted(runs, key=lambda run: _ORDER.index(run[0]))
