@@ -8,6 +8,7 @@ Sub-packages:
     kcv.losses   losses from the papers (EncNet's SE-loss).
     kcv.adaptive anytime and budgeted-batch inference with early exits (MSDNet).
     kcv.analysis parameters, MACs, receptive fields and output sizes of the papers' tables.
+    kcv.distribute data-parallel training with keras.distribution (JAX).
     kcv.data     small data sets that run offline (procedural, digits; CIFAR).
     kcv.viz      the matplotlib figures the chapters share.
     kcv.testing  the layer test battery used by kcv's tests and its grader.
@@ -19,9 +20,10 @@ __version__ = "0.1.0"
 from kcv import adaptive  # noqa: E402
 from kcv import analysis  # noqa: E402
 from kcv import data  # noqa: E402
+from kcv import distribute  # noqa: E402
 from kcv import layers  # noqa: E402  (import after __version__ for setuptools)
 from kcv import losses  # noqa: E402
 from kcv import models  # noqa: E402
 from kcv import viz  # noqa: E402
 
-__all__ = ["__version__", "adaptive", "analysis", "data", "layers", "losses", "models", "viz"]
+__all__ = ["__version__", "adaptive", "analysis", "data", "distribute", "layers", "losses", "models", "viz"]

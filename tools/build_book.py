@@ -4,7 +4,7 @@
 
 1. **Execute.** Every chapter of ``notebooks/`` runs in a fresh kernel under
    ``KERAS_BACKEND`` (``tools/execute_chapters.py``), unless the cache
-   ``build/chapters-cache/<backend>/`` holds a copy with the same key: same
+   ``build/chapters-cache/<backend>/<fast or full>/`` holds a copy with the same key: same
    code cells, mode, ``kcv/`` sources, backend and package versions (a
    chapter whose text alone changed is not run again). The test
    suite stores its FAST executions there too. A failing chapter stops the

@@ -109,11 +109,15 @@ def cache_key(path, backend, fast):
 def cached_path(cache_dir, path, backend, fast):
     """Where the executed copy of ``path`` with this key lives in ``cache_dir``."""
     name = os.path.splitext(os.path.basename(path))[0]
-    return os.path.join(cache_dir, backend, f"{name}-{cache_key(path, backend, fast)[:20]}.ipynb")
+    mode = "fast" if fast else "full"
+    return os.path.join(cache_dir, backend, mode, f"{name}-{cache_key(path, backend, fast)[:20]}.ipynb")
 
 
 def store(cache_dir, path, backend, fast, notebook):
-    """Keeps a successfully executed chapter for the book build to reuse."""
+    """Keeps a successfully executed chapter for the book build to reuse.
+
+    Older executions of the same chapter, backend and mode are removed.
+    """
     target = cached_path(cache_dir, path, backend, fast)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     name = os.path.splitext(os.path.basename(path))[0]
