@@ -108,3 +108,23 @@ def test_models_script_rejects_unknown_models():
     with pytest.raises(SystemExit):
         models.parse_args(["--models", "resnet1000"])
     assert [spec.name for spec in models.parse_args(["--models", "mobilenet_v2"]).models] == ["mobilenet_v2"]
+
+
+@pytest.mark.backend_independent
+def test_grading_benchmark_generates_a_class_with_known_answers(tmp_path):
+    grading = _load("grading")
+    expected = grading.generate(tmp_path, "squeeze_excite", 9)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == sorted(expected) and len(files) == 9
+    assert sum(expected.values()) == 5, "every other submission is the solution"
+    texts = [p.read_text() for p in tmp_path.iterdir()]
+    assert len(set(texts)) == 9, "no two submissions are the same file"
+    rows = [{"submission": str(tmp_path / name), "score": "10" if ok else "4", "max_score": "10"}
+            for name, ok in expected.items()]
+    assert grading.check_scores(rows, expected) == []
+    rows[0]["score"], rows[1]["score"] = "4", "10"
+    rows.pop()
+    problems = grading.check_scores(rows, expected)
+    assert len(problems) == 3 and problems[-1].endswith("not graded")
+    with pytest.raises(ValueError, match="exercise must have"):
+        grading.generate(tmp_path, "no_such_exercise", 2)

@@ -172,3 +172,54 @@ def test_pointwise_choice():
     else:
         expected = "native"
     assert backend.pointwise_implementation() == expected
+
+
+def test_live_taps_drop_the_taps_that_read_only_padding():
+    from kcv.layers.conv import live_taps
+
+    # DeepLab v3's ASPP at output stride 16 on a 2x2 map: a 1x1 filter is left.
+    assert live_taps((3, 3), (1, 1), "same", (6, 6), (2, 2)) == (slice(1, 2), slice(1, 2))
+    assert live_taps((3, 3), (1, 1), "same", (2, 2), (2, 2)) == (slice(1, 2), slice(1, 2))
+    # A tall map keeps the vertical taps; a 5-tap kernel at rate 2 on 3 pixels keeps 3.
+    assert live_taps((3, 3), (1, 1), "same", (6, 6), (8, 2)) == (slice(0, 3), slice(1, 2))
+    assert live_taps((5, 5), (1, 1), "same", (2, 2), (3, 3)) == (slice(1, 4), slice(1, 4))
+    # Every tap live, or a convolution the rule does not cover: nothing to drop.
+    assert live_taps((3, 3), (1, 1), "same", (6, 6), (7, 7)) is None
+    assert live_taps((3, 3), (2, 2), "same", (1, 1), (1, 1)) is None
+    assert live_taps((3, 3), (1, 1), "valid", (6, 6), (2, 2)) is None
+    assert live_taps((3, 3), (1, 1), "same", (6, 6), (None, 2)) is None
+    assert live_taps((2, 2), (1, 1), "same", (6, 6), (2, 2)) is None
+
+
+@pytest.mark.parametrize("depthwise", [False, True], ids=["conv", "depthwise"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("size, rate", [((2, 2), 6), ((5, 3), 4), ((3, 3), 1)])
+def test_atrous_layers_with_dead_taps_equal_keras(depthwise, data_format, size, rate):
+    """Outputs and every gradient (dead taps: zero) match Keras' own layers."""
+    if data_format == "channels_first" and not backend.channels_first_support()[0]:
+        pytest.skip(backend.channels_first_support()[1])
+    shape = (2, *size, 4) if data_format == "channels_last" else (2, 4, *size)
+    x = np.random.default_rng(7).standard_normal(shape).astype("float32")
+    kwargs = dict(padding="same", dilation_rate=rate, data_format=data_format)
+    if depthwise:
+        ours, theirs = kcv.layers.DepthwiseConv2D(3, **kwargs), keras.layers.DepthwiseConv2D(3, **kwargs)
+    else:
+        ours, theirs = kcv.layers.Conv2D(5, 3, **kwargs), keras.layers.Conv2D(5, 3, **kwargs)
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    weights = [np.random.default_rng(8).standard_normal(w.shape).astype("float32") for w in ours.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    target = np.full(_np(theirs(x)).shape, 0.5, "float32")
+
+    def loss_fn(t, y):
+        return keras.ops.sum(keras.ops.square(y - keras.ops.convert_to_tensor(t)))
+
+    (loss_a, grads_a), (loss_b, grads_b) = (
+        backend.value_and_gradients(layer, x, target, loss_fn) for layer in (ours, theirs))
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    for ga, gb in zip(grads_a, grads_b):
+        np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-4)
+    _, input_grad_a = backend.value_and_input_gradient(lambda v: keras.ops.sum(ours(v) ** 2), x)
+    _, input_grad_b = backend.value_and_input_gradient(lambda v: keras.ops.sum(theirs(v) ** 2), x)
+    np.testing.assert_allclose(_np(input_grad_a), _np(input_grad_b), rtol=1e-4, atol=1e-4)
