@@ -128,3 +128,17 @@ def test_grading_benchmark_generates_a_class_with_known_answers(tmp_path):
     assert len(problems) == 3 and problems[-1].endswith("not graded")
     with pytest.raises(ValueError, match="exercise must have"):
         grading.generate(tmp_path, "no_such_exercise", 2)
+
+
+@pytest.mark.backend_independent
+def test_pooled_loss_reduces_every_axis_but_batch_and_channels():
+    x = np.arange(2 * 3 * 4 * 5, dtype="float32").reshape(2, 3, 4, 5)
+    np.testing.assert_allclose(families.spatial_mean(np, x), x.mean(axis=(1, 2)))
+    channels_first = x.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(families.spatial_mean(np, channels_first, channels_last=False),
+                               x.mean(axis=(1, 2)))
+    codes = x[:, 0]  # (B, K, C), as Encoding outputs on both sides
+    np.testing.assert_allclose(families.spatial_mean(np, codes, channels_last=False), codes.mean(axis=1))
+    assert families.spatial_mean(np, x[:, 0, 0]) is not None
+    assert families.result_name([{"device": "cpu"}], "float32", "pooled") == "families_cpu_pooled"
+    assert families.result_name([{"device": "cpu"}], "mixed_bfloat16") == "families_cpu_mixed_bfloat16"

@@ -224,3 +224,20 @@ def test_cache_key_follows_code_kcv_sources_backend_and_mode(tmp_path, monkeypat
     notebook.cells[1].source = "x = 2"
     nbformat.write(notebook, str(chapter))
     assert execute_chapters.cache_key(str(chapter), "jax", True) not in (key, changed_kcv)
+
+
+@pytest.mark.backend_independent
+def test_store_replaces_older_executions_of_the_same_chapter(tmp_path):
+    import nbformat
+
+    execute_chapters = build_book.execute_chapters
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    old = tmp_path / "jax" / "fast" / "01_x-aaaa.ipynb"
+    other = tmp_path / "jax" / "fast" / "02_y-bbbb.ipynb"
+    for path in (old, other):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    new = tmp_path / "jax" / "fast" / "01_x-cccc.ipynb"
+    assert execute_chapters.store(str(new), notebook) == str(new)
+    assert sorted(p.name for p in new.parent.iterdir()) == ["01_x-cccc.ipynb", "02_y-bbbb.ipynb"]
+    assert nbformat.read(str(new), as_version=4).cells[0].source == "x = 1"

@@ -44,6 +44,8 @@ def _record(name, status, seconds, figures):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=os.path.basename)
 def test_chapter_runs_in_fast_mode(path, tmp_path):
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    cached = execute_chapters.cached_path(execute_chapters.CACHE, path, backend, True)
     start = time.monotonic()
     error, executed = execute_chapters.execute(path, str(tmp_path), timeout=600, fast=True)
     figures = execute_chapters.count_images(executed)
@@ -52,7 +54,7 @@ def test_chapter_runs_in_fast_mode(path, tmp_path):
     assert error is None, error[-3000:]
     assert figures >= MIN_FIGURES, f"{figures} figure(s); a chapter shows at least {MIN_FIGURES}"
     # The book build (tools/build_book.py --fast) reuses this execution.
-    execute_chapters.store(execute_chapters.CACHE, path, os.environ.get("KERAS_BACKEND", "tensorflow"), True, executed)
+    execute_chapters.store(cached, executed)
 
 
 @pytest.mark.backend_independent

@@ -101,7 +101,7 @@ def execute_chapters_cached(paths, backend, fast, timeout, log=print):
             error, notebook = execute_chapters.execute(path, with_outputs, timeout, fast=fast)
             if error:
                 raise BookError(f"{os.path.basename(path)} failed under {backend}:\n{error[-3000:]}")
-            execute_chapters.store(CACHE, path, backend, fast, notebook)
+            execute_chapters.store(target, notebook)
             status = "executed"
         seconds = time.monotonic() - start
         log(f"  {os.path.basename(path)}  {status}  {seconds:.0f}s")

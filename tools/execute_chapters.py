@@ -113,15 +113,17 @@ def cached_path(cache_dir, path, backend, fast):
     return os.path.join(cache_dir, backend, mode, f"{name}-{cache_key(path, backend, fast)[:20]}.ipynb")
 
 
-def store(cache_dir, path, backend, fast, notebook):
-    """Keeps a successfully executed chapter for the book build to reuse.
+def store(target, notebook):
+    """Keeps a successfully executed chapter at ``target`` (from :func:`cached_path`).
 
-    Older executions of the same chapter, backend and mode are removed.
+    Take ``target`` before executing: the key is what the execution ran
+    with, even if ``kcv/`` changes meanwhile. Older executions of the same
+    chapter, backend and mode are removed.
     """
-    target = cached_path(cache_dir, path, backend, fast)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    name = os.path.splitext(os.path.basename(path))[0]
-    for stale in glob.glob(os.path.join(os.path.dirname(target), f"{name}-*.ipynb")):
+    folder, name = os.path.split(target)
+    os.makedirs(folder, exist_ok=True)
+    chapter = name.rsplit("-", 1)[0]
+    for stale in glob.glob(os.path.join(folder, f"{chapter}-*.ipynb")):
         os.remove(stale)
     nbformat.write(notebook, target + ".part")
     os.replace(target + ".part", target)
