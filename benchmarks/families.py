@@ -21,7 +21,7 @@ Usage::
 
     python benchmarks/families.py [--families inception,se,...] [--batch 16]
         [--size 32] [--repeats 20] [--warmup 5] [--dtype float32]
-        [--output-dir benchmarks/results]
+        [--loss mse|pooled] [--output-dir benchmarks/results]
 
 Prints Markdown tables and writes ``families_cpu.csv`` and ``.md`` (``gpu``
 when the runs found one; the dtype is appended when it is not float32) to
@@ -159,6 +159,24 @@ RUNS = (
 _MODULES = {"torch-native": "torch", "jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 _VERSIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", "numpy")
 DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
+# "mse": the loss reads the block's whole output (16x32x32x256 values for SE),
+# and PyTorch's fused mse_loss costs a fraction of Keras' generic one there.
+# "pooled": the same MSE on the output's spatial mean, so that the loss costs
+# next to nothing on either side and the ratio is the block's (and the
+# framework's per-op overhead) alone; the backward pass still runs through
+# every activation of the block.
+LOSSES = ("mse", "pooled")
+
+
+def spatial_mean(ops, outputs, channels_last=True):
+    """Mean over every axis but the batch and the channels, with ``ops``'
+    ``mean(x, axis)``: (B, H, W, C) -> (B, C); (B, K, C) -> (B, C)."""
+    rank = len(outputs.shape)
+    if rank == 2:
+        return outputs
+    if channels_last or rank == 3:
+        return ops.mean(outputs, axis=tuple(range(1, rank - 1)))
+    return ops.mean(outputs, axis=tuple(range(2, rank)))
 
 
 def parse_args(argv=None):
@@ -173,6 +191,8 @@ def parse_args(argv=None):
                         help="untimed steps before timing, the first one reported apart")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="Keras dtype policy; mixed: torch.autocast on the native side")
+    parser.add_argument("--loss", choices=LOSSES, default="mse",
+                        help="mse: on the block's whole output; pooled: on its spatial mean")
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     parser.add_argument("--worker", choices=sorted(_MODULES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -191,11 +211,12 @@ def parse_args(argv=None):
 # Worker side: runs in a subprocess, builds one model, prints one JSON line.
 
 
-def kcv_model(family, x):
+def kcv_model(family, x, loss="mse"):
     """Functional ``keras.Model`` around kcv's block for inputs like ``x``.
 
     Returns ``(model, layer, target)``: the target of the MSE loss is a fixed
-    random array of the model's output shape (channels_last).
+    random array of the model's output shape (channels_last), the block's
+    output or, for ``loss="pooled"``, its spatial mean.
     """
     import keras
 
@@ -203,7 +224,10 @@ def kcv_model(family, x):
 
     inputs = keras.Input(x.shape[1:])
     layer = family.kcv_layer(kcv.layers)
-    model = keras.Model(inputs, layer(inputs))
+    outputs = layer(inputs)
+    if loss == "pooled":
+        outputs = spatial_mean(keras.ops, outputs)
+    model = keras.Model(inputs, outputs)
     target_shape = (x.shape[0], *model.output_shape[1:])
     target = np.random.default_rng(1).standard_normal(target_shape, dtype=np.float32)
     return model, layer, target
@@ -257,7 +281,7 @@ def keras_step(backend, family, args, x):
 
     assert keras.backend.backend() == backend, keras.backend.backend()
     keras.config.set_dtype_policy(args.dtype)
-    model, layer, y = kcv_model(family, x)
+    model, layer, y = kcv_model(family, x, args.loss)
     # The backend's normal compiled path: jit on JAX, a tf.function graph on
     # TensorFlow (jit_compile="auto" resolves to False on a CPU-only machine),
     # eager on torch. Under mixed_float16 Keras adds loss scaling itself.
@@ -286,7 +310,7 @@ def torch_step(family, args, x):
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = family.native_module(native_torch, family.channels)
-    _, layer, y = kcv_model(family, x)
+    _, layer, y = kcv_model(family, x, args.loss)
     kcv_params, params = check_parameters(family, layer, module)
     module = module.to(device).train()
     optimizer = torch.optim.SGD(module.parameters(), lr=0.01)
@@ -301,7 +325,10 @@ def torch_step(family, args, x):
     def step():
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = torch.nn.functional.mse_loss(module(x).float(), y)
+            outputs = module(x)
+            if args.loss == "pooled":
+                outputs = spatial_mean(torch, outputs, channels_last=False)
+            loss = torch.nn.functional.mse_loss(outputs.float(), y)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -522,15 +549,17 @@ def load_average():
     return ", ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
-def result_name(rows, dtype):
-    """``families_cpu``, or ``families_gpu`` when a run found one; ``_<dtype>`` unless float32."""
+def result_name(rows, dtype, loss="mse"):
+    """``families_cpu``, or ``families_gpu`` when a run found one; ``_<dtype>``
+    unless float32, ``_pooled`` for the pooled loss."""
     on_gpu = any(r["device"] != "cpu" for r in rows)
-    return f"families_{'gpu' if on_gpu else 'cpu'}" + ("" if dtype == "float32" else f"_{dtype}")
+    return (f"families_{'gpu' if on_gpu else 'cpu'}" + ("" if dtype == "float32" else f"_{dtype}")
+            + ("" if loss == "mse" else f"_{loss}"))
 
 
 def write_results(rows, args, info, tables):
     """Writes ``<output-dir>/<result name>.{csv,md}``; returns the Markdown path."""
-    name = result_name(rows, args.dtype)
+    name = result_name(rows, args.dtype, args.loss)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     with open(args.output_dir / f"{name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -543,8 +572,7 @@ def write_results(rows, args, info, tables):
     text = f"""# kcv block families: train step per backend vs. plain PyTorch
 
 One training step (forward, backward, SGD(0.01) update, MSE loss on a fixed
-target, {args.dtype}) of a model holding a single block; see
-`benchmarks/README.md`.
+target{" (on the spatial mean of the block's output)" if args.loss == "pooled" else ""}, {args.dtype}) of a model holding a single block; see `benchmarks/README.md`.
 
 - Input: batch {args.batch}, {args.size}x{args.size}; Keras channels_last with \
 `train_on_batch`, native PyTorch NCHW with `torch.optim.SGD`
@@ -606,7 +634,7 @@ def main(argv=None):
     info = {**machine(), "load_before": load_average()}  # before the runs: the machine's own
     passthrough = [
         f"--batch={args.batch}", f"--size={args.size}", f"--repeats={args.repeats}",
-        f"--warmup={args.warmup}", f"--dtype={args.dtype}",
+        f"--warmup={args.warmup}", f"--dtype={args.dtype}", f"--loss={args.loss}",
     ]
     runs = [run for run in RUNS
             if run is not KERAS_CONVOLUTIONS or any(f.keras_convolutions for f in args.families)]
