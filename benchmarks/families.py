@@ -292,9 +292,9 @@ def keras_step(backend, family, args, x):
         "params": trainable_parameters(layer),
         "jit_compile": model.jit_compile,
     }
-    # train_on_batch returns the loss as NumPy, so each call waits for its
-    # step to finish, on a GPU too.
-    return lambda: model.train_on_batch(x, y), info
+    # train_on_batch and predict_on_batch return NumPy, so each call waits
+    # for its step to finish, on a GPU too.
+    return lambda: model.train_on_batch(x, y), lambda: model.predict_on_batch(x), info
 
 
 def torch_step(family, args, x):
@@ -322,6 +322,17 @@ def torch_step(family, args, x):
     # Loss scaling under float16, as Keras' LossScaleOptimizer does.
     scaler = torch.amp.GradScaler(device.type, enabled=args.dtype == "mixed_float16")
 
+    def forward():
+        # Inference, as Keras' predict_on_batch: eval mode (BN's moving
+        # statistics, no dropout), no autograd graph.
+        module.eval()
+        with torch.inference_mode(), autocast:
+            outputs = module(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        module.train()
+        return outputs
+
     def step():
         optimizer.zero_grad(set_to_none=True)
         with autocast:
@@ -337,30 +348,66 @@ def torch_step(family, args, x):
         return loss.item()
 
     name = f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "cpu"
-    return step, {"device": name, "params": params, "kcv_params": kcv_params, "jit_compile": False}
+    return step, forward, {"device": name, "params": params, "kcv_params": kcv_params,
+                           "jit_compile": False}
+
+
+def reset_peak_rss():
+    """Starts a new peak-memory window for this process (Linux: VmHWM); False elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mib():
+    """This process's peak resident memory since :func:`reset_peak_rss`, MiB (None if unknown)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def timed(fn, warmup, repeats):
+    """``(first call s, [s of each timed call])`` after ``warmup - 1`` more untimed calls."""
+    start = time.perf_counter()
+    fn()
+    first = time.perf_counter() - start
+    for _ in range(warmup - 1):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return first, times
 
 
 def time_family(args, family):
-    """Times one family in this worker; returns the result as a dict."""
+    """Times one family in this worker; returns the result as a dict.
+
+    The train step, then the forward pass (inference, half as many timed
+    calls); the peak resident memory of the worker over both, on a CPU
+    (the framework's own footprint included: compare it between families of
+    one run, or as the difference to native PyTorch).
+    """
     shape = (args.batch, args.size, args.size, family.channels)  # NHWC
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    if args.worker == "torch-native":
-        step, info = torch_step(family, args, x)
-    else:
-        step, info = keras_step(args.worker, family, args, x)
     gc.collect()  # what the previous family left behind, before the clock runs
-
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    for _ in range(args.warmup - 1):
-        step()
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return {"first_s": first, "times_s": times, **info}
+    reset_peak_rss()
+    if args.worker == "torch-native":
+        step, forward, info = torch_step(family, args, x)
+    else:
+        step, forward, info = keras_step(args.worker, family, args, x)
+    first, times = timed(step, args.warmup, args.repeats)
+    forward_first, forward_times = timed(forward, 2, max(3, args.repeats // 2))
+    return {"first_s": first, "times_s": times, "forward_first_s": forward_first,
+            "forward_times_s": forward_times, "peak_rss_mib": peak_rss_mib(), **info}
 
 
 def run_worker(args):
@@ -444,13 +491,19 @@ class Worker:
         self.stderr.close()
 
 
+def _quartiles(seconds):
+    """``(sorted ms, p25, median, p75)`` of a list of seconds."""
+    ms = sorted(t * 1e3 for t in seconds)
+    if len(ms) > 1:
+        return (ms, *statistics.quantiles(ms, n=4, method="inclusive"))
+    return ms, ms[0], ms[0], ms[0]
+
+
 def summarize(family, run, result, batch):
     """Milliseconds statistics of one run."""
-    ms = sorted(t * 1e3 for t in result["times_s"])
-    if len(ms) > 1:
-        p25, median, p75 = statistics.quantiles(ms, n=4, method="inclusive")
-    else:
-        p25 = median = p75 = ms[0]
+    ms, p25, median, p75 = _quartiles(result["times_s"])
+    forward_median = _quartiles(result["forward_times_s"])[2]
+    peak = result.get("peak_rss_mib")
     return {
         "family": family.name,
         "implementation": run.label,
@@ -464,6 +517,10 @@ def summarize(family, run, result, batch):
         "max_ms": ms[-1],
         "images_per_s": batch / (median / 1e3),
         "repeats": len(ms),
+        "forward_ms": forward_median,
+        "forward_images_per_s": batch / (forward_median / 1e3),
+        "forward_first_s": result["forward_first_s"],
+        "peak_rss_mib": None if peak is None else round(peak, 1),
         "jit_compile": result["jit_compile"],
     }
 
@@ -509,16 +566,38 @@ def detail_table(rows):
     """The statistics of every run, one line each."""
     lines = [
         "| family | implementation | device | first step (compile) s | median ms "
-        "| IQR ms | min–max ms | images/s | × native PyTorch |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| IQR ms | min–max ms | images/s | × native PyTorch | forward ms | forward images/s "
+        "| peak RSS MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        peak = "–" if r["peak_rss_mib"] is None else f"{r['peak_rss_mib']:,.0f}"
         lines.append(
             f"| {r['family']} | {r['implementation']} | {r['device']} | {r['first_step_s']:.2f} "
             f"| {r['median_ms']:.1f} | {r['p25_ms']:.1f}–{r['p75_ms']:.1f} "
-            f"| {r['min_ms']:.1f}–{r['max_ms']:.1f} | {r['images_per_s']:.0f} | {_ratio(r)} |"
+            f"| {r['min_ms']:.1f}–{r['max_ms']:.1f} | {r['images_per_s']:.0f} | {_ratio(r)} "
+            f"| {r['forward_ms']:.1f} | {r['forward_images_per_s']:.0f} | {peak} |"
         )
     return "\n".join(lines)
+
+
+def write_chart(rows, path):
+    """Bar chart of the train-step medians (IQR as error bars), labelled × native PyTorch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    # kcv imports Keras, which would import TensorFlow, its default backend,
+    # into this driver; the numpy backend imports no framework.
+    os.environ.setdefault("KERAS_BACKEND", "numpy")
+    import kcv.viz
+
+    table = [{**r, "implementation": r["implementation"].replace("kcv on ", "")} for r in rows]
+    figure = kcv.viz.timing_bars(table, group="family", series="implementation",
+                                 error=("p25_ms", "p75_ms"), reference=NATIVE.label)
+    figure.axes[0].set_yscale("log")
+    figure.axes[0].set_ylabel("train step, ms (log scale)")
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    return path
 
 
 def machine():
@@ -593,10 +672,14 @@ time, run after run; default threads
 Parameters: trainable, checked equal between kcv and the native module
 before timing. × native PyTorch: median divided by the same family's native
 PyTorch median (lower is better). IQR: 25th–75th percentile of the timed
-steps.
+steps. Forward: inference (`predict_on_batch`; native: eval mode under
+`torch.inference_mode`), median of half as many calls. Peak RSS: the
+worker's peak resident memory while it built and ran the family, its
+framework included (CPU; compare within a column). Chart: `{name}.png`.
 """
     path = args.output_dir / f"{name}.md"
     path.write_text(text)
+    write_chart(rows, args.output_dir / f"{name}.png")
     return path
 
 

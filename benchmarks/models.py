@@ -31,7 +31,6 @@ import gc
 import json
 import statistics
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -111,21 +110,6 @@ def parse_args(argv=None):
 # Worker side: builds one model at a time, times it, prints one JSON line.
 
 
-def _timed(step, warmup, repeats):
-    """``(first call s, [timed calls s])`` of ``step``, after ``warmup - 1`` more untimed calls."""
-    start = time.perf_counter()
-    step()
-    first = time.perf_counter() - start
-    for _ in range(warmup - 1):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return first, times
-
-
 def time_model(spec, args):
     """Builds ``spec`` under this process's backend and times both kinds of step."""
     import keras
@@ -150,9 +134,9 @@ def time_model(spec, args):
     }
     gc.collect()
     # predict_on_batch and train_on_batch return NumPy: each call waits for its step.
-    info["predict_first_s"], info["predict_s"] = _timed(
+    info["predict_first_s"], info["predict_s"] = families.timed(
         lambda: model.predict_on_batch(x), args.warmup, args.repeats)
-    info["train_first_s"], info["train_s"] = _timed(
+    info["train_first_s"], info["train_s"] = families.timed(
         lambda: model.train_on_batch(x, y), args.warmup, args.repeats)
     return info
 
