@@ -38,9 +38,7 @@ test: setup browser
 	$(BIN)/python tools/run_tests.py --require-all
 
 bench: setup
-	$(BIN)/python benchmarks/families.py
-	$(BIN)/python benchmarks/models.py
-	$(BIN)/python benchmarks/encoding_memory.py
+	$(BIN)/python -m kcv bench
 
 clean:
 	rm -rf build test-results

@@ -2,12 +2,24 @@
 
 ``kcv`` (or ``kcv info``) prints the versions of kcv, Keras and the backends,
 the active backend and its devices. ``kcv grade`` grades an exercise
-submission (see :mod:`kcv.grading.cli`). Later commands (``kcv bench``) join
-as sub-commands of the same parser.
+submission (see :mod:`kcv.grading.cli`). ``kcv bench [NAME] [ARGS...]`` runs
+the benchmarks of a source checkout (``benchmarks/NAME.py``; all of them,
+as ``make bench`` does, without a name).
 """
 
 import argparse
+import os
+import subprocess
 import sys
+
+# What `kcv bench` (and `make bench`) runs, in order, with its arguments.
+BENCHMARKS = (
+    ("families", ()),
+    ("families", ("--loss", "pooled")),
+    ("models", ()),
+    ("encoding_memory", ()),
+    ("grading", ()),
+)
 
 
 def _info(args):
@@ -29,6 +41,26 @@ def _info(args):
     return 0
 
 
+def _bench(args):
+    """Runs ``benchmarks/<name>.py`` of the checkout kcv is imported from."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+    names = sorted({name for name, _ in BENCHMARKS})
+    if not os.path.isdir(folder):
+        print(f"kcv bench needs a source checkout of kcv (no {folder})", file=sys.stderr)
+        return 2
+    if args.name is not None and args.name not in names:
+        print(f"kcv bench: NAME must be one of {', '.join(names)}, got {args.name!r}", file=sys.stderr)
+        return 2
+    runs = [(args.name, tuple(args.args))] if args.name else BENCHMARKS
+    for name, extra in runs:
+        command = [sys.executable, os.path.join(folder, f"{name}.py"), *extra]
+        print("$ " + " ".join(command[1:]), flush=True)
+        code = subprocess.call(command)
+        if code:
+            return code
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="kcv",
@@ -39,9 +71,14 @@ def main(argv=None):
     from kcv.grading import cli as grade_cli
 
     grade_parser = grade_cli.add_parser(commands)
+    bench = commands.add_parser("bench", help="run the benchmarks (source checkout)")
+    bench.add_argument("name", nargs="?", help="families, models, encoding_memory or grading; default all")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="passed on to the benchmark")
     args = parser.parse_args(argv)
     if args.command == "grade":
         return grade_cli.run(args, grade_parser)
+    if args.command == "bench":
+        return _bench(args)
     return _info(args)
 
 

@@ -142,3 +142,16 @@ def test_pooled_loss_reduces_every_axis_but_batch_and_channels():
     assert families.spatial_mean(np, x[:, 0, 0]) is not None
     assert families.result_name([{"device": "cpu"}], "float32", "pooled") == "families_cpu_pooled"
     assert families.result_name([{"device": "cpu"}], "mixed_bfloat16") == "families_cpu_mixed_bfloat16"
+
+
+@pytest.mark.backend_independent
+def test_kcv_bench_runs_the_checkout_scripts(capsys):
+    from kcv import __main__ as cli
+
+    assert cli.main(["bench", "nosuch"]) == 2
+    assert "NAME must be one of encoding_memory, families, grading, models" in capsys.readouterr().err
+    assert {name for name, _ in cli.BENCHMARKS} == {"families", "models", "encoding_memory", "grading"}
+    for name, _ in cli.BENCHMARKS:
+        assert os.path.exists(os.path.join(BENCHMARKS, f"{name}.py")), name
+    # Arguments after the name reach the script (argparse refuses this one: exit status 2).
+    assert cli.main(["bench", "grading", "--submissions", "x"]) == 2
