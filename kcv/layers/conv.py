@@ -274,11 +274,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         if backend.depthwise_implementation() == "native":
             if live is None:
                 return super().call(inputs)
-            outputs = ops.depthwise_conv(
-                inputs, kernel, strides=self.strides, padding=self.padding,
-                dilation_rate=self.dilation_rate, data_format=self.data_format,
-            )
-            return _bias_and_activation(self, outputs)
+            return _convolve(self, ops.depthwise_conv, inputs, kernel)
         # Pad once, outside the gradient: a pad fused into the chunked kernel
         # gradient's reductions makes XLA's loops twice as slow.
         kernel_shape = tuple(kernel.shape)
@@ -346,17 +342,23 @@ class Conv2D(keras.layers.Conv2D):
         if not pointwise or backend.pointwise_implementation() == "native":
             if live is None:
                 return super().call(inputs)
-            outputs = ops.conv(
-                inputs, kernel, strides=self.strides, padding=self.padding,
-                dilation_rate=self.dilation_rate, data_format=self.data_format,
-            )
-            return _bias_and_activation(self, outputs)
+            return _convolve(self, ops.conv, inputs, kernel)
         kernel = ops.reshape(kernel, kernel.shape[2:])
         if self.data_format == "channels_last":
             outputs = ops.matmul(inputs, kernel)
         else:
             outputs = ops.einsum("bchw,cd->bdhw", inputs, kernel)
         return _bias_and_activation(self, outputs)
+
+
+def _convolve(layer, op, inputs, kernel):
+    """``layer``'s convolution with ``op`` (a ``keras.ops`` convolution) and
+    another ``kernel`` (its live taps), then its bias and activation."""
+    outputs = op(
+        inputs, kernel, strides=layer.strides, padding=layer.padding,
+        dilation_rate=layer.dilation_rate, data_format=layer.data_format,
+    )
+    return _bias_and_activation(layer, outputs)
 
 
 def _bias_and_activation(layer, outputs):
