@@ -54,7 +54,9 @@ def links_html(config, docname):
     colab = colab_url(config.kcv_repository_url, config.kcv_repository_branch, notebook)
     depth = docname.count("/")
     download = "../" * depth + f"notebooks/{notebook}"
-    install = f"%pip install 'kcv[jax] @ git+{config.kcv_repository_url}'"
+    # Colab has JAX, TensorFlow and PyTorch (GPU builds) already: no extra,
+    # which would pull the CPU builds over them.
+    install = f"%pip install 'kcv @ git+{config.kcv_repository_url}'"
     return (
         '<p class="kcv-chapter-links">'
         f'<a class="kcv-colab" href="{html.escape(colab)}">Open in Colab</a> · '
