@@ -4,17 +4,18 @@
 
 1. **Execute.** Every chapter of ``notebooks/`` runs in a fresh kernel under
    ``KERAS_BACKEND`` (``tools/execute_chapters.py``), unless the cache
-   ``build/chapters-cache/<backend>/<fast or full>/`` holds a copy with the same key: same
-   code cells, mode, ``kcv/`` sources, backend and package versions (a
-   chapter whose text alone changed is not run again). The test
+   ``build/chapters-cache/<backend>/<fast or full>/`` holds a copy with the
+   same key: same code cells, mode, ``kcv/`` sources, backend and package
+   versions (a chapter whose text alone changed is not run again). The test
    suite stores its FAST executions there too. A failing chapter stops the
    build, naming the chapter and the cell.
 2. **Stage.** ``book/`` and the executed chapters are copied into
    ``DIR/src`` (a file only when its content changed, so that Sphinx
-   rebuilds only what changed), with the exercise notebooks (not run), with MathJax from the npm package pinned in
-   ``book/package.json`` (``npm ci``, the only step that needs the npm
-   registry, once) and the chapter × backend matrix from
-   ``test-results/chapters.md`` (or the committed ``book/chapter_matrix.md``).
+   rebuilds only what changed), with the exercise notebooks (not run),
+   MathJax from the npm package pinned in ``book/package.json`` (``npm ci``,
+   the only step that needs the npm registry, once) and the chapter ×
+   backend matrix from ``test-results/chapters.md`` (or the committed
+   ``book/chapter_matrix.md``).
 3. **HTML.** ``jupyter-book build`` (Jupyter Book 1.x, Sphinx) with no
    execution of its own. Every Sphinx warning is printed; one not listed,
    with its reason, in ``book/known_warnings.txt`` fails the build.
@@ -163,7 +164,8 @@ def install_mathjax(build_dir):
 
 
 def stage(src, executed, mathjax_es5, fast):
-    """Fills the Jupyter Book source folder ``src``; returns the files that changed."""
+    """Fills the Jupyter Book source folder ``src``; returns the files that changed
+    (relative to ``src``; MathJax's, copied once, are not listed)."""
     changed = []
     for folder, subfolders, files in os.walk(BOOK):
         subfolders[:] = [d for d in subfolders if d not in NOT_STAGED and d != "__pycache__"]
@@ -171,18 +173,19 @@ def stage(src, executed, mathjax_es5, fast):
             if folder == BOOK and name in NOT_STAGED:
                 continue
             source = os.path.join(folder, name)
-            target = os.path.join(src, os.path.relpath(source, BOOK))
-            if copy_if_changed(source, target):
-                changed.append(target)
+            relative = os.path.relpath(source, BOOK)
+            if copy_if_changed(source, os.path.join(src, relative)):
+                changed.append(relative)
     for path, executed_copy, _, _ in executed:
         name = os.path.basename(path)
         if stage_chapter(path, executed_copy, os.path.join(src, "chapters", name), fast):
-            changed.append(name)
+            changed.append(os.path.join("chapters", name))
         if copy_if_changed(path, os.path.join(src, "downloads", "notebooks", name)):
-            changed.append(os.path.join("downloads", name))
+            changed.append(os.path.join("downloads", "notebooks", name))
     for path in glob.glob(os.path.join(ROOT, "exercises", "*.ipynb")):
-        if copy_if_changed(path, os.path.join(src, "exercises", os.path.basename(path))):
-            changed.append(os.path.join("exercises", os.path.basename(path)))
+        relative = os.path.join("exercises", os.path.basename(path))
+        if copy_if_changed(path, os.path.join(src, relative)):
+            changed.append(relative)
     matrix = MATRIX_FRESH if os.path.exists(MATRIX_FRESH) else MATRIX_COMMITTED
     if copy_if_changed(matrix, os.path.join(src, "chapter_matrix.md")):
         changed.append("chapter_matrix.md")
@@ -221,7 +224,7 @@ def read_known_warnings(path=KNOWN_WARNINGS):
 
 
 def sphinx_warnings(log_text):
-    """The warnings in a Sphinx log, one string each (continuation lines joined)."""
+    """The lines of a Sphinx log that hold a warning or an error."""
     warnings = []
     for line in log_text.splitlines():
         if re.search(r"\bWARNING\b|\bERROR\b", line):

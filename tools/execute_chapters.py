@@ -95,7 +95,7 @@ def cache_key(path, backend, fast):
     versions += _installed_versions(("keras",) + BACKEND_DISTRIBUTIONS.get(backend, ()))
     digest.update("\n".join(versions).encode())
     package = os.path.join(ROOT, "kcv")
-    for folder, subfolders, files in sorted(os.walk(package)):
+    for folder, subfolders, files in os.walk(package):  # top-down, in sorted order
         subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
         for name in sorted(files):
             if name.endswith(".py"):
