@@ -95,7 +95,7 @@ def live_taps(kernel_size, strides, padding, dilation_rate, spatial_size):
 
 
 def _live_kernel(layer, inputs):
-    """``(kernel, kernel_size)`` of ``layer`` cropped to its live taps on ``inputs``, or None."""
+    """``layer``'s kernel cropped to its live taps on ``inputs``, or None."""
     h_axis = 1 if layer.data_format == "channels_last" else 2
     taps = live_taps(
         layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate,
@@ -103,8 +103,7 @@ def _live_kernel(layer, inputs):
     )
     if taps is None:
         return None
-    kernel = layer.kernel[taps[0], taps[1]]
-    return kernel, tuple(kernel.shape[:2])
+    return layer.kernel[taps[0], taps[1]]
 
 
 def _tap_windows(padded, kernel_shape, strides, dilation_rate, data_format):
@@ -267,10 +266,8 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     """
 
     def call(self, inputs):
-        kernel = self.kernel
         live = _live_kernel(self, inputs)
-        if live is not None:
-            kernel = live[0]
+        kernel = self.kernel if live is None else live
         if backend.depthwise_implementation() == "native":
             if live is None:
                 return super().call(inputs)
@@ -334,11 +331,9 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     def call(self, inputs):
-        kernel, kernel_size = self.kernel, self.kernel_size
         live = _live_kernel(self, inputs)
-        if live is not None:
-            kernel, kernel_size = live
-        pointwise = kernel_size == (1, 1) and self.strides == (1, 1) and self.groups == 1
+        kernel = self.kernel if live is None else live
+        pointwise = tuple(kernel.shape[:2]) == (1, 1) and self.strides == (1, 1) and self.groups == 1
         if not pointwise or backend.pointwise_implementation() == "native":
             if live is None:
                 return super().call(inputs)
