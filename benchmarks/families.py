@@ -238,16 +238,17 @@ def trainable_parameters(layer):
     return sum(math.prod(w.shape) for w in layer.trainable_weights)
 
 
-def check_parameters(family, layer, module):
+def check_parameters(name, layer, module):
     """Returns the trainable parameter counts ``(kcv, native)`` of kcv's ``layer``
-    and the native ``module``; raises RuntimeError when they differ."""
+    (or model) and the native ``module``; raises RuntimeError, naming ``name``,
+    when they differ."""
     kcv_count = trainable_parameters(layer)
     native_count = sum(p.numel() for p in module.parameters() if p.requires_grad)
     if kcv_count != native_count:
         raise RuntimeError(
-            f"{family.name}: the native PyTorch module has {native_count:,} trainable "
-            f"parameters and kcv's {family.title} {kcv_count:,}: they do not have the same "
-            "structure, so their times cannot be compared (fix benchmarks/native_torch.py)."
+            f"{name}: the native PyTorch module has {native_count:,} trainable parameters "
+            f"and kcv's {kcv_count:,}: they do not have the same structure, so their times "
+            "cannot be compared (fix its module in benchmarks/native_*.py)."
         )
     return kcv_count, native_count
 
@@ -308,23 +309,55 @@ def torch_step(family, args, x):
     import native_torch  # next to this script, on sys.path
 
     torch.manual_seed(0)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = family.native_module(native_torch, family.channels)
     _, layer, y = kcv_model(family, x, args.loss)
-    kcv_params, params = check_parameters(family, layer, module)
+    kcv_params, params = check_parameters(family.name, layer, module)
+    step, forward, device = native_steps(module, x, [y], args.dtype, args.loss)
+    return step, forward, {"device": device, "params": params, "kcv_params": kcv_params,
+                           "jit_compile": False}
+
+
+def native_steps(module, x, targets, dtype="float32", loss="mse"):
+    """A train step and a forward pass of a plain PyTorch ``module``, eager, NCHW.
+
+    Args:
+        module: ``torch.nn.Module`` returning one tensor or a list of them.
+        x: NumPy array, the input batch in Keras' channels_last layout
+            (transposed to NCHW here).
+        targets: list of NumPy arrays, one MSE target per output, in Keras'
+            layout (4-D ones transposed to NCHW here).
+        dtype: ``"float32"``, or a Keras mixed policy name: the step then runs
+            under ``torch.autocast`` (with a ``GradScaler`` for float16, as
+            Keras adds loss scaling).
+        loss: ``"mse"``, or ``"pooled"``: the MSE of each output's spatial mean.
+
+    Returns:
+        ``(step, forward, device)``: ``step()`` is one SGD(0.01) update on the
+        sum of the outputs' MSE losses and returns the loss; ``forward()`` is
+        inference (eval mode, no autograd graph), as Keras' ``predict_on_batch``;
+        both wait for the GPU. ``device`` names the device, in words.
+    """
+    import torch
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     module = module.to(device).train()
     optimizer = torch.optim.SGD(module.parameters(), lr=0.01)
-    x = torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device)
-    y = torch.from_numpy((y.transpose(0, 3, 1, 2) if y.ndim == 4 else y).copy()).to(device)
+
+    def nchw(array):
+        array = array.transpose(0, 3, 1, 2) if array.ndim == 4 else array
+        return torch.from_numpy(array.copy()).to(device)
+
+    x = nchw(x)
+    targets = [nchw(y) for y in targets]
     autocast = torch.autocast(device.type, dtype={
         "float32": torch.float32, "mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16,
-    }[args.dtype], enabled=args.dtype != "float32")
-    # Loss scaling under float16, as Keras' LossScaleOptimizer does.
-    scaler = torch.amp.GradScaler(device.type, enabled=args.dtype == "mixed_float16")
+    }[dtype], enabled=dtype != "float32")
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "mixed_float16")
+
+    def as_list(outputs):
+        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
     def forward():
-        # Inference, as Keras' predict_on_batch: eval mode (BN's moving
-        # statistics, no dropout), no autograd graph.
         module.eval()
         with torch.inference_mode(), autocast:
             outputs = module(x)
@@ -336,20 +369,19 @@ def torch_step(family, args, x):
     def step():
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            outputs = module(x)
-            if args.loss == "pooled":
-                outputs = spatial_mean(torch, outputs, channels_last=False)
-            loss = torch.nn.functional.mse_loss(outputs.float(), y)
-        scaler.scale(loss).backward()
+            outputs = as_list(module(x))
+            if loss == "pooled":
+                outputs = [spatial_mean(torch, o, channels_last=False) for o in outputs]
+            value = sum(torch.nn.functional.mse_loss(o.float(), y) for o, y in zip(outputs, targets))
+        scaler.scale(value).backward()
         scaler.step(optimizer)
         scaler.update()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return loss.item()
+        return value.item()
 
     name = f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "cpu"
-    return step, forward, {"device": name, "params": params, "kcv_params": kcv_params,
-                           "jit_compile": False}
+    return step, forward, name
 
 
 def reset_peak_rss():
@@ -491,7 +523,7 @@ class Worker:
         self.stderr.close()
 
 
-def _quartiles(seconds):
+def quartiles(seconds):
     """``(sorted ms, p25, median, p75)`` of a list of seconds."""
     ms = sorted(t * 1e3 for t in seconds)
     if len(ms) > 1:
@@ -501,8 +533,8 @@ def _quartiles(seconds):
 
 def summarize(family, run, result, batch):
     """Milliseconds statistics of one run."""
-    ms, p25, median, p75 = _quartiles(result["times_s"])
-    forward_median = _quartiles(result["forward_times_s"])[2]
+    ms, p25, median, p75 = quartiles(result["times_s"])
+    forward_median = quartiles(result["forward_times_s"])[2]
     peak = result.get("peak_rss_mib")
     return {
         "family": family.name,
@@ -525,15 +557,17 @@ def summarize(family, run, result, batch):
     }
 
 
-def add_ratios(rows):
-    """Sets each row's ``ratio``: its median over its family's native PyTorch median."""
-    native = {r["family"]: r["median_ms"] for r in rows if r["implementation"] == NATIVE.label}
+def add_ratios(rows, group="family"):
+    """Sets each row's ``ratio``: its median over the native PyTorch median
+    of its ``group`` (the rows with the same ``row[group]``)."""
+    native = {r[group]: r["median_ms"] for r in rows if r["implementation"] == NATIVE.label}
     for row in rows:
-        reference = native.get(row["family"])
+        reference = native.get(row[group])
         row["ratio"] = row["median_ms"] / reference if reference else None
 
 
-def _ratio(row):
+def format_ratio(row):
+    """``row["ratio"]`` to two decimals, ``n/a`` without a native reference."""
     return "n/a" if row["ratio"] is None else f"{row['ratio']:.2f}"
 
 
@@ -551,7 +585,7 @@ def summary_table(rows, families):
             continue
         native = found.get(NATIVE.label)
         cells = [
-            f"{found[label]['median_ms']:.1f} ({_ratio(found[label])})" if label in found else "–"
+            f"{found[label]['median_ms']:.1f} ({format_ratio(found[label])})" if label in found else "–"
             for label in labels
         ]
         lines.append(
@@ -575,14 +609,15 @@ def detail_table(rows):
         lines.append(
             f"| {r['family']} | {r['implementation']} | {r['device']} | {r['first_step_s']:.2f} "
             f"| {r['median_ms']:.1f} | {r['p25_ms']:.1f}–{r['p75_ms']:.1f} "
-            f"| {r['min_ms']:.1f}–{r['max_ms']:.1f} | {r['images_per_s']:.0f} | {_ratio(r)} "
+            f"| {r['min_ms']:.1f}–{r['max_ms']:.1f} | {r['images_per_s']:.0f} | {format_ratio(r)} "
             f"| {r['forward_ms']:.1f} | {r['forward_images_per_s']:.0f} | {peak} |"
         )
     return "\n".join(lines)
 
 
-def write_chart(rows, path):
-    """Bar chart of the train-step medians (IQR as error bars), labelled × native PyTorch."""
+def write_chart(rows, path, group="family"):
+    """Bar chart of the train-step medians (IQR as error bars), one group of
+    bars per ``row[group]``, labelled × native PyTorch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -592,7 +627,7 @@ def write_chart(rows, path):
     import kcv.viz
 
     table = [{**r, "implementation": r["implementation"].replace("kcv on ", "")} for r in rows]
-    figure = kcv.viz.timing_bars(table, group="family", series="implementation",
+    figure = kcv.viz.timing_bars(table, group=group, series="implementation",
                                  error=("p25_ms", "p75_ms"), reference=NATIVE.label)
     figure.axes[0].set_yscale("log")
     figure.axes[0].set_ylabel("train step, ms (log scale)")

@@ -1,37 +1,42 @@
-"""Inference and train-step throughput of every kcv model, per backend, at CIFAR size.
+"""Inference and train-step throughput of every kcv model, per backend, vs. plain PyTorch.
 
-For each model of ``kcv.models`` at a 32x32x3 input and 10 classes: images
-per second of an inference step (``predict_on_batch``) and of a training
-step (``train_on_batch``: forward, backward, SGD update, MSE loss on fixed
-random targets, one per output), under each installed Keras backend. The
-loss is the same simple one for every model (classification, segmentation,
-several exits alike): the work timed is the network's, not the loss's.
+For each model of ``kcv.models`` at a 32x32x3 input and 10 classes: the
+time of an inference step (``predict_on_batch``) and of a training step
+(``train_on_batch``: forward, backward, SGD update, MSE loss on fixed
+random targets, one per output), under each installed Keras backend, next
+to the same network written in plain PyTorch (``benchmarks/native_*.py``,
+checked to have kcv's number of trainable parameters before anything is
+timed). The loss is the same simple one for every model (classification,
+segmentation, several exits alike): the work timed is the network's, not
+the loss's.
 
 As in ``families.py``, whose worker machinery this script shares, every
-backend has a worker process of its own, started and done importing before
-anything is timed; the driver then asks for one model at a time, backend
-after backend, so that the numbers a comparison uses are taken minutes
-apart at most and only one process computes at any moment. Each framework
-keeps its default threads. The first step of each kind (tracing and
-compiling on JAX and TensorFlow) is reported apart.
+run has a worker process of its own, started and done importing before
+anything is timed; the driver then asks for one model at a time, run after
+run, so that the numbers a ratio compares are taken seconds apart and only
+one process computes at any moment. Each framework keeps its default
+threads. The first step of each kind (tracing and compiling on JAX and
+TensorFlow) is reported apart.
 
 Usage::
 
     python benchmarks/models.py [--models googlenet_cifar,...] [--batch 32]
         [--repeats 5] [--warmup 2] [--output-dir benchmarks/results]
 
-Prints a Markdown table and writes ``models_cpu.csv`` and ``.md`` (``gpu``
-when the workers found one) to the output directory.
+Prints Markdown tables and writes ``models_cpu.csv``, ``.md`` and ``.png``
+(``gpu`` when the workers found one) to the output directory.
 """
 
 import argparse
 import csv
 import dataclasses
 import gc
+import importlib
 import json
 import statistics
 import sys
 import traceback
+import types
 from pathlib import Path
 from typing import Callable
 
@@ -47,40 +52,66 @@ SIZE, CHANNELS, CLASSES = 32, 3, 10
 
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """One benchmarked model: ``build(kcv.models)`` returns it at 32x32x3, 10 classes."""
+    """One benchmarked model at 32x32x3, 10 classes.
+
+    ``build(kcv.models)`` returns the kcv model, ``native(modules)`` the plain
+    PyTorch one, ``modules`` holding ``benchmarks/native_<name>.py`` as
+    attributes ``<name>`` (see :func:`native_modules`).
+    """
 
     name: str
     description: str
     build: Callable
+    native: Callable
 
 
 MODELS = (
     ModelSpec("googlenet_cifar", "GoogLeNetCIFAR (BN, 3x3 pair for 5x5)",
-              lambda m: m.GoogLeNetCIFAR(classes=CLASSES)),
+              lambda m: m.GoogLeNetCIFAR(classes=CLASSES),
+              lambda n: n.googlenet.GoogLeNetCIFAR(classes=CLASSES)),
     ModelSpec("se_resnet20_cifar", "SEResNetCIFAR, depth 20, reduction 16",
-              lambda m: m.SEResNetCIFAR(depth=20, classes=CLASSES)),
+              lambda m: m.SEResNetCIFAR(depth=20, classes=CLASSES),
+              lambda n: n.resnet.SEResNetCIFAR(classes=CLASSES)),
     ModelSpec("se_resnet50", "SEResNet50 (ImageNet layout, 1x1 at the end at this size)",
-              lambda m: m.SEResNet50(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES)),
+              lambda m: m.SEResNet50(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+              lambda n: n.resnet.SEResNet50(classes=CLASSES)),
     ModelSpec("mobilenet_v1", "MobileNetV1, alpha 1.0",
-              lambda m: m.MobileNetV1(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES)),
+              lambda m: m.MobileNetV1(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+              lambda n: n.mobilenet.MobileNetV1(classes=CLASSES)),
     ModelSpec("mobilenet_v2", "MobileNetV2, alpha 1.0",
-              lambda m: m.MobileNetV2(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES)),
-    ModelSpec("msdnet_cifar_anytime", "MSDNet, the paper's CIFAR anytime preset (10 exits)",
-              lambda m: m.MSDNet(preset="cifar_anytime", classes=CLASSES)),
-    ModelSpec("encnet_cifar", "EncNetCIFAR, widen 4, 16 codewords, SE-loss output",
-              lambda m: m.EncNetCIFAR(classes=CLASSES)),
+              lambda m: m.MobileNetV2(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+              lambda n: n.mobilenet.MobileNetV2(classes=CLASSES)),
+    ModelSpec("msdnet_cifar_anytime", "MSDNet, the paper's CIFAR anytime preset (7 exits)",
+              lambda m: m.MSDNet(preset="cifar_anytime", classes=CLASSES),
+              lambda n: n.msdnet.MSDNet(classes=CLASSES)),
+    ModelSpec("encnet_cifar", "EncNetCIFAR, widen 4, 16 codewords, encoding gates",
+              lambda m: m.EncNetCIFAR(classes=CLASSES),
+              lambda n: n.resnet.EncNetCIFAR(classes=CLASSES)),
     ModelSpec("deeplab_v3", "DeepLabV3, MobileNetV2 backbone, output stride 16",
-              lambda m: m.DeepLabV3(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES)),
+              lambda m: m.DeepLabV3(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+              lambda n: n.mobilenet.DeepLabV3(classes=CLASSES)),
     ModelSpec("deeplab_v3_plus", "DeepLabV3Plus, MobileNetV2 backbone, output stride 16",
-              lambda m: m.DeepLabV3Plus(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES)),
+              lambda m: m.DeepLabV3Plus(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+              lambda n: n.mobilenet.DeepLabV3Plus(classes=CLASSES)),
     ModelSpec("encnet", "EncNet, ResNet-50 backbone at output stride 8, SE-loss output",
-              lambda m: m.EncNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES)),
+              lambda m: m.EncNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+              lambda n: n.resnet.EncNet(classes=CLASSES)),
     ModelSpec("spnet", "SPNet, ResNet-50 backbone at output stride 8, strip pooling",
-              lambda m: m.SPNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES)),
+              lambda m: m.SPNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+              lambda n: n.resnet.SPNet(classes=CLASSES)),
 )
 MODEL_NAMES = tuple(spec.name for spec in MODELS)
-# kcv on each backend: neither the native PyTorch run nor the convolution variant.
-RUNS = tuple(run for run in families.RUNS if run not in (families.NATIVE, families.KERAS_CONVOLUTIONS))
+# Native PyTorch and kcv on each backend (the convolution variant of
+# families.py is about single blocks).
+RUNS = tuple(run for run in families.RUNS if run is not families.KERAS_CONVOLUTIONS)
+NATIVE_FILES = ("googlenet", "mobilenet", "msdnet", "resnet")
+
+
+def native_modules():
+    """``benchmarks/native_<name>.py`` for each of :data:`NATIVE_FILES`, as
+    attributes of one namespace (this directory is on ``sys.path``)."""
+    return types.SimpleNamespace(
+        **{name: importlib.import_module(f"native_{name}") for name in NATIVE_FILES})
 
 
 def parse_args(argv=None):
@@ -111,7 +142,14 @@ def parse_args(argv=None):
 
 
 def time_model(spec, args):
-    """Builds ``spec`` under this process's backend and times both kinds of step."""
+    """Builds ``spec`` in this worker (kcv under its backend, or the native
+    PyTorch network) and times both kinds of step.
+
+    The native worker builds kcv's model too (Keras' torch backend), for its
+    parameter count, MACs and output shapes, and drops it before timing.
+    Peak resident memory is taken over the timed steps, from just before
+    the first (weights, activations and the framework's own footprint).
+    """
     import keras
 
     import kcv
@@ -122,31 +160,45 @@ def time_model(spec, args):
     x = rng.standard_normal((args.batch, SIZE, SIZE, CHANNELS), dtype=np.float32)
     targets = [rng.standard_normal((args.batch, *output.shape[1:]), dtype=np.float32)
                for output in model.outputs]
-    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=["mse"] * len(targets))
-    x = keras.ops.convert_to_tensor(x)
-    y = [keras.ops.convert_to_tensor(t) for t in targets]
-    y = y[0] if len(y) == 1 else y
     info = {
-        "device": families.keras_device(keras.backend.backend()),
         "params": kcv.analysis.count_params(model),
         "macs": kcv.analysis.count_macs(model),
         "outputs": len(targets),
     }
+    if args.worker == families.NATIVE.worker:
+        import torch
+
+        torch.manual_seed(0)
+        module = spec.native(native_modules())
+        info["kcv_params"], info["params"] = families.check_parameters(spec.name, model, module)
+        del model
+        keras.backend.clear_session()
+        train, predict, info["device"] = families.native_steps(module, x, targets)
+    else:
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=["mse"] * len(targets))
+        x = keras.ops.convert_to_tensor(x)
+        y = [keras.ops.convert_to_tensor(t) for t in targets]
+        y = y[0] if len(y) == 1 else y
+        info["device"] = families.keras_device(keras.backend.backend())
+        # predict_on_batch and train_on_batch return NumPy: each call waits for its step.
+        train, predict = (lambda: model.train_on_batch(x, y)), (lambda: model.predict_on_batch(x))
     gc.collect()
-    # predict_on_batch and train_on_batch return NumPy: each call waits for its step.
-    info["predict_first_s"], info["predict_s"] = families.timed(
-        lambda: model.predict_on_batch(x), args.warmup, args.repeats)
-    info["train_first_s"], info["train_s"] = families.timed(
-        lambda: model.train_on_batch(x, y), args.warmup, args.repeats)
+    families.reset_peak_rss()
+    info["predict_first_s"], info["predict_s"] = families.timed(predict, args.warmup, args.repeats)
+    info["train_first_s"], info["train_s"] = families.timed(train, args.warmup, args.repeats)
+    info["peak_rss_mib"] = families.peak_rss_mib()
     return info
 
 
 def run_worker(args):
-    """Serves the driver: imports Keras and kcv, says so, then times the models named on stdin."""
+    """Serves the driver: imports its framework (and kcv), says so, then
+    times the models named on stdin."""
     import keras
 
     import kcv  # noqa: F401  (imported now, not while a model is timed)
 
+    if args.worker == families.NATIVE.worker:
+        native_modules()
     print(json.dumps({"ready": True}), flush=True)
     by_name = {spec.name: spec for spec in MODELS}
     for line in sys.stdin:
@@ -163,50 +215,72 @@ def run_worker(args):
 
 
 def summarize(spec, run, result, batch):
-    """One row: throughput (median step) of both kinds, and the first steps."""
-    predict, train = statistics.median(result["predict_s"]), statistics.median(result["train_s"])
+    """One row: both kinds of step (median, spread, throughput), first steps, memory."""
+    train_ms, p25, median, p75 = families.quartiles(result["train_s"])
+    predict = families.quartiles(result["predict_s"])[2]
+    peak = result.get("peak_rss_mib")
     return {
         "model": spec.name,
-        "backend": run.worker,
+        "implementation": run.label,
         "device": result["device"],
         "params": result["params"],
         "macs": result["macs"],
-        "predict_images_per_s": batch / predict,
-        "train_images_per_s": batch / train,
-        "predict_median_ms": predict * 1e3,
-        "train_median_ms": train * 1e3,
-        "predict_first_s": result["predict_first_s"],
+        "median_ms": median,
+        "p25_ms": p25,
+        "p75_ms": p75,
+        "min_ms": train_ms[0],
+        "max_ms": train_ms[-1],
+        "train_images_per_s": batch / (median / 1e3),
         "train_first_s": result["train_first_s"],
-        "repeats": len(result["train_s"]),
+        "predict_median_ms": predict,
+        "predict_images_per_s": batch / (predict / 1e3),
+        "predict_first_s": result["predict_first_s"],
+        "peak_rss_mib": None if peak is None else round(peak, 1),
+        "repeats": len(train_ms),
     }
 
 
-def table(rows, specs):
-    """One line per model: parameters, MACs, then images/s per backend (inference / train)."""
-    backends = [run.worker for run in RUNS if any(r["backend"] == run.worker for r in rows)]
+def summary_table(rows, specs):
+    """One line per model: parameters, MACs, native train step, each kcv run's and its ratio."""
+    labels = [run.label for run in RUNS[1:] if any(r["implementation"] == run.label for r in rows)]
     lines = [
-        "| model | parameters | MACs / image | "
-        + " | ".join(f"{b} infer / train img/s (first steps s)" for b in backends) + " |",
-        "|---|---:|---:|" + "---:|" * len(backends),
+        "| model | parameters | MACs / image | native PyTorch train ms | "
+        + " | ".join(label.replace("kcv on ", "") + " train ms (×)" for label in labels) + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(labels),
     ]
     for spec in specs:
-        found = {r["backend"]: r for r in rows if r["model"] == spec.name}
+        found = {r["implementation"]: r for r in rows if r["model"] == spec.name}
         if not found:
             continue
-        first = next(iter(found.values()))
-        cells = [
-            (f"{found[b]['predict_images_per_s']:,.0f} / {found[b]['train_images_per_s']:,.0f} "
-             f"({found[b]['predict_first_s']:.1f} / {found[b]['train_first_s']:.1f})")
-            if b in found else "–"
-            for b in backends
-        ]
+        first, native = next(iter(found.values())), found.get(families.NATIVE.label)
+        cells = [f"{found[label]['median_ms']:,.0f} ({families.format_ratio(found[label])})"
+                 if label in found else "–" for label in labels]
         lines.append(f"| {spec.name} | {first['params']:,} | {first['macs'] / 1e6:,.1f} M | "
+                     f"{'–' if native is None else format(native['median_ms'], ',.0f')} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def write_results(rows, args, info, text_table):
-    """Writes ``<output-dir>/models_<cpu|gpu>.{csv,md}``; returns the Markdown path."""
+def detail_table(rows):
+    """Every run of every model: throughput both ways, first steps, spread, memory."""
+    lines = [
+        "| model | implementation | device | train img/s | × native | train IQR ms "
+        "| infer img/s | first train / infer step s | peak RSS MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        peak = "–" if r["peak_rss_mib"] is None else f"{r['peak_rss_mib']:,.0f}"
+        lines.append(
+            f"| {r['model']} | {r['implementation']} | {r['device']} "
+            f"| {r['train_images_per_s']:,.0f} | {families.format_ratio(r)} "
+            f"| {r['p25_ms']:,.0f}–{r['p75_ms']:,.0f} | {r['predict_images_per_s']:,.0f} "
+            f"| {r['train_first_s']:.1f} / {r['predict_first_s']:.1f} | {peak} |"
+        )
+    return "\n".join(lines)
+
+
+def write_results(rows, args, info, tables):
+    """Writes ``<output-dir>/models_<cpu|gpu>.{csv,md,png}``; returns the Markdown path."""
     name = "models_" + ("gpu" if any(r["device"] != "cpu" for r in rows) else "cpu")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     with open(args.output_dir / f"{name}.csv", "w", newline="") as f:
@@ -217,29 +291,35 @@ def write_results(rows, args, info, text_table):
     models = "\n".join(f"  - `{spec.name}`: {spec.description}" for spec in args.models)
     command = " ".join(["python benchmarks/models.py", *sys.argv[1:]])
     path = args.output_dir / f"{name}.md"
-    path.write_text(f"""# kcv models: inference and train-step throughput per backend
+    path.write_text(f"""# kcv models: train and inference steps per backend vs. plain PyTorch
 
-Images per second of `predict_on_batch` (inference) and `train_on_batch`
-(forward, backward, SGD update; MSE loss on fixed random targets, one per
-output) for each model at 32x32x3, 10 classes; see `benchmarks/README.md`.
-In brackets: the first step of each kind in seconds (tracing and
-compilation on JAX and TensorFlow, included in no throughput).
+`train_on_batch` (forward, backward, SGD(0.01) update; MSE loss on fixed
+random targets, one per output, summed) and `predict_on_batch` (inference)
+for each model at 32x32x3, 10 classes, under each Keras backend, next to the
+same network in plain PyTorch (`benchmarks/native_*.py`, NCHW, eager,
+`torch.optim.SGD`); see `benchmarks/README.md`.
 
-- Batch {args.batch}; {args.warmup} untimed steps of each kind, then {args.repeats} timed (median); float32, channels_last
+- Batch {args.batch}; {args.warmup} untimed steps of each kind (the first reported apart: tracing and compilation on JAX and TensorFlow), then {args.repeats} timed; float32, channels_last on the Keras side
 - Models:
 {models}
-- Each backend in a worker process of its own, all started before any timing; one model at a time, backend after backend; default threads
+- Each run in a worker process of its own, all started before any timing; one model at a time, run after run; default threads
 - Machine: {info['cpu']}, {info['cores']} cores; devices: {', '.join(sorted({r['device'] for r in rows}))}
 - Load average (1, 5, 15 min): {info['load_before']} before the runs, {info['load_after']} after
 - Versions: {versions}
 - Date: {info['date']}
 - Command: `{command}`
 
-{text_table}
+{tables}
 
-MACs: multiply-accumulates of the convolutions and dense layers for one
-image (`kcv.analysis.count_macs`).
+Parameters: trainable, checked equal between kcv and the native network
+before timing. MACs: multiply-accumulates of the convolutions and dense
+layers for one image (`kcv.analysis.count_macs`). ×: the train-step median
+over the same model's native PyTorch median (lower is better). IQR: 25th–75th
+percentile of the timed train steps. Peak RSS: the worker's peak resident
+memory over the timed steps, weights, activations and framework included.
+Chart: `{name}.png`.
 """)
+    families.write_chart(rows, args.output_dir / f"{name}.png", group="model")
     return path
 
 
@@ -256,17 +336,23 @@ def main(argv=None):
         for run, worker in workers.items():
             print(f"{spec.name}: running {run.label} ...", file=sys.stderr, flush=True)
             try:
-                rows.append(summarize(spec, run, worker.time(spec), args.batch))
+                result = worker.time(spec)
             except RuntimeError as error:
                 print(f"{spec.name}, {run.label} failed:\n{error}", file=sys.stderr)
                 failed.append(f"{spec.name}, {run.label}")
+                continue
+            if run is families.NATIVE:
+                print(f"{spec.name}: trainable parameters kcv {result['kcv_params']:,}, "
+                      f"native PyTorch {result['params']:,} (checked)", file=sys.stderr)
+            rows.append(summarize(spec, run, result, args.batch))
     for worker in workers.values():
         worker.close()
     info["load_after"] = families.load_average()
     if rows:
-        text_table = table(rows, args.models)
-        print(text_table)
-        print(f"written: {write_results(rows, args, info, text_table)}", file=sys.stderr)
+        families.add_ratios(rows, group="model")
+        tables = summary_table(rows, args.models) + "\n\n" + detail_table(rows)
+        print(tables)
+        print(f"written: {write_results(rows, args, info, tables)}", file=sys.stderr)
     for label in failed:
         print(f"FAILED: {label} (see its error above)", file=sys.stderr)
     return 1 if failed or not rows else 0

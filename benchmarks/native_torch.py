@@ -5,7 +5,7 @@ parameter count of the kcv layer at the configuration that
 ``benchmarks/families.py`` times (that script checks the counts before
 timing). Each module implements what the benchmark needs and no more: the
 kcv options a benchmark does not use (``batch_norm`` of the Inception
-module, separable ASPP, the SE-loss head...) are left out.
+module, separable ASPP...) are left out.
 
 Conventions shared with kcv: a convolution followed by batch normalization
 has no bias, every other one has one; "same" padding (stride 1, odd kernels:
@@ -239,26 +239,31 @@ class Encoding(nn.Module):
 
 
 class ContextEncoding(nn.Module):
-    """EncNet's Context Encoding Module without the SE-loss head.
+    """EncNet's Context Encoding Module, with an optional SE-loss head.
 
     ``x -> 1x1 conv + BN + ReLU -> Encoding(K) -> BN over codewords -> ReLU
     -> mean over K = e``, ``γ = sigmoid(W e + b)``, ``y = relu(x + x·γ)``:
-    the structure of ``kcv.layers.ContextEncoding(se_classes=None)``.
-    ``BatchNorm1d(K)`` on ``(B, K, C)`` normalises per codeword over batch and
-    channels, as Keras' ``BatchNormalization(axis=1)`` does.
+    the structure of ``kcv.layers.ContextEncoding``. ``BatchNorm1d(K)`` on
+    ``(B, K, C)`` normalises per codeword over batch and channels, as Keras'
+    ``BatchNormalization(axis=1)`` does. With ``se_classes`` (None by
+    default: no head, ``y`` alone) it returns ``(y, W_se e + b_se)``, the
+    SE-loss logits, as kcv does.
     """
 
-    def __init__(self, channels, num_codes=32):
+    def __init__(self, channels, num_codes=32, se_classes=None):
         super().__init__()
         self.reduce = conv_bn_act(channels, channels, 1)
         self.encoding = Encoding(channels, num_codes)
         self.codeword_bn = nn.BatchNorm1d(num_codes, **_BN)
         self.gate = nn.Linear(channels, channels)
+        self.se_head = None if se_classes is None else nn.Linear(channels, se_classes)
 
     def forward(self, x):
         encoded = F.relu(self.codeword_bn(self.encoding(self.reduce(x))))
-        gamma = torch.sigmoid(self.gate(encoded.mean(dim=1)))
-        return F.relu(x + x * gamma[:, :, None, None])
+        context = encoded.mean(dim=1)
+        gamma = torch.sigmoid(self.gate(context))
+        y = F.relu(x + x * gamma[:, :, None, None])
+        return y if self.se_head is None else (y, self.se_head(context))
 
 
 class StripPooling(nn.Module):

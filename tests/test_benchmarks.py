@@ -23,6 +23,7 @@ def _load(name):
 
 
 families = _load("families")  # imports no framework at module level
+models = _load("models")
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_native_module_has_the_kcv_block_structure(native_torch, name):
     x = np.random.default_rng(0).standard_normal((2, 8, 8, family.channels), dtype=np.float32)
     model, layer, target = families.kcv_model(family, x)
     module = family.native_module(native_torch, family.channels)
-    kcv_count, native_count = families.check_parameters(family, layer, module)
+    kcv_count, native_count = families.check_parameters(family.name, layer, module)
     assert kcv_count == native_count > 0
     native_out = module(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))
     expected = target.shape if target.ndim != 4 else np.transpose(target, (0, 3, 1, 2)).shape
@@ -58,7 +59,7 @@ def test_parameter_count_mismatch_fails_loudly(native_torch):
     _, layer, _ = families.kcv_model(family, x)
     wrong = native_torch.SqueezeExcite(family.channels, reduction=8)
     with pytest.raises(RuntimeError, match="same structure"):
-        families.check_parameters(family, layer, wrong)
+        families.check_parameters(family.name, layer, wrong)
 
 
 @pytest.mark.slow
@@ -83,9 +84,31 @@ def test_families_script_times_every_backend_and_native(tmp_path):
     assert "se: trainable parameters kcv 8,464, native PyTorch 8,464 (checked)" in done.stderr
 
 
+@pytest.mark.parametrize("name", models.MODEL_NAMES)
+def test_native_model_has_the_kcv_model_structure(native_torch, name):
+    import keras
+    import torch
+
+    import kcv
+
+    spec = next(s for s in models.MODELS if s.name == name)
+    keras.utils.set_random_seed(0)
+    model = spec.build(kcv.models)
+    module = spec.native(models.native_modules())
+    kcv_count, native_count = families.check_parameters(name, model, module)
+    assert kcv_count == native_count == kcv.analysis.count_params(model) > 0
+    x = torch.zeros(1, models.CHANNELS, models.SIZE, models.SIZE)
+    with torch.inference_mode():
+        outputs = module.eval()(x)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    expected = [(1, *o.shape[1:]) for o in model.outputs]
+    expected = [(s[0], s[3], s[1], s[2]) if len(s) == 4 else s for s in expected]  # NHWC -> NCHW
+    assert [tuple(o.shape) for o in outputs] == expected
+
+
 @pytest.mark.slow
 @pytest.mark.backend_independent
-def test_models_script_times_every_backend(tmp_path):
+def test_models_script_times_every_backend_and_native(tmp_path):
     done = subprocess.run(
         [sys.executable, os.path.join(BENCHMARKS, "models.py"), "--models", "se_resnet20_cifar",
          "--repeats", "1", "--warmup", "1", "--batch", "2", "--output-dir", str(tmp_path)],
@@ -95,16 +118,19 @@ def test_models_script_times_every_backend(tmp_path):
     with open(tmp_path / "models_cpu.csv") as f:
         rows = list(csv.DictReader(f))
     installed = [b for b in ("jax", "tensorflow", "torch") if importlib.util.find_spec(b)]
-    assert [r["backend"] for r in rows] == installed
-    assert len({r["params"] for r in rows}) == 1 and len({r["macs"] for r in rows}) == 1
+    expected = ["native PyTorch (torch.nn, NCHW)"] * ("torch" in installed)
+    assert [r["implementation"] for r in rows] == expected + [f"kcv on {b}" for b in installed]
+    assert {r["params"] for r in rows} == {"274847"} and len({r["macs"] for r in rows}) == 1
     assert all(float(r["train_images_per_s"]) > 0 and float(r["predict_images_per_s"]) > 0 for r in rows)
+    if expected:
+        assert float(rows[0]["ratio"]) == 1.0 and all(float(r["ratio"]) > 0 for r in rows)
     report = (tmp_path / "models_cpu.md").read_text()
-    assert "Load average" in report and "| se_resnet20_cifar |" in report
+    assert "Load average" in report and "| se_resnet20_cifar | 274,847 |" in report
+    assert (tmp_path / "models_cpu.png").stat().st_size > 0
 
 
 @pytest.mark.backend_independent
 def test_models_script_rejects_unknown_models():
-    models = _load("models")
     with pytest.raises(SystemExit):
         models.parse_args(["--models", "resnet1000"])
     assert [spec.name for spec in models.parse_args(["--models", "mobilenet_v2"]).models] == ["mobilenet_v2"]
