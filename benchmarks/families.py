@@ -51,6 +51,9 @@ from typing import Callable
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# TensorFlow's oneDNN CPU kernels, off by default on some CPUs (kcv/__init__.py
+# says why); the workers inherit this, and the reports record it.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -636,7 +639,8 @@ def write_chart(rows, path, group="family"):
 
 
 def machine():
-    """CPU model, core count, load, Python and framework versions, date."""
+    """CPU model, core count, Python and framework versions, the environment
+    the workers get (TensorFlow's oneDNN switch), date."""
     cpu = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -655,6 +659,7 @@ def machine():
         "cpu": cpu,
         "cores": os.cpu_count(),
         "versions": versions,
+        "environment": f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', '')}",
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 
@@ -698,7 +703,7 @@ time, run after run; default threads
 - Machine: {info['cpu']}, {info['cores']} cores; devices: {devices}
 - Load average (1, 5, 15 min): {info['load_before']} before the runs, \
 {info['load_after']} after (the benchmark itself keeps about one to two cores busy)
-- Versions: {versions}
+- Versions: {versions}; {info['environment']}
 - Date: {info['date']}
 - Command: `{command}`
 

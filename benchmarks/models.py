@@ -305,7 +305,7 @@ same network in plain PyTorch (`benchmarks/native_*.py`, NCHW, eager,
 - Each run in a worker process of its own, all started before any timing; one model at a time, run after run; default threads
 - Machine: {info['cpu']}, {info['cores']} cores; devices: {', '.join(sorted({r['device'] for r in rows}))}
 - Load average (1, 5, 15 min): {info['load_before']} before the runs, {info['load_after']} after
-- Versions: {versions}
+- Versions: {versions}; {info['environment']}
 - Date: {info['date']}
 - Command: `{command}`
 

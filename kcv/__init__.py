@@ -17,6 +17,17 @@ Sub-packages:
 
 __version__ = "0.1.0"
 
+import os as _os  # noqa: E402
+
+# TensorFlow turns its oneDNN CPU kernels on by default only on some CPUs
+# (not on this project's AMD EPYC machines); without them its gradient of a
+# convolution with many channels on a small map is 10 to 100 times slower
+# (ResNet-50's last stages at 32x32: EncNet trains 3x slower). TensorFlow
+# reads the variable when it is imported, so this helps where kcv is
+# imported first; the test runner, the benchmarks and the Makefile set it
+# too. Set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own kernels.
+_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 from kcv import adaptive  # noqa: E402
 from kcv import analysis  # noqa: E402
 from kcv import data  # noqa: E402

@@ -116,21 +116,22 @@ def channels_first_support():
     return True, ""
 
 
-def _choose(variable, fast_on_jax_cpu):
+def _choose(variable, fast_on_cpu, backends=("jax",)):
     """Reads an implementation override from the environment, else decides.
 
-    Returns ``fast_on_jax_cpu`` on JAX without an accelerator, else
-    ``"native"``. ``variable`` (e.g. ``KCV_DEPTHWISE``) may force either.
+    Returns ``fast_on_cpu`` on the ``backends`` when they run without an
+    accelerator, else ``"native"``. ``variable`` (e.g. ``KCV_DEPTHWISE``)
+    may force either.
     """
     forced = os.environ.get(variable)
     if forced:
-        if forced not in ("native", fast_on_jax_cpu):
+        if forced not in ("native", fast_on_cpu):
             raise ValueError(
-                f"{variable} must be 'native' or {fast_on_jax_cpu!r}, received {forced!r}."
+                f"{variable} must be 'native' or {fast_on_cpu!r}, received {forced!r}."
             )
         return forced
-    if name() == "jax" and not has_accelerator():
-        return fast_on_jax_cpu
+    if name() in backends and not has_accelerator():
+        return fast_on_cpu
     return "native"
 
 
@@ -156,12 +157,17 @@ def pointwise_implementation():
     """Chooses how kcv computes a 1x1, stride-1 convolution on this backend.
 
     Returns ``"matmul"`` (a matrix product over the channel axis) or
-    ``"native"`` (the backend's convolution). XLA on the CPU computes the
+    ``"native"`` (the backend's convolution). On the CPU, XLA computes the
     weight gradient of a 1x1 convolution as a transposed convolution several
-    times slower than the equivalent matrix product, so JAX on CPU uses
-    ``"matmul"``. ``KCV_POINTWISE=native|matmul`` overrides (read once).
+    times slower than the equivalent matrix product, and TensorFlow's input
+    gradient of a 1x1 convolution with many channels on a small map is
+    slower still (without oneDNN, up to 50x: 124 ms against 2.5 ms for
+    1024 -> 1024 channels on 32 1x1 maps; see ``benchmarks/README.md``), so
+    JAX and TensorFlow on CPU use ``"matmul"``; PyTorch, and every GPU, keep
+    the native convolution. ``KCV_POINTWISE=native|matmul`` overrides (read
+    once).
     """
-    return _choose("KCV_POINTWISE", "matmul")
+    return _choose("KCV_POINTWISE", "matmul", backends=("jax", "tensorflow"))
 
 
 def sum_together(tensors, axes):

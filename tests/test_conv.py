@@ -148,14 +148,16 @@ def test_custom_gradients_equal_autodiff(strides, dilation, multiplier, data_for
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("kernel_size, strides", [(1, 1), (1, 2), (3, 1)])
-def test_conv2d_is_a_drop_in_for_keras_conv2d(data_format, kernel_size, strides):
+@pytest.mark.parametrize("kernel_size, strides, padding", [
+    (1, 1, "same"), (1, 2, "same"), (1, 2, "valid"), (1, (2, 3), "same"), (3, 1, "same"),
+])
+def test_conv2d_is_a_drop_in_for_keras_conv2d(data_format, kernel_size, strides, padding):
     if data_format == "channels_first" and not backend.channels_first_support()[0]:
         pytest.skip(backend.channels_first_support()[1])
     shape = (2, 6, 6, 5) if data_format == "channels_last" else (2, 5, 6, 6)
     x = np.random.default_rng(5).standard_normal(shape).astype("float32")
     kwargs = dict(kernel_size=kernel_size, strides=strides, activation="relu",
-                  padding="same", data_format=data_format)
+                  padding=padding, data_format=data_format)
     ours, theirs = kcv.layers.Conv2D(7, **kwargs), keras.layers.Conv2D(7, **kwargs)
     ours.build(x.shape)
     theirs.build(x.shape)
@@ -167,7 +169,7 @@ def test_conv2d_is_a_drop_in_for_keras_conv2d(data_format, kernel_size, strides)
 def test_pointwise_choice():
     if os.environ.get("KCV_POINTWISE"):
         expected = os.environ["KCV_POINTWISE"]
-    elif backend.name() == "jax" and not backend.has_accelerator():
+    elif backend.name() in ("jax", "tensorflow") and not backend.has_accelerator():
         expected = "matmul"
     else:
         expected = "native"

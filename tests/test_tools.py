@@ -7,6 +7,8 @@ import sys
 import nbformat
 import pytest
 
+from kcv import backend
+
 pytestmark = pytest.mark.backend_independent
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,6 +54,22 @@ def test_cli_reports_versions_and_backends():
     for field in ("kcv", "keras", "jax", "tensorflow", "torch", "backend", "devices", "installed"):
         assert any(line.split()[0] == field for line in done.stdout.splitlines() if line), field
     assert "backend     numpy" in done.stdout
+
+
+@pytest.mark.skipif(not backend.installed_backends().get("tensorflow"), reason="needs TensorFlow")
+def test_importing_kcv_first_gives_tensorflow_its_onednn_kernels():
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="0")
+    done = subprocess.run([sys.executable, "-c", "import kcv"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "oneDNN custom operations are on" in done.stderr
+    env.update(KERAS_BACKEND="numpy", TF_ENABLE_ONEDNN_OPTS="0")
+    done = subprocess.run(
+        [sys.executable, "-c", "import os, kcv; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.stdout.strip() == "0", "the user's choice is kept"
 
 
 def test_runner_rejects_unknown_backends():

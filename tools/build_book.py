@@ -242,9 +242,12 @@ def run_jupyter_book(src, output, log_path):
     executable = os.path.join(os.path.dirname(sys.executable), "jupyter-book")
     if not os.path.exists(executable):
         raise BookError("jupyter-book is not installed: pip install -e '.[book]'")
+    # The API pages import kcv, hence the backend: TensorFlow's C++ start-up
+    # messages (e.g. "oneDNN custom operations are on") are not Sphinx's.
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
         [executable, "build", src, "--path-output", output, "--builder", "html"],
-        capture_output=True, text=True, env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+        capture_output=True, text=True, env=env,
     )
     text = done.stdout + done.stderr
     with open(log_path, "w", encoding="utf-8") as f:

@@ -37,11 +37,13 @@ RESULTS = os.path.join(ROOT, "test-results")
 # redoing them, and XLA compiles without its slow LLVM optimizations (same
 # operations, slower code, far faster compilation: about 40% off the JAX run).
 # Building a small MSDNet in a fresh process drops from about 25 s to 2 s.
-# The caller's environment takes precedence.
-JAX_SPEEDUPS = {
+# TensorFlow gets its oneDNN kernels, off by default on some CPUs (see
+# kcv/__init__.py). The caller's environment takes precedence.
+SPEEDUPS = {
     "JAX_COMPILATION_CACHE_DIR": os.path.join(RESULTS, "jax-cache"),
     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     "XLA_FLAGS": "--xla_backend_optimization_level=0",
+    "TF_ENABLE_ONEDNN_OPTS": "1",
 }
 
 
@@ -91,7 +93,7 @@ def plan(backends):
 def _run(label, keras_backend, marker, paths, pytest_args):
     xml_path = os.path.join(RESULTS, f"{label}.xml")
     log_path = os.path.join(RESULTS, f"{label}.log")
-    env = {**JAX_SPEEDUPS, **os.environ, "KERAS_BACKEND": keras_backend}
+    env = {**SPEEDUPS, **os.environ, "KERAS_BACKEND": keras_backend}
     command = [
         sys.executable, "-m", "pytest", *paths, "-m", marker, "-p", "no:cacheprovider",
         f"--junitxml={xml_path}", "-q", *pytest_args,

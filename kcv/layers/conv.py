@@ -304,13 +304,14 @@ class Conv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` whose 1x1 form runs as a matrix product.
 
     Same arguments, weights, saved format and outputs as
-    ``keras.layers.Conv2D``. A pointwise convolution (1x1 kernel, stride 1,
-    one group) is the product of every pixel's channel vector with the
-    ``(C_in, C_out)`` kernel; where :func:`kcv.backend.pointwise_implementation`
-    says ``"matmul"`` (JAX on CPU) it is computed that way, so that its weight
-    gradient is a matrix product too. A dilated kernel whose outer taps read
-    only padding convolves with its live taps (:func:`live_taps`), which can
-    leave a 1x1. Every other convolution is Keras' own.
+    ``keras.layers.Conv2D``. A 1x1 convolution (one group) is the product
+    of every pixel's channel vector with the ``(C_in, C_out)`` kernel, taken
+    at every ``strides``-th pixel; where
+    :func:`kcv.backend.pointwise_implementation` says ``"matmul"`` (JAX and
+    TensorFlow on CPU) it is computed that way, so that its gradients are
+    matrix products too. A dilated kernel whose outer taps read only padding
+    convolves with its live taps (:func:`live_taps`), which can leave a 1x1.
+    Every other convolution is Keras' own.
 
     Args:
         See ``keras.layers.Conv2D``.
@@ -333,14 +334,25 @@ class Conv2D(keras.layers.Conv2D):
     def call(self, inputs):
         live = _live_kernel(self, inputs)
         kernel = self.kernel if live is None else live
-        pointwise = tuple(kernel.shape[:2]) == (1, 1) and self.strides == (1, 1) and self.groups == 1
+        pointwise = tuple(kernel.shape[:2]) == (1, 1) and self.groups == 1
         if not pointwise or backend.pointwise_implementation() == "native":
             if live is None:
                 return super().call(inputs)
             return _convolve(self, ops.conv, inputs, kernel)
         kernel = ops.reshape(kernel, kernel.shape[2:])
+        if self.strides != (1, 1):
+            # A 1x1 kernel needs no padding: "same" and "valid" both read
+            # pixels 0, s, 2s, ... of each axis.
+            h_axis = 1 if self.data_format == "channels_last" else 2
+            index = [slice(None)] * 4
+            index[h_axis], index[h_axis + 1] = (slice(None, None, s) for s in self.strides)
+            inputs = inputs[tuple(index)]
         if self.data_format == "channels_last":
-            outputs = ops.matmul(inputs, kernel)
+            # A 2-D product: TensorFlow runs a 4-D one as a broadcast batched
+            # product, several times slower.
+            shape = ops.shape(inputs)
+            outputs = ops.matmul(ops.reshape(inputs, (-1, shape[-1])), kernel)
+            outputs = ops.reshape(outputs, (*shape[:-1], kernel.shape[-1]))
         else:
             outputs = ops.einsum("bchw,cd->bdhw", inputs, kernel)
         return _bias_and_activation(self, outputs)
