@@ -154,15 +154,15 @@ def depthwise_implementation():
 
 @functools.cache
 def pointwise_implementation():
-    """Chooses how kcv computes a 1x1, stride-1 convolution on this backend.
+    """Chooses how kcv computes a 1x1 convolution (any stride) on this backend.
 
     Returns ``"matmul"`` (a matrix product over the channel axis) or
     ``"native"`` (the backend's convolution). On the CPU, XLA computes the
     weight gradient of a 1x1 convolution as a transposed convolution several
-    times slower than the equivalent matrix product, and TensorFlow's input
-    gradient of a 1x1 convolution with many channels on a small map is
-    slower still (without oneDNN, up to 50x: 124 ms against 2.5 ms for
-    1024 -> 1024 channels on 32 1x1 maps; see ``benchmarks/README.md``), so
+    times slower than the equivalent matrix product. TensorFlow without
+    oneDNN is slower still on many channels and small maps: 124 ms for the
+    input gradient alone of 1024 -> 1024 channels on 32 maps of 1x1, against
+    6 ms for the whole matrix-product step (``benchmarks/README.md``). So
     JAX and TensorFlow on CPU use ``"matmul"``; PyTorch, and every GPU, keep
     the native convolution. ``KCV_POINTWISE=native|matmul`` overrides (read
     once).
