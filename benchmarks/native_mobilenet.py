@@ -10,7 +10,8 @@ the kcv builders that the benchmark does not use (width multiplier
 ``alpha``, ``depth_multiplier``, ``include_top=False``, other backbones,
 separable ASPP and decoder...) are left out.
 
-Conventions of ``native_torch.py`` (whose ``conv_bn_act`` and ``ASPP`` are
+Conventions of ``native_torch.py`` (whose ``conv_bn_act``, ``InvertedResidual``,
+``ASPP`` and ``atrous_schedule`` are
 reused): a convolution followed by BN has no bias; "same" padding is
 ``dilation * (k - 1) / 2`` per side (at stride 2 Keras pads only after,
 symmetric padding gives the same output size and cost); BN with Keras'
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from native_torch import ASPP, conv_bn_act
+from native_torch import ASPP, InvertedResidual, atrous_schedule, conv_bn_act
 
 # MobileNet, Table 1: (pointwise filters, stride) of the 13 separable blocks.
 V1_BLOCKS = (
@@ -68,54 +69,6 @@ def separable_conv(in_channels, out_channels, stride=1):
     )
 
 
-class AtrousInvertedResidual(nn.Module):
-    """MobileNetV2 inverted residual whose depthwise convolution has a stride or a dilation.
-
-    ``native_torch.InvertedResidual`` with kcv's ``dilation_rate`` option
-    (``kcv.layers.InvertedResidual``): ``1x1 expand to t·C + BN + ReLU6
-    (skipped when t = 1) -> 3x3 depthwise (stride s, dilation d) + BN +
-    ReLU6 -> 1x1 projection + BN [+ x]``, the shortcut where the stride is 1
-    and the widths match. Convolutions have no bias.
-    """
-
-    def __init__(self, in_channels, out_channels, expansion=6, stride=1, dilation=1):
-        super().__init__()
-        hidden = int(round(in_channels * expansion))
-        layers = []
-        if expansion != 1:
-            layers.append(conv_bn_act(in_channels, hidden, 1, activation=nn.ReLU6))
-        layers += [
-            conv_bn_act(hidden, hidden, 3, activation=nn.ReLU6, stride=stride, dilation=dilation,
-                        groups=hidden),
-            conv_bn_act(hidden, out_channels, 1, activation=None),
-        ]
-        self.block = nn.Sequential(*layers)
-        self.has_residual = stride == 1 and in_channels == out_channels
-
-    def forward(self, x):
-        out = self.block(x)
-        return out + x if self.has_residual else out
-
-
-def atrous_schedule(strides, output_stride, input_stride):
-    """``(stride, dilation)`` per unit, kcv's ``kcv.models._utils.atrous_schedule``.
-
-    DeepLab's rule: a stride that would take the total stride past
-    ``output_stride`` becomes 1 and multiplies the dilation of the units
-    after it (the unit that drops its stride keeps the rate before it).
-    ``output_stride=None`` keeps every stride.
-    """
-    schedule, total, rate = [], input_stride, 1
-    for stride in strides:
-        if output_stride is not None and total * stride > output_stride:
-            schedule.append((1, rate))
-            rate *= stride
-        else:
-            schedule.append((stride, rate))
-            total *= stride
-    return schedule
-
-
 class MobileNetV2Features(nn.Module):
     """MobileNetV2's body: the 3x3/2 stem (32) + BN + ReLU6 and the 17 inverted residuals.
 
@@ -137,7 +90,7 @@ class MobileNetV2Features(nn.Module):
         schedule = atrous_schedule([s for _, _, s in units], output_stride, input_stride=2)
         blocks, in_channels = [], 32
         for (expansion, channels, _), (stride, rate) in zip(units, schedule):
-            blocks.append(AtrousInvertedResidual(in_channels, channels, expansion, stride, rate))
+            blocks.append(InvertedResidual(in_channels, channels, expansion, stride, rate))
             in_channels = channels
         self.blocks = nn.ModuleList(blocks)
         self.out_channels = in_channels

@@ -60,29 +60,11 @@ from native_torch import Encoding
 from native_torch import MixedPooling
 from native_torch import SqueezeExcite
 from native_torch import StripPooling
+from native_torch import atrous_schedule
 from native_torch import conv_bn_act
 
 RESNET50_DEPTHS = (3, 4, 6, 3)
 RESNET50_WIDTHS = (64, 128, 256, 512)
-
-
-def atrous_schedule(strides, output_stride, input_stride):
-    """``(stride, dilation)`` per block, DeepLab's rule as kcv's ``atrous_schedule``.
-
-    Visiting the blocks in order, a stride that would take the total stride
-    past ``output_stride`` becomes 1 and multiplies the dilation of the
-    blocks after it; the block that drops it keeps the dilation in force
-    before it (torchvision's ``replace_stride_with_dilation``).
-    """
-    schedule, total, rate = [], input_stride, 1
-    for stride in strides:
-        if output_stride is not None and total * stride > output_stride:
-            schedule.append((1, rate))
-            rate *= stride
-        else:
-            schedule.append((stride, rate))
-            total *= stride
-    return schedule
 
 
 class ResidualBlock(nn.Module):

@@ -42,6 +42,27 @@ from torch.nn import functional as F
 _BN = {"eps": 1e-3, "momentum": 0.01}
 
 
+def atrous_schedule(strides, output_stride, input_stride):
+    """``(stride, dilation)`` per unit, DeepLab's rule as kcv's ``atrous_schedule``.
+
+    Visiting the units (blocks) in order, a stride that would take the total
+    stride past ``output_stride`` becomes 1 and multiplies the dilation of
+    the units after it; the unit that drops it keeps the dilation in force
+    before it (torchvision's ``replace_stride_with_dilation``).
+    ``output_stride=None`` keeps every stride; ``input_stride`` is the
+    stride of the first unit's input.
+    """
+    schedule, total, rate = [], input_stride, 1
+    for stride in strides:
+        if output_stride is not None and total * stride > output_stride:
+            schedule.append((1, rate))
+            rate *= stride
+        else:
+            schedule.append((stride, rate))
+            total *= stride
+    return schedule
+
+
 def conv_bn_act(in_channels, out_channels, kernel_size, batch_norm=True, activation=nn.ReLU,
                 stride=1, dilation=1, groups=1):
     """Conv -> [BN] -> [activation], the unit of every block below.
@@ -155,6 +176,8 @@ class InvertedResidual(nn.Module):
         expansion: int or float >= 1. Expansion factor ``t``; the hidden width
             is ``round(C · t)``.
         stride: 1 or 2. Stride of the depthwise convolution.
+        dilation: int. Dilation of the depthwise convolution (kcv's
+            ``dilation_rate``, DeepLab's atrous MobileNetV2).
 
     Example:
 
@@ -164,14 +187,15 @@ class InvertedResidual(nn.Module):
     torch.Size([1, 24, 16, 16])
     """
 
-    def __init__(self, in_channels, out_channels, expansion=6, stride=1):
+    def __init__(self, in_channels, out_channels, expansion=6, stride=1, dilation=1):
         super().__init__()
         hidden = int(round(in_channels * expansion))
         layers = []
         if expansion != 1:
             layers.append(conv_bn_act(in_channels, hidden, 1, activation=nn.ReLU6))
         layers += [
-            conv_bn_act(hidden, hidden, 3, activation=nn.ReLU6, stride=stride, groups=hidden),
+            conv_bn_act(hidden, hidden, 3, activation=nn.ReLU6, stride=stride, dilation=dilation,
+                        groups=hidden),
             conv_bn_act(hidden, out_channels, 1, activation=None),
         ]
         self.block = nn.Sequential(*layers)
