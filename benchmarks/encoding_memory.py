@@ -59,7 +59,10 @@ def run_worker(args):
     )
     layer = kcv.layers.Encoding(args.codes)
     layer.build(x.shape)
-    codewords, scale = keras.ops.convert_to_tensor(layer.codewords), keras.ops.convert_to_tensor(layer.scale)
+    codewords, scale = (
+        keras.ops.convert_to_tensor(layer.codewords),
+        keras.ops.convert_to_tensor(layer.scale),
+    )
     if args.worker_form == "kcv":
         forward = lambda inputs: layer(inputs)  # noqa: E731
     else:
@@ -69,8 +72,15 @@ def run_worker(args):
     start = time.perf_counter()
     out = keras.ops.convert_to_numpy(forward(x))
     seconds = time.perf_counter() - start
-    print(json.dumps({"peak_increase_mib": _peak_mib() - before, "seconds": seconds,
-                      "checksum": float(abs(out).sum())}))
+    print(
+        json.dumps(
+            {
+                "peak_increase_mib": _peak_mib() - before,
+                "seconds": seconds,
+                "checksum": float(abs(out).sum()),
+            }
+        )
+    )
 
 
 def main(argv=None):
@@ -92,10 +102,14 @@ def main(argv=None):
     for backend in BACKENDS:
         for form in ("kcv", "naive"):
             env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(HERE.parent), env.get("PYTHONPATH")])
+            )
             done = subprocess.run(
                 [sys.executable, __file__, *(argv or sys.argv[1:]), "--worker-form", form],
-                env=env, capture_output=True, text=True,
+                env=env,
+                capture_output=True,
+                text=True,
             )
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             if done.returncode or not lines:

@@ -45,8 +45,8 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -77,48 +77,90 @@ class Family:
 # Small configurations, so that the whole run takes minutes on a 2-core CPU;
 # the input is (batch, size, size, channels), 16 x 32 x 32 by default.
 FAMILIES = (
-    Family("inception", "InceptionModule", 96,
-           "inception(3a) at half width: 96 -> 1x1 32, 3x3 48/64, 5x5 8/16, pool 16; "
-           "conv (bias) + ReLU",
-           lambda layers: layers.InceptionModule(32, 48, 64, 8, 16, 16),
-           lambda nt, c: nt.InceptionModule(c, 32, 48, 64, 8, 16, 16)),
-    Family("se", "SqueezeExcite", 256, "256 channels, reduction 16, sigmoid gate",
-           lambda layers: layers.SqueezeExcite(16),
-           lambda nt, c: nt.SqueezeExcite(c, 16)),
-    Family("depthwise", "DepthwiseSeparableConv", 128,
-           "MobileNet v1 block 128 -> 128, 3x3 depthwise, BN + ReLU after each convolution",
-           lambda layers: layers.DepthwiseSeparableConv(128),
-           lambda nt, c: nt.DepthwiseSeparableConv(c, 128),
-           keras_convolutions=True),
-    Family("inverted_residual", "InvertedResidual", 64,
-           "MobileNetV2 block 64 -> 384 -> 64 (expansion 6), 3x3 depthwise, ReLU6, residual",
-           lambda layers: layers.InvertedResidual(64, expansion=6),
-           lambda nt, c: nt.InvertedResidual(c, 64, expansion=6),
-           keras_convolutions=True),
-    Family("aspp", "ASPP", 64,
-           "DeepLabv3, 64 -> 32 filters, rates 6/12/18, image pooling, BN, "
-           "dropout 0.1 (train mode)",
-           lambda layers: layers.ASPP(32, rates=(6, 12, 18)),
-           lambda nt, c: nt.ASPP(c, 32, rates=(6, 12, 18), dropout=0.1)),
-    Family("encoding", "Encoding", 128, "128 channels, K = 32 codewords, output (B, K, C)",
-           lambda layers: layers.Encoding(32),
-           lambda nt, c: nt.Encoding(c, 32)),
-    Family("context_encoding", "ContextEncoding", 128,
-           "EncNet's module on 128 channels, K = 32, no SE-loss head",
-           lambda layers: layers.ContextEncoding(32),
-           lambda nt, c: nt.ContextEncoding(c, 32)),
-    Family("strip_pooling", "StripPooling", 128, "SPNet's SPM on 128 channels",
-           lambda layers: layers.StripPooling(),
-           lambda nt, c: nt.StripPooling(c)),
-    Family("mixed_pooling", "MixedPooling", 64,
-           "SPNet's MPM on 64 channels (branches 16), adaptive pools 20 and 12",
-           lambda layers: layers.MixedPooling((20, 12)),
-           lambda nt, c: nt.MixedPooling(c, (20, 12))),
-    Family("msd", "MSDNet block", 3,
-           "MSDNet's first block (CIFAR anytime preset): first layer at 3 scales, 16 channels, "
-           "4 dense layers of growth 6, exit of 128 channels, 10 classes",
-           lambda layers: _msd_block(layers),
-           lambda nt, c: nt.MSDNetBlock(c)),
+    Family(
+        "inception",
+        "InceptionModule",
+        96,
+        "inception(3a) at half width: 96 -> 1x1 32, 3x3 48/64, 5x5 8/16, pool 16; "
+        "conv (bias) + ReLU",
+        lambda layers: layers.InceptionModule(32, 48, 64, 8, 16, 16),
+        lambda nt, c: nt.InceptionModule(c, 32, 48, 64, 8, 16, 16),
+    ),
+    Family(
+        "se",
+        "SqueezeExcite",
+        256,
+        "256 channels, reduction 16, sigmoid gate",
+        lambda layers: layers.SqueezeExcite(16),
+        lambda nt, c: nt.SqueezeExcite(c, 16),
+    ),
+    Family(
+        "depthwise",
+        "DepthwiseSeparableConv",
+        128,
+        "MobileNet v1 block 128 -> 128, 3x3 depthwise, BN + ReLU after each convolution",
+        lambda layers: layers.DepthwiseSeparableConv(128),
+        lambda nt, c: nt.DepthwiseSeparableConv(c, 128),
+        keras_convolutions=True,
+    ),
+    Family(
+        "inverted_residual",
+        "InvertedResidual",
+        64,
+        "MobileNetV2 block 64 -> 384 -> 64 (expansion 6), 3x3 depthwise, ReLU6, residual",
+        lambda layers: layers.InvertedResidual(64, expansion=6),
+        lambda nt, c: nt.InvertedResidual(c, 64, expansion=6),
+        keras_convolutions=True,
+    ),
+    Family(
+        "aspp",
+        "ASPP",
+        64,
+        "DeepLabv3, 64 -> 32 filters, rates 6/12/18, image pooling, BN, dropout 0.1 (train mode)",
+        lambda layers: layers.ASPP(32, rates=(6, 12, 18)),
+        lambda nt, c: nt.ASPP(c, 32, rates=(6, 12, 18), dropout=0.1),
+    ),
+    Family(
+        "encoding",
+        "Encoding",
+        128,
+        "128 channels, K = 32 codewords, output (B, K, C)",
+        lambda layers: layers.Encoding(32),
+        lambda nt, c: nt.Encoding(c, 32),
+    ),
+    Family(
+        "context_encoding",
+        "ContextEncoding",
+        128,
+        "EncNet's module on 128 channels, K = 32, no SE-loss head",
+        lambda layers: layers.ContextEncoding(32),
+        lambda nt, c: nt.ContextEncoding(c, 32),
+    ),
+    Family(
+        "strip_pooling",
+        "StripPooling",
+        128,
+        "SPNet's SPM on 128 channels",
+        lambda layers: layers.StripPooling(),
+        lambda nt, c: nt.StripPooling(c),
+    ),
+    Family(
+        "mixed_pooling",
+        "MixedPooling",
+        64,
+        "SPNet's MPM on 64 channels (branches 16), adaptive pools 20 and 12",
+        lambda layers: layers.MixedPooling((20, 12)),
+        lambda nt, c: nt.MixedPooling(c, (20, 12)),
+    ),
+    Family(
+        "msd",
+        "MSDNet block",
+        3,
+        "MSDNet's first block (CIFAR anytime preset): first layer at 3 scales, 16 channels, "
+        "4 dense layers of growth 6, exit of 128 channels, 10 classes",
+        lambda layers: _msd_block(layers),
+        lambda nt, c: nt.MSDNetBlock(c),
+    ),
 )
 
 
@@ -127,9 +169,13 @@ def _msd_block(layers):
     import keras
 
     return keras.Sequential(
-        [layers.MSDFirstLayer(16)] + [layers.MSDDenseLayer(6) for _ in range(4)] + [layers.MSDClassifier(10)],
+        [layers.MSDFirstLayer(16)]
+        + [layers.MSDDenseLayer(6) for _ in range(4)]
+        + [layers.MSDClassifier(10)],
         name="msd_block",
     )
+
+
 FAMILY_NAMES = tuple(f.name for f in FAMILIES)
 
 
@@ -148,8 +194,11 @@ NATIVE = Run("native PyTorch (torch.nn, NCHW)", "torch-native")
 # and pointwise_implementation); it runs on JAX only, the one backend where
 # kcv substitutes its own computations on the CPU, and only for the families
 # with depthwise convolutions, where the substitution matters most.
-KERAS_CONVOLUTIONS = Run("kcv on jax (Keras' own convolutions)", "jax",
-                         {"KCV_DEPTHWISE": "native", "KCV_POINTWISE": "native"})
+KERAS_CONVOLUTIONS = Run(
+    "kcv on jax (Keras' own convolutions)",
+    "jax",
+    {"KCV_DEPTHWISE": "native", "KCV_POINTWISE": "native"},
+)
 RUNS = (
     NATIVE,
     Run("kcv on jax", "jax"),
@@ -185,25 +234,41 @@ def spatial_mean(ops, outputs, channels_last=True):
 def parse_args(argv=None):
     """Command-line options; ``--worker`` is the hidden per-subprocess mode."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--families", default=",".join(FAMILY_NAMES),
-                        help=f"comma-separated, from {', '.join(FAMILY_NAMES)}")
+    parser.add_argument(
+        "--families",
+        default=",".join(FAMILY_NAMES),
+        help=f"comma-separated, from {', '.join(FAMILY_NAMES)}",
+    )
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=32, help="image height and width")
     parser.add_argument("--repeats", type=int, default=20, help="timed steps per run")
-    parser.add_argument("--warmup", type=int, default=5,
-                        help="untimed steps before timing, the first one reported apart")
-    parser.add_argument("--dtype", choices=DTYPES, default="float32",
-                        help="Keras dtype policy; mixed: torch.autocast on the native side")
-    parser.add_argument("--loss", choices=LOSSES, default="mse",
-                        help="mse: on the block's whole output; pooled: on its spatial mean")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        help="untimed steps before timing, the first one reported apart",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        help="Keras dtype policy; mixed: torch.autocast on the native side",
+    )
+    parser.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default="mse",
+        help="mse: on the block's whole output; pooled: on its spatial mean",
+    )
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     parser.add_argument("--worker", choices=sorted(_MODULES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.families.split(",") if name.strip()]
     unknown = sorted(set(names) - set(FAMILY_NAMES))
     if unknown or not names:
-        parser.error(f"--families must name some of {', '.join(FAMILY_NAMES)}; "
-                     f"received {args.families!r}")
+        parser.error(
+            f"--families must name some of {', '.join(FAMILY_NAMES)}; received {args.families!r}"
+        )
     args.families = [f for f in FAMILIES if f.name in names]
     if args.warmup < 1 or args.repeats < 1:
         parser.error("--warmup and --repeats must be >= 1")
@@ -307,17 +372,19 @@ def torch_step(family, args, x):
     Builds kcv's layer too (Keras' torch backend, float32) and checks that
     the two have the same number of trainable parameters.
     """
-    import torch
-
     import native_torch  # next to this script, on sys.path
+    import torch
 
     torch.manual_seed(0)
     module = family.native_module(native_torch, family.channels)
     _, layer, y = kcv_model(family, x, args.loss)
     kcv_params, params = check_parameters(family.name, layer, module)
     step, forward, device = native_steps(module, x, [y], args.dtype, args.loss)
-    return step, forward, {"device": device, "params": params, "kcv_params": kcv_params,
-                           "jit_compile": False}
+    return (
+        step,
+        forward,
+        {"device": device, "params": params, "kcv_params": kcv_params, "jit_compile": False},
+    )
 
 
 def native_steps(module, x, targets, dtype="float32", loss="mse"):
@@ -352,9 +419,15 @@ def native_steps(module, x, targets, dtype="float32", loss="mse"):
 
     x = nchw(x)
     targets = [nchw(y) for y in targets]
-    autocast = torch.autocast(device.type, dtype={
-        "float32": torch.float32, "mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16,
-    }[dtype], enabled=dtype != "float32")
+    autocast = torch.autocast(
+        device.type,
+        dtype={
+            "float32": torch.float32,
+            "mixed_bfloat16": torch.bfloat16,
+            "mixed_float16": torch.float16,
+        }[dtype],
+        enabled=dtype != "float32",
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == "mixed_float16")
 
     def as_list(outputs):
@@ -375,7 +448,9 @@ def native_steps(module, x, targets, dtype="float32", loss="mse"):
             outputs = as_list(module(x))
             if loss == "pooled":
                 outputs = [spatial_mean(torch, o, channels_last=False) for o in outputs]
-            value = sum(torch.nn.functional.mse_loss(o.float(), y) for o, y in zip(outputs, targets))
+            value = sum(
+                torch.nn.functional.mse_loss(o.float(), y) for o, y in zip(outputs, targets)
+            )
         scaler.scale(value).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -441,8 +516,14 @@ def time_family(args, family):
         step, forward, info = keras_step(args.worker, family, args, x)
     first, times = timed(step, args.warmup, args.repeats)
     forward_first, forward_times = timed(forward, 2, max(3, args.repeats // 2))
-    return {"first_s": first, "times_s": times, "forward_first_s": forward_first,
-            "forward_times_s": forward_times, "peak_rss_mib": peak_rss_mib(), **info}
+    return {
+        "first_s": first,
+        "times_s": times,
+        "forward_first_s": forward_first,
+        "forward_times_s": forward_times,
+        "peak_rss_mib": peak_rss_mib(),
+        **info,
+    }
 
 
 def run_worker(args):
@@ -484,14 +565,22 @@ class Worker:
         # for the first process: the workers share it, allocating as they go.
         # kcv is taken from this checkout.
         env = {k: v for k, v in os.environ.items() if k not in ("KCV_DEPTHWISE", "KCV_POINTWISE")}
-        env.update(KERAS_BACKEND=_MODULES[run.worker], TF_CPP_MIN_LOG_LEVEL="2",
-                   XLA_PYTHON_CLIENT_PREALLOCATE="false", TF_FORCE_GPU_ALLOW_GROWTH="true",
-                   **run.env)
+        env.update(
+            KERAS_BACKEND=_MODULES[run.worker],
+            TF_CPP_MIN_LOG_LEVEL="2",
+            XLA_PYTHON_CLIENT_PREALLOCATE="false",
+            TF_FORCE_GPU_ALLOW_GROWTH="true",
+            **run.env,
+        )
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
-        self.stderr = tempfile.TemporaryFile("w+")
+        self.stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in close())
         self.process = subprocess.Popen(
             [sys.executable, str(script), *argv, "--worker", run.worker],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
         )
 
     def _reply(self):
@@ -504,8 +593,9 @@ class Worker:
                 return reply
         self.process.wait()
         self.stderr.seek(0)
-        raise RuntimeError(f"the worker exited ({self.process.returncode}):\n"
-                           + self.stderr.read()[-3000:])
+        raise RuntimeError(
+            f"the worker exited ({self.process.returncode}):\n" + self.stderr.read()[-3000:]
+        )
 
     def wait_ready(self):
         self._reply()
@@ -579,7 +669,8 @@ def summary_table(rows, families):
     labels = [run.label for run in RUNS[1:] if any(r["implementation"] == run.label for r in rows)]
     lines = [
         "| family | parameters | native PyTorch ms | "
-        + " | ".join(label.replace("kcv on ", "") + " ms (×)" for label in labels) + " |",
+        + " | ".join(label.replace("kcv on ", "") + " ms (×)" for label in labels)
+        + " |",
         "|---|---:|---:|" + "---:|" * len(labels),
     ]
     for family in families:
@@ -588,13 +679,16 @@ def summary_table(rows, families):
             continue
         native = found.get(NATIVE.label)
         cells = [
-            f"{found[label]['median_ms']:.1f} ({format_ratio(found[label])})" if label in found else "–"
+            f"{found[label]['median_ms']:.1f} ({format_ratio(found[label])})"
+            if label in found
+            else "–"
             for label in labels
         ]
         lines.append(
             f"| {family.title} | {next(iter(found.values()))['params']:,} | "
             f"{'–' if native is None else format(native['median_ms'], '.1f')} | "
-            + " | ".join(cells) + " |"
+            + " | ".join(cells)
+            + " |"
         )
     return "\n".join(lines)
 
@@ -630,8 +724,13 @@ def write_chart(rows, path, group="family"):
     import kcv.viz
 
     table = [{**r, "implementation": r["implementation"].replace("kcv on ", "")} for r in rows]
-    figure = kcv.viz.timing_bars(table, group=group, series="implementation",
-                                 error=("p25_ms", "p75_ms"), reference=NATIVE.label)
+    figure = kcv.viz.timing_bars(
+        table,
+        group=group,
+        series="implementation",
+        error=("p25_ms", "p75_ms"),
+        reference=NATIVE.label,
+    )
     figure.axes[0].set_yscale("log")
     figure.axes[0].set_ylabel("train step, ms (log scale)")
     figure.savefig(path, dpi=110, bbox_inches="tight")
@@ -672,8 +771,11 @@ def result_name(rows, dtype, loss="mse"):
     """``families_cpu``, or ``families_gpu`` when a run found one; ``_<dtype>``
     unless float32, ``_pooled`` for the pooled loss."""
     on_gpu = any(r["device"] != "cpu" for r in rows)
-    return (f"families_{'gpu' if on_gpu else 'cpu'}" + ("" if dtype == "float32" else f"_{dtype}")
-            + ("" if loss == "mse" else f"_{loss}"))
+    return (
+        f"families_{'gpu' if on_gpu else 'cpu'}"
+        + ("" if dtype == "float32" else f"_{dtype}")
+        + ("" if loss == "mse" else f"_{loss}")
+    )
 
 
 def write_results(rows, args, info, tables):
@@ -700,11 +802,11 @@ target{" (on the spatial mean of the block's output)" if args.loss == "pooled" e
 - Steps: {args.warmup} warm-up (the first reported apart), {args.repeats} timed; \
 one worker process per run, all started before any timing; one family at a \
 time, run after run; default threads
-- Machine: {info['cpu']}, {info['cores']} cores; devices: {devices}
-- Load average (1, 5, 15 min): {info['load_before']} before the runs, \
-{info['load_after']} after (the benchmark itself keeps about one to two cores busy)
-- Versions: {versions}; {info['environment']}
-- Date: {info['date']}
+- Machine: {info["cpu"]}, {info["cores"]} cores; devices: {devices}
+- Load average (1, 5, 15 min): {info["load_before"]} before the runs, \
+{info["load_after"]} after (the benchmark itself keeps about one to two cores busy)
+- Versions: {versions}; {info["environment"]}
+- Date: {info["date"]}
 - Command: `{command}`
 
 {tables}
@@ -756,11 +858,18 @@ def main(argv=None):
         return 0
     info = {**machine(), "load_before": load_average()}  # before the runs: the machine's own
     passthrough = [
-        f"--batch={args.batch}", f"--size={args.size}", f"--repeats={args.repeats}",
-        f"--warmup={args.warmup}", f"--dtype={args.dtype}", f"--loss={args.loss}",
+        f"--batch={args.batch}",
+        f"--size={args.size}",
+        f"--repeats={args.repeats}",
+        f"--warmup={args.warmup}",
+        f"--dtype={args.dtype}",
+        f"--loss={args.loss}",
     ]
-    runs = [run for run in RUNS
-            if run is not KERAS_CONVOLUTIONS or any(f.keras_convolutions for f in args.families)]
+    runs = [
+        run
+        for run in RUNS
+        if run is not KERAS_CONVOLUTIONS or any(f.keras_convolutions for f in args.families)
+    ]
     workers, failed = start_workers(runs, passthrough)
     rows = []
     for family in args.families:
@@ -775,8 +884,11 @@ def main(argv=None):
                 failed.append(f"{family.name}, {run.label}")
                 continue
             if run is NATIVE:
-                print(f"{family.name}: trainable parameters kcv {result['kcv_params']:,}, "
-                      f"native PyTorch {result['params']:,} (checked)", file=sys.stderr)
+                print(
+                    f"{family.name}: trainable parameters kcv {result['kcv_params']:,}, "
+                    f"native PyTorch {result['params']:,} (checked)",
+                    file=sys.stderr,
+                )
             rows.append(summarize(family, run, result, args.batch))
     for worker in workers.values():
         worker.close()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import families  # noqa: E402  (machine(): CPU and versions; imports no framework)
+import families
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -70,8 +70,19 @@ def generate(folder, exercise, count):
 
 def grade(folder, exercise, jobs, backends):
     """Runs ``kcv grade`` on the folder; returns (seconds, CSV rows)."""
-    command = [sys.executable, "-m", "kcv", "grade", str(folder), "--exercise", exercise,
-               "--jobs", str(jobs), "--format", "text"]
+    command = [
+        sys.executable,
+        "-m",
+        "kcv",
+        "grade",
+        str(folder),
+        "--exercise",
+        exercise,
+        "--jobs",
+        str(jobs),
+        "--format",
+        "text",
+    ]
     if backends:
         command += ["--backends", backends]
     start = time.monotonic()
@@ -100,11 +111,15 @@ def write_results(rows, args, info):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    table = ["| --jobs | backends | submissions | wall s | submissions / minute | s per backend process | scores as expected |",
-             "|---:|---|---:|---:|---:|---:|---|"]
+    table = [
+        "| --jobs | backends | submissions | wall s | submissions / minute | s per backend process | scores as expected |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        table.append(f"| {r['jobs']} | {r['backends']} | {r['submissions']} | {r['seconds']:.0f} | "
-                     f"{r['per_minute']:.1f} | {r['seconds_per_process']:.2f} | {r['scores_ok']} |")
+        table.append(
+            f"| {r['jobs']} | {r['backends']} | {r['submissions']} | {r['seconds']:.0f} | "
+            f"{r['per_minute']:.1f} | {r['seconds_per_process']:.2f} | {r['scores_ok']} |"
+        )
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     text = f"""# Grading throughput: `kcv grade FOLDER --jobs N`
 
@@ -113,11 +128,11 @@ solution, half the wrong answers of `tests/grading_corpus/wrong/` in turn.
 Each is graded on every backend listed, each backend in an isolated process
 of its own; see `benchmarks/grading.py`.
 
-- Machine: {info['cpu']}, {info['cores']} cores
-- Load average (1, 5, 15 min): {info['load_before']} before, {info['load_after']} after
+- Machine: {info["cpu"]}, {info["cores"]} cores
+- Load average (1, 5, 15 min): {info["load_before"]} before, {info["load_after"]} after
 - Versions: {versions}
-- Date: {info['date']}
-- Command: `python benchmarks/grading.py {' '.join(sys.argv[1:])}`
+- Date: {info["date"]}
+- Command: `python benchmarks/grading.py {" ".join(sys.argv[1:])}`
 
 {chr(10).join(table)}
 
@@ -148,14 +163,24 @@ def main(argv=None):
         for jobs in (int(j) for j in args.jobs.split(",")):
             seconds, graded = grade(folder, args.exercise, jobs, args.backends)
             problems = check_scores(graded, expected)
-            rows.append({
-                "jobs": jobs, "backends": args.backends, "submissions": args.submissions,
-                "seconds": round(seconds, 1), "per_minute": round(60 * args.submissions / seconds, 2),
-                "seconds_per_process": round(seconds * jobs / (args.submissions * len(backends)), 2),
-                "scores_ok": "yes" if not problems else "; ".join(problems)[:300],
-            })
-            print(f"--jobs {jobs}: {args.submissions} submissions in {seconds:.0f}s "
-                  f"({rows[-1]['per_minute']:.1f}/min); scores {rows[-1]['scores_ok']}", flush=True)
+            rows.append(
+                {
+                    "jobs": jobs,
+                    "backends": args.backends,
+                    "submissions": args.submissions,
+                    "seconds": round(seconds, 1),
+                    "per_minute": round(60 * args.submissions / seconds, 2),
+                    "seconds_per_process": round(
+                        seconds * jobs / (args.submissions * len(backends)), 2
+                    ),
+                    "scores_ok": "yes" if not problems else "; ".join(problems)[:300],
+                }
+            )
+            print(
+                f"--jobs {jobs}: {args.submissions} submissions in {seconds:.0f}s "
+                f"({rows[-1]['per_minute']:.1f}/min); scores {rows[-1]['scores_ok']}",
+                flush=True,
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     info["load_after"] = families.load_average()

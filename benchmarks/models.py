@@ -33,12 +33,11 @@ import dataclasses
 import gc
 import importlib
 import json
-import statistics
 import sys
 import traceback
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -66,39 +65,72 @@ class ModelSpec:
 
 
 MODELS = (
-    ModelSpec("googlenet_cifar", "GoogLeNetCIFAR (BN, 3x3 pair for 5x5)",
-              lambda m: m.GoogLeNetCIFAR(classes=CLASSES),
-              lambda n: n.googlenet.GoogLeNetCIFAR(classes=CLASSES)),
-    ModelSpec("se_resnet20_cifar", "SEResNetCIFAR, depth 20, reduction 16",
-              lambda m: m.SEResNetCIFAR(depth=20, classes=CLASSES),
-              lambda n: n.resnet.SEResNetCIFAR(classes=CLASSES)),
-    ModelSpec("se_resnet50", "SEResNet50 (ImageNet layout, 1x1 at the end at this size)",
-              lambda m: m.SEResNet50(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
-              lambda n: n.resnet.SEResNet50(classes=CLASSES)),
-    ModelSpec("mobilenet_v1", "MobileNetV1, alpha 1.0",
-              lambda m: m.MobileNetV1(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
-              lambda n: n.mobilenet.MobileNetV1(classes=CLASSES)),
-    ModelSpec("mobilenet_v2", "MobileNetV2, alpha 1.0",
-              lambda m: m.MobileNetV2(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
-              lambda n: n.mobilenet.MobileNetV2(classes=CLASSES)),
-    ModelSpec("msdnet_cifar_anytime", "MSDNet, the paper's CIFAR anytime preset (7 exits)",
-              lambda m: m.MSDNet(preset="cifar_anytime", classes=CLASSES),
-              lambda n: n.msdnet.MSDNet(classes=CLASSES)),
-    ModelSpec("encnet_cifar", "EncNetCIFAR, widen 4, 16 codewords, encoding gates",
-              lambda m: m.EncNetCIFAR(classes=CLASSES),
-              lambda n: n.resnet.EncNetCIFAR(classes=CLASSES)),
-    ModelSpec("deeplab_v3", "DeepLabV3, MobileNetV2 backbone, output stride 16",
-              lambda m: m.DeepLabV3(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
-              lambda n: n.mobilenet.DeepLabV3(classes=CLASSES)),
-    ModelSpec("deeplab_v3_plus", "DeepLabV3Plus, MobileNetV2 backbone, output stride 16",
-              lambda m: m.DeepLabV3Plus(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
-              lambda n: n.mobilenet.DeepLabV3Plus(classes=CLASSES)),
-    ModelSpec("encnet", "EncNet, ResNet-50 backbone at output stride 8, SE-loss output",
-              lambda m: m.EncNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
-              lambda n: n.resnet.EncNet(classes=CLASSES)),
-    ModelSpec("spnet", "SPNet, ResNet-50 backbone at output stride 8, strip pooling",
-              lambda m: m.SPNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
-              lambda n: n.resnet.SPNet(classes=CLASSES)),
+    ModelSpec(
+        "googlenet_cifar",
+        "GoogLeNetCIFAR (BN, 3x3 pair for 5x5)",
+        lambda m: m.GoogLeNetCIFAR(classes=CLASSES),
+        lambda n: n.googlenet.GoogLeNetCIFAR(classes=CLASSES),
+    ),
+    ModelSpec(
+        "se_resnet20_cifar",
+        "SEResNetCIFAR, depth 20, reduction 16",
+        lambda m: m.SEResNetCIFAR(depth=20, classes=CLASSES),
+        lambda n: n.resnet.SEResNetCIFAR(classes=CLASSES),
+    ),
+    ModelSpec(
+        "se_resnet50",
+        "SEResNet50 (ImageNet layout, 1x1 at the end at this size)",
+        lambda m: m.SEResNet50(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+        lambda n: n.resnet.SEResNet50(classes=CLASSES),
+    ),
+    ModelSpec(
+        "mobilenet_v1",
+        "MobileNetV1, alpha 1.0",
+        lambda m: m.MobileNetV1(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+        lambda n: n.mobilenet.MobileNetV1(classes=CLASSES),
+    ),
+    ModelSpec(
+        "mobilenet_v2",
+        "MobileNetV2, alpha 1.0",
+        lambda m: m.MobileNetV2(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+        lambda n: n.mobilenet.MobileNetV2(classes=CLASSES),
+    ),
+    ModelSpec(
+        "msdnet_cifar_anytime",
+        "MSDNet, the paper's CIFAR anytime preset (7 exits)",
+        lambda m: m.MSDNet(preset="cifar_anytime", classes=CLASSES),
+        lambda n: n.msdnet.MSDNet(classes=CLASSES),
+    ),
+    ModelSpec(
+        "encnet_cifar",
+        "EncNetCIFAR, widen 4, 16 codewords, encoding gates",
+        lambda m: m.EncNetCIFAR(classes=CLASSES),
+        lambda n: n.resnet.EncNetCIFAR(classes=CLASSES),
+    ),
+    ModelSpec(
+        "deeplab_v3",
+        "DeepLabV3, MobileNetV2 backbone, output stride 16",
+        lambda m: m.DeepLabV3(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+        lambda n: n.mobilenet.DeepLabV3(classes=CLASSES),
+    ),
+    ModelSpec(
+        "deeplab_v3_plus",
+        "DeepLabV3Plus, MobileNetV2 backbone, output stride 16",
+        lambda m: m.DeepLabV3Plus(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+        lambda n: n.mobilenet.DeepLabV3Plus(classes=CLASSES),
+    ),
+    ModelSpec(
+        "encnet",
+        "EncNet, ResNet-50 backbone at output stride 8, SE-loss output",
+        lambda m: m.EncNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+        lambda n: n.resnet.EncNet(classes=CLASSES),
+    ),
+    ModelSpec(
+        "spnet",
+        "SPNet, ResNet-50 backbone at output stride 8, strip pooling",
+        lambda m: m.SPNet(input_shape=(SIZE, SIZE, CHANNELS), classes=CLASSES),
+        lambda n: n.resnet.SPNet(classes=CLASSES),
+    ),
 )
 MODEL_NAMES = tuple(spec.name for spec in MODELS)
 # Native PyTorch and kcv on each backend (the convolution variant of
@@ -111,26 +143,37 @@ def native_modules():
     """``benchmarks/native_<name>.py`` for each of :data:`NATIVE_FILES`, as
     attributes of one namespace (this directory is on ``sys.path``)."""
     return types.SimpleNamespace(
-        **{name: importlib.import_module(f"native_{name}") for name in NATIVE_FILES})
+        **{name: importlib.import_module(f"native_{name}") for name in NATIVE_FILES}
+    )
 
 
 def parse_args(argv=None):
     """Command-line options; ``--worker`` is the hidden per-subprocess mode."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default=",".join(MODEL_NAMES),
-                        help=f"comma-separated, from {', '.join(MODEL_NAMES)}")
+    parser.add_argument(
+        "--models",
+        default=",".join(MODEL_NAMES),
+        help=f"comma-separated, from {', '.join(MODEL_NAMES)}",
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5, help="timed steps of each kind")
-    parser.add_argument("--warmup", type=int, default=2,
-                        help="untimed steps of each kind, the first one reported apart")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="untimed steps of each kind, the first one reported apart",
+    )
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
-    parser.add_argument("--worker", choices=sorted({run.worker for run in RUNS}),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=sorted({run.worker for run in RUNS}), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     unknown = sorted(set(names) - set(MODEL_NAMES))
     if unknown or not names:
-        parser.error(f"--models must name some of {', '.join(MODEL_NAMES)}; received {args.models!r}")
+        parser.error(
+            f"--models must name some of {', '.join(MODEL_NAMES)}; received {args.models!r}"
+        )
     args.models = [spec for spec in MODELS if spec.name in names]
     if args.warmup < 1 or args.repeats < 1 or args.batch < 1:
         parser.error("--batch, --warmup and --repeats must be >= 1")
@@ -158,8 +201,10 @@ def time_model(spec, args):
     model = spec.build(kcv.models)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.batch, SIZE, SIZE, CHANNELS), dtype=np.float32)
-    targets = [rng.standard_normal((args.batch, *output.shape[1:]), dtype=np.float32)
-               for output in model.outputs]
+    targets = [
+        rng.standard_normal((args.batch, *output.shape[1:]), dtype=np.float32)
+        for output in model.outputs
+    ]
     info = {
         "params": kcv.analysis.count_params(model),
         "macs": kcv.analysis.count_macs(model),
@@ -245,7 +290,8 @@ def summary_table(rows, specs):
     labels = [run.label for run in RUNS[1:] if any(r["implementation"] == run.label for r in rows)]
     lines = [
         "| model | parameters | MACs / image | native PyTorch train ms | "
-        + " | ".join(label.replace("kcv on ", "") + " train ms (×)" for label in labels) + " |",
+        + " | ".join(label.replace("kcv on ", "") + " train ms (×)" for label in labels)
+        + " |",
         "|---|---:|---:|---:|" + "---:|" * len(labels),
     ]
     for spec in specs:
@@ -253,11 +299,18 @@ def summary_table(rows, specs):
         if not found:
             continue
         first, native = next(iter(found.values())), found.get(families.NATIVE.label)
-        cells = [f"{found[label]['median_ms']:,.0f} ({families.format_ratio(found[label])})"
-                 if label in found else "–" for label in labels]
-        lines.append(f"| {spec.name} | {first['params']:,} | {first['macs'] / 1e6:,.1f} M | "
-                     f"{'–' if native is None else format(native['median_ms'], ',.0f')} | "
-                     + " | ".join(cells) + " |")
+        cells = [
+            f"{found[label]['median_ms']:,.0f} ({families.format_ratio(found[label])})"
+            if label in found
+            else "–"
+            for label in labels
+        ]
+        lines.append(
+            f"| {spec.name} | {first['params']:,} | {first['macs'] / 1e6:,.1f} M | "
+            f"{'–' if native is None else format(native['median_ms'], ',.0f')} | "
+            + " | ".join(cells)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -303,10 +356,10 @@ same network in plain PyTorch (`benchmarks/native_*.py`, NCHW, eager,
 - Models:
 {models}
 - Each run in a worker process of its own, all started before any timing; one model at a time, run after run; default threads
-- Machine: {info['cpu']}, {info['cores']} cores; devices: {', '.join(sorted({r['device'] for r in rows}))}
-- Load average (1, 5, 15 min): {info['load_before']} before the runs, {info['load_after']} after
-- Versions: {versions}; {info['environment']}
-- Date: {info['date']}
+- Machine: {info["cpu"]}, {info["cores"]} cores; devices: {", ".join(sorted({r["device"] for r in rows}))}
+- Load average (1, 5, 15 min): {info["load_before"]} before the runs, {info["load_after"]} after
+- Versions: {versions}; {info["environment"]}
+- Date: {info["date"]}
 - Command: `{command}`
 
 {tables}
@@ -342,8 +395,11 @@ def main(argv=None):
                 failed.append(f"{spec.name}, {run.label}")
                 continue
             if run is families.NATIVE:
-                print(f"{spec.name}: trainable parameters kcv {result['kcv_params']:,}, "
-                      f"native PyTorch {result['params']:,} (checked)", file=sys.stderr)
+                print(
+                    f"{spec.name}: trainable parameters kcv {result['kcv_params']:,}, "
+                    f"native PyTorch {result['params']:,} (checked)",
+                    file=sys.stderr,
+                )
             rows.append(summarize(spec, run, result, args.batch))
     for worker in workers.values():
         worker.close()

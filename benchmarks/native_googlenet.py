@@ -17,10 +17,9 @@ Papers:
 """
 
 import torch
+from native_torch import conv_bn_act
 from torch import nn
 from torch.nn import functional as F
-
-from native_torch import conv_bn_act
 
 # Table 1, stages 3, 4 and 5: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5,
 # pool proj) per module, as in kcv/models/googlenet.py.
@@ -60,8 +59,16 @@ class InceptionModuleBN(nn.Module):
     torch.Size([1, 256, 8, 8])
     """
 
-    def __init__(self, in_channels, filters_1x1, filters_3x3_reduce, filters_3x3,
-                 filters_5x5_reduce, filters_5x5, filters_pool_proj):
+    def __init__(
+        self,
+        in_channels,
+        filters_1x1,
+        filters_3x3_reduce,
+        filters_3x3,
+        filters_5x5_reduce,
+        filters_5x5,
+        filters_pool_proj,
+    ):
         super().__init__()
         self.branch_1x1 = conv_bn_act(in_channels, filters_1x1, 1)
         self.branch_3x3 = nn.Sequential(

@@ -31,16 +31,28 @@ Papers:
 """
 
 import torch
+from native_torch import ASPP
+from native_torch import InvertedResidual
+from native_torch import atrous_schedule
+from native_torch import conv_bn_act
 from torch import nn
 from torch.nn import functional as F
 
-from native_torch import ASPP, InvertedResidual, atrous_schedule, conv_bn_act
-
 # MobileNet, Table 1: (pointwise filters, stride) of the 13 separable blocks.
 V1_BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
-    (1024, 2), (1024, 1),
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
 )
 
 # MobileNetV2, Table 2: (expansion t, output channels c, repeats n, stride s).
@@ -63,8 +75,9 @@ def separable_conv(in_channels, out_channels, stride=1):
     ``DepthwiseSeparableConv`` is the stride-1 ReLU block).
     """
     return nn.Sequential(
-        conv_bn_act(in_channels, in_channels, 3, activation=nn.ReLU6, stride=stride,
-                    groups=in_channels),
+        conv_bn_act(
+            in_channels, in_channels, 3, activation=nn.ReLU6, stride=stride, groups=in_channels
+        ),
         conv_bn_act(in_channels, out_channels, 1, activation=nn.ReLU6),
     )
 
@@ -177,8 +190,9 @@ class DeepLabV3(nn.Module):
     def __init__(self, classes=10, output_stride=16, rates=(6, 12, 18), filters=256):
         super().__init__()
         self.backbone = MobileNetV2Features(output_stride)
-        self.aspp = ASPP(self.backbone.out_channels, filters,
-                         tuple(r * 16 // output_stride for r in rates))
+        self.aspp = ASPP(
+            self.backbone.out_channels, filters, tuple(r * 16 // output_stride for r in rates)
+        )
         self.logits = nn.Conv2d(filters, classes, 1)
 
     def forward(self, x):
@@ -198,8 +212,9 @@ class DeepLabV3Plus(DeepLabV3):
     Same note on dilated convolutions as :class:`DeepLabV3`.
     """
 
-    def __init__(self, classes=10, output_stride=16, rates=(6, 12, 18), filters=256,
-                 low_level_filters=48):
+    def __init__(
+        self, classes=10, output_stride=16, rates=(6, 12, 18), filters=256, low_level_filters=48
+    ):
         super().__init__(classes, output_stride, rates, filters)
         self.decoder_low_level = conv_bn_act(self.backbone.low_level_channels, low_level_filters, 1)
         self.decoder_convs = nn.Sequential(

@@ -23,9 +23,8 @@ Image Classification". ICLR 2018. https://arxiv.org/abs/1703.09844
 import math
 
 import torch
-from torch import nn
-
 from native_torch import conv_bn_act
+from torch import nn
 
 
 def _layer_plan(steps, scales):
@@ -43,8 +42,9 @@ def _layer_plan(steps, scales):
 def _path(in_channels, out_channels, stride, bottleneck_factor):
     """1x1 bottleneck to ``min(C_in, factor · C_out)`` then the 3x3 convolution."""
     inner = min(in_channels, bottleneck_factor * out_channels)
-    return nn.Sequential(conv_bn_act(in_channels, inner, 1),
-                         conv_bn_act(inner, out_channels, 3, stride=stride))
+    return nn.Sequential(
+        conv_bn_act(in_channels, inner, 1), conv_bn_act(inner, out_channels, 3, stride=stride)
+    )
 
 
 class MSDFirstLayer(nn.Module):
@@ -96,15 +96,17 @@ class MSDDenseLayer(nn.Module):
                 paths = [_path(in_channels[0], growth, 1, bottleneck_factor[s])]
             else:
                 growth //= 2
-                paths = [_path(in_channels[j - 1], growth, 2, bottleneck_factor[s - 1]),
-                         _path(in_channels[j], growth, 1, bottleneck_factor[s])]
+                paths = [
+                    _path(in_channels[j - 1], growth, 2, bottleneck_factor[s - 1]),
+                    _path(in_channels[j], growth, 1, bottleneck_factor[s]),
+                ]
             self.paths.append(nn.ModuleList(paths))
             self.out_channels.append(in_channels[j] + growth * len(paths))
 
     def forward(self, scales):
         outputs = []
         for j, paths in enumerate(self.paths, start=self.skip):
-            sources = scales[j + 1 - len(paths):j + 1]  # [finer, same] or [same]
+            sources = scales[j + 1 - len(paths) : j + 1]  # [finer, same] or [same]
             outputs.append(torch.cat([scales[j]] + [p(x) for p, x in zip(paths, sources)], dim=1))
         return outputs
 
@@ -129,8 +131,10 @@ class MSDClassifier(nn.Module):
 
     def __init__(self, in_channels, classes, filters=128):
         super().__init__()
-        self.convs = nn.Sequential(conv_bn_act(in_channels, filters, 3, stride=2),
-                                   conv_bn_act(filters, filters, 3, stride=2))
+        self.convs = nn.Sequential(
+            conv_bn_act(in_channels, filters, 3, stride=2),
+            conv_bn_act(filters, filters, 3, stride=2),
+        )
         self.fc = nn.Linear(filters, classes)
 
     def forward(self, scales):
@@ -176,9 +180,19 @@ class MSDNet(nn.Module):
     (2, 10)
     """
 
-    def __init__(self, classes=10, blocks=7, step=2, base=4, channels=16, growth_rate=6,
-                 growth_factor=(1, 2, 4), bottleneck_factor=None, reduction=0.5,
-                 classifier_filters=128):
+    def __init__(
+        self,
+        classes=10,
+        blocks=7,
+        step=2,
+        base=4,
+        channels=16,
+        growth_rate=6,
+        growth_factor=(1, 2, 4),
+        bottleneck_factor=None,
+        reduction=0.5,
+        classifier_filters=128,
+    ):
         super().__init__()
         factors = tuple(growth_factor)
         bottleneck_factor = factors if bottleneck_factor is None else tuple(bottleneck_factor)
@@ -195,7 +209,7 @@ class MSDNet(nn.Module):
                 width += growth_rate
                 if len(layer.out_channels) < len(widths):  # a scale was dropped
                     width = math.floor(reduction * width)
-                    new = [width * f for f in factors[len(factors) - len(layer.out_channels):]]
+                    new = [width * f for f in factors[len(factors) - len(layer.out_channels) :]]
                     block.append(MSDTransition(layer.out_channels, new))
                     widths = new
                 else:

@@ -51,9 +51,6 @@ Papers:
 import functools
 
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from native_torch import _BN
 from native_torch import ContextEncoding
 from native_torch import Encoding
@@ -62,6 +59,8 @@ from native_torch import SqueezeExcite
 from native_torch import StripPooling
 from native_torch import atrous_schedule
 from native_torch import conv_bn_act
+from torch import nn
+from torch.nn import functional as F
 
 RESNET50_DEPTHS = (3, 4, 6, 3)
 RESNET50_WIDTHS = (64, 128, 256, 512)
@@ -82,8 +81,17 @@ class ResidualBlock(nn.Module):
     ``_basic_block`` (``kcv.models.senet``).
     """
 
-    def __init__(self, in_channels, filters, bottleneck, stride=1, dilation=1, reduction=None,
-                 inner=None, residual=None):
+    def __init__(
+        self,
+        in_channels,
+        filters,
+        bottleneck,
+        stride=1,
+        dilation=1,
+        reduction=None,
+        inner=None,
+        residual=None,
+    ):
         super().__init__()
         conv3x3 = functools.partial(conv_bn_act, kernel_size=3, dilation=dilation)
         if bottleneck:
@@ -99,8 +107,9 @@ class ResidualBlock(nn.Module):
         self.branch = nn.Sequential(*[layer for layer in layers if layer is not None])
         self.shortcut = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = conv_bn_act(in_channels, out_channels, 1, stride=stride,
-                                        activation=None)
+            self.shortcut = conv_bn_act(
+                in_channels, out_channels, 1, stride=stride, activation=None
+            )
         self.out_channels = out_channels
 
     def forward(self, x):
@@ -121,10 +130,21 @@ class ResNetStages(nn.Sequential):
     to insert there, or None; see :class:`ResidualBlock`.
     """
 
-    def __init__(self, in_channels, bottleneck, depths, widths, strides, reduction=None,
-                 output_stride=None, input_stride=1, block_hook=None):
-        unit_strides = [s if b == 0 else 1
-                        for depth, s in zip(depths, strides) for b in range(depth)]
+    def __init__(
+        self,
+        in_channels,
+        bottleneck,
+        depths,
+        widths,
+        strides,
+        reduction=None,
+        output_stride=None,
+        input_stride=1,
+        block_hook=None,
+    ):
+        unit_strides = [
+            s if b == 0 else 1 for depth, s in zip(depths, strides) for b in range(depth)
+        ]
         schedule = iter(atrous_schedule(unit_strides, output_stride, input_stride))
         expansion = 4 if bottleneck else 1
         stages = []
@@ -135,10 +155,15 @@ class ResNetStages(nn.Sequential):
                 hooked = {}
                 if block_hook is not None:
                     points = (("inner", width), ("residual", expansion * width))
-                    hooked = {point: block_hook(point, stage, index, channels)
-                              for point, channels in points}
-                blocks.append(ResidualBlock(in_channels, width, bottleneck, stride, dilation,
-                                            reduction, **hooked))
+                    hooked = {
+                        point: block_hook(point, stage, index, channels)
+                        for point, channels in points
+                    }
+                blocks.append(
+                    ResidualBlock(
+                        in_channels, width, bottleneck, stride, dilation, reduction, **hooked
+                    )
+                )
                 in_channels = blocks[-1].out_channels
             stages.append(nn.Sequential(*blocks))
         super().__init__(*stages)
@@ -155,12 +180,28 @@ class ResNetBackbone(nn.Sequential):
     or 16 (dilated stages); ``block_hook``: see :class:`ResNetStages`.
     """
 
-    def __init__(self, depths=RESNET50_DEPTHS, widths=RESNET50_WIDTHS, reduction=16,
-                 output_stride=None, block_hook=None):
-        stages = ResNetStages(widths[0], True, depths, widths, (1, 2, 2, 2), reduction=reduction,
-                              output_stride=output_stride, input_stride=4, block_hook=block_hook)
-        super().__init__(conv_bn_act(3, widths[0], 7, stride=2),
-                         nn.MaxPool2d(3, stride=2, padding=1), stages)
+    def __init__(
+        self,
+        depths=RESNET50_DEPTHS,
+        widths=RESNET50_WIDTHS,
+        reduction=16,
+        output_stride=None,
+        block_hook=None,
+    ):
+        stages = ResNetStages(
+            widths[0],
+            True,
+            depths,
+            widths,
+            (1, 2, 2, 2),
+            reduction=reduction,
+            output_stride=output_stride,
+            input_stride=4,
+            block_hook=block_hook,
+        )
+        super().__init__(
+            conv_bn_act(3, widths[0], 7, stride=2), nn.MaxPool2d(3, stride=2, padding=1), stages
+        )
         self.out_channels = stages.out_channels
 
 
@@ -246,8 +287,12 @@ class EncNetCIFAR(_Classifier):
 
         widths = (16 * widen, 32 * widen, 64 * widen)
         stages = ResNetStages(widths[0], False, (2, 2, 2), widths, (1, 2, 2), block_hook=hook)
-        features = nn.Sequential(conv_bn_act(3, widths[0], 3), stages,
-                                 nn.BatchNorm2d(stages.out_channels, **_BN), nn.ReLU(inplace=True))
+        features = nn.Sequential(
+            conv_bn_act(3, widths[0], 3),
+            stages,
+            nn.BatchNorm2d(stages.out_channels, **_BN),
+            nn.ReLU(inplace=True),
+        )
         super().__init__(features, stages.out_channels, classes)
 
 

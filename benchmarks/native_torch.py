@@ -63,8 +63,16 @@ def atrous_schedule(strides, output_stride, input_stride):
     return schedule
 
 
-def conv_bn_act(in_channels, out_channels, kernel_size, batch_norm=True, activation=nn.ReLU,
-                stride=1, dilation=1, groups=1):
+def conv_bn_act(
+    in_channels,
+    out_channels,
+    kernel_size,
+    batch_norm=True,
+    activation=nn.ReLU,
+    stride=1,
+    dilation=1,
+    groups=1,
+):
     """Conv -> [BN] -> [activation], the unit of every block below.
 
     The convolution has a bias exactly when no BN follows it. Padding is
@@ -74,9 +82,16 @@ def conv_bn_act(in_channels, out_channels, kernel_size, batch_norm=True, activat
     """
     kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     layers = [
-        nn.Conv2d(in_channels, out_channels, kernel, stride=stride,
-                  padding=tuple(dilation * (k - 1) // 2 for k in kernel),
-                  dilation=dilation, groups=groups, bias=not batch_norm)
+        nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel,
+            stride=stride,
+            padding=tuple(dilation * (k - 1) // 2 for k in kernel),
+            dilation=dilation,
+            groups=groups,
+            bias=not batch_norm,
+        )
     ]
     if batch_norm:
         layers.append(nn.BatchNorm2d(out_channels, **_BN))
@@ -102,8 +117,16 @@ class InceptionModule(nn.Module):
     163696
     """
 
-    def __init__(self, in_channels, filters_1x1, filters_3x3_reduce, filters_3x3,
-                 filters_5x5_reduce, filters_5x5, filters_pool_proj):
+    def __init__(
+        self,
+        in_channels,
+        filters_1x1,
+        filters_3x3_reduce,
+        filters_3x3,
+        filters_5x5_reduce,
+        filters_5x5,
+        filters_pool_proj,
+    ):
         super().__init__()
 
         def conv(cin, cout, k):
@@ -194,8 +217,15 @@ class InvertedResidual(nn.Module):
         if expansion != 1:
             layers.append(conv_bn_act(in_channels, hidden, 1, activation=nn.ReLU6))
         layers += [
-            conv_bn_act(hidden, hidden, 3, activation=nn.ReLU6, stride=stride, dilation=dilation,
-                        groups=hidden),
+            conv_bn_act(
+                hidden,
+                hidden,
+                3,
+                activation=nn.ReLU6,
+                stride=stride,
+                dilation=dilation,
+                groups=hidden,
+            ),
             conv_bn_act(hidden, out_channels, 1, activation=None),
         ]
         self.block = nn.Sequential(*layers)
@@ -348,11 +378,13 @@ class MixedPooling(nn.Module):
     def forward(self, x):
         x1, x2 = self.conv1_1(x), self.conv1_2(x)
         p0, p1 = self.pool_sizes
-        short = self.conv2_5(F.relu(
-            self.conv2_0(x1)
-            + self._pool_conv_upsample(x1, p0, self.conv2_1)
-            + self._pool_conv_upsample(x1, p1, self.conv2_2)
-        ))
+        short = self.conv2_5(
+            F.relu(
+                self.conv2_0(x1)
+                + self._pool_conv_upsample(x1, p0, self.conv2_1)
+                + self._pool_conv_upsample(x1, p1, self.conv2_2)
+            )
+        )
         columns = self.conv2_3(x2.mean(dim=2, keepdim=True))  # (B, m, 1, W)
         rows = self.conv2_4(x2.mean(dim=3, keepdim=True))  # (B, m, H, 1)
         long = self.conv2_6(F.relu(rows + columns))
@@ -372,7 +404,9 @@ class MSDNetBlock(nn.Module):
     linear layer on the coarsest scale. Huang et al., MSDNet, ICLR 2018.
     """
 
-    def __init__(self, in_channels, filters=16, growth=6, growth_factor=(1, 2, 4), layers=4, classes=10):
+    def __init__(
+        self, in_channels, filters=16, growth=6, growth_factor=(1, 2, 4), layers=4, classes=10
+    ):
         super().__init__()
         widths = [filters * f for f in growth_factor]
         self.first = nn.ModuleList(
@@ -381,8 +415,10 @@ class MSDNetBlock(nn.Module):
         )
 
         def path(cin, cout, stride, factor):
-            return nn.Sequential(conv_bn_act(cin, min(cin, factor * cout), 1),
-                                 conv_bn_act(min(cin, factor * cout), cout, 3, stride=stride))
+            return nn.Sequential(
+                conv_bn_act(cin, min(cin, factor * cout), 1),
+                conv_bn_act(min(cin, factor * cout), cout, 3, stride=stride),
+            )
 
         self.dense = nn.ModuleList()
         for _ in range(layers):
@@ -392,15 +428,23 @@ class MSDNetBlock(nn.Module):
                 if s == 0:
                     scales.append(nn.ModuleList([path(widths[0], new, 1, factor)]))
                 else:
-                    scales.append(nn.ModuleList([
-                        path(widths[s - 1], new // 2, 2, growth_factor[s - 1]),
-                        path(widths[s], new // 2, 1, factor),
-                    ]))
+                    scales.append(
+                        nn.ModuleList(
+                            [
+                                path(widths[s - 1], new // 2, 2, growth_factor[s - 1]),
+                                path(widths[s], new // 2, 1, factor),
+                            ]
+                        )
+                    )
             self.dense.append(scales)
             widths = [w + growth * f for w, f in zip(widths, growth_factor)]
-        self.exit = nn.Sequential(conv_bn_act(widths[-1], 128, 3, stride=2),
-                                  conv_bn_act(128, 128, 3, stride=2),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, classes))
+        self.exit = nn.Sequential(
+            conv_bn_act(widths[-1], 128, 3, stride=2),
+            conv_bn_act(128, 128, 3, stride=2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(128, classes),
+        )
 
     def forward(self, x):
         scales = []
@@ -409,7 +453,10 @@ class MSDNetBlock(nn.Module):
             scales.append(x)
         for layer in self.dense:
             scales = [
-                torch.cat([scales[s]] + [p(scales[s - len(paths) + 1 + i]) for i, p in enumerate(paths)], 1)
+                torch.cat(
+                    [scales[s]] + [p(scales[s - len(paths) + 1 + i]) for i, p in enumerate(paths)],
+                    1,
+                )
                 for s, paths in enumerate(layer)
             ]
         return self.exit(scales[-1])

@@ -13,6 +13,7 @@ Notebooks are written without outputs.
 import argparse
 import os
 import sys
+from pathlib import Path
 
 import nbformat
 
@@ -59,13 +60,17 @@ def _layer_stub(name, doc, init=None, call="inputs", build_hint=None):
 
     methods = []
     if init is not None:
-        methods.append(f"    def __init__(self, {init}):\n        super().__init__(**kwargs)\n" + body())
+        methods.append(
+            f"    def __init__(self, {init}):\n        super().__init__(**kwargs)\n" + body()
+        )
     methods.append("    def build(self, input_shape):\n" + body(build_hint))
     methods.append(f"    def call(self, {call}):\n" + body())
     if init is not None:
         methods.append("    def get_config(self):\n" + body())
-    header = (f"import keras\nfrom keras import ops\n\n\nclass {name}(keras.layers.Layer):\n"
-              f'    """{doc}"""\n\n')
+    header = (
+        f"import keras\nfrom keras import ops\n\n\nclass {name}(keras.layers.Layer):\n"
+        f'    """{doc}"""\n\n'
+    )
     return header + "\n".join(methods)
 
 
@@ -121,14 +126,14 @@ Parameters without BN: $C f_{1} + f_{1} + C f_{3r} + f_{3r} + 9 f_{3r} f_{3} + f
 inception (3a) ($C = 192$; 64, 96/128, 16/32, 32) has 163,696.
 """,
         "stub": _layer_stub(
-            'InceptionModule',
+            "InceptionModule",
             "GoogLeNet's Inception module: four branches, concatenated on channels.",
             init=(
                 "filters_1x1, filters_3x3_reduce, filters_3x3, filters_5x5_reduce,\n"
                 "                 filters_5x5, filters_pool_proj, batch_norm=False, **kwargs"
             ),
-            call='inputs, training=None',
-            build_hint='create (and build) the sublayers in the order of the table.',
+            call="inputs, training=None",
+            build_hint="create (and build) the sublayers in the order of the table.",
         ),
         "target": "InceptionModule",
     },
@@ -174,9 +179,9 @@ input's shape $(B, H, W, C)$; $H$ and $W$ may be unknown.
 Parameters: $2Ch + h + C$ — 8,464 for $C = 256$, $r = 16$.
 """,
         "stub": _layer_stub(
-            'SqueezeExcite',
-            'x * sigmoid(W2 relu(W1 mean(x) + b1) + b2), per channel.',
-            init='reduction=16, **kwargs',
+            "SqueezeExcite",
+            "x * sigmoid(W2 relu(W1 mean(x) + b1) + b2), per channel.",
+            init="reduction=16, **kwargs",
         ),
         "target": "SqueezeExcite",
     },
@@ -221,10 +226,10 @@ has a bias (BN follows each). The depthwise convolution uses
 Trainable parameters for 24 → 24, $t = 6$: $24{\cdot}144 + 2{\cdot}144 + 9{\cdot}144 + 2{\cdot}144 + 144{\cdot}24 + 2{\cdot}24 = 8{,}832$.
 """,
         "stub": _layer_stub(
-            'InvertedResidual',
-            'MobileNetV2 block: expand 1x1, depthwise 3x3, project 1x1 (linear), shortcut.',
-            init='filters, expansion=6, strides=1, **kwargs',
-            call='inputs, training=None',
+            "InvertedResidual",
+            "MobileNetV2 block: expand 1x1, depthwise 3x3, project 1x1 (linear), shortcut.",
+            init="filters, expansion=6, strides=1, **kwargs",
+            call="inputs, training=None",
         ),
         "target": "InvertedResidual",
     },
@@ -272,10 +277,10 @@ pooling. $(B, H, W, C) \to (B, H, W, \text{filters})$; $H$, $W$ may be unknown.
 | — | `Dropout(dropout)` (no weights) | |
 """,
         "stub": _layer_stub(
-            'ASPP',
-            'DeepLabv3 ASPP: 1x1, atrous 3x3 per rate, image pooling; concat, project, dropout.',
-            init='filters=256, rates=(6, 12, 18), image_pooling=True, dropout=0.1, **kwargs',
-            call='inputs, training=None',
+            "ASPP",
+            "DeepLabv3 ASPP: 1x1, atrous 3x3 per rate, image pooling; concat, project, dropout.",
+            init="filters=256, rates=(6, 12, 18), image_pooling=True, dropout=0.1, **kwargs",
+            call="inputs, training=None",
         ),
         "target": "ASPP",
     },
@@ -321,9 +326,9 @@ Input $(B, H, W, C)$ (or a set $(B, N, C)$; flatten with
 Parameters: $KC + K$.
 """,
         "stub": _layer_stub(
-            'Encoding',
+            "Encoding",
             "EncNet's residual encoding: (B, H, W, C) or (B, N, C) -> (B, K, C).",
-            init='num_codes=32, **kwargs',
+            init="num_codes=32, **kwargs",
         ),
         "target": "Encoding",
     },
@@ -372,9 +377,9 @@ input's shape; $H$ and $W$ may be unknown (use `ops.mean(..., keepdims=True)`).
 Trainable parameters: $7C^{2} + 5C$ — 28,992 for $C = 64$.
 """,
         "stub": _layer_stub(
-            'StripPooling',
+            "StripPooling",
             "SPNet's strip pooling module: x times a gate built from row and column means.",
-            call='inputs, training=None',
+            call="inputs, training=None",
         ),
         "target": "StripPooling",
     },
@@ -429,10 +434,13 @@ def notebook(exercise):
     from kcv.grading import exercises as registry
 
     spec = registry.get(exercise["name"])
-    hidden = (LAYER_HIDDEN if spec.kind == "layer"
-              else "its values on random and edge cases, and that it leaves its inputs unchanged")
+    hidden = (
+        LAYER_HIDDEN
+        if spec.kind == "layer"
+        else "its values on random and edge cases, and that it leaves its inputs unchanged"
+    )
     public = ", ".join(f"`{c}`" for c in spec.public_checks)
-    intro = (f"# Exercise: {exercise['title']}\n{exercise['text']}")
+    intro = f"# Exercise: {exercise['title']}\n{exercise['text']}"
     how = (
         "## Your implementation\n\n"
         "Write it in the next cell, which is tagged `solution`: it is the only cell "
@@ -454,7 +462,11 @@ def notebook(exercise):
     for i, cell in enumerate(cells):
         cell["id"] = f"{exercise['name'].replace('_', '-')}-{i}"
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
     nb.metadata["kcv"] = {"exercise": exercise["name"]}
     return nb
 
@@ -467,7 +479,7 @@ def main(argv=None):
     for exercise in EXERCISES:
         path = os.path.join(HERE, f"{exercise['name']}.ipynb")
         text = nbformat.writes(notebook(exercise)) + "\n"
-        current = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+        current = Path(path).read_text(encoding="utf-8") if os.path.exists(path) else None
         if current == text:
             continue
         if args.check:

@@ -17,7 +17,7 @@ Sub-packages:
 
 __version__ = "0.1.0"
 
-import os as _os  # noqa: E402
+import os as _os
 
 # TensorFlow turns its oneDNN CPU kernels on by default only on some CPUs
 # (not on this project's AMD EPYC machines); without them its gradient of a
@@ -28,13 +28,23 @@ import os as _os  # noqa: E402
 # too. Set TF_ENABLE_ONEDNN_OPTS=0 to keep TensorFlow's own kernels.
 _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from kcv import adaptive  # noqa: E402
-from kcv import analysis  # noqa: E402
-from kcv import data  # noqa: E402
-from kcv import distribute  # noqa: E402
-from kcv import layers  # noqa: E402  (import after __version__ for setuptools)
-from kcv import losses  # noqa: E402
-from kcv import models  # noqa: E402
-from kcv import viz  # noqa: E402
+from kcv import adaptive
+from kcv import analysis
+from kcv import data
+from kcv import distribute
+from kcv import layers
+from kcv import losses
+from kcv import models
+from kcv import viz
 
-__all__ = ["__version__", "adaptive", "analysis", "data", "distribute", "layers", "losses", "models", "viz"]
+__all__ = [
+    "__version__",
+    "adaptive",
+    "analysis",
+    "data",
+    "distribute",
+    "layers",
+    "losses",
+    "models",
+    "viz",
+]

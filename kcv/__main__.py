@@ -49,7 +49,9 @@ def _bench(args):
         print(f"kcv bench needs a source checkout of kcv (no {folder})", file=sys.stderr)
         return 2
     if args.name is not None and args.name not in names:
-        print(f"kcv bench: NAME must be one of {', '.join(names)}, got {args.name!r}", file=sys.stderr)
+        print(
+            f"kcv bench: NAME must be one of {', '.join(names)}, got {args.name!r}", file=sys.stderr
+        )
         return 2
     runs = [(args.name, tuple(args.args))] if args.name else BENCHMARKS
     for name, extra in runs:
@@ -72,7 +74,9 @@ def main(argv=None):
 
     grade_parser = grade_cli.add_parser(commands)
     bench = commands.add_parser("bench", help="run the benchmarks (source checkout)")
-    bench.add_argument("name", nargs="?", help="families, models, encoding_memory or grading; default all")
+    bench.add_argument(
+        "name", nargs="?", help="families, models, encoding_memory or grading; default all"
+    )
     bench.add_argument("args", nargs=argparse.REMAINDER, help="passed on to the benchmark")
     args = parser.parse_args(argv)
     if args.command == "grade":

@@ -228,9 +228,13 @@ def dynamic_evaluate(test_probs, labels, thresholds, exit_costs):
     costs = np.asarray(exit_costs, dtype="float64")
     for argument, array in (("thresholds", thresholds), ("exit_costs", costs)):
         if array.shape != (exits,):
-            raise ValueError(f"`{argument}` must have one entry per exit ({exits}), received shape {array.shape}.")
+            raise ValueError(
+                f"`{argument}` must have one entry per exit ({exits}), received shape {array.shape}."
+            )
     if np.any(np.diff(costs) < 0) or np.any(costs < 0):
-        raise ValueError(f"`exit_costs` must be non-negative and non-decreasing, received {costs.tolist()}.")
+        raise ValueError(
+            f"`exit_costs` must be non-negative and non-decreasing, received {costs.tolist()}."
+        )
     confident = probs.max(axis=2) >= thresholds[:, None]
     confident[-1] = True
     chosen = confident.argmax(axis=0)
@@ -267,11 +271,21 @@ def exit_model(model, exit_index):
     True
     """
     if not isinstance(model, keras.Model) or len(model.outputs) < 1:
-        raise ValueError(f"`model` must be a functional keras.Model with one output per exit, received {model!r}.")
+        raise ValueError(
+            f"`model` must be a functional keras.Model with one output per exit, received {model!r}."
+        )
     exits = len(model.outputs)
-    if isinstance(exit_index, bool) or not isinstance(exit_index, int) or not 1 <= exit_index <= exits:
-        raise ValueError(f"`exit_index` must be an integer in [1, {exits}], received {exit_index!r}.")
-    return keras.Model(model.inputs, model.outputs[exit_index - 1], name=f"{model.name}_exit_{exit_index}")
+    if (
+        isinstance(exit_index, bool)
+        or not isinstance(exit_index, int)
+        or not 1 <= exit_index <= exits
+    ):
+        raise ValueError(
+            f"`exit_index` must be an integer in [1, {exits}], received {exit_index!r}."
+        )
+    return keras.Model(
+        model.inputs, model.outputs[exit_index - 1], name=f"{model.name}_exit_{exit_index}"
+    )
 
 
 def exit_costs(model, input_shape=None):
@@ -300,11 +314,15 @@ def exit_costs(model, input_shape=None):
     (7, True)
     """
     if not isinstance(model, keras.Model) or len(model.outputs) < 1:
-        raise ValueError(f"`model` must be a functional keras.Model with one output per exit, received {model!r}.")
-    return np.array([
-        analysis.count_macs(keras.Model(model.inputs, model.outputs[: k + 1]), input_shape)
-        for k in range(len(model.outputs))
-    ])
+        raise ValueError(
+            f"`model` must be a functional keras.Model with one output per exit, received {model!r}."
+        )
+    return np.array(
+        [
+            analysis.count_macs(keras.Model(model.inputs, model.outputs[: k + 1]), input_shape)
+            for k in range(len(model.outputs))
+        ]
+    )
 
 
 def budgeted_batch_curve(val_probs, val_labels, test_probs, test_labels, exit_costs, qs=None):

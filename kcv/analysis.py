@@ -32,7 +32,8 @@ import math
 import keras
 
 from kcv.layers import _utils
-from kcv.layers.depthwise import DepthwiseSeparableConv, InvertedResidual
+from kcv.layers.depthwise import DepthwiseSeparableConv
+from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.encoding import Encoding
 
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
@@ -430,8 +431,10 @@ def _layer_steps(layer):
         # Their 1x1 convolutions and the residual path add nothing to the field
         # of the depthwise convolution ("same" padding). With SE, every output
         # sees the whole image: no rule.
-        return [(k, s, d, "same") for k, s, d in
-                zip(layer.kernel_size, layer.strides, layer.dilation_rate)]
+        return [
+            (k, s, d, "same")
+            for k, s, d in zip(layer.kernel_size, layer.strides, layer.dilation_rate)
+        ]
     else:
         raise ValueError(
             f"receptive_field has no rule for layer {layer.name!r} "
@@ -693,15 +696,19 @@ class ModelSummary:
             )
 
     def _total(self):
-        return (f"{self.name}: {self.params:,} trainable parameters, {self.macs:,} MACs "
-                f"({self.params / 1e6:.2f} M parameters, {self.macs / 1e6:.1f} M MACs) for one image")
+        return (
+            f"{self.name}: {self.params:,} trainable parameters, {self.macs:,} MACs "
+            f"({self.params / 1e6:.2f} M parameters, {self.macs / 1e6:.1f} M MACs) for one image"
+        )
 
     def __str__(self):
         cells = [self._HEADER, *self._cells()]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self._HEADER))]
         right = (False, False, False, True, True, False)
         lines = [
-            "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)).rstrip()
+            "  ".join(
+                c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)
+            ).rstrip()
             for row in cells
         ]
         rule = "-" * len(max(lines, key=len))
@@ -712,7 +719,10 @@ class ModelSummary:
         lines = [
             "| " + " | ".join(self._HEADER) + " |",
             "|---|---|---|---:|---:|---|",
-            *("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in self._cells()),
+            *(
+                "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+                for cells in self._cells()
+            ),
         ]
         return "\n".join(lines) + f"\n\n{self._total()}\n"
 
@@ -781,7 +791,9 @@ def summary(model):
             f"graph of layers), received {type(model).__name__}."
         )
     if len(inputs) != 1:
-        raise ValueError(f"summary handles models with one input; {model.name!r} has {len(inputs)}.")
+        raise ValueError(
+            f"summary handles models with one input; {model.name!r} has {len(inputs)}."
+        )
     input_shape = tuple(inputs[0].shape)
     if any(size is None for size in input_shape[1:]):
         raise ValueError(

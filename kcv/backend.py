@@ -61,8 +61,7 @@ def devices():
         return [f"{d.platform}:{d.id}" for d in _module().devices()]
     if backend == "tensorflow":
         return [
-            d.name.replace("/device:", "").lower()
-            for d in _module().config.list_logical_devices()
+            d.name.replace("/device:", "").lower() for d in _module().config.list_logical_devices()
         ]
     if backend == "torch":
         torch = _module()
@@ -191,9 +190,7 @@ def sum_together(tensors, axes):
 
     zeros = tuple(np.zeros((), tensors[0].dtype) for _ in tensors)
     return list(
-        lax.reduce(
-            tuple(tensors), zeros, lambda a, b: tuple(x + y for x, y in zip(a, b)), axes
-        )
+        lax.reduce(tuple(tensors), zeros, lambda a, b: tuple(x + y for x, y in zip(a, b)), axes)
     )
 
 
@@ -317,10 +314,7 @@ def value_and_gradients(model, inputs, targets, loss_fn, jit=False):
         grads = [v.value.grad for v in variables]
     else:
         raise NotImplementedError(f"Gradients are not wired for backend {backend!r}.")
-    grads = [
-        None if g is None else np.asarray(keras.ops.convert_to_numpy(g))
-        for g in grads
-    ]
+    grads = [None if g is None else np.asarray(keras.ops.convert_to_numpy(g)) for g in grads]
     return float(keras.ops.convert_to_numpy(loss)), grads
 
 

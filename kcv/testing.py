@@ -108,7 +108,9 @@ class LayerCase:
     @property
     def input_shapes(self):
         """The input shapes as a list (one entry for a single-tensor layer)."""
-        return [tuple(s) for s in self.input_shape] if self.multi_input else [tuple(self.input_shape)]
+        return (
+            [tuple(s) for s in self.input_shape] if self.multi_input else [tuple(self.input_shape)]
+        )
 
     @property
     def batch_size(self):
@@ -228,7 +230,9 @@ def run_layer_test(layer_cls, init_kwargs, input_shape, checks=CHECKS, seed=0, *
     Raises:
         AssertionError: naming every failed check and why.
     """
-    case = LayerCase(layer_cls.__name__, layer_cls, dict(init_kwargs), tuple(input_shape), **expected)
+    case = LayerCase(
+        layer_cls.__name__, layer_cls, dict(init_kwargs), tuple(input_shape), **expected
+    )
     results = run_checks(case, checks, seed)
     failures = [r for r in results if r.status == FAILED]
     if failures:
@@ -420,7 +424,9 @@ def _check_training(case, seed):
 def _loss(targets, outputs):
     flat = keras.tree.flatten(outputs)
     return sum(
-        keras.ops.mean(keras.ops.square(keras.ops.cast(o, "float32") - keras.ops.convert_to_tensor(t)))
+        keras.ops.mean(
+            keras.ops.square(keras.ops.cast(o, "float32") - keras.ops.convert_to_tensor(t))
+        )
         for o, t in zip(flat, targets)
     )
 
@@ -435,8 +441,11 @@ def _check_fit(case, seed):
     ]
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss=["mse"] * len(targets))
     history = model.fit(
-        x, targets if len(targets) > 1 else targets[0],
-        batch_size=case.batch_size, epochs=1, verbose=0,
+        x,
+        targets if len(targets) > 1 else targets[0],
+        batch_size=case.batch_size,
+        epochs=1,
+        verbose=0,
     )
     loss = history.history["loss"][-1]
     assert np.isfinite(loss), f"fit step loss is {loss}"
@@ -473,9 +482,13 @@ def _check_mixed_precision(case, seed):
         layer = case.make(dtype=policy)
         outputs = layer(x, training=False)
         compute = keras.dtype_policies.get(policy).compute_dtype
-        dtypes = sorted({keras.backend.standardize_dtype(t.dtype) for t in keras.tree.flatten(outputs)})
+        dtypes = sorted(
+            {keras.backend.standardize_dtype(t.dtype) for t in keras.tree.flatten(outputs)}
+        )
         assert dtypes == [compute], f"{policy}: output dtype {dtypes}, expected {compute}"
-        wrong = [v.path for v in layer.weights if keras.backend.standardize_dtype(v.dtype) != "float32"]
+        wrong = [
+            v.path for v in layer.weights if keras.backend.standardize_dtype(v.dtype) != "float32"
+        ]
         assert not wrong, f"{policy}: variables not float32: {wrong}"
         _assert_finite(_numpy(outputs), policy)
 

@@ -53,8 +53,15 @@ from kcv.layers import _utils
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
 # Paul Tol's "muted" qualitative scheme: one colour per segmentation class.
 SEGMENTATION_COLORS = (
-    "#332288", "#88CCEE", "#44AA99", "#117733", "#999933",
-    "#DDCC77", "#CC6677", "#882255", "#AA4499",
+    "#332288",
+    "#88CCEE",
+    "#44AA99",
+    "#117733",
+    "#999933",
+    "#DDCC77",
+    "#CC6677",
+    "#882255",
+    "#AA4499",
 )
 PANEL_SIZE = (4.0, 3.0)
 HEAT_MAP = "inferno"
@@ -83,13 +90,18 @@ def subplots(nrows=1, ncols=1, ax=None, grid=True, panel_size=PANEL_SIZE):
     """
     if ax is not None:
         if not isinstance(ax, plt.Axes):
-            raise ValueError(f"`ax` must be a matplotlib Axes or None, received {type(ax).__name__}.")
+            raise ValueError(
+                f"`ax` must be a matplotlib Axes or None, received {type(ax).__name__}."
+            )
         fig, axes = ax.figure, [ax]
     else:
         nrows = _utils.positive_int("nrows", nrows)
         ncols = _utils.positive_int("ncols", ncols)
         fig, grid_of_axes = plt.subplots(
-            nrows, ncols, squeeze=False, layout="constrained",
+            nrows,
+            ncols,
+            squeeze=False,
+            layout="constrained",
             figsize=(panel_size[0] * ncols, panel_size[1] * nrows),
         )
         axes = list(grid_of_axes.ravel())
@@ -214,8 +226,10 @@ def activations(model, images, layer_name=None, batch_size=32):
 
 def _history_dict(argument, history):
     record = getattr(history, "history", history)
-    if not isinstance(record, dict) or not record or not all(
-        np.ndim(values) == 1 for values in record.values()
+    if (
+        not isinstance(record, dict)
+        or not record
+        or not all(np.ndim(values) == 1 for values in record.values())
     ):
         raise ValueError(
             f"`{argument}` must be a keras History or its `.history` dict "
@@ -250,8 +264,10 @@ def training_curves(history, metrics=None):
     Reference:
         Keras ``Model.fit`` history: metric names, ``val_`` for validation.
     """
-    several = isinstance(history, dict) and bool(history) and all(
-        isinstance(getattr(value, "history", value), dict) for value in history.values()
+    several = (
+        isinstance(history, dict)
+        and bool(history)
+        and all(isinstance(getattr(value, "history", value), dict) for value in history.values())
     )
     runs = (
         {label: _history_dict(f"history[{label!r}]", h) for label, h in history.items()}
@@ -272,7 +288,10 @@ def training_curves(history, metrics=None):
         for i, (label, record) in enumerate(runs.items()):
             color = COLORS[i % len(COLORS)]
             prefix = "" if label is None else f"{label}, "
-            for key, style, split in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
+            for key, style, split in (
+                (metric, "-", "train"),
+                (f"val_{metric}", "--", "validation"),
+            ):
                 if key in record:
                     epochs = np.arange(1, len(record[key]) + 1)
                     ax.plot(epochs, record[key], style, color=color, label=f"{prefix}{split}")
@@ -409,9 +428,11 @@ def mean_excitations(model, images, labels, layer_names=None, batch_size=32):
     probe = keras.Model(model.input, {layer.name: layer.input for layer in layers})
     gates = {layer.name: [] for layer in layers}
     for start in range(0, len(images), batch_size):
-        features = probe(images[start:start + batch_size])
+        features = probe(images[start : start + batch_size])
         for layer in layers:
-            gates[layer.name].append(keras.ops.convert_to_numpy(layer.excitation(features[layer.name])))
+            gates[layer.name].append(
+                keras.ops.convert_to_numpy(layer.excitation(features[layer.name]))
+            )
     means = {}
     for name, parts in gates.items():
         values = np.concatenate(parts)
@@ -451,14 +472,16 @@ def se_excitations(model, images, labels, layer_names=None, class_names=None, ba
     means = mean_excitations(model, images, labels, layer_names, batch_size)
     ncols = min(3, len(means))
     fig, axes = subplots(math.ceil(len(means) / ncols), ncols)
-    for ax in axes[len(means):]:
+    for ax in axes[len(means) :]:
         ax.remove()
     for ax, (name, per_class) in zip(axes, means.items()):
         for key, mean in per_class.items():
             if key == "all":
                 ax.plot(mean, color="black", linestyle="--", linewidth=1, label="all")
             else:
-                ax.plot(mean, linewidth=1, label=class_names[key] if class_names else f"class {key}")
+                ax.plot(
+                    mean, linewidth=1, label=class_names[key] if class_names else f"class {key}"
+                )
         ax.set_title(name)
         ax.set_xlabel("channel index")
         ax.set_ylabel("mean excitation")
@@ -522,7 +545,9 @@ def _chosen_classes(class_index, scores):
 def _upsampled(maps, size):
     """``(B, h, w)`` maps resized bilinearly to ``size``."""
     resized = keras.ops.image.resize(
-        maps[..., None].astype("float32"), tuple(size), interpolation="bilinear",
+        maps[..., None].astype("float32"),
+        tuple(size),
+        interpolation="bilinear",
         data_format="channels_last",
     )
     return keras.ops.convert_to_numpy(resized)[..., 0]
@@ -836,7 +861,9 @@ def segmentation_overlay(
     if ax is not None and pred is not None:
         raise ValueError("`ax` must be None with `pred`: the figure has two panels.")
     picture = _displayable("image", image, data_format)
-    maps = {"ground truth": _label_map("mask", mask, picture.shape[:2], len(class_names), ignore_index)}
+    maps = {
+        "ground truth": _label_map("mask", mask, picture.shape[:2], len(class_names), ignore_index)
+    }
     if pred is not None:
         truth = maps["ground truth"]
         predicted = _label_map("pred", pred, picture.shape[:2], len(class_names), ignore_index)
@@ -913,9 +940,13 @@ def receptive_field_figure(kernel_size=3, rates=(1, 6, 12, 18), feature_size=Non
         size = max(fields) + 2
     else:
         size = _utils.positive_int("feature_size", feature_size)
-    row, col = (size // 2, size // 2) if position is None else _utils.int_pair("position", position, 0)
+    row, col = (
+        (size // 2, size // 2) if position is None else _utils.int_pair("position", position, 0)
+    )
     if not (row < size and col < size):
-        raise ValueError(f"`position` must lie on the {size}x{size} feature map, received {position!r}.")
+        raise ValueError(
+            f"`position` must lie on the {size}x{size} feature map, received {position!r}."
+        )
     offsets = np.arange(-half, half + 1)
     fig, axes = subplots(1, len(rates), grid=False, panel_size=(3.2, 3.4))
     for ax, rate, field in zip(axes, rates, fields):
@@ -931,7 +962,7 @@ def receptive_field_figure(kernel_size=3, rates=(1, 6, 12, 18), feature_size=Non
         ax.plot(col, row, marker="x", color="black", markersize=5)
         title = f"rate {rate}: field of view {field}x{field}"
         if feature_size is not None:
-            title += f"\n{inside.sum()} of {kernel_size ** 2} taps on the map"
+            title += f"\n{inside.sum()} of {kernel_size**2} taps on the map"
         ax.set_title(title, fontsize="small")
         ax.set_xlim(-0.5, size - 0.5)
         ax.set_ylim(size - 0.5, -0.5)
@@ -941,7 +972,9 @@ def receptive_field_figure(kernel_size=3, rates=(1, 6, 12, 18), feature_size=Non
         ax.tick_params(which="minor", length=0)
         ax.set_xlabel("column (pixels)")
     axes[0].set_ylabel("row (pixels)")
-    fig.suptitle(f"Input pixels one output pixel reads: {kernel_size}x{kernel_size} atrous convolution")
+    fig.suptitle(
+        f"Input pixels one output pixel reads: {kernel_size}x{kernel_size} atrous convolution"
+    )
     return fig
 
 
@@ -961,8 +994,11 @@ def _cost_accuracy(argument, curve):
             pairs = np.asarray(items, dtype="float64")
         except (TypeError, ValueError):
             pairs = np.zeros((0,))
-    if pairs.ndim != 2 or pairs.shape[1] != 2 or not len(pairs) or np.any(
-        (pairs[:, 1] < 0) | (pairs[:, 1] > 1)
+    if (
+        pairs.ndim != 2
+        or pairs.shape[1] != 2
+        or not len(pairs)
+        or np.any((pairs[:, 1] < 0) | (pairs[:, 1] > 1))
     ):
         raise ValueError(
             f"`{argument}` must be what kcv.adaptive.budgeted_batch_curve returns or a list of "
@@ -977,8 +1013,10 @@ def _exit_points(argument, entry):
         costs, accuracies = (np.asarray(part, dtype="float64") for part in entry)
     except (TypeError, ValueError):
         costs = accuracies = np.zeros((0, 0))
-    if costs.ndim != 1 or costs.shape != accuracies.shape or np.any(
-        (accuracies < 0) | (accuracies > 1)
+    if (
+        costs.ndim != 1
+        or costs.shape != accuracies.shape
+        or np.any((accuracies < 0) | (accuracies > 1))
     ):
         raise ValueError(
             f"`{argument}` must be (exit_costs, accuracies): two sequences of one length, "
@@ -1050,8 +1088,12 @@ def budget_curves(curves, labels, anytime=None, cost_label="MACs", ax=None):
         order = np.argsort(costs)
         single = len(costs) == 1
         axes[0].plot(
-            costs[order], accuracies[order], marker="*" if single else "o",
-            markersize=10 if single else 3, color=color, label=label,
+            costs[order],
+            accuracies[order],
+            marker="*" if single else "o",
+            markersize=10 if single else 3,
+            color=color,
+            label=label,
         )
     _cost_axes(axes[0], f"average {cost_label} per image", "Budgeted batch classification")
     axes[0].legend(fontsize="small")
@@ -1132,7 +1174,9 @@ def timing_bars(
     elif isinstance(error, (tuple, list)) and len(error) == 2:
         error_columns = list(error)
     else:
-        raise ValueError(f"`error` must be None, a column or a pair of columns, received {error!r}.")
+        raise ValueError(
+            f"`error` must be None, a column or a pair of columns, received {error!r}."
+        )
     for argument, column in [("value", value), ("group", group), ("series", series)] + [
         ("error", column) for column in error_columns
     ]:

@@ -1,12 +1,12 @@
 """Worker for test_cross_backend.py; runs under one backend per process.
 
-    KERAS_BACKEND=jax python tests/cross_backend_worker.py save DIR
-        builds every catalogue model with seeded random weights and writes
-        DIR/jax/<case>.keras, <case>.inputs.npz and <case>.outputs.npz.
-    KERAS_BACKEND=torch python tests/cross_backend_worker.py load DIR
-        loads every other backend's files and prints one JSON line per case:
-        {"source", "target", "case", "error": max abs difference or null,
-         "scale": 1 + max |saved output|, "message": why it failed or ""}.
+KERAS_BACKEND=jax python tests/cross_backend_worker.py save DIR
+    builds every catalogue model with seeded random weights and writes
+    DIR/jax/<case>.keras, <case>.inputs.npz and <case>.outputs.npz.
+KERAS_BACKEND=torch python tests/cross_backend_worker.py load DIR
+    loads every other backend's files and prints one JSON line per case:
+    {"source", "target", "case", "error": max abs difference or null,
+     "scale": 1 + max |saved output|, "message": why it failed or ""}.
 """
 
 import json
@@ -16,7 +16,9 @@ import sys
 import keras
 import numpy as np
 
-from kcv import backend, catalogue, testing
+from kcv import backend
+from kcv import catalogue
+from kcv import testing
 
 
 def _arrays(npz):
@@ -26,7 +28,10 @@ def _arrays(npz):
 
 
 def _outputs(model, x):
-    return [np.asarray(keras.ops.convert_to_numpy(y)) for y in keras.tree.flatten(model(x, training=False))]
+    return [
+        np.asarray(keras.ops.convert_to_numpy(y))
+        for y in keras.tree.flatten(model(x, training=False))
+    ]
 
 
 def save(directory):
@@ -49,8 +54,14 @@ def load(directory):
             continue
         for case in catalogue.CASES:
             stem = os.path.join(directory, source, case.name)
-            record = {"source": source, "target": target, "case": case.name, "error": None,
-                      "scale": 1.0, "message": ""}
+            record = {
+                "source": source,
+                "target": target,
+                "case": case.name,
+                "error": None,
+                "scale": 1.0,
+                "message": "",
+            }
             try:
                 model = keras.saving.load_model(stem + ".keras")
                 x = _arrays(stem + ".inputs.npz")
@@ -58,9 +69,13 @@ def load(directory):
                 expected = _arrays(stem + ".outputs.npz")
                 got = _outputs(model, x)
                 if [g.shape for g in got] != [e.shape for e in expected]:
-                    record["message"] = f"shapes {[g.shape for g in got]} != {[e.shape for e in expected]}"
+                    record["message"] = (
+                        f"shapes {[g.shape for g in got]} != {[e.shape for e in expected]}"
+                    )
                 else:
-                    record["error"] = max(float(np.max(np.abs(g - e))) for g, e in zip(got, expected))
+                    record["error"] = max(
+                        float(np.max(np.abs(g - e))) for g, e in zip(got, expected)
+                    )
                     record["scale"] = 1.0 + max(float(np.max(np.abs(e))) for e in expected)
             except Exception as error:  # report, do not stop the other cases
                 record["message"] = f"{type(error).__name__}: {error}"

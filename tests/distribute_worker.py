@@ -53,13 +53,17 @@ def main(steps):
         parallel = build()
         parallel_losses = train(parallel, weights, x, y, steps)
         replicas = sorted({len(v.value.sharding.device_set) for v in parallel.weights})
-    print(json.dumps({
-        "devices": len(keras.distribution.list_devices()),
-        "single": single_losses,
-        "parallel": parallel_losses,
-        "replicas": replicas,
-        "uneven_rejected": uneven_rejected,
-    }))
+    print(
+        json.dumps(
+            {
+                "devices": len(keras.distribution.list_devices()),
+                "single": single_losses,
+                "parallel": parallel_losses,
+                "replicas": replicas,
+                "uneven_rejected": uneven_rejected,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

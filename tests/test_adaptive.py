@@ -74,15 +74,25 @@ def test_routing_extremes_equal_single_exits():
     anytime = adaptive.anytime_accuracy(probs, labels)
     assert np.all(np.diff(anytime) > 0)
     first = adaptive.dynamic_evaluate(probs, labels, [-np.inf] * 4, [1, 2, 3, 4])
-    assert (first.accuracy, first.mean_cost, first.exits.tolist()) == (anytime[0], 1.0, [500, 0, 0, 0])
+    assert (first.accuracy, first.mean_cost, first.exits.tolist()) == (
+        anytime[0],
+        1.0,
+        [500, 0, 0, 0],
+    )
     last = adaptive.dynamic_evaluate(probs, labels, [np.inf] * 4, [1, 2, 3, 4])
-    assert (last.accuracy, last.mean_cost, last.exits.tolist()) == (anytime[-1], 4.0, [0, 0, 0, 500])
+    assert (last.accuracy, last.mean_cost, last.exits.tolist()) == (
+        anytime[-1],
+        4.0,
+        [0, 0, 0, 500],
+    )
 
 
 def test_budget_curve_trades_cost_for_accuracy():
     val, val_labels = _synthetic(seed=1)
     test, test_labels = _synthetic(seed=2)
-    curve = adaptive.budgeted_batch_curve(val, val_labels, test, test_labels, [1, 2, 3, 4], qs=[0.1, 1.0, 4.0])
+    curve = adaptive.budgeted_batch_curve(
+        val, val_labels, test, test_labels, [1, 2, 3, 4], qs=[0.1, 1.0, 4.0]
+    )
     costs = [r.mean_cost for _, r in curve]
     accuracies = [r.accuracy for _, r in curve]
     assert costs == sorted(costs) and costs[0] < costs[-1]
@@ -98,14 +108,32 @@ def test_budget_curve_trades_cost_for_accuracy():
     [
         (lambda: adaptive.geometric_exit_fractions(0, 3), "`q` must be a number > 0"),
         (lambda: adaptive.geometric_exit_fractions(1.0, 0), "`n_exits` must be an integer >= 1"),
-        (lambda: adaptive.exit_thresholds(np.ones((3, 4)), [1.0]), r"`val_probs` must have shape \(exits"),
-        (lambda: adaptive.exit_thresholds(np.full((2, 4, 3), 1 / 3), [0.5, 0.6]), "`fractions` must be 2 non-negative"),
-        (lambda: adaptive.exit_thresholds(np.full((2, 4, 3), 0.5), [0.5, 0.5]), "must hold probabilities"),
-        (lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1, 2, 0], [0, 0], [2, 1]),
-         "`exit_costs` must be non-negative and non-decreasing"),
-        (lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1], [0, 0], [1, 2]), "`labels` must be 4 integer"),
-        (lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1, 2, 0], [0], [1, 2]),
-         "`thresholds` must have one entry per exit"),
+        (
+            lambda: adaptive.exit_thresholds(np.ones((3, 4)), [1.0]),
+            r"`val_probs` must have shape \(exits",
+        ),
+        (
+            lambda: adaptive.exit_thresholds(np.full((2, 4, 3), 1 / 3), [0.5, 0.6]),
+            "`fractions` must be 2 non-negative",
+        ),
+        (
+            lambda: adaptive.exit_thresholds(np.full((2, 4, 3), 0.5), [0.5, 0.5]),
+            "must hold probabilities",
+        ),
+        (
+            lambda: adaptive.dynamic_evaluate(
+                np.full((2, 4, 3), 1 / 3), [0, 1, 2, 0], [0, 0], [2, 1]
+            ),
+            "`exit_costs` must be non-negative and non-decreasing",
+        ),
+        (
+            lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1], [0, 0], [1, 2]),
+            "`labels` must be 4 integer",
+        ),
+        (
+            lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1, 2, 0], [0], [1, 2]),
+            "`thresholds` must have one entry per exit",
+        ),
     ],
 )
 def test_bad_input(call, message):

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import kcv
+from kcv.analysis import ReceptiveField
 from kcv.analysis import conv_output_size
 from kcv.analysis import count_macs
 from kcv.analysis import count_params
 from kcv.analysis import receptive_field
-from kcv.analysis import ReceptiveField
 
 backend_independent = pytest.mark.backend_independent
 
@@ -37,8 +37,11 @@ def _mobilenet_macs():
     """
     macs = 3 * 3 * 3 * 32 * 112 * 112  # 10,838,016
     size = 112
-    blocks = [(1, 32, 64), (2, 64, 128), (1, 128, 128), (2, 128, 256), (1, 256, 256),
-              (2, 256, 512)] + [(1, 512, 512)] * 5 + [(2, 512, 1024), (1, 1024, 1024)]
+    blocks = (
+        [(1, 32, 64), (2, 64, 128), (1, 128, 128), (2, 128, 256), (1, 256, 256), (2, 256, 512)]
+        + [(1, 512, 512)] * 5
+        + [(2, 512, 1024), (1, 1024, 1024)]
+    )
     for stride, m, n in blocks:
         size //= stride  # D_F: the output size
         macs += 3 * 3 * m * size * size + m * n * size * size  # Eq. 5
@@ -53,11 +56,18 @@ def _mobilenet_v2_macs():
     """
     macs = 3 * 3 * 3 * 32 * 112 * 112  # conv2d 3x3 s2
     size, c_in = 112, 32
-    for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-                       (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+    for t, c, n, s in [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]:
         for i in range(n):
             hidden, out = t * c_in, size // (s if i == 0 else 1)
-            macs += (c_in * hidden * size * size if t != 1 else 0)
+            macs += c_in * hidden * size * size if t != 1 else 0
             macs += 3 * 3 * hidden * out * out + hidden * c * out * out
             size, c_in = out, c
     return macs + 320 * 1280 * 7 * 7 + 1280 * 1000  # conv2d 1x1 to 1280, then the FC
@@ -197,9 +207,11 @@ def test_depthwise_separable_is_mobilenet_eq_5(stride, in_size, m, n, expected):
     """D_K·D_K·M·D_F·D_F + M·N·D_F·D_F (Howard et al., Eq. 5)."""
     d_f = in_size // stride
     block = kcv.layers.DepthwiseSeparableConv(n, strides=stride)
-    assert count_macs(block, input_shape=(in_size, in_size, m)) == (
-        3 * 3 * m * d_f * d_f + m * n * d_f * d_f
-    ) == expected
+    assert (
+        count_macs(block, input_shape=(in_size, in_size, m))
+        == (3 * 3 * m * d_f * d_f + m * n * d_f * d_f)
+        == expected
+    )
 
 
 def test_inverted_residual():
@@ -220,9 +232,7 @@ def test_aspp_counts_the_pooled_branch_at_1x1(separable):
     aspp = kcv.layers.ASPP(256, rates=(6, 12, 18), separable=separable)
     pixels = 33 * 33
     rate_branch = (9 * 320 + 320 * 256) if separable else 9 * 320 * 256
-    expected = (
-        320 * 256 * pixels + 3 * rate_branch * pixels + 320 * 256 + 5 * 256 * 256 * pixels
-    )
+    expected = 320 * 256 * pixels + 3 * rate_branch * pixels + 320 * 256 + 5 * 256 * 256 * pixels
     per_layer = count_macs(aspp, input_shape=(33, 33, 320), by_layer=True)
     assert sum(per_layer.values()) == expected
     pooled = [macs for layer, macs in per_layer.items() if layer.name == "image_pool"]
@@ -264,8 +274,13 @@ def test_keras_layer_kinds():
     inputs = keras.Input((16, 16, 8))
     x = keras.layers.Conv2D(12, 3, 2, "same", groups=4, name="grouped", **ZEROS)(inputs)
     x = keras.layers.SeparableConv2D(
-        16, 3, padding="same", depth_multiplier=2, name="sep",
-        depthwise_initializer="zeros", pointwise_initializer="zeros",
+        16,
+        3,
+        padding="same",
+        depth_multiplier=2,
+        name="sep",
+        depthwise_initializer="zeros",
+        pointwise_initializer="zeros",
     )(x)
     x = keras.layers.Conv2DTranspose(4, 3, 2, "same", name="transposed", **ZEROS)(x)
     x = keras.layers.Reshape((256, 4))(x)
@@ -292,15 +307,17 @@ def test_channels_first_counts_the_same():
     first = kcv.layers.InceptionModule(64, 96, 128, 16, 32, 32, data_format="channels_first")
     assert count_macs(first, input_shape=(192, 28, 28)) == 128_049_152
     assert count_macs(last, input_shape=(28, 28, 192)) == 128_049_152
-    model = keras.Sequential([
-        keras.Input((3, 32, 24)),
-        keras.layers.Conv2D(8, 3, 2, "same", data_format="channels_first", **ZEROS),
-        keras.layers.DepthwiseConv2D(
-            3, data_format="channels_first", depthwise_initializer="zeros"
-        ),  # "valid": 16x12 -> 14x10
-        keras.layers.GlobalAveragePooling2D(data_format="channels_first"),
-        keras.layers.Dense(5, **ZEROS),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3, 32, 24)),
+            keras.layers.Conv2D(8, 3, 2, "same", data_format="channels_first", **ZEROS),
+            keras.layers.DepthwiseConv2D(
+                3, data_format="channels_first", depthwise_initializer="zeros"
+            ),  # "valid": 16x12 -> 14x10
+            keras.layers.GlobalAveragePooling2D(data_format="channels_first"),
+            keras.layers.Dense(5, **ZEROS),
+        ]
+    )
     assert count_macs(model) == 9 * 3 * 8 * 16 * 12 + 9 * 8 * 14 * 10 + 8 * 5
 
 
@@ -440,19 +457,29 @@ def test_receptive_field_errors(chain, match):
 
 def test_receptive_field_of_keras_layers():
     """Conv 7x7/2 + max pool 3x3/2, as layers, a Sequential, and keras' ResNet50 stem."""
-    layers = [keras.layers.Conv2D(64, 7, strides=2), keras.layers.BatchNormalization(),
-              keras.layers.ReLU(), keras.layers.MaxPooling2D(3, strides=2)]
+    layers = [
+        keras.layers.Conv2D(64, 7, strides=2),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+        keras.layers.MaxPooling2D(3, strides=2),
+    ]
     assert receptive_field(layers) == ReceptiveField(11, 4, 0)
     assert receptive_field(keras.Sequential(layers)) == ReceptiveField(11, 4, 0)
-    stem = keras.Sequential([
-        keras.Input((224, 224, 3)),
-        keras.layers.ZeroPadding2D(3), keras.layers.Conv2D(64, 7, strides=2, **ZEROS),
-        keras.layers.ZeroPadding2D(1), keras.layers.MaxPooling2D(3, strides=2),
-    ])
+    stem = keras.Sequential(
+        [
+            keras.Input((224, 224, 3)),
+            keras.layers.ZeroPadding2D(3),
+            keras.layers.Conv2D(64, 7, strides=2, **ZEROS),
+            keras.layers.ZeroPadding2D(1),
+            keras.layers.MaxPooling2D(3, strides=2),
+        ]
+    )
     assert receptive_field(stem) == ReceptiveField(11, 4, -5)  # -3 - 1·2
     # "same" on 224 pads 5 = 2 + 3 ("same" puts the odd pixel at the end): start -2 - 0·2.
-    same = [keras.layers.Conv2D(64, 7, strides=2, padding="same"),
-            keras.layers.MaxPooling2D(3, strides=2, padding="same")]
+    same = [
+        keras.layers.Conv2D(64, 7, strides=2, padding="same"),
+        keras.layers.MaxPooling2D(3, strides=2, padding="same"),
+    ]
     assert receptive_field(same, input_size=224) == ReceptiveField(11, 4, -2)
     assert receptive_field(same, input_size=225) == ReceptiveField(11, 4, -3 - 2)
 
@@ -569,8 +596,10 @@ def test_conv_output_size_against_pytorch_formula_and_brute_force():
                         # torch.nn.Conv2d: floor((H + 2p - d(k-1) - 1) / s) + 1
                         torch_formula = (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
                         got = conv_output_size(size, kernel, stride, pad, dilation)
-                        assert got == torch_formula == _count_windows(
-                            size, kernel, stride, pad, dilation
+                        assert (
+                            got
+                            == torch_formula
+                            == _count_windows(size, kernel, stride, pad, dilation)
                         )
                         if pad == 0:
                             assert conv_output_size(size, kernel, stride, "valid", dilation) == got
@@ -677,7 +706,9 @@ def test_summary_errors():
 @backend_independent
 def test_mobilenet_blocks_have_the_field_of_their_depthwise_convolution():
     block = kcv.layers.InvertedResidual(16, strides=2, dilation_rate=1)
-    assert receptive_field([block]) == receptive_field([keras.layers.DepthwiseConv2D(3, 2, padding="same")])
+    assert receptive_field([block]) == receptive_field(
+        [keras.layers.DepthwiseConv2D(3, 2, padding="same")]
+    )
     assert receptive_field([kcv.layers.DepthwiseSeparableConv(8, dilation_rate=2)]).size == 5
     with pytest.raises(ValueError, match="no rule for layer .* \\(InvertedResidual\\)"):
         receptive_field([kcv.layers.InvertedResidual(16, se_reduction=4)])
@@ -693,6 +724,8 @@ def test_count_macs_refuses_a_layer_with_weights_but_no_rule():
             return keras.ops.matmul(x, self.kernel)
 
     inputs = keras.Input((8, 8, 3))
-    model = keras.Model(inputs, Bilinear(name="bilinear")(keras.layers.BatchNormalization()(inputs)))
+    model = keras.Model(
+        inputs, Bilinear(name="bilinear")(keras.layers.BatchNormalization()(inputs))
+    )
     with pytest.raises(ValueError, match="no rule for layer 'bilinear' \\(Bilinear\\)"):
         count_macs(model)

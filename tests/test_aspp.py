@@ -17,9 +17,11 @@ def test_torchvision_parameter_count():
     aspp.build((None, 8, 8, 2048))
     trainable = sum(int(np.prod(w.shape)) for w in aspp.trainable_weights)
     bn = 2 * 256
-    assert trainable == (2048 * 256 + bn) + 3 * (9 * 2048 * 256 + bn) + (2048 * 256 + bn) + (
-        5 * 256 * 256 + bn
-    ) == 15_535_104
+    assert (
+        trainable
+        == (2048 * 256 + bn) + 3 * (9 * 2048 * 256 + bn) + (2048 * 256 + bn) + (5 * 256 * 256 + bn)
+        == 15_535_104
+    )
 
 
 @pytest.mark.parametrize("rate", [1, 2, 3])
@@ -50,7 +52,9 @@ def test_image_pooling_branch_is_broadcast_over_space():
     np.testing.assert_allclose(rest, np.broadcast_to(branch, rest.shape), atol=1e-5)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"separable": True}, {"merge": "sum", "image_pooling": False}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"separable": True}, {"merge": "sum", "image_pooling": False}]
+)
 def test_unknown_spatial_size(kwargs):
     inputs = keras.Input((None, None, 5))
     model = keras.Model(inputs, kcv.layers.ASPP(6, rates=(1, 2), **kwargs)(inputs))
@@ -66,7 +70,11 @@ def test_branch_structure():
     names = [[layer.name for layer in branch] for branch in aspp.branches]
     assert names[0] == ["conv1x1", "conv1x1_bn", "conv1x1_act"]
     assert [n[0] for n in names[1:]] == ["atrous_rate6", "atrous_rate12", "atrous_rate18"]
-    assert [layer.dilation_rate for layer in (b[0] for b in aspp.branches[1:])] == [(6, 6), (12, 12), (18, 18)]
+    assert [layer.dilation_rate for layer in (b[0] for b in aspp.branches[1:])] == [
+        (6, 6),
+        (12, 12),
+        (18, 18),
+    ]
     assert [layer.name for layer in aspp.projection] == ["project", "project_bn", "project_act"]
 
 

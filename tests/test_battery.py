@@ -2,7 +2,8 @@
 
 import pytest
 
-from kcv import catalogue, testing
+from kcv import catalogue
+from kcv import testing
 
 
 @pytest.mark.parametrize("check", testing.CHECKS)

@@ -44,7 +44,7 @@ def test_native_module_has_the_kcv_block_structure(native_torch, name):
 
     family = next(f for f in families.FAMILIES if f.name == name)
     x = np.random.default_rng(0).standard_normal((2, 8, 8, family.channels), dtype=np.float32)
-    model, layer, target = families.kcv_model(family, x)
+    _, layer, target = families.kcv_model(family, x)
     module = family.native_module(native_torch, family.channels)
     kcv_count, native_count = families.check_parameters(family.name, layer, module)
     assert kcv_count == native_count > 0
@@ -66,9 +66,25 @@ def test_parameter_count_mismatch_fails_loudly(native_torch):
 @pytest.mark.backend_independent
 def test_families_script_times_every_backend_and_native(tmp_path):
     done = subprocess.run(
-        [sys.executable, FAMILIES_SCRIPT, "--families", "se", "--repeats", "1", "--warmup", "1",
-         "--batch", "2", "--size", "8", "--output-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            FAMILIES_SCRIPT,
+            "--families",
+            "se",
+            "--repeats",
+            "1",
+            "--warmup",
+            "1",
+            "--batch",
+            "2",
+            "--size",
+            "8",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     with open(tmp_path / "families_cpu.csv") as f:
@@ -110,9 +126,23 @@ def test_native_model_has_the_kcv_model_structure(native_torch, name):
 @pytest.mark.backend_independent
 def test_models_script_times_every_backend_and_native(tmp_path):
     done = subprocess.run(
-        [sys.executable, os.path.join(BENCHMARKS, "models.py"), "--models", "se_resnet20_cifar",
-         "--repeats", "1", "--warmup", "1", "--batch", "2", "--output-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            os.path.join(BENCHMARKS, "models.py"),
+            "--models",
+            "se_resnet20_cifar",
+            "--repeats",
+            "1",
+            "--warmup",
+            "1",
+            "--batch",
+            "2",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     with open(tmp_path / "models_cpu.csv") as f:
@@ -121,7 +151,9 @@ def test_models_script_times_every_backend_and_native(tmp_path):
     expected = ["native PyTorch (torch.nn, NCHW)"] * ("torch" in installed)
     assert [r["implementation"] for r in rows] == expected + [f"kcv on {b}" for b in installed]
     assert {r["params"] for r in rows} == {"274847"} and len({r["macs"] for r in rows}) == 1
-    assert all(float(r["train_images_per_s"]) > 0 and float(r["predict_images_per_s"]) > 0 for r in rows)
+    assert all(
+        float(r["train_images_per_s"]) > 0 and float(r["predict_images_per_s"]) > 0 for r in rows
+    )
     if expected:
         assert float(rows[0]["ratio"]) == 1.0 and all(float(r["ratio"]) > 0 for r in rows)
     report = (tmp_path / "models_cpu.md").read_text()
@@ -133,7 +165,9 @@ def test_models_script_times_every_backend_and_native(tmp_path):
 def test_models_script_rejects_unknown_models():
     with pytest.raises(SystemExit):
         models.parse_args(["--models", "resnet1000"])
-    assert [spec.name for spec in models.parse_args(["--models", "mobilenet_v2"]).models] == ["mobilenet_v2"]
+    assert [spec.name for spec in models.parse_args(["--models", "mobilenet_v2"]).models] == [
+        "mobilenet_v2"
+    ]
 
 
 @pytest.mark.backend_independent
@@ -145,8 +179,10 @@ def test_grading_benchmark_generates_a_class_with_known_answers(tmp_path):
     assert sum(expected.values()) == 5, "every other submission is the solution"
     texts = [p.read_text() for p in tmp_path.iterdir()]
     assert len(set(texts)) == 9, "no two submissions are the same file"
-    rows = [{"submission": str(tmp_path / name), "score": "10" if ok else "4", "max_score": "10"}
-            for name, ok in expected.items()]
+    rows = [
+        {"submission": str(tmp_path / name), "score": "10" if ok else "4", "max_score": "10"}
+        for name, ok in expected.items()
+    ]
     assert grading.check_scores(rows, expected) == []
     rows[0]["score"], rows[1]["score"] = "4", "10"
     rows.pop()
@@ -161,13 +197,18 @@ def test_pooled_loss_reduces_every_axis_but_batch_and_channels():
     x = np.arange(2 * 3 * 4 * 5, dtype="float32").reshape(2, 3, 4, 5)
     np.testing.assert_allclose(families.spatial_mean(np, x), x.mean(axis=(1, 2)))
     channels_first = x.transpose(0, 3, 1, 2)
-    np.testing.assert_allclose(families.spatial_mean(np, channels_first, channels_last=False),
-                               x.mean(axis=(1, 2)))
+    np.testing.assert_allclose(
+        families.spatial_mean(np, channels_first, channels_last=False), x.mean(axis=(1, 2))
+    )
     codes = x[:, 0]  # (B, K, C), as Encoding outputs on both sides
-    np.testing.assert_allclose(families.spatial_mean(np, codes, channels_last=False), codes.mean(axis=1))
+    np.testing.assert_allclose(
+        families.spatial_mean(np, codes, channels_last=False), codes.mean(axis=1)
+    )
     assert families.spatial_mean(np, x[:, 0, 0]) is not None
     assert families.result_name([{"device": "cpu"}], "float32", "pooled") == "families_cpu_pooled"
-    assert families.result_name([{"device": "cpu"}], "mixed_bfloat16") == "families_cpu_mixed_bfloat16"
+    assert (
+        families.result_name([{"device": "cpu"}], "mixed_bfloat16") == "families_cpu_mixed_bfloat16"
+    )
 
 
 @pytest.mark.backend_independent
@@ -175,8 +216,15 @@ def test_kcv_bench_runs_the_checkout_scripts(capsys):
     from kcv import __main__ as cli
 
     assert cli.main(["bench", "nosuch"]) == 2
-    assert "NAME must be one of encoding_memory, families, grading, models" in capsys.readouterr().err
-    assert {name for name, _ in cli.BENCHMARKS} == {"families", "models", "encoding_memory", "grading"}
+    assert (
+        "NAME must be one of encoding_memory, families, grading, models" in capsys.readouterr().err
+    )
+    assert {name for name, _ in cli.BENCHMARKS} == {
+        "families",
+        "models",
+        "encoding_memory",
+        "grading",
+    }
     for name, _ in cli.BENCHMARKS:
         assert os.path.exists(os.path.join(BENCHMARKS, f"{name}.py")), name
     # Arguments after the name reach the script (argparse refuses this one: exit status 2).

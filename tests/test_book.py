@@ -24,8 +24,10 @@ sys.path.insert(0, os.path.join(ROOT, "book", "_ext"))
 import build_book  # noqa: E402
 import kcv_book  # noqa: E402
 
-CHAPTERS = sorted(os.path.splitext(os.path.basename(p))[0]
-                  for p in glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+CHAPTERS = sorted(
+    os.path.splitext(os.path.basename(p))[0]
+    for p in glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb"))
+)
 ARTIFACTS = os.path.join(ROOT, "test-results", "book")
 CHROMIUM = "/usr/bin/chromium"
 # The chapter the browser test reads: equations, and figures drawn by the chapter.
@@ -53,11 +55,26 @@ def test_every_chapter_and_reference_page_is_in_the_html(html_dir):
         assert os.path.exists(os.path.join(html_dir, "notebooks", f"{chapter}.ipynb")), chapter
         assert "Traceback (most recent call last)" not in page, chapter
     layers = _read(os.path.join(html_dir, "api", "layers.html"))
-    for name in ("SqueezeExcite", "InceptionModule", "ASPP", "Encoding", "StripPooling",
-                 "InvertedResidual", "MSDDenseLayer"):
+    for name in (
+        "SqueezeExcite",
+        "InceptionModule",
+        "ASPP",
+        "Encoding",
+        "StripPooling",
+        "InvertedResidual",
+        "MSDDenseLayer",
+    ):
         assert re.search(rf'id="kcv\.layers\.\w+\.{name}"', layers), name
     models = _read(os.path.join(html_dir, "api", "models.html"))
-    for name in ("GoogLeNet", "SEResNet50", "MobileNetV2", "DeepLabV3Plus", "EncNet", "SPNet", "MSDNet"):
+    for name in (
+        "GoogLeNet",
+        "SEResNet50",
+        "MobileNetV2",
+        "DeepLabV3Plus",
+        "EncNet",
+        "SPNet",
+        "MSDNet",
+    ):
         assert re.search(rf'id="kcv\.models\.\w+\.{name}"', models), name
     bibliography = _read(os.path.join(html_dir, "bibliography.html")).lower()
     assert "squeeze-and-excitation networks" in bibliography
@@ -88,8 +105,11 @@ class _Assets(html.parser.HTMLParser):
         attrs = dict(attrs)
         if tag in ("script", "img", "iframe", "source", "video", "audio") and attrs.get("src"):
             self.loaded.append(attrs["src"])
-        if tag == "link" and attrs.get("href") and not {"canonical", "alternate"} & set(
-                (attrs.get("rel") or "").split()):
+        if (
+            tag == "link"
+            and attrs.get("href")
+            and not {"canonical", "alternate"} & set((attrs.get("rel") or "").split())
+        ):
             self.loaded.append(attrs["href"])
 
 
@@ -117,7 +137,8 @@ def test_a_chapter_renders_offline_in_chromium(html_dir):
     requested = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
+            executable_path=CHROMIUM,
+            headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
@@ -128,10 +149,14 @@ def test_a_chapter_renders_offline_in_chromium(html_dir):
             page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
             page.evaluate("MathJax.startup.promise")
             rendered = page.eval_on_selector_all("mjx-container", "nodes => nodes.length")
-            displayed = page.eval_on_selector_all("mjx-container[display='true']", "nodes => nodes.length")
+            displayed = page.eval_on_selector_all(
+                "mjx-container[display='true']", "nodes => nodes.length"
+            )
             text = page.inner_text("main")
             images = page.eval_on_selector_all(
-                "main img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+                "main img",
+                "imgs => imgs.map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])",
+            )
             figure = page.locator("figure").first
             figure.scroll_into_view_if_needed()
             page.evaluate("window.scrollBy(0, -700)")
@@ -151,7 +176,8 @@ def test_a_chapter_renders_offline_in_chromium(html_dir):
 @pytest.mark.backend_independent
 def test_colab_links_point_at_the_committed_notebook():
     assert kcv_book.colab_url("https://github.com/kcv-course/kcv/", "main", "02_x.ipynb") == (
-        "https://colab.research.google.com/github/kcv-course/kcv/blob/main/notebooks/02_x.ipynb")
+        "https://colab.research.google.com/github/kcv-course/kcv/blob/main/notebooks/02_x.ipynb"
+    )
     with pytest.raises(ValueError, match="kcv_repository_url"):
         kcv_book.colab_url("https://gitlab.com/a/b", "main", "x.ipynb")
 
@@ -172,9 +198,13 @@ def test_known_warnings_need_a_reason(tmp_path):
 def test_staging_merges_cached_outputs_into_the_current_text(tmp_path):
     import nbformat
 
-    source = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("old text"), nbformat.v4.new_code_cell("FAST = False"),
-        nbformat.v4.new_code_cell("print(FAST)")])
+    source = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("old text"),
+            nbformat.v4.new_code_cell("FAST = False"),
+            nbformat.v4.new_code_cell("print(FAST)"),
+        ]
+    )
     source.cells[1].metadata["tags"] = ["parameters"]
     executed = nbformat.from_dict(source)
     build_book.execute_chapters.inject_parameters(executed, "FAST = True")
@@ -184,19 +214,22 @@ def test_staging_merges_cached_outputs_into_the_current_text(tmp_path):
     nbformat.write(source, str(tmp_path / "source.ipynb"))
     target = tmp_path / "src" / "chapter.ipynb"
 
-    assert build_book.stage_chapter(str(tmp_path / "source.ipynb"), str(tmp_path / "executed.ipynb"),
-                                    str(target), fast=True)
+    assert build_book.stage_chapter(
+        str(tmp_path / "source.ipynb"), str(tmp_path / "executed.ipynb"), str(target), fast=True
+    )
     staged = nbformat.read(str(target), as_version=4)
     assert staged.cells[0].source == "new text"
     assert staged.cells[2].metadata["tags"] == ["injected-parameters", "remove-cell"]
     assert staged.cells[3].outputs[0]["text"] == "True\n"
-    assert not build_book.stage_chapter(str(tmp_path / "source.ipynb"), str(tmp_path / "executed.ipynb"),
-                                        str(target), fast=True), "unchanged, yet written again"
+    assert not build_book.stage_chapter(
+        str(tmp_path / "source.ipynb"), str(tmp_path / "executed.ipynb"), str(target), fast=True
+    ), "unchanged, yet written again"
     source.cells[2].source = "print(not FAST)"
     nbformat.write(source, str(tmp_path / "source.ipynb"))
     with pytest.raises(build_book.BookError, match="other code"):
-        build_book.stage_chapter(str(tmp_path / "source.ipynb"), str(tmp_path / "executed.ipynb"),
-                                 str(target), fast=True)
+        build_book.stage_chapter(
+            str(tmp_path / "source.ipynb"), str(tmp_path / "executed.ipynb"), str(target), fast=True
+        )
 
 
 @pytest.mark.backend_independent
@@ -204,8 +237,9 @@ def test_cache_key_follows_code_kcv_sources_backend_and_mode(tmp_path, monkeypat
     import nbformat
 
     chapter = tmp_path / "01_x.ipynb"
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("text"),
-                                               nbformat.v4.new_code_cell("x = 1")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("text"), nbformat.v4.new_code_cell("x = 1")]
+    )
     nbformat.write(notebook, str(chapter))
     execute_chapters = build_book.execute_chapters
     (tmp_path / "kcv").mkdir()

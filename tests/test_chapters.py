@@ -61,7 +61,11 @@ def test_chapter_runs_in_fast_mode(path, tmp_path):
 @pytest.mark.parametrize("path", CHAPTERS, ids=os.path.basename)
 def test_chapter_is_committed_clean_with_a_fast_switch(path):
     notebook = nbformat.read(path, as_version=4)
-    dirty = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    dirty = [
+        i
+        for i, c in enumerate(notebook.cells)
+        if c.cell_type == "code" and (c.outputs or c.execution_count)
+    ]
     assert not dirty, f"cells {dirty} have outputs: commit chapters without outputs"
     parameters = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(parameters) == 1 and "FAST = False" in parameters[0].source

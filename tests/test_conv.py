@@ -28,7 +28,9 @@ CONFIGS = list(
 
 
 @pytest.mark.parametrize("strides, dilation, multiplier, padding, data_format", CONFIGS)
-def test_shifted_form_equals_keras_depthwise_conv(strides, dilation, multiplier, padding, data_format):
+def test_shifted_form_equals_keras_depthwise_conv(
+    strides, dilation, multiplier, padding, data_format
+):
     if strides > 1 and dilation > 1:
         pytest.skip("Keras rejects strides > 1 with dilation > 1")
     if data_format == "channels_first" and not backend.channels_first_support()[0]:
@@ -41,8 +43,12 @@ def test_shifted_form_equals_keras_depthwise_conv(strides, dilation, multiplier,
         x, kernel, strides=strides, padding=padding, dilation_rate=dilation, data_format=data_format
     )
     got = shifted_depthwise_conv(
-        keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(kernel),
-        (strides, strides), padding, (dilation, dilation), data_format,
+        keras.ops.convert_to_tensor(x),
+        keras.ops.convert_to_tensor(kernel),
+        (strides, strides),
+        padding,
+        (dilation, dilation),
+        data_format,
     )
     np.testing.assert_allclose(_np(got), _np(expected), rtol=1e-5, atol=1e-5)
 
@@ -54,7 +60,9 @@ def test_shifted_form_has_keras_gradients():
     kernel_init = keras.initializers.Constant(rng.standard_normal((3, 3, 4, 1)).astype("float32"))
     grads = []
     for layer_cls in (keras.layers.DepthwiseConv2D, kcv.layers.DepthwiseConv2D):
-        layer = layer_cls(3, strides=2, padding="same", depthwise_initializer=kernel_init, use_bias=False)
+        layer = layer_cls(
+            3, strides=2, padding="same", depthwise_initializer=kernel_init, use_bias=False
+        )
         layer.build(x.shape)
         target = np.ones((2, 5, 5, 4), "float32")
 
@@ -108,8 +116,11 @@ class _Probe(keras.layers.Layer):
 
 @pytest.mark.parametrize(
     "strides, dilation, multiplier, data_format",
-    [((1, 1), (1, 1), 1, "channels_last"), ((1, 1), (2, 2), 1, "channels_first"),
-     ((2, 2), (1, 1), 2, "channels_last")],
+    [
+        ((1, 1), (1, 1), 1, "channels_last"),
+        ((1, 1), (2, 2), 1, "channels_first"),
+        ((2, 2), (1, 1), 2, "channels_last"),
+    ],
 )
 def test_custom_gradients_equal_autodiff(strides, dilation, multiplier, data_format):
     """Hand-written input/kernel gradients, over one-example chunks, equal autodiff's."""
@@ -121,7 +132,9 @@ def test_custom_gradients_equal_autodiff(strides, dilation, multiplier, data_for
     shape = (4, 9, 8, 3) if data_format == "channels_last" else (4, 3, 9, 8)
     x = rng.standard_normal(shape).astype("float32")
     kernel = rng.standard_normal((3, 3, 3, multiplier)).astype("float32")
-    geometry = dict(strides=strides, padding="valid", dilation_rate=dilation, data_format=data_format)
+    geometry = dict(
+        strides=strides, padding="valid", dilation_rate=dilation, data_format=data_format
+    )
     convolve = lambda x_, k_: conv.shifted_depthwise_conv(x_, k_, **geometry)  # noqa: E731
     input_gradient = None
     if multiplier == 1 and strides == (1, 1):
@@ -148,16 +161,28 @@ def test_custom_gradients_equal_autodiff(strides, dilation, multiplier, data_for
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("kernel_size, strides, padding", [
-    (1, 1, "same"), (1, 2, "same"), (1, 2, "valid"), (1, (2, 3), "same"), (3, 1, "same"),
-])
+@pytest.mark.parametrize(
+    "kernel_size, strides, padding",
+    [
+        (1, 1, "same"),
+        (1, 2, "same"),
+        (1, 2, "valid"),
+        (1, (2, 3), "same"),
+        (3, 1, "same"),
+    ],
+)
 def test_conv2d_is_a_drop_in_for_keras_conv2d(data_format, kernel_size, strides, padding):
     if data_format == "channels_first" and not backend.channels_first_support()[0]:
         pytest.skip(backend.channels_first_support()[1])
     shape = (2, 6, 6, 5) if data_format == "channels_last" else (2, 5, 6, 6)
     x = np.random.default_rng(5).standard_normal(shape).astype("float32")
-    kwargs = dict(kernel_size=kernel_size, strides=strides, activation="relu",
-                  padding=padding, data_format=data_format)
+    kwargs = dict(
+        kernel_size=kernel_size,
+        strides=strides,
+        activation="relu",
+        padding=padding,
+        data_format=data_format,
+    )
     ours, theirs = kcv.layers.Conv2D(7, **kwargs), keras.layers.Conv2D(7, **kwargs)
     ours.build(x.shape)
     theirs.build(x.shape)
@@ -204,12 +229,18 @@ def test_atrous_layers_with_dead_taps_equal_keras(depthwise, data_format, size, 
     x = np.random.default_rng(7).standard_normal(shape).astype("float32")
     kwargs = dict(padding="same", dilation_rate=rate, data_format=data_format)
     if depthwise:
-        ours, theirs = kcv.layers.DepthwiseConv2D(3, **kwargs), keras.layers.DepthwiseConv2D(3, **kwargs)
+        ours, theirs = (
+            kcv.layers.DepthwiseConv2D(3, **kwargs),
+            keras.layers.DepthwiseConv2D(3, **kwargs),
+        )
     else:
         ours, theirs = kcv.layers.Conv2D(5, 3, **kwargs), keras.layers.Conv2D(5, 3, **kwargs)
     ours.build(x.shape)
     theirs.build(x.shape)
-    weights = [np.random.default_rng(8).standard_normal(w.shape).astype("float32") for w in ours.get_weights()]
+    weights = [
+        np.random.default_rng(8).standard_normal(w.shape).astype("float32")
+        for w in ours.get_weights()
+    ]
     ours.set_weights(weights)
     theirs.set_weights(weights)
     target = np.full(_np(theirs(x)).shape, 0.5, "float32")
@@ -218,7 +249,8 @@ def test_atrous_layers_with_dead_taps_equal_keras(depthwise, data_format, size, 
         return keras.ops.sum(keras.ops.square(y - keras.ops.convert_to_tensor(t)))
 
     (loss_a, grads_a), (loss_b, grads_b) = (
-        backend.value_and_gradients(layer, x, target, loss_fn) for layer in (ours, theirs))
+        backend.value_and_gradients(layer, x, target, loss_fn) for layer in (ours, theirs)
+    )
     assert loss_a == pytest.approx(loss_b, rel=1e-5)
     for ga, gb in zip(grads_a, grads_b):
         np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-4)

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kcv import backend, catalogue
+from kcv import backend
+from kcv import catalogue
 
 pytestmark = pytest.mark.backend_independent
 
@@ -26,7 +27,11 @@ INSTALLED = [b for b, v in backend.installed_backends().items() if v]
 def _run(mode, name, directory):
     env = {**os.environ, "KERAS_BACKEND": name}
     done = subprocess.run(
-        [sys.executable, WORKER, mode, directory], env=env, capture_output=True, text=True, timeout=2400
+        [sys.executable, WORKER, mode, directory],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
     )
     if done.returncode:
         raise RuntimeError(f"{mode} under {name} failed:\n{done.stderr[-4000:]}")

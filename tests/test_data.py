@@ -49,7 +49,7 @@ def test_same_seed_same_data_other_seed_other_data(generate):
 def test_shapes_dtypes_and_ranges(generate):
     ds = generate(12, size=32)
     assert ds.x.shape == (12, 32, 32, 3) and ds.x.dtype == np.float32
-    assert 0.0 <= ds.x.min() and ds.x.max() <= 1.0
+    assert ds.x.min() >= 0.0 and ds.x.max() <= 1.0
     assert ds.y.dtype == np.int32 and len(ds) == 12
     assert ds.y.shape == ((12,) if generate is data.shapes else (12, 32, 32))
     assert ds.y.min() >= 0 and ds.y.max() < ds.num_classes
@@ -102,8 +102,9 @@ def test_scene_type_decides_which_classes_appear():
 def test_scene_objects_of_one_family_look_alike_across_scenes():
     """A car (street) and a boat (sea) are the same wide box: equal mean area."""
     ds = data.scenes(300, seed=0)
-    area = np.array([(ds.y == c).sum() / max(1, (ds.y == c).any(axis=(1, 2)).sum())
-                     for c in range(1, 10)])
+    area = np.array(
+        [(ds.y == c).sum() / max(1, (ds.y == c).any(axis=(1, 2)).sum()) for c in range(1, 10)]
+    )
     for family in range(3):
         same = area[family::3]
         assert same.max() / same.min() < 1.25
@@ -285,7 +286,7 @@ def test_digits_resize_scale_and_channels():
     np.testing.assert_allclose(native.x[..., 0], load_digits().images / 16.0, atol=1e-6)
     rgb = data.digits(size=28, channels=3, split="test")
     assert rgb.x.shape == (359, 28, 28, 3) and rgb.x.dtype == np.float32
-    assert 0.0 <= rgb.x.min() and rgb.x.max() <= 1.0
+    assert rgb.x.min() >= 0.0 and rgb.x.max() <= 1.0
     np.testing.assert_array_equal(rgb.x[..., 0], rgb.x[..., 2])
 
 
@@ -373,13 +374,26 @@ def test_cifar10_loads_from_the_keras_cache(tmp_path, monkeypatch, no_download):
     for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
         pixels = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
         _write_pickle(folder / name, {b"data": pixels, b"labels": [0, 1, 2, 1]})
-    names = [n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer",
-                                  "dog", "frog", "horse", "ship", "truck")]
+    names = [
+        n.encode()
+        for n in (
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        )
+    ]
     _write_pickle(folder / "batches.meta", {b"label_names": names})
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     train, test = data.cifar10("train"), data.cifar10("test")
     assert train.x.shape == (20, 32, 32, 3) and test.x.shape == (4, 32, 32, 3)
-    assert train.x.dtype == np.float32 and 0.0 <= train.x.min() and train.x.max() <= 1.0
+    assert train.x.dtype == np.float32 and train.x.min() >= 0.0 and train.x.max() <= 1.0
     assert train.y.tolist() == [0, 1, 2, 1] * 5 and train.y.dtype == np.int32
     assert train.class_names == tuple(n.decode() for n in names)
     first = data.cifar10("test", data_format="channels_first")
@@ -391,12 +405,16 @@ def test_cifar100_label_modes_from_a_given_cache_dir(tmp_path, no_download):
     folder = _cache_folder(tmp_path, "cifar-100-python")
     pixels = np.arange(2 * 3072).reshape(2, 3072).astype(np.uint8)
     for name in ("train", "test"):
-        _write_pickle(folder / name, {b"data": pixels, b"fine_labels": [42, 7],
-                                      b"coarse_labels": [3, 19]})
-    _write_pickle(folder / "meta", {
-        b"fine_label_names": [f"fine{k}".encode() for k in range(100)],
-        b"coarse_label_names": [f"coarse{k}".encode() for k in range(20)],
-    })
+        _write_pickle(
+            folder / name, {b"data": pixels, b"fine_labels": [42, 7], b"coarse_labels": [3, 19]}
+        )
+    _write_pickle(
+        folder / "meta",
+        {
+            b"fine_label_names": [f"fine{k}".encode() for k in range(100)],
+            b"coarse_label_names": [f"coarse{k}".encode() for k in range(20)],
+        },
+    )
     fine = data.cifar100("test", cache_dir=str(tmp_path))
     coarse = data.cifar100("test", label_mode="coarse", cache_dir=str(tmp_path))
     assert fine.y.tolist() == [42, 7] and fine.num_classes == 100
@@ -417,20 +435,24 @@ def test_cifar_refuses_pickles_that_would_run_code(tmp_path):
 
 
 def _classifier(input_shape, classes):
-    return keras.Sequential([
-        keras.Input(input_shape),
-        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(classes),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(classes),
+        ]
+    )
 
 
 def _segmenter(input_shape, classes):
-    return keras.Sequential([
-        keras.Input(input_shape),
-        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(classes, 1),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(input_shape),
+            keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(classes, 1),
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -484,7 +506,10 @@ def test_digits_resize_matches_keras_bilinear():
     images = load_digits().images[:5].astype("float32") / 16.0
     ours = _resize_bilinear(images, 32)
     theirs = keras.ops.image.resize(
-        images[..., None], (32, 32), interpolation="bilinear", antialias=False,
+        images[..., None],
+        (32, 32),
+        interpolation="bilinear",
+        antialias=False,
         data_format="channels_last",
     )
     np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(theirs)[..., 0], atol=1e-5)

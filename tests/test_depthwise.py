@@ -20,16 +20,25 @@ def test_inverted_residual_structure_and_residual():
     x = np.random.default_rng(3).standard_normal((2, 8, 8, 24)).astype("float32")
     y = block(x, training=False)
     assert _sublayer_names(block) == [
-        "expand", "expand_bn", "expand_act",
-        "depthwise", "depthwise_bn", "depthwise_act",
-        "project", "project_bn",
+        "expand",
+        "expand_bn",
+        "expand_act",
+        "depthwise",
+        "depthwise_bn",
+        "depthwise_act",
+        "project",
+        "project_bn",
     ]
     assert block.has_residual
     assert [w.shape for w in block.trainable_weights if len(w.shape) == 4] == [
-        (1, 1, 24, 144), (3, 3, 144, 1), (1, 1, 144, 24)
+        (1, 1, 24, 144),
+        (3, 3, 144, 1),
+        (1, 1, 144, 24),
     ]
     # The projection is linear: without the shortcut the output would be the branch.
-    branch = keras.ops.convert_to_numpy(kcv.layers.depthwise._ConvBlock.call(block, x, training=False))
+    branch = keras.ops.convert_to_numpy(
+        kcv.layers.depthwise._ConvBlock.call(block, x, training=False)
+    )
     np.testing.assert_allclose(_np(y), branch + x, rtol=1e-5, atol=1e-5)
 
 
@@ -52,7 +61,12 @@ def test_expansion_1_skips_expand_and_se_sits_before_projection():
     block = kcv.layers.InvertedResidual(16, expansion=1, se_reduction=4)
     block.build((None, 8, 8, 32))
     assert _sublayer_names(block) == [
-        "depthwise", "depthwise_bn", "depthwise_act", "squeeze_excite", "project", "project_bn",
+        "depthwise",
+        "depthwise_bn",
+        "depthwise_act",
+        "squeeze_excite",
+        "project",
+        "project_bn",
     ]
 
 
@@ -63,7 +77,12 @@ def test_separable_conv_cost_matches_paper_formula():
     block.build((None, 16, 16, m))
     assert block.count_params() - 4 * (m + n) == 9 * m + m * n  # BN: 4 weights per channel
     assert _sublayer_names(block) == [
-        "depthwise", "depthwise_bn", "depthwise_act", "pointwise", "pointwise_bn", "pointwise_act",
+        "depthwise",
+        "depthwise_bn",
+        "depthwise_act",
+        "pointwise",
+        "pointwise_bn",
+        "pointwise_act",
     ]
 
 
@@ -71,17 +90,53 @@ def test_separable_conv_cost_matches_paper_formula():
     "layer_cls, kwargs, match",
     [
         (kcv.layers.InvertedResidual, {"filters": 0}, "`filters` must be an integer >= 1"),
-        (kcv.layers.InvertedResidual, {"filters": 8, "expansion": 0.5}, "`expansion` must be a number >= 1"),
+        (
+            kcv.layers.InvertedResidual,
+            {"filters": 8, "expansion": 0.5},
+            "`expansion` must be a number >= 1",
+        ),
         (kcv.layers.InvertedResidual, {"filters": 8, "strides": 3}, "`strides` must be 1 or 2"),
-        (kcv.layers.InvertedResidual, {"filters": 8, "strides": 2, "dilation_rate": 2}, "cannot be combined"),
-        (kcv.layers.InvertedResidual, {"filters": 8, "activation": "nope"}, "`activation` must name a Keras activation"),
-        (kcv.layers.InvertedResidual, {"filters": 8, "se_reduction": 0}, "`se_reduction` must be an integer >= 1"),
-        (kcv.layers.InvertedResidual, {"filters": 8, "se_gate": "relu"}, "`se_gate` must be one of"),
+        (
+            kcv.layers.InvertedResidual,
+            {"filters": 8, "strides": 2, "dilation_rate": 2},
+            "cannot be combined",
+        ),
+        (
+            kcv.layers.InvertedResidual,
+            {"filters": 8, "activation": "nope"},
+            "`activation` must name a Keras activation",
+        ),
+        (
+            kcv.layers.InvertedResidual,
+            {"filters": 8, "se_reduction": 0},
+            "`se_reduction` must be an integer >= 1",
+        ),
+        (
+            kcv.layers.InvertedResidual,
+            {"filters": 8, "se_gate": "relu"},
+            "`se_gate` must be one of",
+        ),
         (kcv.layers.DepthwiseSeparableConv, {"filters": -1}, "`filters` must be an integer >= 1"),
-        (kcv.layers.DepthwiseSeparableConv, {"filters": 8, "depth_multiplier": 0}, "`depth_multiplier` must be"),
-        (kcv.layers.DepthwiseSeparableConv, {"filters": 8, "kernel_size": (3, 0)}, "`kernel_size` must be"),
-        (kcv.layers.DepthwiseSeparableConv, {"filters": 8, "strides": (1, 4)}, "`strides` must be 1 or 2"),
-        (kcv.layers.DepthwiseSeparableConv, {"filters": 8, "activation": "swishy"}, "`activation` must name"),
+        (
+            kcv.layers.DepthwiseSeparableConv,
+            {"filters": 8, "depth_multiplier": 0},
+            "`depth_multiplier` must be",
+        ),
+        (
+            kcv.layers.DepthwiseSeparableConv,
+            {"filters": 8, "kernel_size": (3, 0)},
+            "`kernel_size` must be",
+        ),
+        (
+            kcv.layers.DepthwiseSeparableConv,
+            {"filters": 8, "strides": (1, 4)},
+            "`strides` must be 1 or 2",
+        ),
+        (
+            kcv.layers.DepthwiseSeparableConv,
+            {"filters": 8, "activation": "swishy"},
+            "`activation` must name",
+        ),
     ],
 )
 def test_bad_arguments_are_named(layer_cls, kwargs, match):
@@ -89,7 +144,9 @@ def test_bad_arguments_are_named(layer_cls, kwargs, match):
         layer_cls(**kwargs)
 
 
-@pytest.mark.parametrize("layer_cls", [kcv.layers.InvertedResidual, kcv.layers.DepthwiseSeparableConv])
+@pytest.mark.parametrize(
+    "layer_cls", [kcv.layers.InvertedResidual, kcv.layers.DepthwiseSeparableConv]
+)
 def test_wrong_rank_is_rejected_at_build(layer_cls):
     with pytest.raises(ValueError, match="expects a 4D input"):
         layer_cls(8).build((None, 16, 8))

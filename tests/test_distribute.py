@@ -25,10 +25,20 @@ STEPS = 6
 @pytest.mark.slow
 def test_two_devices_follow_the_single_device_loss_trajectory():
     flags = os.environ.get("XLA_FLAGS", "")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=2".strip()}
-    done = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "distribute_worker.py"), str(STEPS)],
-                          env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count=2".strip(),
+    }
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tests", "distribute_worker.py"), str(STEPS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["devices"] == 2
@@ -41,19 +51,29 @@ def test_two_devices_follow_the_single_device_loss_trajectory():
 
 def test_data_parallel_checks_its_arguments():
     if keras.backend.backend() != "jax":
-        with pytest.raises(ValueError, match="KERAS_BACKEND=jax.*MirroredStrategy.*DistributedDataParallel"):
-            with kcv.distribute.data_parallel():
-                pass
+        with (
+            pytest.raises(
+                ValueError, match="KERAS_BACKEND=jax.*MirroredStrategy.*DistributedDataParallel"
+            ),
+            kcv.distribute.data_parallel(),
+        ):
+            pass
         return
-    with pytest.raises(ValueError, match="devices must name at least one device"):
-        with kcv.distribute.data_parallel([]):
-            pass
-    with pytest.raises(ValueError, match="devices must be among"):
-        with kcv.distribute.data_parallel(["tpu:7"]):
-            pass
+    with (
+        pytest.raises(ValueError, match="devices must name at least one device"),
+        kcv.distribute.data_parallel([]),
+    ):
+        pass
+    with (
+        pytest.raises(ValueError, match="devices must be among"),
+        kcv.distribute.data_parallel(["tpu:7"]),
+    ):
+        pass
     with kcv.distribute.data_parallel(keras.distribution.list_devices()[:1]) as distribution:
         assert kcv.distribute.global_batch_size(32, distribution) == 32
         kcv.distribute.check_batch_size(5, distribution)
         with pytest.raises(ValueError, match="per_device must be a positive integer"):
             kcv.distribute.global_batch_size(0, distribution)
-    assert keras.distribution.distribution() is None, "the block must not leave the distribution set"
+    assert keras.distribution.distribution() is None, (
+        "the block must not leave the distribution set"
+    )

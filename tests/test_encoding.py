@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import kcv
-from kcv.losses import SELoss, presence_targets
+from kcv.losses import SELoss
+from kcv.losses import presence_targets
 
 
 def _np(x):
@@ -80,7 +81,9 @@ def test_context_encoding_official_parameter_count():
     module = kcv.layers.ContextEncoding(32)
     module.build((None, 16, 16, 512))
     trainable = sum(int(np.prod(w.shape)) for w in module.trainable_weights)
-    assert trainable == 512 * 512 + 2 * 512 + (32 * 512 + 32) + 2 * 32 + (512 * 512 + 512) == 542_304
+    assert (
+        trainable == 512 * 512 + 2 * 512 + (32 * 512 + 32) + 2 * 32 + (512 * 512 + 512) == 542_304
+    )
     with_head = kcv.layers.ContextEncoding(32, se_classes=21)
     with_head.build((None, 16, 16, 512))
     assert with_head.count_params() - module.count_params() == 512 * 21 + 21

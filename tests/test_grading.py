@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -80,16 +81,24 @@ def _survivors():
 
 def test_every_solution_scores_full_marks_on_every_backend(capsys):
     """squeeze_excite's solution is graded below, pasted in its notebook, through the CLI."""
-    items = [(os.path.join(EXERCISES_DIR, "solutions", f"{name}.py"), name)
-             for name in exercises.EXERCISES if name != "squeeze_excite"]
+    items = [
+        (os.path.join(EXERCISES_DIR, "solutions", f"{name}.py"), name)
+        for name in exercises.EXERCISES
+        if name != "squeeze_excite"
+    ]
     start = time.monotonic()
     graded = runner.grade_many(items, BACKENDS, jobs=2)
     seconds = time.monotonic() - start
     for result in graded:
         assert result.score == result.max_score, report.text(result)
-        assert set(result.backends) == ({"numpy"} if result.exercise == "exit_thresholds" else set(BACKENDS))
-    _say(capsys, f"{len(items)} solutions on {', '.join(BACKENDS)} (references included, --jobs 2): "
-                 f"{seconds:.0f} s, {60 * len(items) / seconds:.1f} submissions/minute")
+        assert set(result.backends) == (
+            {"numpy"} if result.exercise == "exit_thresholds" else set(BACKENDS)
+        )
+    _say(
+        capsys,
+        f"{len(items)} solutions on {', '.join(BACKENDS)} (references included, --jobs 2): "
+        f"{seconds:.0f} s, {60 * len(items) / seconds:.1f} submissions/minute",
+    )
 
 
 def test_a_notebook_graded_on_three_backends_through_the_cli(tmp_path, capsys):
@@ -104,10 +113,27 @@ def test_a_notebook_graded_on_three_backends_through_the_cli(tmp_path, capsys):
     output = tmp_path / "results.json"
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "kcv", "grade", str(path), "--exercise", "squeeze_excite",
-         "--backends", ",".join(BACKENDS), "--format", "gradescope", "--output", str(output),
-         "--jobs", "3"],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "kcv",
+            "grade",
+            str(path),
+            "--exercise",
+            "squeeze_excite",
+            "--backends",
+            ",".join(BACKENDS),
+            "--format",
+            "gradescope",
+            "--output",
+            str(output),
+            "--jobs",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
         env={**os.environ, "KERAS_BACKEND": "numpy"},
     )
     seconds = time.monotonic() - start
@@ -119,8 +145,11 @@ def test_a_notebook_graded_on_three_backends_through_the_cli(tmp_path, capsys):
         assert set(test) == {"name", "score", "max_score", "output", "visibility"}
         assert test["score"] == test["max_score"] and test["visibility"] == "visible"
     assert "1 cell(s) tagged 'solution'" in results["output"]
-    _say(capsys, f"one notebook on {len(BACKENDS)} backends via `kcv grade` (a fresh process: "
-                 f"references, then the submission): {seconds:.0f} s wall")
+    _say(
+        capsys,
+        f"one notebook on {len(BACKENDS)} backends via `kcv grade` (a fresh process: "
+        f"references, then the submission): {seconds:.0f} s wall",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -140,16 +169,25 @@ def test_each_wrong_submission_loses_exactly_its_checks(wrong_grades, capsys):
         checks_of = set(exercises.get(exercise).checks)
         expected = checks_of if expected == "all" else set() if expected == "none" else expected
         if _lost(result) != expected:
-            problems.append(f"{os.path.basename(path)}: lost {sorted(_lost(result))}, "
-                            f"expected {sorted(expected)}\n{report.text(result)}")
+            problems.append(
+                f"{os.path.basename(path)}: lost {sorted(_lost(result))}, "
+                f"expected {sorted(expected)}\n{report.text(result)}"
+            )
         if message and not any(message in t.output for t in result.tests):
             problems.append(f"{os.path.basename(path)}: no feedback mentions {message!r}")
         for test in result.tests:
-            if test.score < test.max_score and exercise != "exit_thresholds" and test.check != "constructs":
+            if (
+                test.score < test.max_score
+                and exercise != "exit_thresholds"
+                and test.check != "constructs"
+            ):
                 assert "hint:" in test.output or "not run" in test.output, test.output
     assert not problems, "\n\n".join(problems)
-    _say(capsys, f"{len(corpus)} wrong submissions on jax: {seconds:.0f} s, "
-                 f"{60 * len(corpus) / seconds:.1f} submissions/minute")
+    _say(
+        capsys,
+        f"{len(corpus)} wrong submissions on jax: {seconds:.0f} s, "
+        f"{60 * len(corpus) / seconds:.1f} submissions/minute",
+    )
 
 
 def test_feedback_names_the_check_the_backend_and_the_difference(wrong_grades):
@@ -179,8 +217,10 @@ def test_hostile_submissions_are_contained(capsys):
     start = time.monotonic()
     graded = {}
     # numpy-only processes need little memory: a 1 GiB cap stops the memory bomb sooner.
-    for exercise, limits in (("exit_thresholds", runner.Limits(timeout=40, memory_mib=1024)),
-                             ("squeeze_excite", runner.Limits(timeout=150))):
+    for exercise, limits in (
+        ("exit_thresholds", runner.Limits(timeout=40, memory_mib=1024)),
+        ("squeeze_excite", runner.Limits(timeout=150)),
+    ):
         items = [(path, ex) for path, ex, _, _ in corpus if ex == exercise]
         results = runner.grade_many(items, ["jax"], limits, jobs=2)
         graded.update(zip([path for path, _ in items], results))
@@ -218,13 +258,27 @@ def test_batch_mode_writes_a_csv_of_scores(tmp_path):
         "strict.py": os.path.join(CORPUS, "wrong", "exit_thresholds_strict.py"),
     }
     for name, source in sources.items():
-        (folder / name).write_text(open(source).read())
+        (folder / name).write_text(Path(source).read_text())
     (folder / "broken.py").write_text("def exit_thresholds(:\n")
     output = tmp_path / "grades.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "kcv", "grade", str(folder), "--exercise", "exit_thresholds",
-         "--output", str(output), "--jobs", "2"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "kcv",
+            "grade",
+            str(folder),
+            "--exercise",
+            "exit_thresholds",
+            "--output",
+            str(output),
+            "--jobs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
         env={**os.environ, "KERAS_BACKEND": "numpy"},
     )
     assert done.returncode == 0, done.stderr
@@ -266,18 +320,30 @@ def _notebook_json(cells):
 
 
 def test_notebooks_give_their_solution_cells_or_else_all_but_the_check_cells(tmp_path):
-    tagged = _notebook_json([
-        {"cell_type": "code", "metadata": {}, "source": "x = 1"},
-        {"cell_type": "code", "metadata": {"tags": ["solution"]}, "source": ["%matplotlib inline\n", "y = 2"]},
-        {"cell_type": "markdown", "metadata": {"tags": ["solution"]}, "source": "text"},
-    ])
+    tagged = _notebook_json(
+        [
+            {"cell_type": "code", "metadata": {}, "source": "x = 1"},
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["solution"]},
+                "source": ["%matplotlib inline\n", "y = 2"],
+            },
+            {"cell_type": "markdown", "metadata": {"tags": ["solution"]}, "source": "text"},
+        ]
+    )
     source, notes = submission.notebook_source(tagged)
     assert "y = 2" in source and "x = 1" not in source and "# %matplotlib inline" in source
     assert notes == ["1 cell(s) tagged 'solution'"]
-    untagged = _notebook_json([
-        {"cell_type": "code", "metadata": {}, "source": "x = 1"},
-        {"cell_type": "code", "metadata": {}, "source": "from kcv.grading import check\ncheck('a', x)"},
-    ])
+    untagged = _notebook_json(
+        [
+            {"cell_type": "code", "metadata": {}, "source": "x = 1"},
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": "from kcv.grading import check\ncheck('a', x)",
+            },
+        ]
+    )
     source, notes = submission.notebook_source(untagged)
     assert "x = 1" in source and "check(" not in source
     assert "leaving out 1 check() cell(s)" in notes[0]
@@ -377,7 +443,10 @@ def test_exercise_notebooks_are_committed_without_outputs_and_with_stubs():
         assert "$$" in text and "arxiv.org" in text and f"kcv grade {name}.ipynb" in text
     done = subprocess.run(
         [sys.executable, os.path.join(EXERCISES_DIR, "_build.py"), "--check"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "numpy"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -400,7 +469,10 @@ for name, exercise in exercises.EXERCISES.items():
         print(f"=== {name} {kind} {check(name, namespace[exercise.class_name])}")
 """
     done = subprocess.run(
-        [sys.executable, "-c", script, ROOT], capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", script, ROOT],
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "KERAS_BACKEND": "torch"},
     )
     assert done.returncode == 0, done.stderr

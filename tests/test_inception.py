@@ -13,7 +13,14 @@ INCEPTION_4E = (528, 256, 160, 320, 32, 128, 128)  # Table 1 rounds to 840K
 
 def _paper_params(c, f1, r3, f3, r5, f5, fp):
     """Convolutions with biases, no BN (the paper's module)."""
-    return (c * f1 + f1) + (c * r3 + r3) + (9 * r3 * f3 + f3) + (c * r5 + r5) + (25 * r5 * f5 + f5) + (c * fp + fp)
+    return (
+        (c * f1 + f1)
+        + (c * r3 + r3)
+        + (9 * r3 * f3 + f3)
+        + (c * r5 + r5)
+        + (25 * r5 * f5 + f5)
+        + (c * fp + fp)
+    )
 
 
 @pytest.mark.parametrize("config, expected", [(INCEPTION_3A, 163_696), (INCEPTION_4E, 868_352)])
@@ -38,11 +45,12 @@ def test_branches_see_their_receptive_fields():
         weight.assign(np.abs(keras.ops.convert_to_numpy(weight)) + 0.01)
     bumped = x.copy()
     bumped[0, 5, 5, :] += 10.0
-    changed = np.abs(
-        keras.ops.convert_to_numpy(block(bumped)) - keras.ops.convert_to_numpy(block(x))
-    ) > 1e-6
+    changed = (
+        np.abs(keras.ops.convert_to_numpy(block(bumped)) - keras.ops.convert_to_numpy(block(x)))
+        > 1e-6
+    )
     for index, radius in enumerate((0, 1, 2, 1)):
-        rows, cols = np.nonzero(changed[0, :, :, 4 * index: 4 * index + 4].any(axis=-1))
+        rows, cols = np.nonzero(changed[0, :, :, 4 * index : 4 * index + 4].any(axis=-1))
         assert rows.size, f"branch {index} ignores the perturbation"
         assert max(np.abs(rows - 5).max(), np.abs(cols - 5).max()) <= radius, f"branch {index}"
 
@@ -57,8 +65,19 @@ def test_factorized_branch_has_two_3x3_convolutions():
 
 
 @pytest.mark.parametrize(
-    "index, name", list(enumerate(["filters_1x1", "filters_3x3_reduce", "filters_3x3",
-                                   "filters_5x5_reduce", "filters_5x5", "filters_pool_proj"]))
+    "index, name",
+    list(
+        enumerate(
+            [
+                "filters_1x1",
+                "filters_3x3_reduce",
+                "filters_3x3",
+                "filters_5x5_reduce",
+                "filters_5x5",
+                "filters_pool_proj",
+            ]
+        )
+    ),
 )
 def test_non_positive_filters_are_named(index, name):
     filters = [4] * 6

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from kcv import catalogue, testing
+from kcv import catalogue
+from kcv import testing
 
 
 @pytest.mark.parametrize("case", catalogue.MODEL_CASES, ids=lambda c: c.name)
@@ -20,7 +21,10 @@ def test_model_case(case):
         got = int(sum(np.prod(w.shape) for w in model.trainable_weights))
         assert got == case.expected_trainable_params
     x = case.inputs()
-    eager = [np.asarray(keras.ops.convert_to_numpy(y)) for y in keras.tree.flatten(model(x, training=False))]
+    eager = [
+        np.asarray(keras.ops.convert_to_numpy(y))
+        for y in keras.tree.flatten(model(x, training=False))
+    ]
     compiled = keras.tree.flatten(model.predict(x, batch_size=len(x), verbose=0))
     for e, c in zip(eager, compiled):
         assert e.shape == c.shape

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import kcv
-from kcv import backend, testing
+from kcv import backend
+from kcv import testing
 
 # torchvision's documented parameter counts (models/segmentation, COCO_WITH_VOC_LABELS
 # weights: 21 classes, auxiliary FCN head included).
@@ -93,13 +94,17 @@ def test_separable_decoder_counts():
         return 9 * cin * cout - (9 * cin + 2 * cin + cin * cout)
 
     # Three ASPP rate branches on 2048 channels, decoder convs on 304 and 256 channels.
-    assert _trainable(regular) - _trainable(separable) == 3 * saving(2048) + saving(304) + saving(256)
+    assert _trainable(regular) - _trainable(separable) == 3 * saving(2048) + saving(304) + saving(
+        256
+    )
 
 
 @pytest.mark.backend_independent
 def test_mobilenet_v2_backbone_follows_alpha():
     model = _stateless(kcv.models.DeepLabV3, (32, 32, 3), 3, alpha=0.35, filters=16)
-    features = _stateless(kcv.models.MobileNetV2, alpha=0.35, include_top=False, input_shape=(32, 32, 3))
+    features = _stateless(
+        kcv.models.MobileNetV2, alpha=0.35, include_top=False, input_shape=(32, 32, 3)
+    )
     # The classification features minus their last 1x1 conv 112 -> 1280 + BN.
     backbone = _trainable(features) - (112 * 1280 + 2 * 1280)
     aspp = (112 * 16 + 32) * 2 + 3 * (9 * 112 * 16 + 32) + (5 * 16 * 16 + 32)
@@ -151,9 +156,14 @@ def test_logits_softmax_and_any_size():
 @pytest.mark.parametrize(
     "builder, kwargs",
     [
-        (kcv.models.DeepLabV3, {"backbone": "resnet_tiny", "filters": 8, "classifier_activation": "softmax"}),
-        (kcv.models.DeepLabV3Plus, {"backbone": "resnet_tiny", "output_stride": 8, "filters": 8,
-                                    "separable": True}),
+        (
+            kcv.models.DeepLabV3,
+            {"backbone": "resnet_tiny", "filters": 8, "classifier_activation": "softmax"},
+        ),
+        (
+            kcv.models.DeepLabV3Plus,
+            {"backbone": "resnet_tiny", "output_stride": 8, "filters": 8, "separable": True},
+        ),
     ],
 )
 def test_channels_first_gives_the_same_outputs(builder, kwargs):

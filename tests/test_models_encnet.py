@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import kcv
-from kcv import backend, testing
+from kcv import backend
+from kcv import testing
 
 RESNET50_FEATURES = 23_508_032  # torchvision ResNet-50 without its fc (25,557,032 - 2,049,000)
 RESNET101_FEATURES = 42_500_160  # 44,549,160 - 2,049,000
@@ -33,8 +34,11 @@ def _enc_head(classes, channels=2048, width=512):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "backbone, features, classes",
-    [("resnet50", RESNET50_FEATURES, 21), ("resnet50", RESNET50_FEATURES, 59),
-     ("resnet101", RESNET101_FEATURES, 150)],
+    [
+        ("resnet50", RESNET50_FEATURES, 21),
+        ("resnet50", RESNET50_FEATURES, 59),
+        ("resnet101", RESNET101_FEATURES, 150),
+    ],
 )
 def test_encnet_counts_follow_the_official_head(backbone, features, classes):
     model = _stateless(kcv.models.EncNet, (64, 64, 3), classes, backbone=backbone)
@@ -43,7 +47,9 @@ def test_encnet_counts_follow_the_official_head(backbone, features, classes):
     assert _trainable(model) == features + _enc_head(classes)
     if classes == 21:
         assert _trainable(model) == 33_510_090
-    without_se = _stateless(kcv.models.EncNet, (64, 64, 3), classes, backbone=backbone, se_loss=False)
+    without_se = _stateless(
+        kcv.models.EncNet, (64, 64, 3), classes, backbone=backbone, se_loss=False
+    )
     assert _trainable(model) - _trainable(without_se) == 512 * classes + classes
 
 
@@ -54,8 +60,9 @@ def test_encnet_outputs_and_output_stride():
     assert model.output_shape == [(None, 64, 64, 6), (None, 6)]
     assert model.get_layer("head_conv").input.shape == (None, 8, 8, 256)  # output stride 8
     assert model.get_layer("context_encoding").encoding.num_codes == 8
-    plain = _stateless(kcv.models.EncNet, (64, 64, 3), 6, backbone="resnet_tiny", se_loss=False,
-                       output_stride=16)
+    plain = _stateless(
+        kcv.models.EncNet, (64, 64, 3), 6, backbone="resnet_tiny", se_loss=False, output_stride=16
+    )
     assert plain.output_names == ["segmentation"] and plain.output_shape == (None, 64, 64, 6)
     assert plain.get_layer("head_conv").input.shape == (None, 4, 4, 256)
 
@@ -87,7 +94,10 @@ def _official_encnet_cifar(widen, codes, classes=10, reduction=4):
 def test_encnet_cifar_counts_against_the_official_structure(widen, codes):
     model = _stateless(kcv.models.EncNetCIFAR, widen=widen, num_codes=codes)
     # No biases before BN (stem: 16w, EncLayer 1x1s: 56w); projections with BN (+96w).
-    assert _trainable(model) == _official_encnet_cifar(widen, codes) - 16 * widen - 56 * widen + 96 * widen
+    assert (
+        _trainable(model)
+        == _official_encnet_cifar(widen, codes) - 16 * widen - 56 * widen + 96 * widen
+    )
     if (widen, codes) == (4, 16):
         assert _trainable(model) == 3_514_346
 
@@ -95,13 +105,19 @@ def test_encnet_cifar_counts_against_the_official_structure(widen, codes):
 @pytest.mark.backend_independent
 def test_encnet_cifar_has_14_layers_and_an_encoding_gate_per_block():
     model = _stateless(kcv.models.EncNetCIFAR, widen=4, num_codes=16)
-    convs_3x3 = [l for l in model.layers if isinstance(l, kcv.layers.Conv2D) and l.kernel_size == (3, 3)]
+    convs_3x3 = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, kcv.layers.Conv2D) and layer.kernel_size == (3, 3)
+    ]
     assert len(convs_3x3) + 1 == 14  # 13 convolutions and the classifier
-    encodings = [l for l in model.layers if isinstance(l, kcv.layers.Encoding)]
-    assert [l.name for l in encodings] == [
+    encodings = [layer for layer in model.layers if isinstance(layer, kcv.layers.Encoding)]
+    assert [layer.name for layer in encodings] == [
         f"conv{s}_block{b}_enc_encoding" for s in (2, 3, 4) for b in (1, 2)
     ]
-    assert [tuple(l.output.shape[1:]) for l in encodings] == [(16, 16)] * 2 + [(16, 32)] * 2 + [(16, 64)] * 2
+    assert [tuple(layer.output.shape[1:]) for layer in encodings] == [(16, 16)] * 2 + [
+        (16, 32)
+    ] * 2 + [(16, 64)] * 2
     assert model.get_layer("conv4_block2_enc_scale").output.shape == (None, 8, 8, 256)
 
 
@@ -129,9 +145,14 @@ def test_encnet_bad_arguments(builder, kwargs, argument):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "kwargs, argument",
-    [({"widen": 0}, "widen"), ({"num_codes": 0}, "num_codes"), ({"reduction": 0}, "reduction"),
-     ({"widen": 1, "reduction": 32}, "reduction"), ({"weights": "cifar10"}, "weights"),
-     ({"classes": 0}, "classes")],
+    [
+        ({"widen": 0}, "widen"),
+        ({"num_codes": 0}, "num_codes"),
+        ({"reduction": 0}, "reduction"),
+        ({"widen": 1, "reduction": 32}, "reduction"),
+        ({"weights": "cifar10"}, "weights"),
+        ({"classes": 0}, "classes"),
+    ],
 )
 def test_encnet_cifar_bad_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
@@ -141,7 +162,9 @@ def test_encnet_cifar_bad_arguments(kwargs, argument):
 def test_encnet_trains_with_se_loss_and_presence_targets():
     keras.utils.set_random_seed(0)
     classes = 3
-    model = kcv.models.EncNet((32, 32, 3), classes, backbone="resnet_tiny", num_codes=4, head_filters=16)
+    model = kcv.models.EncNet(
+        (32, 32, 3), classes, backbone="resnet_tiny", num_codes=4, head_filters=16
+    )
     rng = np.random.default_rng(0)
     images = rng.standard_normal((4, 32, 32, 3)).astype("float32")
     masks = rng.integers(0, classes, (4, 32, 32))
@@ -152,11 +175,15 @@ def test_encnet_trains_with_se_loss_and_presence_targets():
     model.compile(
         optimizer=keras.optimizers.SGD(0.01),
         loss={
-            "segmentation": keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255),
+            "segmentation": keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, ignore_class=255
+            ),
             "se_logits": kcv.losses.SELoss(weight=0.2),
         },
     )
-    history = model.fit(images, {"segmentation": masks, "se_logits": presence}, batch_size=4, verbose=0)
+    history = model.fit(
+        images, {"segmentation": masks, "se_logits": presence}, batch_size=4, verbose=0
+    )
     losses = history.history
     assert np.isfinite(losses["loss"][0]) and losses["se_logits_loss"][0] > 0
     np.testing.assert_allclose(
@@ -167,8 +194,17 @@ def test_encnet_trains_with_se_loss_and_presence_targets():
 @pytest.mark.parametrize(
     "builder, kwargs, input_shape",
     [
-        (kcv.models.EncNet, {"classes": 3, "backbone": "resnet_tiny", "num_codes": 4,
-                             "head_filters": 16, "classifier_activation": "softmax"}, (32, 32, 3)),
+        (
+            kcv.models.EncNet,
+            {
+                "classes": 3,
+                "backbone": "resnet_tiny",
+                "num_codes": 4,
+                "head_filters": 16,
+                "classifier_activation": "softmax",
+            },
+            (32, 32, 3),
+        ),
         (kcv.models.EncNetCIFAR, {"widen": 1, "num_codes": 4}, (16, 16, 3)),
     ],
 )

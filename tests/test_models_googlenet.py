@@ -58,7 +58,9 @@ def _trainable(model):
 @pytest.mark.backend_independent
 def test_table_1_modules_match_the_formula():
     for name, (c, f1, r3, f3, r5, f5, fp) in TABLE_1.items():
-        formula = c * (f1 + r3 + r5 + fp) + 9 * r3 * f3 + 25 * r5 * f5 + (f1 + r3 + f3 + r5 + f5 + fp)
+        formula = (
+            c * (f1 + r3 + r5 + fp) + 9 * r3 * f3 + 25 * r5 * f5 + (f1 + r3 + f3 + r5 + f5 + fp)
+        )
         assert MODULES[name] == formula, name
 
 
@@ -104,7 +106,11 @@ def test_batch_norm_variant_parameter_count():
 def test_paper_form_has_conv_biases_and_no_batch_norm():
     model = _stateless(kcv.models.GoogLeNet)
     assert not any("bn" in w.path for w in model.weights)
-    assert all(layer.batch_norm is False for layer in model.layers if isinstance(layer, kcv.layers.InceptionModule))
+    assert all(
+        layer.batch_norm is False
+        for layer in model.layers
+        if isinstance(layer, kcv.layers.InceptionModule)
+    )
     assert all(layer.use_bias for layer in model.layers if isinstance(layer, kcv.layers.Conv2D))
 
 
@@ -112,15 +118,26 @@ def test_paper_form_has_conv_biases_and_no_batch_norm():
 def test_feature_map_sizes_follow_table_1():
     model = _stateless(kcv.models.GoogLeNet, include_top=False)
     sizes = {
-        "conv1": (112, 64), "pool1": (56, 64), "conv2": (56, 192), "pool2": (28, 192),
-        "inception_3a": (28, 256), "inception_3b": (28, 480), "pool3": (14, 480),
-        "inception_4a": (14, 512), "inception_4e": (14, 832), "pool4": (7, 832),
-        "inception_5a": (7, 832), "inception_5b": (7, 1024),
+        "conv1": (112, 64),
+        "pool1": (56, 64),
+        "conv2": (56, 192),
+        "pool2": (28, 192),
+        "inception_3a": (28, 256),
+        "inception_3b": (28, 480),
+        "pool3": (14, 480),
+        "inception_4a": (14, 512),
+        "inception_4e": (14, 832),
+        "pool4": (7, 832),
+        "inception_5a": (7, 832),
+        "inception_5b": (7, 1024),
     }
     for name, (side, channels) in sizes.items():
         assert model.get_layer(name).output.shape == (None, side, side, channels), name
     assert model.output_shape == (None, 7, 7, 1024)
-    assert _stateless(kcv.models.GoogLeNet, include_top=False, pooling="max").output_shape == (None, 1024)
+    assert _stateless(kcv.models.GoogLeNet, include_top=False, pooling="max").output_shape == (
+        None,
+        1024,
+    )
     top = _stateless(kcv.models.GoogLeNet, classes=7, classifier_activation=None)
     assert top.output_shape == (None, 7)
     assert top.get_layer("dropout").rate == 0.4
@@ -137,7 +154,12 @@ def test_cifar_variant():
     model = _stateless(kcv.models.GoogLeNetCIFAR)
     assert _trainable(model) == 6_166_250 - biases == 6_158_346
     assert model.output_shape == (None, 10)
-    for name, side in (("conv1", 32), ("inception_3b", 32), ("inception_4e", 16), ("inception_5b", 8)):
+    for name, side in (
+        ("conv1", 32),
+        ("inception_3b", 32),
+        ("inception_4e", 16),
+        ("inception_5b", 8),
+    ):
         assert model.get_layer(name).output.shape[1] == side, name
     # The paper's modules on the CIFAR stem: (27·192 + 192) + Σ modules + (1024·10 + 10).
     paper = _stateless(kcv.models.GoogLeNetCIFAR, batch_norm=False, factorize_5x5=False)

@@ -11,13 +11,26 @@ import numpy as np
 import pytest
 
 import kcv
-from kcv import backend, testing
+from kcv import backend
+from kcv import testing
 from kcv.models._utils import make_divisible
 
 # MobileNet, Table 1: (pointwise filters, stride) of the 13 separable blocks.
-V1_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+V1_BLOCKS = (
+    [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)]
+    + [(512, 1)] * 5
+    + [(1024, 2), (1024, 1)]
+)
 # MobileNetV2, Table 2: (t, c, n, s).
-V2_BLOCKS = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+V2_BLOCKS = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
 
 
 def _stateless(builder, **kwargs):
@@ -58,7 +71,15 @@ def _v2_params(alpha, classes=1000):
 @pytest.mark.backend_independent
 def test_make_divisible():
     # Nearest multiple of 8, halves up ...
-    assert [make_divisible(v) for v in (8, 8.8, 12, 22.4, 33.6, 56, 112)] == [8, 8, 16, 24, 32, 56, 112]
+    assert [make_divisible(v) for v in (8, 8.8, 12, 22.4, 33.6, 56, 112)] == [
+        8,
+        8,
+        16,
+        24,
+        32,
+        56,
+        112,
+    ]
     # ... never below the divisor, never more than 10% down: 11 -> 8 loses 27%, so 16.
     assert [make_divisible(v) for v in (0.5, 5, 11, 19)] == [8, 8, 16, 24]
     assert make_divisible(32 * 0.35) == 16 and make_divisible(1280 * 1.4) == 1792
@@ -99,7 +120,11 @@ def test_mobilenet_v2_matches_keras_applications(alpha):
 def test_structure():
     v1 = _stateless(kcv.models.MobileNetV1, include_top=False)
     assert v1.output_shape == (None, 7, 7, 1024)
-    assert all(layer.activation == "relu6" for layer in v1.layers if isinstance(layer, kcv.layers.DepthwiseSeparableConv))
+    assert all(
+        layer.activation == "relu6"
+        for layer in v1.layers
+        if isinstance(layer, kcv.layers.DepthwiseSeparableConv)
+    )
     top = _stateless(kcv.models.MobileNetV1, alpha=0.5, dropout=0.25, classes=3)
     assert top.output_shape == (None, 3) and top.get_layer("dropout").rate == 0.25
     v2 = _stateless(kcv.models.MobileNetV2, alpha=1.4, include_top=False)
@@ -124,6 +149,7 @@ def test_mobilenet_v2_output_stride(output_stride, side):
 @pytest.mark.backend_independent
 def test_output_stride_dilates_the_blocks_after_the_dropped_stride():
     """DeepLab's rule (slim mobilenet.py): the block that drops its stride keeps the previous rate."""
+
     def geometry(model):
         blocks = [layer for layer in model.layers if isinstance(layer, kcv.layers.InvertedResidual)]
         return [(b.strides[0], b.dilation_rate[0]) for b in blocks]
@@ -138,8 +164,12 @@ def test_output_stride_dilates_the_blocks_after_the_dropped_stride():
 
 def test_mobilenet_v2_output_stride_8_runs():
     keras.utils.set_random_seed(0)
-    model = kcv.models.MobileNetV2(alpha=0.35, include_top=False, input_shape=(32, 32, 3), output_stride=8)
-    y = model.predict(np.random.default_rng(0).standard_normal((2, 32, 32, 3)).astype("float32"), verbose=0)
+    model = kcv.models.MobileNetV2(
+        alpha=0.35, include_top=False, input_shape=(32, 32, 3), output_stride=8
+    )
+    y = model.predict(
+        np.random.default_rng(0).standard_normal((2, 32, 32, 3)).astype("float32"), verbose=0
+    )
     assert y.shape == (2, 4, 4, 1280) and np.all(np.isfinite(y))
 
 

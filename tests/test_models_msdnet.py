@@ -21,7 +21,11 @@ def _trainable(model):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "preset, params, exits",
-    [("cifar_anytime", 3_067_960, 7), ("cifar_budgeted", 2_078_924, 5), ("imagenet", 23_958_408, 5)],
+    [
+        ("cifar_anytime", 3_067_960, 7),
+        ("cifar_budgeted", 2_078_924, 5),
+        ("imagenet", 23_958_408, 5),
+    ],
 )
 def test_presets_match_the_official_parameter_counts(preset, params, exits):
     model = models.MSDNet(preset=preset)
@@ -53,8 +57,15 @@ def test_block_steps_and_where_scales_are_dropped():
 def test_small_msdnet_trains_on_every_exit_and_feeds_adaptive_inference():
     keras.utils.set_random_seed(0)
     model = models.MSDNet(
-        input_shape=(16, 16, 3), classes=3, blocks=3, step=1, base=1, channels=4,
-        growth_rate=2, growth_factor=(1, 2), classifier_filters=8,
+        input_shape=(16, 16, 3),
+        classes=3,
+        blocks=3,
+        step=1,
+        base=1,
+        channels=4,
+        growth_rate=2,
+        growth_factor=(1, 2),
+        classifier_filters=8,
     )
     rng = np.random.default_rng(0)
     x = rng.random((8, 16, 16, 3), dtype="float32")
@@ -72,23 +83,39 @@ def test_small_msdnet_trains_on_every_exit_and_feeds_adaptive_inference():
 
 def test_exit_model_stops_at_its_exit():
     model = models.MSDNet(
-        input_shape=(16, 16, 3), classes=3, blocks=3, step=1, base=1, channels=4,
-        growth_rate=2, growth_factor=(1, 2), classifier_filters=8,
+        input_shape=(16, 16, 3),
+        classes=3,
+        blocks=3,
+        step=1,
+        base=1,
+        channels=4,
+        growth_rate=2,
+        growth_factor=(1, 2),
+        classifier_filters=8,
     )
     x = np.random.default_rng(0).random((2, 16, 16, 3), dtype="float32")
     full = [keras.ops.convert_to_numpy(y) for y in model(x, training=False)]
     first = adaptive.exit_model(model, 1)
     names = {layer.name for layer in first.layers}
     assert "exit_1" in names and "exit_2" not in names and "block3_layer3" not in names
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(first(x, training=False)), full[0], atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(first(x, training=False)), full[0], atol=1e-6
+    )
     with pytest.raises(ValueError, match=r"`exit_index` must be an integer in \[1, 3\]"):
         adaptive.exit_model(model, 4)
 
 
 def test_imagenet_stem_shapes():
     model = models.MSDNet(
-        input_shape=(64, 64, 3), classes=4, blocks=1, base=1, channels=4, growth_rate=2,
-        growth_factor=(1, 2, 4, 4), stem="imagenet", classifier_filters="input",
+        input_shape=(64, 64, 3),
+        classes=4,
+        blocks=1,
+        base=1,
+        channels=4,
+        growth_rate=2,
+        growth_factor=(1, 2, 4, 4),
+        stem="imagenet",
+        classifier_filters="input",
     )
     first = model.get_layer("first_layer")
     assert [tuple(t.shape[1:3]) for t in first.output] == [(16, 16), (8, 8), (4, 4), (2, 2)]
@@ -101,11 +128,20 @@ def test_imagenet_stem_shapes():
         ({"preset": "tiny"}, "`preset` must be one of"),
         ({"classes": 10}, "`blocks` must be given"),
         ({"blocks": 2}, "`classes` must be given"),
-        ({"preset": "cifar_anytime", "reduction": 1.0}, r"`reduction` must be a number in \[0, 1\)"),
+        (
+            {"preset": "cifar_anytime", "reduction": 1.0},
+            r"`reduction` must be a number in \[0, 1\)",
+        ),
         ({"preset": "cifar_anytime", "prune": "avg"}, "`prune` must be one of"),
         ({"preset": "cifar_anytime", "step_mode": "exp"}, "`step_mode` must be one of"),
-        ({"preset": "cifar_anytime", "classifier_filters": 0}, "`classifier_filters` must be an integer >= 1"),
-        ({"preset": "cifar_anytime", "growth_factor": (1, 2)}, "`bottleneck_factor` must have one entry per scale"),
+        (
+            {"preset": "cifar_anytime", "classifier_filters": 0},
+            "`classifier_filters` must be an integer >= 1",
+        ),
+        (
+            {"preset": "cifar_anytime", "growth_factor": (1, 2)},
+            "`bottleneck_factor` must have one entry per scale",
+        ),
         ({"preset": "cifar_anytime", "input_shape": (32, 32)}, "`input_shape` must be"),
     ],
 )
@@ -127,8 +163,15 @@ def test_multi_exit_losses():
 
 def test_exit_costs_are_cumulative_and_include_earlier_exits():
     model = models.MSDNet(
-        input_shape=(16, 16, 3), classes=3, blocks=3, step=1, base=1, channels=4,
-        growth_rate=2, growth_factor=(1, 2), classifier_filters=8,
+        input_shape=(16, 16, 3),
+        classes=3,
+        blocks=3,
+        step=1,
+        base=1,
+        channels=4,
+        growth_rate=2,
+        growth_factor=(1, 2),
+        classifier_filters=8,
     )
     costs = adaptive.exit_costs(model)
     from kcv import analysis

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import kcv
-from kcv import backend, testing
-from kcv.models import _utils, senet
+from kcv import backend
+from kcv import testing
+from kcv.models import _utils
+from kcv.models import senet
 
 
 def _stateless(builder, **kwargs):
@@ -24,16 +26,24 @@ def _trainable(model):
 
 def _bottleneck_params(cin, width, projection):
     """1x1 + 3x3 + 1x1 (4x), each followed by BN (2 per channel), [+ 1x1 projection + BN]."""
-    params = (cin * width + 2 * width) + (9 * width * width + 2 * width) + (width * 4 * width + 8 * width)
+    params = (
+        (cin * width + 2 * width)
+        + (9 * width * width + 2 * width)
+        + (width * 4 * width + 8 * width)
+    )
     return params + (cin * 4 * width + 8 * width if projection else 0)
 
 
 # ResNet-50 (He et al., Table 1), per stage: first block (with projection) + the others.
 RESNET50_STAGES = {
-    "conv2": _bottleneck_params(64, 64, True) + 2 * _bottleneck_params(256, 64, False),  # 75,008 + 2·70,400
-    "conv3": _bottleneck_params(256, 128, True) + 3 * _bottleneck_params(512, 128, False),  # 379,392 + 3·280,064
-    "conv4": _bottleneck_params(512, 256, True) + 5 * _bottleneck_params(1024, 256, False),  # 1,512,448 + 5·1,117,184
-    "conv5": _bottleneck_params(1024, 512, True) + 2 * _bottleneck_params(2048, 512, False),  # 6,039,552 + 2·4,462,592
+    "conv2": _bottleneck_params(64, 64, True)
+    + 2 * _bottleneck_params(256, 64, False),  # 75,008 + 2·70,400
+    "conv3": _bottleneck_params(256, 128, True)
+    + 3 * _bottleneck_params(512, 128, False),  # 379,392 + 3·280,064
+    "conv4": _bottleneck_params(512, 256, True)
+    + 5 * _bottleneck_params(1024, 256, False),  # 1,512,448 + 5·1,117,184
+    "conv5": _bottleneck_params(1024, 512, True)
+    + 2 * _bottleneck_params(2048, 512, False),  # 6,039,552 + 2·4,462,592
 }
 RESNET50_STEM = 7 * 7 * 3 * 64 + 2 * 64  # 9,536
 FC = 2048 * 1000 + 1000
@@ -47,7 +57,12 @@ def _se_params(channels, reduction=16):
 
 @pytest.mark.backend_independent
 def test_resnet50_parameter_count():
-    assert RESNET50_STAGES == {"conv2": 215_808, "conv3": 1_219_584, "conv4": 7_098_368, "conv5": 14_964_736}
+    assert RESNET50_STAGES == {
+        "conv2": 215_808,
+        "conv3": 1_219_584,
+        "conv4": 7_098_368,
+        "conv5": 14_964_736,
+    }
     expected = RESNET50_STEM + sum(RESNET50_STAGES.values()) + FC
     assert expected == 25_557_032  # torchvision resnet50
     model = _stateless(kcv.models.SEResNet50, reduction=None)
@@ -88,8 +103,14 @@ def test_block_layout():
     assert se.input is model.get_layer("conv4_block3_conv3_bn").output
     assert add.input[1] is se.output
     assert add.input[0] is model.get_layer("conv4_block2_out").output  # identity shortcut
-    sizes = {"conv1": 32, "pool1": 16, "conv2_block3_out": 16, "conv3_block4_out": 8,
-             "conv4_block6_out": 4, "conv5_block3_out": 2}
+    sizes = {
+        "conv1": 32,
+        "pool1": 16,
+        "conv2_block3_out": 16,
+        "conv3_block4_out": 8,
+        "conv4_block6_out": 4,
+        "conv5_block3_out": 2,
+    }
     for name, side in sizes.items():
         assert model.get_layer(name).output.shape[1] == side, name
     assert model.get_layer("conv5_block3_out").output.shape[-1] == 2048
@@ -98,9 +119,23 @@ def test_block_layout():
 @pytest.mark.backend_independent
 def test_atrous_schedule():
     strides = [2, 1, 2, 1, 2, 1]  # three stages of two units, from a stride-4 stem
-    assert _utils.atrous_schedule(strides, None, 4) == [(2, 1), (1, 1), (2, 1), (1, 1), (2, 1), (1, 1)]
+    assert _utils.atrous_schedule(strides, None, 4) == [
+        (2, 1),
+        (1, 1),
+        (2, 1),
+        (1, 1),
+        (2, 1),
+        (1, 1),
+    ]
     assert _utils.atrous_schedule(strides, 32, 4) == _utils.atrous_schedule(strides, None, 4)
-    assert _utils.atrous_schedule(strides, 16, 4) == [(2, 1), (1, 1), (2, 1), (1, 1), (1, 1), (1, 2)]
+    assert _utils.atrous_schedule(strides, 16, 4) == [
+        (2, 1),
+        (1, 1),
+        (2, 1),
+        (1, 1),
+        (1, 1),
+        (1, 2),
+    ]
     assert _utils.atrous_schedule(strides, 8, 4) == [(2, 1), (1, 1), (1, 1), (1, 2), (1, 2), (1, 4)]
 
 
@@ -126,6 +161,7 @@ def test_resnet_backbone_output_stride(output_stride, sides):
 @pytest.mark.backend_independent
 def test_output_stride_dilates_after_the_dropped_stride():
     """As torchvision's replace_stride_with_dilation: the first block keeps the previous rate."""
+
     def conv2(model, name):
         layer = model.get_layer(f"{name}_conv2")
         return layer.strides[0], layer.dilation_rate[0]
@@ -157,7 +193,10 @@ def test_block_hook_inserts_modules_inside_every_block():
     assert len(calls) == 2 * 16
     assert calls[:2] == [("inner", 0, 0, "conv2_block1"), ("residual", 0, 0, "conv2_block1")]
     assert calls[-1] == ("residual", 3, 2, "conv5_block3")
-    inner, residual = model.get_layer("conv4_block2_inner_hook"), model.get_layer("conv4_block2_residual_hook")
+    inner, residual = (
+        model.get_layer("conv4_block2_inner_hook"),
+        model.get_layer("conv4_block2_residual_hook"),
+    )
     assert inner.input is model.get_layer("conv4_block2_conv2_act").output
     assert model.get_layer("conv4_block2_conv3").input is inner.output
     assert residual.input is model.get_layer("conv4_block2_se").output  # after SE
@@ -174,7 +213,9 @@ def test_backbone_widths():
             inputs, "channels_last", depths=(1, 1, 1, 1), reduction=None, widths=(8, 16, 32, 64)
         )
     stem = 7 * 7 * 3 * 8 + 2 * 8
-    stages = sum(_bottleneck_params(cin, w, True) for cin, w in ((8, 8), (32, 16), (64, 32), (128, 64)))
+    stages = sum(
+        _bottleneck_params(cin, w, True) for cin, w in ((8, 8), (32, 16), (64, 32), (128, 64))
+    )
     assert _trainable(keras.Model(inputs, features)) == stem + stages
     assert [f.shape[-1] for f in features] == [32, 64, 128, 256]
 
@@ -183,7 +224,9 @@ def test_dilated_stages_run():
     """A stride dropped for output_stride (stride 2 -> dilation 2) still computes finite maps."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((12, 12, 3))
-    features = senet.resnet_stages(inputs, "basic", (2,), (4,), (2,), "channels_last", output_stride=1)
+    features = senet.resnet_stages(
+        inputs, "basic", (2,), (4,), (2,), "channels_last", output_stride=1
+    )
     model = keras.Model(inputs, features[-1])
     assert model.get_layer("conv2_block1_conv1").strides == (1, 1)
     assert model.get_layer("conv2_block2_conv1").dilation_rate == (2, 2)
@@ -204,10 +247,18 @@ def test_cifar_parameter_counts(depth, plain):
     model = _stateless(kcv.models.SEResNetCIFAR, depth=depth)
     assert _trainable(model) == without + se
     assert sum(isinstance(layer, kcv.layers.SqueezeExcite) for layer in model.layers) == 3 * n
-    convs = [layer for layer in model.layers if isinstance(layer, kcv.layers.Conv2D) and layer.kernel_size == (3, 3)]
+    convs = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, kcv.layers.Conv2D) and layer.kernel_size == (3, 3)
+    ]
     assert len(convs) + 1 == depth  # 3x3 convolutions + the dense layer
     assert model.output_shape == (None, 10)
-    for name, side in (("conv2_block1_out", 32), ("conv3_block1_out", 16), (f"conv4_block{n}_out", 8)):
+    for name, side in (
+        ("conv2_block1_out", 32),
+        ("conv3_block1_out", 16),
+        (f"conv4_block{n}_out", 8),
+    ):
         assert model.get_layer(name).output.shape[1] == side, name
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import kcv
-from kcv import backend, testing
+from kcv import backend
+from kcv import testing
 from kcv.models import senet
 
 RESNET50_FEATURES = 23_508_032
@@ -45,29 +46,44 @@ def test_block_hook_sees_every_block_at_two_points():
 
     inputs = keras.Input((16, 16, 8))
     with keras.StatelessScope(initialize_variables=False):
-        senet.resnet_stages(inputs, "bottleneck", (2, 1), (4, 8), (1, 2), "channels_last", block_hook=hook)
+        senet.resnet_stages(
+            inputs, "bottleneck", (2, 1), (4, 8), (1, 2), "channels_last", block_hook=hook
+        )
     assert calls == [
-        ("inner", 0, 0, "conv2_block1", (16, 16, 4)), ("residual", 0, 0, "conv2_block1", (16, 16, 16)),
-        ("inner", 0, 1, "conv2_block2", (16, 16, 4)), ("residual", 0, 1, "conv2_block2", (16, 16, 16)),
-        ("inner", 1, 0, "conv3_block1", (8, 8, 8)), ("residual", 1, 0, "conv3_block1", (8, 8, 32)),
+        ("inner", 0, 0, "conv2_block1", (16, 16, 4)),
+        ("residual", 0, 0, "conv2_block1", (16, 16, 16)),
+        ("inner", 0, 1, "conv2_block2", (16, 16, 4)),
+        ("residual", 0, 1, "conv2_block2", (16, 16, 16)),
+        ("inner", 1, 0, "conv3_block1", (8, 8, 8)),
+        ("residual", 1, 0, "conv3_block1", (8, 8, 32)),
     ]
     calls.clear()
     with keras.StatelessScope(initialize_variables=False):
-        senet.resnet_stages(inputs, "basic", (1,), (8,), (2,), "channels_last", reduction=4, block_hook=hook)
+        senet.resnet_stages(
+            inputs, "basic", (1,), (8,), (2,), "channels_last", reduction=4, block_hook=hook
+        )
     # In a basic block: after the first 3x3, and after SE at the end of the branch.
     assert [c[0] for c in calls] == ["inner", "residual"] and calls[0][4] == (8, 8, 8)
     # A hook that returns its input leaves the network as it was.
     image = keras.Input((64, 64, 3))
     with keras.StatelessScope(initialize_variables=False):
-        hooked = keras.Model(image, senet.resnet_backbone(image, "channels_last", reduction=None,
-                                                          block_hook=lambda x, *args, **kw: x)[-1])
-        plain = keras.Model(image, senet.resnet_backbone(image, "channels_last", reduction=None)[-1])
+        hooked = keras.Model(
+            image,
+            senet.resnet_backbone(
+                image, "channels_last", reduction=None, block_hook=lambda x, *args, **kw: x
+            )[-1],
+        )
+        plain = keras.Model(
+            image, senet.resnet_backbone(image, "channels_last", reduction=None)[-1]
+        )
     assert _trainable(hooked) == _trainable(plain) == RESNET50_FEATURES
     assert len(hooked.layers) == len(plain.layers)
 
 
 @pytest.mark.backend_independent
-@pytest.mark.parametrize("backbone, last_blocks", [("resnet50", (3, 4, 6)), ("resnet101", (3, 4, 23))])
+@pytest.mark.parametrize(
+    "backbone, last_blocks", [("resnet50", (3, 4, 6)), ("resnet101", (3, 4, 23))]
+)
 def test_strip_pooling_where_the_official_resnet_puts_it(backbone, last_blocks):
     model = _stateless(kcv.models.SPNet, (64, 64, 3), 21, backbone=backbone)
     spm = [layer for layer in model.layers if isinstance(layer, kcv.layers.StripPooling)]

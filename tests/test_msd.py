@@ -60,7 +60,9 @@ def test_bottleneck_width_follows_the_official_rule():
     for growth, inner in ((4, 32), (2, 16)):
         layer = layers.MSDDenseLayer(growth)
         layer(_scales())
-        kernel = {w.path.split("/", 1)[1]: w for w in layer.weights}["scale2_normal_bottleneck/kernel"]
+        kernel = {w.path.split("/", 1)[1]: w for w in layer.weights}[
+            "scale2_normal_bottleneck/kernel"
+        ]
         assert tuple(kernel.shape) == (1, 1, 32, inner)
 
 
@@ -68,7 +70,10 @@ def test_first_layer_scales_and_stems():
     x = np.zeros((1, 64, 64, 3), "float32")
     cifar = layers.MSDFirstLayer(4, growth_factor=(1, 2, 4, 4))
     assert [tuple(t.shape) for t in cifar(x)] == [
-        (1, 64, 64, 4), (1, 32, 32, 8), (1, 16, 16, 16), (1, 8, 8, 16)
+        (1, 64, 64, 4),
+        (1, 32, 32, 8),
+        (1, 16, 16, 16),
+        (1, 8, 8, 16),
     ]
     imagenet = layers.MSDFirstLayer(4, growth_factor=(1, 2, 4, 4), stem="imagenet")
     assert [tuple(t.shape[1:3]) for t in imagenet(x)] == [(16, 16), (8, 8), (4, 4), (2, 2)]
@@ -91,8 +96,12 @@ def test_a_small_msdnet_block_chain_trains_end_to_end():
     x = layers.MSDDenseLayer(4, out_scales=2)(x)
     x = layers.MSDTransition(8)(x)
     model = keras.Model(inputs, layers.MSDClassifier(4, filters=8)(x))
-    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = model.fit(RNG.random((4, 16, 16, 3), dtype="float32"), np.arange(4) % 4, epochs=2, verbose=0)
+    model.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    history = model.fit(
+        RNG.random((4, 16, 16, 3), dtype="float32"), np.arange(4) % 4, epochs=2, verbose=0
+    )
     assert np.all(np.isfinite(history.history["loss"]))
 
 
@@ -100,11 +109,20 @@ def test_a_small_msdnet_block_chain_trains_end_to_end():
     "make, message",
     [
         (lambda: layers.MSDFirstLayer(0), "`filters` must be an integer >= 1"),
-        (lambda: layers.MSDFirstLayer(8, growth_factor=()), "`growth_factor` must be a non-empty tuple"),
-        (lambda: layers.MSDFirstLayer(8, growth_factor=(1, 0)), "`growth_factor` must be an integer >= 1"),
+        (
+            lambda: layers.MSDFirstLayer(8, growth_factor=()),
+            "`growth_factor` must be a non-empty tuple",
+        ),
+        (
+            lambda: layers.MSDFirstLayer(8, growth_factor=(1, 0)),
+            "`growth_factor` must be an integer >= 1",
+        ),
         (lambda: layers.MSDFirstLayer(8, stem="tiny"), "`stem` must be one of"),
         (lambda: layers.MSDDenseLayer(-1), "`growth_rate` must be an integer >= 1"),
-        (lambda: layers.MSDDenseLayer(4, bottleneck_factor=(1, 2)), "`bottleneck_factor` must have one entry per scale"),
+        (
+            lambda: layers.MSDDenseLayer(4, bottleneck_factor=(1, 2)),
+            "`bottleneck_factor` must have one entry per scale",
+        ),
         (lambda: layers.MSDDenseLayer(4, out_scales=0), "`out_scales` must be an integer >= 1"),
         (lambda: layers.MSDTransition(0), "`filters` must be an integer >= 1"),
         (lambda: layers.MSDClassifier(0), "`classes` must be an integer >= 1"),
@@ -120,10 +138,22 @@ def test_bad_arguments_raise_value_error(make, message):
     "layer, shapes, message",
     [
         # More scales than growth factors: the layer cannot index their widths.
-        (layers.MSDDenseLayer(4, growth_factor=(1, 2)), SHAPES, "`growth_factor` of MSDDenseLayer has 2 scale"),
-        (layers.MSDTransition(4, growth_factor=(1, 2)), SHAPES, "`growth_factor` of MSDTransition has 2 scale"),
+        (
+            layers.MSDDenseLayer(4, growth_factor=(1, 2)),
+            SHAPES,
+            "`growth_factor` of MSDDenseLayer has 2 scale",
+        ),
+        (
+            layers.MSDTransition(4, growth_factor=(1, 2)),
+            SHAPES,
+            "`growth_factor` of MSDTransition has 2 scale",
+        ),
         # Dropping two scales at once is not an MSDNet layer.
-        (layers.MSDDenseLayer(4, out_scales=1), SHAPES, "`out_scales` must be the number of input scales"),
+        (
+            layers.MSDDenseLayer(4, out_scales=1),
+            SHAPES,
+            "`out_scales` must be the number of input scales",
+        ),
         (layers.MSDDenseLayer(4), [(2, 16, 16, 8), (2, 16, 16, 16)], "half the height and width"),
         (layers.MSDDenseLayer(4), (2, 16, 16, 8), "takes a list of per-scale tensors"),
         (layers.MSDDenseLayer(4), [(2, 16, 16)], "rank|4D|dimensions"),

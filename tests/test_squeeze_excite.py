@@ -72,5 +72,7 @@ def test_excitation_is_the_gate_the_block_applies(data_format):
     gate = keras.ops.convert_to_numpy(layer.excitation(x))
     assert gate.shape == (3, 16 if data_format == "channels_first" else 6)
     assert np.all((gate >= 0) & (gate <= 1))
-    per_channel = gate[:, :, None, None] if data_format == "channels_first" else gate[:, None, None, :]
+    per_channel = (
+        gate[:, :, None, None] if data_format == "channels_first" else gate[:, None, None, :]
+    )
     np.testing.assert_allclose(y, x * per_channel, rtol=1e-6, atol=1e-6)

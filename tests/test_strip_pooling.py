@@ -38,7 +38,7 @@ def _conv_same(x, kernel):
     out = 0.0
     for i in range(kh):
         for j in range(kw):
-            out = out + padded[:, i:i + height, j:j + width, :] @ kernel[i, j]
+            out = out + padded[:, i : i + height, j : j + width, :] @ kernel[i, j]
     return out
 
 
@@ -246,8 +246,15 @@ def test_adaptive_pooling_bins_are_pytorchs():
 
 @pytest.mark.parametrize(
     "size, out",
-    [((7, 7), (3, 3)), ((10, 10), (4, 4)), ((32, 32), (20, 20)), ((9, 6), (4, 5)),
-     ((5, 5), (20, 12)), ((6, 6), (6, 6)), ((8, 3), (1, 1))],
+    [
+        ((7, 7), (3, 3)),
+        ((10, 10), (4, 4)),
+        ((32, 32), (20, 20)),
+        ((9, 6), (4, 5)),
+        ((5, 5), (20, 12)),
+        ((6, 6), (6, 6)),
+        ((8, 3), (1, 1)),
+    ],
 )
 def test_adaptive_pooling_matches_a_numpy_reference(size, out):
     x = np.random.default_rng(6).standard_normal((2, *size, 3)).astype("float32")

@@ -113,7 +113,9 @@ def test_channels_first_mismatch_is_caught():
 def test_expected_counts_are_enforced():
     case = testing.LayerCase("scale", _Scale, {}, (2, 4, 4, 3), expected_trainable_params=7)
     (result,) = testing.run_checks(case, ["weights"])
-    assert result.status == testing.FAILED and "6 trainable parameters, expected 7" in result.message
+    assert (
+        result.status == testing.FAILED and "6 trainable parameters, expected 7" in result.message
+    )
 
 
 def test_run_layer_test_raises_with_every_failure():

@@ -23,7 +23,9 @@ def _notebook(path, *sources):
 def _execute(*args):
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "tools", "execute_chapters.py"), *args],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "KERAS_BACKEND": "numpy"},
     )
 
@@ -47,7 +49,10 @@ def test_execute_chapters_fails_on_a_raising_cell(tmp_path):
 
 def test_cli_reports_versions_and_backends():
     done = subprocess.run(
-        [sys.executable, "-m", "kcv"], capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "kcv"],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "KERAS_BACKEND": "numpy"},
     )
     assert done.returncode == 0, done.stderr
@@ -60,14 +65,18 @@ def test_cli_reports_versions_and_backends():
 def test_importing_kcv_first_gives_tensorflow_its_onednn_kernels():
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="0")
-    done = subprocess.run([sys.executable, "-c", "import kcv"], capture_output=True, text=True,
-                          timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", "import kcv"], capture_output=True, text=True, timeout=300, env=env
+    )
     assert done.returncode == 0, done.stderr
     assert "oneDNN custom operations are on" in done.stderr
     env.update(KERAS_BACKEND="numpy", TF_ENABLE_ONEDNN_OPTS="0")
     done = subprocess.run(
         [sys.executable, "-c", "import os, kcv; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert done.stdout.strip() == "0", "the user's choice is kept"
 
@@ -75,7 +84,9 @@ def test_importing_kcv_first_gives_tensorflow_its_onednn_kernels():
 def test_runner_rejects_unknown_backends():
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, "tools", "run_tests.py"), "--backends", "mxnet"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 2 and "--backends must name" in done.stderr
 
@@ -85,8 +96,12 @@ def test_chapter_matrix_table(tmp_path):
     import run_tests
 
     assert run_tests.chapter_matrix(str(tmp_path / "none")) is None
-    (tmp_path / "jax.json").write_text('{"01.ipynb": {"status": "ok", "seconds": 12.0, "figures": 3}}')
-    (tmp_path / "torch.json").write_text('{"01.ipynb": {"status": "FAILED", "seconds": 3.0, "figures": 0}}')
+    (tmp_path / "jax.json").write_text(
+        '{"01.ipynb": {"status": "ok", "seconds": 12.0, "figures": 3}}'
+    )
+    (tmp_path / "torch.json").write_text(
+        '{"01.ipynb": {"status": "FAILED", "seconds": 3.0, "figures": 0}}'
+    )
     table = run_tests.chapter_matrix(str(tmp_path))
     assert table.splitlines()[0] == "| chapter | jax | torch |"
     assert table.splitlines()[2] == "| 01.ipynb | ok 12s, 3 fig. | FAILED 3s, 0 fig. |"
@@ -98,13 +113,25 @@ def test_runner_plan_splits_tests_and_chapters_longest_first():
 
     runs = run_tests.plan(["jax", "tensorflow", "torch"])
     assert [label for label, *_ in runs] == [
-        "jax", "independent", "torch", "tensorflow",
-        "torch-chapters", "jax-chapters", "tensorflow-chapters",
+        "jax",
+        "independent",
+        "torch",
+        "tensorflow",
+        "torch-chapters",
+        "jax-chapters",
+        "tensorflow-chapters",
     ]
     by_label = {label: (backend, marker, paths) for label, backend, marker, paths in runs}
-    assert by_label["torch"] == ("torch", "not backend_independent",
-                                 ["tests", "--ignore=tests/test_chapters.py", "--ignore=tests/test_book.py"])
-    assert by_label["torch-chapters"] == ("torch", "not backend_independent", ["tests/test_chapters.py"])
+    assert by_label["torch"] == (
+        "torch",
+        "not backend_independent",
+        ["tests", "--ignore=tests/test_chapters.py", "--ignore=tests/test_book.py"],
+    )
+    assert by_label["torch-chapters"] == (
+        "torch",
+        "not backend_independent",
+        ["tests/test_chapters.py"],
+    )
     # The book builds from the JAX chapters just executed, in the same process.
     assert by_label["jax-chapters"][2] == ["tests/test_chapters.py", "tests/test_book.py"]
     assert by_label["independent"][:2] == ("jax", "backend_independent")

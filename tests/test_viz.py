@@ -16,14 +16,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-import kcv  # noqa: E402
-from kcv import adaptive  # noqa: E402
-from kcv import backend  # noqa: E402
-from kcv import viz  # noqa: E402
+import kcv
+from kcv import adaptive
+from kcv import backend
+from kcv import viz
 
 independent = pytest.mark.backend_independent
 
@@ -52,7 +52,9 @@ def _two_corner_model(data_format="channels_last", activation=None):
     x = keras.layers.GlobalAveragePooling2D(data_format=data_format, name="gap")(x)
     outputs = keras.layers.Dense(2, activation=activation, name="classifier")(x)
     model = keras.Model(inputs, outputs)
-    model.get_layer("conv").set_weights([np.eye(2, dtype="float32")[None, None], np.zeros(2, "float32")])
+    model.get_layer("conv").set_weights(
+        [np.eye(2, dtype="float32")[None, None], np.zeros(2, "float32")]
+    )
     model.get_layer("classifier").set_weights([np.eye(2, dtype="float32"), np.zeros(2, "float32")])
     return model
 
@@ -153,8 +155,14 @@ def test_grad_cam_rejects_a_layer_that_a_connection_bypasses():
         (lambda m: viz.grad_cam(m, _two_corner_image(), class_index=2), "`class_index`"),
         (lambda m: viz.grad_cam(m, _two_corner_image(), layer_name="nope"), "`layer_name` 'nope'"),
         (lambda m: viz.grad_cam_figure(m, _two_corner_image(), method="saliency"), "`method`"),
-        (lambda m: viz.grad_cam(m, _two_corner_image(), layer_name="gap"), "`layer_name` must name"),
-        (lambda m: viz.class_activation_map(m, _two_corner_image(), layer_name="gap"), "4D feature"),
+        (
+            lambda m: viz.grad_cam(m, _two_corner_image(), layer_name="gap"),
+            "`layer_name` must name",
+        ),
+        (
+            lambda m: viz.class_activation_map(m, _two_corner_image(), layer_name="gap"),
+            "4D feature",
+        ),
     ],
 )
 def test_heat_map_arguments_are_checked(call, match):
@@ -272,8 +280,14 @@ class _History:
 
 @independent
 def test_training_curves_one_run(close):
-    history = _History({"loss": [1.0, 0.5, 0.4], "accuracy": [0.3, 0.6, 0.7],
-                        "val_loss": [1.1, 0.7, 0.6], "val_accuracy": [0.2, 0.5, 0.6]})
+    history = _History(
+        {
+            "loss": [1.0, 0.5, 0.4],
+            "accuracy": [0.3, 0.6, 0.7],
+            "val_loss": [1.1, 0.7, 0.6],
+            "val_accuracy": [0.2, 0.5, 0.6],
+        }
+    )
     fig = viz.training_curves(history)
     close(fig)
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
@@ -285,13 +299,19 @@ def test_training_curves_one_run(close):
 
 @independent
 def test_training_curves_compare_runs(close):
-    runs = {"ResNet": {"loss": [1.0, 0.6], "val_loss": [1.2, 0.9]},
-            "SE-ResNet": _History({"loss": [0.9, 0.5], "val_loss": [1.1, 0.7]})}
+    runs = {
+        "ResNet": {"loss": [1.0, 0.6], "val_loss": [1.2, 0.9]},
+        "SE-ResNet": _History({"loss": [0.9, 0.5], "val_loss": [1.1, 0.7]}),
+    }
     fig = viz.training_curves(runs, metrics=["loss"])
     close(fig)
     (ax,) = fig.axes
     assert [line.get_label() for line in ax.lines] == [
-        "ResNet, train", "ResNet, validation", "SE-ResNet, train", "SE-ResNet, validation"]
+        "ResNet, train",
+        "ResNet, validation",
+        "SE-ResNet, train",
+        "SE-ResNet, validation",
+    ]
     assert ax.lines[0].get_color() == ax.lines[1].get_color() != ax.lines[2].get_color()
     with pytest.raises(ValueError, match="`metrics` must name recorded metrics"):
         viz.training_curves(runs, metrics=["accuracy"])
@@ -324,14 +344,18 @@ def test_segmentation_overlay_legend_lists_classes_present(close):
     pred[0] = 0
     pred[6:, :] = 1
     names = ["background", "aeroplane", "bicycle", "bird"]
-    fig = viz.segmentation_overlay(np.random.default_rng(0).random((8, 10, 3)), mask, names, pred=pred)
+    fig = viz.segmentation_overlay(
+        np.random.default_rng(0).random((8, 10, 3)), mask, names, pred=pred
+    )
     close(fig)
     truth, predicted = fig.axes
     legend = [t.get_text() for t in predicted.get_legend().get_texts()]
     assert legend == ["background", "aeroplane", "bird"]
     overlay = truth.images[1].get_array()
     assert np.all(overlay[0, :, 3] == 0) and np.all(overlay[1:, :, 3] == 0.5)  # ignored: clear
-    np.testing.assert_allclose(overlay[3, 3, :3], matplotlib.colors.to_rgb(viz.SEGMENTATION_COLORS[3]))
+    np.testing.assert_allclose(
+        overlay[3, 3, :3], matplotlib.colors.to_rgb(viz.SEGMENTATION_COLORS[3])
+    )
     assert predicted.get_title() == "prediction (pixel accuracy 71.4%)"  # 50 of 70 labelled
 
 
@@ -360,7 +384,9 @@ def test_segmentation_overlay_many_classes_get_distinct_colours(close):
 )
 def test_segmentation_overlay_arguments_are_checked(kwargs, match):
     arguments = {
-        "image": np.zeros((4, 4, 3)), "mask": np.zeros((4, 4), "int64"), "class_names": ["a", "b"]
+        "image": np.zeros((4, 4, 3)),
+        "mask": np.zeros((4, 4), "int64"),
+        "class_names": ["a", "b"],
     }
     with pytest.raises(ValueError, match=match):
         viz.segmentation_overlay(**{**arguments, **kwargs})
@@ -417,7 +443,8 @@ def test_budget_curves_msdnet_against_a_single_exit_network(close):
     costs = [1e6, 2e6, 3e6]
     curve = adaptive.budgeted_batch_curve(probs, labels, probs, labels, costs, qs=[0.2, 1.0, 2.0])
     fig = viz.budget_curves(
-        [curve, [(3.5e6, 0.8)]], ["MSDNet", "ResNet"],
+        [curve, [(3.5e6, 0.8)]],
+        ["MSDNet", "ResNet"],
         anytime=[(costs, adaptive.anytime_accuracy(probs, labels)), None],
     )
     close(fig)
@@ -472,8 +499,10 @@ def test_timing_bars_one_bar_per_row_with_ratios(close):
 
 @independent
 def test_timing_bars_default_columns_and_reference(close):
-    rows = [{"name": "SE", "backend": "jax", "median_ms": 2.0, "iqr_ms": 0.2},
-            {"name": "SE", "backend": "torch", "median_ms": 3.0, "iqr_ms": 0.4}]
+    rows = [
+        {"name": "SE", "backend": "jax", "median_ms": 2.0, "iqr_ms": 0.2},
+        {"name": "SE", "backend": "torch", "median_ms": 3.0, "iqr_ms": 0.4},
+    ]
     fig = viz.timing_bars(rows, error="iqr_ms", reference="torch")
     close(fig)
     assert [t.get_text() for t in fig.axes[0].texts] == ["0.67×", "1.00×"]

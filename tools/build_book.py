@@ -51,8 +51,15 @@ KNOWN_WARNINGS = os.path.join(BOOK, "known_warnings.txt")
 # the extensions and fonts it loads on demand, and its menu.
 MATHJAX_PARTS = ("tex-chtml.js", "input", "output/chtml", "ui", "a11y", "sre")
 # Book files that are the build's own inputs, not pages or assets.
-NOT_STAGED = {"README.md", "package.json", "package-lock.json", "known_warnings.txt",
-              "chapter_matrix.md", "node_modules", "_build"}
+NOT_STAGED = {
+    "README.md",
+    "package.json",
+    "package-lock.json",
+    "known_warnings.txt",
+    "chapter_matrix.md",
+    "node_modules",
+    "_build",
+}
 
 
 class BookError(RuntimeError):
@@ -101,7 +108,9 @@ def execute_chapters_cached(paths, backend, fast, timeout, log=print):
             with_outputs = os.path.join(ROOT, "build", "chapters", backend)
             error, notebook = execute_chapters.execute(path, with_outputs, timeout, fast=fast)
             if error:
-                raise BookError(f"{os.path.basename(path)} failed under {backend}:\n{error[-3000:]}")
+                raise BookError(
+                    f"{os.path.basename(path)} failed under {backend}:\n{error[-3000:]}"
+                )
             execute_chapters.store(target, notebook)
             status = "executed"
         seconds = time.monotonic() - start
@@ -130,7 +139,9 @@ def stage_chapter(source, executed_copy, target, fast):
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     ran = [cell for cell in executed.cells if cell.cell_type == "code"]
     if [c.source for c in code] != [c.source for c in ran]:
-        raise BookError(f"{executed_copy} holds other code than {source}: delete it and build again")
+        raise BookError(
+            f"{executed_copy} holds other code than {source}: delete it and build again"
+        )
     for cell, result in zip(code, ran):
         cell.outputs, cell.execution_count = result.outputs, result.execution_count
         tags = cell.metadata.get("tags", [])
@@ -156,8 +167,12 @@ def install_mathjax(build_dir):
     npm = shutil.which("npm")
     if npm is None:
         raise BookError("npm is not installed: it fetches MathJax (book/package.json) once")
-    done = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                          cwd=npm_dir, capture_output=True, text=True)
+    done = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=npm_dir,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise BookError(f"npm ci (MathJax {pinned}) failed:\n{done.stdout}{done.stderr}")
     return os.path.dirname(installed) + "/es5"
@@ -191,10 +206,17 @@ def stage(src, executed, mathjax_es5, fast):
         changed.append("chapter_matrix.md")
     for part in MATHJAX_PARTS:
         source = os.path.join(mathjax_es5, part)
-        sources = [source] if os.path.isfile(source) else [
-            os.path.join(folder, name) for folder, _, files in os.walk(source) for name in files]
+        sources = (
+            [source]
+            if os.path.isfile(source)
+            else [
+                os.path.join(folder, name) for folder, _, files in os.walk(source) for name in files
+            ]
+        )
         for one in sources:
-            copy_if_changed(one, os.path.join(src, "_static", "mathjax", os.path.relpath(one, mathjax_es5)))
+            copy_if_changed(
+                one, os.path.join(src, "_static", "mathjax", os.path.relpath(one, mathjax_es5))
+            )
     return changed
 
 
@@ -247,7 +269,9 @@ def run_jupyter_book(src, output, log_path):
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run(
         [executable, "build", src, "--path-output", output, "--builder", "html"],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     text = done.stdout + done.stderr
     with open(log_path, "w", encoding="utf-8") as f:
@@ -269,7 +293,9 @@ def build(backend, fast=False, output=None, timeout=900, log=print):
     times = {}
     start = time.monotonic()
     mode = "FAST" if fast else "full"
-    log(f"Executing the chapters under {backend} ({mode} mode, cache {os.path.relpath(CACHE, ROOT)}):")
+    log(
+        f"Executing the chapters under {backend} ({mode} mode, cache {os.path.relpath(CACHE, ROOT)}):"
+    )
     paths = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
     executed = execute_chapters_cached(paths, backend, fast, timeout, log=log)
     times["execute"] = time.monotonic() - start
@@ -288,8 +314,10 @@ def build(backend, fast=False, output=None, timeout=900, log=print):
     for warning in warnings:
         log(("  unexplained " if warning in left else "  known ") + warning)
     if left:
-        raise BookError(f"{len(left)} Sphinx warning(s) not explained in book/known_warnings.txt "
-                        f"(log: {log_path})")
+        raise BookError(
+            f"{len(left)} Sphinx warning(s) not explained in book/known_warnings.txt "
+            f"(log: {log_path})"
+        )
     index = os.path.join(output, "_build", "html", "index.html")
     return {"index": index, "warnings": warnings, "times": times, "executed": executed}
 
@@ -308,8 +336,10 @@ def main(argv=None):
         print(f"Book build failed: {failure}", file=sys.stderr)
         return 1
     times = ", ".join(f"{step} {seconds:.0f}s" for step, seconds in result["times"].items())
-    print(f"Book built in {time.monotonic() - start:.0f}s ({times}); "
-          f"{len(result['warnings'])} known Sphinx warning(s).")
+    print(
+        f"Book built in {time.monotonic() - start:.0f}s ({times}); "
+        f"{len(result['warnings'])} known Sphinx warning(s)."
+    )
     print(f"Open {result['index']}")
     return 0
 

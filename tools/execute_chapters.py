@@ -110,7 +110,9 @@ def cached_path(cache_dir, path, backend, fast):
     """Where the executed copy of ``path`` with this key lives in ``cache_dir``."""
     name = os.path.splitext(os.path.basename(path))[0]
     mode = "fast" if fast else "full"
-    return os.path.join(cache_dir, backend, mode, f"{name}-{cache_key(path, backend, fast)[:20]}.ipynb")
+    return os.path.join(
+        cache_dir, backend, mode, f"{name}-{cache_key(path, backend, fast)[:20]}.ipynb"
+    )
 
 
 def store(target, notebook):
@@ -136,7 +138,9 @@ def execute(path, output_dir, timeout, fast=False):
     if fast:
         inject_parameters(notebook, "FAST = True")
     client = nbclient.NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3",
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
         resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}},
     )
     error = None
@@ -168,12 +172,17 @@ def main(argv=None):
         start = time.monotonic()
         error, _ = execute(path, output_dir, args.timeout, fast=args.fast)
         status = "ok" if error is None else "FAILED"
-        print(f"{os.path.basename(path)}  [{keras_backend}]  {status}  {time.monotonic() - start:.0f}s", flush=True)
+        print(
+            f"{os.path.basename(path)}  [{keras_backend}]  {status}  {time.monotonic() - start:.0f}s",
+            flush=True,
+        )
         if error:
             failures += 1
             print(error[-3000:], file=sys.stderr)
-    print(f"{len(paths) - failures} of {len(paths)} chapters executed under {keras_backend}; "
-          f"executed copies in {os.path.relpath(output_dir, ROOT)}/")
+    print(
+        f"{len(paths) - failures} of {len(paths)} chapters executed under {keras_backend}; "
+        f"executed copies in {os.path.relpath(output_dir, ROOT)}/"
+    )
     return 1 if failures else 0
 
 

@@ -67,8 +67,15 @@ NO_TESTS_SELECTED = 5  # pytest's exit status when -k / -m leave nothing to run
 # Longest first, from measured times on a 2-core machine (JAX's tests about
 # 1,100 s, the backend-independent ones 750 s, each backend's chapters 170 to
 # 290 s), so that --jobs 2 keeps both lanes busy to the end.
-_ORDER = ("jax", "independent", "torch", "tensorflow",
-          "torch-chapters", "jax-chapters", "tensorflow-chapters")
+_ORDER = (
+    "jax",
+    "independent",
+    "torch",
+    "tensorflow",
+    "torch-chapters",
+    "jax-chapters",
+    "tensorflow-chapters",
+)
 
 
 def plan(backends):
@@ -82,9 +89,17 @@ def plan(backends):
     runs = []
     book_backend = BOOK_BACKEND if BOOK_BACKEND in backends else (backends or [None])[0]
     for b in backends:
-        runs.append((b, b, "not backend_independent", ["tests", f"--ignore={CHAPTERS}", f"--ignore={BOOK}"]))
-        runs.append((f"{b}-chapters", b, "not backend_independent",
-                     [CHAPTERS, BOOK] if b == book_backend else [CHAPTERS]))
+        runs.append(
+            (b, b, "not backend_independent", ["tests", f"--ignore={CHAPTERS}", f"--ignore={BOOK}"])
+        )
+        runs.append(
+            (
+                f"{b}-chapters",
+                b,
+                "not backend_independent",
+                [CHAPTERS, BOOK] if b == book_backend else [CHAPTERS],
+            )
+        )
     if backends:
         runs.append(("independent", backends[0], "backend_independent", ["tests"]))
     return sorted(runs, key=lambda run: _ORDER.index(run[0]))
@@ -95,31 +110,51 @@ def _run(label, keras_backend, marker, paths, pytest_args):
     log_path = os.path.join(RESULTS, f"{label}.log")
     env = {**SPEEDUPS, **os.environ, "KERAS_BACKEND": keras_backend}
     command = [
-        sys.executable, "-m", "pytest", *paths, "-m", marker, "-p", "no:cacheprovider",
-        f"--junitxml={xml_path}", "-q", *pytest_args,
+        sys.executable,
+        "-m",
+        "pytest",
+        *paths,
+        "-m",
+        marker,
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={xml_path}",
+        "-q",
+        *pytest_args,
     ]
     start = time.monotonic()
-    print(f"[{label}] started: KERAS_BACKEND={keras_backend} pytest {' '.join(paths)} -m '{marker}'",
-          flush=True)
+    print(
+        f"[{label}] started: KERAS_BACKEND={keras_backend} pytest {' '.join(paths)} -m '{marker}'",
+        flush=True,
+    )
     with open(log_path, "w") as log:
-        code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        code = subprocess.run(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        ).returncode
     seconds = time.monotonic() - start
     counts = _counts(xml_path) if os.path.exists(xml_path) else (0, 0, 0)
     ok = (code == 0 and sum(counts) > 0) or code == NO_TESTS_SELECTED
-    print(f"[{label}] {'ok' if ok else 'FAILED'} in {seconds:.0f}s "
-          f"({counts[0]} passed, {counts[1]} failed, {counts[2]} skipped)", flush=True)
+    print(
+        f"[{label}] {'ok' if ok else 'FAILED'} in {seconds:.0f}s "
+        f"({counts[0]} passed, {counts[1]} failed, {counts[2]} skipped)",
+        flush=True,
+    )
     if not ok:
         with open(log_path) as log:
-            print(f"[{label}] last lines of {os.path.relpath(log_path, ROOT)}:\n"
-                  + "".join(log.readlines()[-60:]), flush=True)
+            print(
+                f"[{label}] last lines of {os.path.relpath(log_path, ROOT)}:\n"
+                + "".join(log.readlines()[-60:]),
+                flush=True,
+            )
     return {"label": label, "ok": ok, "code": code, "counts": counts, "seconds": seconds}
 
 
-def chapter_matrix(directory=os.path.join(RESULTS, "chapters")):
+def chapter_matrix(directory=None):
     """The chapter × backend table recorded by tests/test_chapters.py, as Markdown.
 
     Returns None when no chapter ran.
     """
+    directory = directory or os.path.join(RESULTS, "chapters")
     if not os.path.isdir(directory):
         return None
     runs = {}
@@ -139,7 +174,11 @@ def chapter_matrix(directory=os.path.join(RESULTS, "chapters")):
         cells = []
         for b in backends:
             r = runs[b].get(chapter)
-            cells.append("not run" if r is None else f"{r['status']} {r['seconds']:.0f}s, {r['figures']} fig.")
+            cells.append(
+                "not run"
+                if r is None
+                else f"{r['status']} {r['seconds']:.0f}s, {r['figures']} fig."
+            )
         lines.append(f"| {chapter} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -148,8 +187,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=",".join(backend.BACKENDS))
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--require-all", action="store_true",
-                        help="fail when a requested backend is not installed")
+    parser.add_argument(
+        "--require-all", action="store_true", help="fail when a requested backend is not installed"
+    )
     parser.add_argument("pytest_args", nargs="*", help="passed to every pytest run (after --)")
     args = parser.parse_args(argv)
 
@@ -185,8 +225,7 @@ def main(argv=None):
         print("\nChapters in FAST mode (test-results/chapters.md):\n" + matrix)
     totals = [sum(r["counts"][i] for r in results) for i in range(3)]
     print(f"wall time {time.monotonic() - start:.0f}s; logs and JUnit XML in test-results/")
-    failed = (any(not r["ok"] for r in results) or not totals[0]
-              or (missing and args.require_all))
+    failed = any(not r["ok"] for r in results) or not totals[0] or (missing and args.require_all)
     if missing and args.require_all:
         print(f"backends not installed: {', '.join(missing)} (--require-all)")
     print(f"{totals[0]} passed, {totals[1]} failed, {totals[2]} skipped")

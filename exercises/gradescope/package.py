@@ -38,10 +38,15 @@ def package(exercise, output):
     Raises:
         ValueError: naming ``exercise`` when it is unknown.
     """
-    names = [n[: -len(".ipynb")] for n in os.listdir(os.path.join(ROOT, "exercises"))
-             if n.endswith(".ipynb")]
+    names = [
+        n[: -len(".ipynb")]
+        for n in os.listdir(os.path.join(ROOT, "exercises"))
+        if n.endswith(".ipynb")
+    ]
     if exercise not in names:
-        raise ValueError(f"`exercise` must be one of {', '.join(sorted(names))}; received {exercise!r}.")
+        raise ValueError(
+            f"`exercise` must be one of {', '.join(sorted(names))}; received {exercise!r}."
+        )
     os.makedirs(output, exist_ok=True)
     path = os.path.join(output, f"{exercise}-gradescope.zip")
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -7,8 +7,9 @@ from keras import ops
 def _unit(filters, kernel_size, dilation_rate=1):
     """Conv (no bias) -> BN -> ReLU."""
     return [
-        keras.layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation_rate,
-                            use_bias=False),
+        keras.layers.Conv2D(
+            filters, kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False
+        ),
         keras.layers.BatchNormalization(),
         keras.layers.ReLU(),
     ]
@@ -65,5 +66,10 @@ class ASPP(keras.layers.Layer):
         return (*input_shape[:-1], self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "rates": self.rates,
-                "image_pooling": self.image_pooling, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "rates": self.rates,
+            "image_pooling": self.image_pooling,
+            "dropout": self.dropout,
+        }

@@ -7,8 +7,17 @@ from keras import ops
 class InceptionModule(keras.layers.Layer):
     """Four branches (1x1; 1x1 -> 3x3; 1x1 -> 5x5; 3x3 max pool -> 1x1), concatenated."""
 
-    def __init__(self, filters_1x1, filters_3x3_reduce, filters_3x3, filters_5x5_reduce,
-                 filters_5x5, filters_pool_proj, batch_norm=False, **kwargs):
+    def __init__(
+        self,
+        filters_1x1,
+        filters_3x3_reduce,
+        filters_3x3,
+        filters_5x5_reduce,
+        filters_5x5,
+        filters_pool_proj,
+        batch_norm=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters_1x1 = filters_1x1
         self.filters_3x3_reduce = filters_3x3_reduce
@@ -20,8 +29,9 @@ class InceptionModule(keras.layers.Layer):
 
     def _unit(self, filters, kernel_size):
         """Conv (bias unless BN follows) [-> BN] -> ReLU, as a list of layers."""
-        layers = [keras.layers.Conv2D(filters, kernel_size, padding="same",
-                                      use_bias=not self.batch_norm)]
+        layers = [
+            keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=not self.batch_norm)
+        ]
         if self.batch_norm:
             layers.append(keras.layers.BatchNormalization())
         return layers + [keras.layers.ReLU()]

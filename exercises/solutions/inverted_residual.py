@@ -49,5 +49,9 @@ class InvertedResidual(keras.layers.Layer):
         return (batch, height, width, self.filters)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "expansion": self.expansion,
-                "strides": self.strides}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "expansion": self.expansion,
+            "strides": self.strides,
+        }

@@ -21,8 +21,8 @@ class StripPooling(keras.layers.Layer):
         self.gate.build(input_shape)
 
     def call(self, inputs, training=None):
-        rows = ops.mean(inputs, axis=2, keepdims=True)       # (B, H, 1, C)
-        columns = ops.mean(inputs, axis=1, keepdims=True)    # (B, 1, W, C)
+        rows = ops.mean(inputs, axis=2, keepdims=True)  # (B, H, 1, C)
+        columns = ops.mean(inputs, axis=1, keepdims=True)  # (B, 1, W, C)
         rows = self.horizontal_bn(self.horizontal(rows), training=training)
         columns = self.vertical_bn(self.vertical(columns), training=training)
         gate = ops.sigmoid(self.gate(ops.relu(rows + columns)))

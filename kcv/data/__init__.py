@@ -36,9 +36,6 @@ from kcv.data.synthetic import shapes
 from kcv.data.synthetic import thin_structures
 
 __all__ = [
-    "Batches",
-    "Dataset",
-    "DatasetUnavailableError",
     "IGNORE_INDEX",
     "MULTISCALE_CLASSES",
     "SCENE_CLASSES",
@@ -46,6 +43,9 @@ __all__ = [
     "SCENE_TYPES",
     "SHAPE_CLASSES",
     "THIN_CLASSES",
+    "Batches",
+    "Dataset",
+    "DatasetUnavailableError",
     "cifar10",
     "cifar100",
     "digits",

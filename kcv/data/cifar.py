@@ -15,6 +15,7 @@ import os
 import pickle
 import socket
 import threading
+import typing
 import urllib.parse
 import urllib.request
 
@@ -125,8 +126,13 @@ def cifar100(split="train", label_mode="fine", cache_dir=None, timeout=5.0, data
     """
     label_mode = check_choice("label_mode", label_mode, ("fine", "coarse"))
     return _load(
-        "cifar100", split, f"{label_mode}_labels", f"{label_mode}_label_names",
-        cache_dir, timeout, data_format,
+        "cifar100",
+        split,
+        f"{label_mode}_labels",
+        f"{label_mode}_label_names",
+        cache_dir,
+        timeout,
+        data_format,
     )
 
 
@@ -214,7 +220,7 @@ class _ArrayUnpickler(pickle.Unpickler):
     Keras' own loader does).
     """
 
-    allowed = {
+    allowed: typing.ClassVar = {
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
         ("numpy.core.multiarray", "_reconstruct"),

@@ -33,8 +33,16 @@ from kcv.data.dataset import check_number
 from kcv.data.dataset import to_data_format
 
 SHAPE_CLASSES = (
-    "circle", "square", "triangle", "ring", "cross",
-    "stripes_horizontal", "stripes_vertical", "stripes_diagonal", "checkerboard", "dots",
+    "circle",
+    "square",
+    "triangle",
+    "ring",
+    "cross",
+    "stripes_horizontal",
+    "stripes_vertical",
+    "stripes_diagonal",
+    "checkerboard",
+    "dots",
 )
 # The objects each scene type may hold. The k-th object of every scene has
 # the same shape family (0: wide box, 1: tall capsule, 2: disc) and all
@@ -128,8 +136,9 @@ def shapes(n, size=32, seed=0, noise=0.05, data_format=None):
     return Dataset(x, labels.astype(np.int32), SHAPE_CLASSES)
 
 
-def scenes(n, size=64, seed=0, max_objects=4, ignore_boundaries=False, noise=0.05,
-           data_format=None):
+def scenes(
+    n, size=64, seed=0, max_objects=4, ignore_boundaries=False, noise=0.05, data_format=None
+):
     """Segmentation scenes whose type decides which object classes appear.
 
     Three scene types (:data:`SCENE_TYPES`: street, kitchen, sea) each allow
@@ -284,8 +293,9 @@ def thin_structures(n, size=64, seed=0, noise=0.05, data_format=None):
     return Dataset(x, masks, THIN_CLASSES)
 
 
-def multiscale_objects(n, size=64, seed=0, max_objects=3, scales=(0.03, 0.45), noise=0.05,
-                       data_format=None):
+def multiscale_objects(
+    n, size=64, seed=0, max_objects=3, scales=(0.03, 0.45), noise=0.05, data_format=None
+):
     """Segmentation of circles, squares and triangles from tiny to nearly full frame.
 
     Every image holds 1 to ``max_objects`` objects whose radii are drawn
@@ -388,7 +398,10 @@ def _draw_scenes(size, p, ignore_boundaries):
         u, v = _local(grid, p["cx"][:, j], p["cy"][:, j], p["angle"][:, j])
         family, scale = p["family"][:, j], _col(p["scale"][:, j])
         sdf = _rounded_box(
-            u, v, _col(_HALF_U[family]) * scale, _col(_HALF_V[family]) * scale,
+            u,
+            v,
+            _col(_HALF_U[family]) * scale,
+            _col(_HALF_V[family]) * scale,
             _col(_CORNER[family]) * scale,
         )
         _add_object(
@@ -473,7 +486,11 @@ def _length(u, v):
 
 
 _OUTLINES = {
-    "circle": _circle, "square": _square, "triangle": _triangle, "ring": _ring, "cross": _cross,
+    "circle": _circle,
+    "square": _square,
+    "triangle": _triangle,
+    "ring": _ring,
+    "cross": _cross,
 }
 
 
@@ -507,8 +524,11 @@ def _dots(u, v, period):
 
 
 _TEXTURES = {
-    "stripes_horizontal": _stripes, "stripes_vertical": _stripes, "stripes_diagonal": _stripes,
-    "checkerboard": _checkerboard, "dots": _dots,
+    "stripes_horizontal": _stripes,
+    "stripes_vertical": _stripes,
+    "stripes_diagonal": _stripes,
+    "checkerboard": _checkerboard,
+    "dots": _dots,
 }
 
 

@@ -75,8 +75,10 @@ def check(exercise, target):
     passed = all(t.passed for t in tests)
     hidden = len(exercise.checks) - len(exercise.public_checks)
     if passed:
-        print(f"public checks passed ({len(tests)} of {len(exercise.checks)} checks; "
-              f"the other {hidden} run only in `kcv grade`)")
+        print(
+            f"public checks passed ({len(tests)} of {len(exercise.checks)} checks; "
+            f"the other {hidden} run only in `kcv grade`)"
+        )
     else:
         print("public checks FAILED: see above")
     return passed

@@ -152,7 +152,9 @@ def _output_shape(ctx):
     symbolic = ctx.config.symbolic_shape
     got_symbolic = mine.array("symbolic_shape", kinds="i", ndim=1)
     if got_symbolic is None:
-        return f"on keras.Input(batch_shape={_shape(symbolic)}): {mine.error('symbolic', 'no output')}"
+        return (
+            f"on keras.Input(batch_shape={_shape(symbolic)}): {mine.error('symbolic', 'no output')}"
+        )
     expected_symbolic = ref.array("symbolic_shape", kinds="i", ndim=1)
     if not np.array_equal(got_symbolic, expected_symbolic):
         return (
@@ -170,8 +172,10 @@ def _parameters(ctx):
     reference = ctx.ref.weights()
     got, expected = _trainable_count(mine), _trainable_count(reference)
     if got != expected:
-        return (f"{got:,} trainable parameters, expected {expected:,}; the weights:\n"
-                + _weight_table(mine, reference))
+        return (
+            f"{got:,} trainable parameters, expected {expected:,}; the weights:\n"
+            + _weight_table(mine, reference)
+        )
     return None
 
 
@@ -200,7 +204,9 @@ def _numerics(ctx):
 
 
 def _states(view, weights):
-    return {j: view.array(f"state{j}") for j, (_, _, trainable) in enumerate(weights) if not trainable}
+    return {
+        j: view.array(f"state{j}") for j, (_, _, trainable) in enumerate(weights) if not trainable
+    }
 
 
 def _training(ctx):
@@ -214,11 +220,16 @@ def _training(ctx):
         return f"call(training=True) failed: {mine.error('train', 'no output')}"
     if not dropout and not stateful and compare(ref_train, ref_eval, tolerance) is None:
         got_eval = mine.array("out_eval")
-        same = (compare(got_train, got_eval, tolerance) if got_eval is not None
-                else "no training=False output")
+        same = (
+            compare(got_train, got_eval, tolerance)
+            if got_eval is not None
+            else "no training=False output"
+        )
         if same:
-            return (f"training=True changes the output ({same}), but {ctx.exercise.class_name} "
-                    "behaves the same in training and inference")
+            return (
+                f"training=True changes the output ({same}), but {ctx.exercise.class_name} "
+                "behaves the same in training and inference"
+            )
         return None
     problem = _transplant_problem(ctx)
     if problem:
@@ -227,22 +238,30 @@ def _training(ctx):
         rate = float(ctx.config.kwargs[dropout])
         scaled = ref.array("out_train_nodrop").astype("float64") / (1.0 - rate)
         if got_train.shape != scaled.shape:
-            return (f"training=True output shape {_shape(got_train.shape)}, "
-                    f"expected {_shape(scaled.shape)}")
+            return (
+                f"training=True output shape {_shape(got_train.shape)}, "
+                f"expected {_shape(scaled.shape)}"
+            )
         if rate > 0 and compare(got_train, ref.array("out_train_nodrop"), tolerance) is None:
-            return (f"training=True applies no dropout ({dropout}={rate:g}): the output equals "
-                    "the reference's without dropout")
+            return (
+                f"training=True applies no dropout ({dropout}={rate:g}): the output equals "
+                "the reference's without dropout"
+            )
         zero = np.abs(got_train) <= tolerance.atol
         kept = tolerance.close(got_train.astype("float64"), scaled)
         if not (zero | kept).all():
-            return (f"training=True: {int((~(zero | kept)).sum()):,} elements are neither 0 nor the "
-                    f"output without dropout scaled by 1/(1-{rate:g}); "
-                    + (compare(got_train, scaled, tolerance) or ""))
+            return (
+                f"training=True: {int((~(zero | kept)).sum()):,} elements are neither 0 nor the "
+                f"output without dropout scaled by 1/(1-{rate:g}); "
+                + (compare(got_train, scaled, tolerance) or "")
+            )
         significant = np.abs(scaled) > 1e-3
         dropped = float(zero[significant].mean()) if significant.any() else rate
         if abs(dropped - rate) > 0.15:
-            return (f"training=True drops {dropped:.0%} of the elements, expected about "
-                    f"{rate:.0%} ({dropout}={rate:g})")
+            return (
+                f"training=True drops {dropped:.0%} of the elements, expected about "
+                f"{rate:.0%} ({dropout}={rate:g})"
+            )
     else:
         mismatch = compare(got_train, ref_train, tolerance)
         if mismatch:
@@ -269,7 +288,7 @@ def _gradients(ctx):
     reference = ctx.ref.weights()
     reference_norms = ctx.ref.array("grad_norms", kinds="f", ndim=1)
     for j, (name, shape, trainable) in enumerate(mine):
-        if not trainable or norms[j] > 0 and np.isfinite(norms[j]):
+        if not trainable or (norms[j] > 0 and np.isfinite(norms[j])):
             continue
         if norms[j] > 0:
             return f"the gradient of {name} is not finite"
@@ -277,8 +296,11 @@ def _gradients(ctx):
             continue  # zero for these inputs (a dead ReLU), but the output depends on it
         # The reference's weight at the same place, of the same size, gets none either
         # (e.g. the scale of a single codeword, whose softmax is constant).
-        if (j < len(reference) and np.prod(reference[j][1]) == np.prod(shape)
-                and not reference_norms[j] > 0):
+        if (
+            j < len(reference)
+            and np.prod(reference[j][1]) == np.prod(shape)
+            and not reference_norms[j] > 0
+        ):
             continue
         if np.isnan(norms[j]):
             return f"no gradient reaches {name}"
@@ -309,12 +331,16 @@ def _config(ctx):
         return f"get_config() lacks {', '.join(missing)}"
     for key, value in ctx.config.kwargs.items():
         if not _same_value(config[key], json.loads(json.dumps(value))):
-            return f"get_config()[{key!r}] is {config[key]!r}, but the layer was built with {value!r}"
+            return (
+                f"get_config()[{key!r}] is {config[key]!r}, but the layer was built with {value!r}"
+            )
     clone = ctx.mine.array("out_clone")
     if clone is None:
         return f"from_config(get_config()): {ctx.mine.error('clone', 'no output')}"
     mine = ctx.mine.array("out_eval")
-    mismatch = compare(clone, mine, ctx.tolerance) if mine is not None else "no output to compare with"
+    mismatch = (
+        compare(clone, mine, ctx.tolerance) if mine is not None else "no output to compare with"
+    )
     return f"the from_config(get_config()) layer differs: {mismatch}" if mismatch else None
 
 
@@ -362,8 +388,11 @@ def _function_case(exercise, reference, results, check, index):
     if check == "pure":
         for j in range(len(exercise.arguments)):
             after, original = mine.array(f"after{j}"), ref.array(f"after{j}")
-            if (after is None or after.shape != original.shape
-                    or not np.array_equal(after, original, equal_nan=True)):
+            if (
+                after is None
+                or after.shape != original.shape
+                or not np.array_equal(after, original, equal_nan=True)
+            ):
                 return f"{exercise.arguments[j]} was modified by the call"
         return None
     if got is None:
@@ -371,8 +400,10 @@ def _function_case(exercise, reference, results, check, index):
     expected = ref.array("out")
     if check == "output_shape":
         if got.shape != expected.shape or got.dtype.kind != "f":
-            return (f"returned shape {_shape(got.shape)} {got.dtype.name}, "
-                    f"expected {_shape(expected.shape)} float")
+            return (
+                f"returned shape {_shape(got.shape)} {got.dtype.name}, "
+                f"expected {_shape(expected.shape)} float"
+            )
         return None
     if check == "last_exit":
         if got.ndim == 1 and got.size and got[-1] == -np.inf:
@@ -382,8 +413,10 @@ def _function_case(exercise, reference, results, check, index):
         return f"shape {_shape(got.shape)}, expected {_shape(expected.shape)}"
     got64 = got.astype("float64")
     infinite = np.isinf(expected)
-    values = (f"got {np.array2string(got64, precision=4)}, "
-              f"expected {np.array2string(expected, precision=4)}")
+    values = (
+        f"got {np.array2string(got64, precision=4)}, "
+        f"expected {np.array2string(expected, precision=4)}"
+    )
     if not np.array_equal(np.where(infinite, got64, 0.0), np.where(infinite, expected, 0.0)):
         return values
     finite_got, finite_expected = np.where(infinite, 0.0, got64), np.where(infinite, 0.0, expected)
@@ -427,8 +460,10 @@ def run_failure(exercise, run):
     """Why a run earns nothing on its backend, or None."""
     where = f"on {run.backend}, the submission's process"
     if run.leftovers:
-        return (f"{where} left {run.leftovers} process(es) running; they were killed. "
-                "Submissions must not start processes.")
+        return (
+            f"{where} left {run.leftovers} process(es) running; they were killed. "
+            "Submissions must not start processes."
+        )
     if run.results is None:
         tail = run.output.strip()[-1500:]
         return f"{where} {run.problem}" + (f"\nits last output:\n{tail}" if tail else "")
@@ -442,8 +477,10 @@ def run_failure(exercise, run):
     for index in range(len(exercise.configs) if exercise.kind == "layer" else 0):
         found += _View(run.results, index).texts("violations")
     if found:
-        return (f"the submission uses kcv's own implementation ({'; '.join(sorted(set(found)))}): "
-                "implement the exercise yourself. Scored 0.")
+        return (
+            f"the submission uses kcv's own implementation ({'; '.join(sorted(set(found)))}): "
+            "implement the exercise yourself. Scored 0."
+        )
     return None
 
 
@@ -470,8 +507,10 @@ def evaluate(exercise, backend, reference, run):
         return all_failed(exercise, [backend], failure)
     note = ""
     if run.output_bytes > len(run.output.encode()):
-        note = (f"(the submission printed {run.output_bytes:,} bytes; only the first and "
-                "last few KiB are kept)")
+        note = (
+            f"(the submission printed {run.output_bytes:,} bytes; only the first and "
+            "last few KiB are kept)"
+        )
     tests = []
     for check in exercise.checks:
         if exercise.kind == "function":
@@ -481,8 +520,11 @@ def evaluate(exercise, backend, reference, run):
             ]
             verdicts = [v for v in verdicts if v[1] != "skip"]
             if check == "defined":
-                ran = any(f"c{i}/{key}" in run.results
-                          for i in range(len(exercise.cases)) for key in ("out", "error"))
+                ran = any(
+                    f"c{i}/{key}" in run.results
+                    for i in range(len(exercise.cases))
+                    for key in ("out", "error")
+                )
                 verdicts = [(exercise.function_name, None if ran else "no result")]
         else:
             verdicts = []

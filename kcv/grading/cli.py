@@ -45,18 +45,38 @@ def add_parser(commands):
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("submission", help="a .ipynb or .py file, or a folder of them (batch)")
-    parser.add_argument("--exercise", required=True, choices=sorted(exercises.EXERCISES),
-                        metavar="NAME", help=f"one of: {', '.join(exercises.EXERCISES)}")
-    parser.add_argument("--backends", default=None,
-                        help="comma-separated, default: the installed ones of jax,tensorflow,torch")
+    parser.add_argument(
+        "--exercise",
+        required=True,
+        choices=sorted(exercises.EXERCISES),
+        metavar="NAME",
+        help=f"one of: {', '.join(exercises.EXERCISES)}",
+    )
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated, default: the installed ones of jax,tensorflow,torch",
+    )
     parser.add_argument("--format", default="text", choices=FORMATS)
     parser.add_argument("--output", default=None, help="write here instead of stdout")
-    parser.add_argument("--timeout", type=float, default=runner.Limits.timeout,
-                        help="seconds per backend and submission (default %(default)s)")
-    parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
-                        help="processes at a time (default %(default)s)")
-    parser.add_argument("--memory", type=int, default=runner.Limits.memory_mib,
-                        help="memory cap of a submission's process, MiB (default %(default)s)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=runner.Limits.timeout,
+        help="seconds per backend and submission (default %(default)s)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes at a time (default %(default)s)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        default=runner.Limits.memory_mib,
+        help="memory cap of a submission's process, MiB (default %(default)s)",
+    )
     return parser
 
 
@@ -76,16 +96,17 @@ def run(args, parser):
             backends = [b.strip() for b in args.backends.split(",") if b.strip()]
             unknown = [b for b in backends if b not in runner.BACKENDS]
             if unknown or not backends:
-                raise ValueError(f"--backends must name some of {', '.join(runner.BACKENDS)}; "
-                                 f"received {args.backends!r}.")
+                raise ValueError(
+                    f"--backends must name some of {', '.join(runner.BACKENDS)}; "
+                    f"received {args.backends!r}."
+                )
         limits = runner.Limits(timeout=args.timeout, memory_mib=args.memory)
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, received {args.jobs}.")
         batch = os.path.isdir(args.submission)
         if batch and args.format == "gradescope":
             raise ValueError("--format gradescope grades one submission, not a folder.")
-        paths = (submissions.find_submissions(args.submission) if batch
-                 else [args.submission])
+        paths = submissions.find_submissions(args.submission) if batch else [args.submission]
         items = [(submissions.load_submission(p), args.exercise) for p in paths]
     except ValueError as error:
         parser.error(str(error))
@@ -100,8 +121,11 @@ def run(args, parser):
         print(f"kcv grade: the grader failed: {error}", file=sys.stderr)
         return 1
     if batch:
-        text = (reports.dumps([reports.as_dict(r) for r in graded]) if args.format == "json"
-                else reports.csv_text(graded))
+        text = (
+            reports.dumps([reports.as_dict(r) for r in graded])
+            if args.format == "json"
+            else reports.csv_text(graded)
+        )
     elif args.format == "json":
         text = reports.dumps(reports.as_dict(graded[0]))
     elif args.format == "gradescope":

@@ -291,28 +291,55 @@ INCEPTION = LayerExercise(
     class_name="InceptionModule",
     reference="kcv.layers.InceptionModule",
     arguments=(
-        "filters_1x1", "filters_3x3_reduce", "filters_3x3",
-        "filters_5x5_reduce", "filters_5x5", "filters_pool_proj", "batch_norm",
+        "filters_1x1",
+        "filters_3x3_reduce",
+        "filters_3x3",
+        "filters_5x5_reduce",
+        "filters_5x5",
+        "filters_pool_proj",
+        "batch_norm",
     ),
     configs=(
         LayerConfig(
             "paper_form",
-            {"filters_1x1": 4, "filters_3x3_reduce": 4, "filters_3x3": 6,
-             "filters_5x5_reduce": 2, "filters_5x5": 3, "filters_pool_proj": 3},
-            (2, 7, 7, 8), (None, None, None, 8), compiled=True,
+            {
+                "filters_1x1": 4,
+                "filters_3x3_reduce": 4,
+                "filters_3x3": 6,
+                "filters_5x5_reduce": 2,
+                "filters_5x5": 3,
+                "filters_pool_proj": 3,
+            },
+            (2, 7, 7, 8),
+            (None, None, None, 8),
+            compiled=True,
         ),
         LayerConfig(
             "batch_norm",
-            {"filters_1x1": 2, "filters_3x3_reduce": 3, "filters_3x3": 4,
-             "filters_5x5_reduce": 2, "filters_5x5": 2, "filters_pool_proj": 1,
-             "batch_norm": True},
-            (2, 5, 6, 6), (None, None, None, 6),
+            {
+                "filters_1x1": 2,
+                "filters_3x3_reduce": 3,
+                "filters_3x3": 4,
+                "filters_5x5_reduce": 2,
+                "filters_5x5": 2,
+                "filters_pool_proj": 1,
+                "batch_norm": True,
+            },
+            (2, 5, 6, 6),
+            (None, None, None, 6),
         ),
         LayerConfig(
             "one_filter_each",
-            {"filters_1x1": 1, "filters_3x3_reduce": 1, "filters_3x3": 1,
-             "filters_5x5_reduce": 1, "filters_5x5": 1, "filters_pool_proj": 1},
-            (1, 3, 4, 2), (None, 3, 4, 2),
+            {
+                "filters_1x1": 1,
+                "filters_3x3_reduce": 1,
+                "filters_3x3": 1,
+                "filters_5x5_reduce": 1,
+                "filters_5x5": 1,
+                "filters_pool_proj": 1,
+            },
+            (1, 3, 4, 2),
+            (None, 3, 4, 2),
         ),
     ),
     hints={
@@ -352,11 +379,16 @@ INVERTED_RESIDUAL = LayerExercise(
     arguments=("filters", "expansion", "strides"),
     configs=(
         LayerConfig(
-            "residual_t6", {"filters": 8, "expansion": 6}, (2, 6, 6, 8),
-            (None, None, None, 8), compiled=True,
+            "residual_t6",
+            {"filters": 8, "expansion": 6},
+            (2, 6, 6, 8),
+            (None, None, None, 8),
+            compiled=True,
         ),
         LayerConfig(
-            "stride2_t1", {"filters": 8, "expansion": 1, "strides": 2}, (2, 7, 7, 4),
+            "stride2_t1",
+            {"filters": 8, "expansion": 1, "strides": 2},
+            (2, 7, 7, 4),
             (None, None, None, 4),
         ),
         LayerConfig("wider_t3", {"filters": 10, "expansion": 3}, (2, 5, 5, 6), (None, 5, 5, 6)),
@@ -378,17 +410,24 @@ ASPP = LayerExercise(
     arguments=("filters", "rates", "image_pooling", "dropout"),
     configs=(
         LayerConfig(
-            "two_rates", {"filters": 8, "rates": [2, 3], "dropout": 0.0}, (2, 9, 9, 6),
-            (None, None, None, 6), compiled=True,
+            "two_rates",
+            {"filters": 8, "rates": [2, 3], "dropout": 0.0},
+            (2, 9, 9, 6),
+            (None, None, None, 6),
+            compiled=True,
         ),
         LayerConfig(
             "no_pooling",
             {"filters": 4, "rates": [1], "image_pooling": False, "dropout": 0.0},
-            (2, 7, 8, 5), (None, None, None, 5),
+            (2, 7, 8, 5),
+            (None, None, None, 5),
         ),
         LayerConfig(
-            "dropout", {"filters": 6, "rates": [2], "dropout": 0.5}, (2, 9, 9, 6),
-            (None, 9, 9, 6), dropout_argument="dropout",
+            "dropout",
+            {"filters": 6, "rates": [2], "dropout": 0.5},
+            (2, 9, 9, 6),
+            (None, 9, 9, 6),
+            dropout_argument="dropout",
         ),
     ),
     hints={
@@ -412,7 +451,9 @@ ENCODING = LayerExercise(
     reference="kcv.layers.Encoding",
     arguments=("num_codes",),
     configs=(
-        LayerConfig("image_k4", {"num_codes": 4}, (2, 5, 6, 8), (None, None, None, 8), compiled=True),
+        LayerConfig(
+            "image_k4", {"num_codes": 4}, (2, 5, 6, 8), (None, None, None, 8), compiled=True
+        ),
         LayerConfig("set_k3", {"num_codes": 3}, (2, 10, 6), (None, None, 6)),
         LayerConfig("one_code", {"num_codes": 1}, (1, 3, 3, 5), (None, 3, 3, 5)),
     ),
@@ -460,22 +501,40 @@ EXIT_THRESHOLDS = FunctionExercise(
     reference="kcv.adaptive.exit_thresholds",
     arguments=("val_probs", "fractions"),
     cases=(
-        FunctionCase("3_exits_q0.5", "values",
-                     lambda rng: (_dirichlet(rng, 3, 100, 10), _geometric(0.5, 3))),
-        FunctionCase("4_exits_q1.3", "values",
-                     lambda rng: (_dirichlet(rng, 4, 257, 5, 0.3), _geometric(1.3, 4))),
-        FunctionCase("2_exits_uneven", "values",
-                     lambda rng: (_dirichlet(rng, 2, 50, 3), np.array([0.3, 0.7]))),
-        FunctionCase("rounding_n7", "values",
-                     lambda rng: (_dirichlet(rng, 2, 7, 4), np.array([0.5, 0.5]))),
-        FunctionCase("zero_fraction", "edge_cases",
-                     lambda rng: (_dirichlet(rng, 3, 40, 6), np.array([0.0, 0.6, 0.4]))),
-        FunctionCase("ties_empty_exit", "edge_cases",
-                     lambda rng: (np.full((3, 12, 4), 0.25), np.array([0.25, 0.5, 0.25]))),
-        FunctionCase("single_exit", "edge_cases",
-                     lambda rng: (_dirichlet(rng, 1, 9, 3), np.array([1.0]))),
-        FunctionCase("all_at_first_exit", "edge_cases",
-                     lambda rng: (_dirichlet(rng, 3, 20, 5), np.array([1.0, 0.0, 0.0]))),
+        FunctionCase(
+            "3_exits_q0.5", "values", lambda rng: (_dirichlet(rng, 3, 100, 10), _geometric(0.5, 3))
+        ),
+        FunctionCase(
+            "4_exits_q1.3",
+            "values",
+            lambda rng: (_dirichlet(rng, 4, 257, 5, 0.3), _geometric(1.3, 4)),
+        ),
+        FunctionCase(
+            "2_exits_uneven",
+            "values",
+            lambda rng: (_dirichlet(rng, 2, 50, 3), np.array([0.3, 0.7])),
+        ),
+        FunctionCase(
+            "rounding_n7", "values", lambda rng: (_dirichlet(rng, 2, 7, 4), np.array([0.5, 0.5]))
+        ),
+        FunctionCase(
+            "zero_fraction",
+            "edge_cases",
+            lambda rng: (_dirichlet(rng, 3, 40, 6), np.array([0.0, 0.6, 0.4])),
+        ),
+        FunctionCase(
+            "ties_empty_exit",
+            "edge_cases",
+            lambda rng: (np.full((3, 12, 4), 0.25), np.array([0.25, 0.5, 0.25])),
+        ),
+        FunctionCase(
+            "single_exit", "edge_cases", lambda rng: (_dirichlet(rng, 1, 9, 3), np.array([1.0]))
+        ),
+        FunctionCase(
+            "all_at_first_exit",
+            "edge_cases",
+            lambda rng: (_dirichlet(rng, 3, 20, 5), np.array([1.0, 0.0, 0.0])),
+        ),
     ),
 )
 

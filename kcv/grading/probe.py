@@ -259,8 +259,18 @@ def numpy_initial_values(seed):
             setattr(module, name, function)
 
 
-def probe_layer(cls, config, arrays, steps=STEPS, weights=None, randomize=None,
-                gradients=None, reference_cls=None, filename=None, check_origin=False):
+def probe_layer(
+    cls,
+    config,
+    arrays,
+    steps=STEPS,
+    weights=None,
+    randomize=None,
+    gradients=None,
+    reference_cls=None,
+    filename=None,
+    check_origin=False,
+):
     """Runs one configuration of a layer class; returns ``{name: array}``.
 
     Args:
@@ -331,6 +341,7 @@ def probe_layer(cls, config, arrays, steps=STEPS, weights=None, randomize=None,
         if out["out_eval"] is not None:
             out["out_dtype"] = np.array(out["out_eval"].dtype.name)
     if config.get("compiled"):
+
         def compiled():
             inputs = keras.Input(x.shape[1:])
             model = keras.Model(inputs, layer(inputs))
@@ -386,7 +397,9 @@ def probe_layer(cls, config, arrays, steps=STEPS, weights=None, randomize=None,
         for j, w in enumerate(listed):
             if w.trainable:
                 g = by_id.get(id(w))
-                norms[j] = math.nan if g is None else float(np.linalg.norm(np.asarray(g, "float64")))
+                norms[j] = (
+                    math.nan if g is None else float(np.linalg.norm(np.asarray(g, "float64")))
+                )
         return norms
 
     out["grad_norms"] = attempt("gradients", gradient_norms)
@@ -438,7 +451,9 @@ def probe_function(function, case_arrays, filename=None):
     try:
         result = np.asarray(function(*copies))
         if type(result) is not np.ndarray or result.dtype.kind not in "fiub":
-            raise TypeError(f"returned {type(result).__name__} of dtype {result.dtype}, not numbers")
+            raise TypeError(
+                f"returned {type(result).__name__} of dtype {result.dtype}, not numbers"
+            )
         out["out"] = np.array(result, copy=True)
     except (Exception, SystemExit) as error:
         out["error"] = _text(describe(error, filename))
@@ -477,16 +492,23 @@ def run_task(task, arrays, target, mode, gradients=None, filename=None):
     if mode == "reference":
         from kcv.testing import randomize_weights as randomize
     for i, config in enumerate(task["configs"]):
-        local = {key.split("/", 1)[1]: value for key, value in arrays.items()
-                 if key.startswith(f"c{i}/")}
+        local = {
+            key.split("/", 1)[1]: value for key, value in arrays.items() if key.startswith(f"c{i}/")
+        }
         weights = None
         if mode == "submission":
             count = sum(1 for key in local if key.startswith("w"))
             weights = [local[f"w{j}"] for j in range(count)]
         probed = probe_layer(
-            target, config, local, steps=tuple(task.get("steps", STEPS)), weights=weights,
-            randomize=randomize, gradients=gradients,
-            reference_cls=target if mode == "reference" else None, filename=filename,
+            target,
+            config,
+            local,
+            steps=tuple(task.get("steps", STEPS)),
+            weights=weights,
+            randomize=randomize,
+            gradients=gradients,
+            reference_cls=target if mode == "reference" else None,
+            filename=filename,
             check_origin=mode == "submission",
         )
         for key, value in probed.items():
@@ -499,7 +521,9 @@ def resolve(module, task):
     name = task["name"]
     found = getattr(module, name, None) if module is not None else None
     if found is None:
-        defined = sorted(k for k, v in vars(module).items() if isinstance(v, type)) if module else []
+        defined = (
+            sorted(k for k, v in vars(module).items() if isinstance(v, type)) if module else []
+        )
         listed = f" (it defines {', '.join(defined)})" if defined else ""
         return f"the submission defines no `{name}`{listed}"
     if task["kind"] == "function":
@@ -563,7 +587,7 @@ def _read_all(fd):
 def _write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def main(argv=None):
@@ -585,11 +609,14 @@ def main(argv=None):
     module, import_error, filename = None, None, None
     source = _read_exactly(0, int.from_bytes(_read_exactly(0, 8), "big")).decode("utf-8")
     if args.mode == "submission":
-        sys.meta_path.insert(0, _Refuse(
-            ["kcv"],
-            "kcv (the reference implementations) is not available to submissions; "
-            "implement the exercise with keras, keras.ops and numpy.",
-        ))
+        sys.meta_path.insert(
+            0,
+            _Refuse(
+                ["kcv"],
+                "kcv (the reference implementations) is not available to submissions; "
+                "implement the exercise with keras, keras.ops and numpy.",
+            ),
+        )
         filename = SUBMISSION_FILE
         module, import_error = _import_submission(source)
     else:
@@ -607,7 +634,7 @@ def main(argv=None):
                 target = _import_reference(task["reference"])
             else:
                 target = resolve(module, task)
-            local = {key[len(prefix):]: v for key, v in arrays.items() if key.startswith(prefix)}
+            local = {key[len(prefix) :]: v for key, v in arrays.items() if key.startswith(prefix)}
             for key, value in run_task(task, local, target, args.mode, gradients, filename).items():
                 results[prefix + key] = value
             if args.mode == "submission":

@@ -129,8 +129,10 @@ def text(report):
         total = f"{sum(t.score for t in row):g}/{sum(t.max_score for t in row):g}"
         lines.append(f"{check:<{width}}  {cells}{total:>12}")
     percent = 100.0 * report.score / report.max_score if report.max_score else 0.0
-    lines.append(f"{'score':<{width}}  {'':>{12 * len(report.backends)}}"
-                 f"{f'{report.score:g}/{report.max_score:g}':>12}  ({percent:.1f}%)")
+    lines.append(
+        f"{'score':<{width}}  {'':>{12 * len(report.backends)}}"
+        f"{f'{report.score:g}/{report.max_score:g}':>12}  ({percent:.1f}%)"
+    )
     if report.total_seconds:
         lines.append(f"graded in {report.total_seconds:.1f} s")
     failed = [t for t in report.tests if not t.passed]
@@ -157,8 +159,14 @@ def as_dict(report):
         "score": report.score,
         "max_score": report.max_score,
         "tests": [
-            {"name": t.name, "check": t.check, "backend": t.backend, "score": t.score,
-             "max_score": t.max_score, "output": t.output}
+            {
+                "name": t.name,
+                "check": t.check,
+                "backend": t.backend,
+                "score": t.score,
+                "max_score": t.max_score,
+                "output": t.output,
+            }
             for t in report.tests
         ],
         "notes": report.notes,
@@ -178,8 +186,13 @@ def gradescope(report):
         "output": "\n".join([f"kcv grade, exercise {report.exercise}"] + report.notes),
         "stdout_visibility": "hidden",
         "tests": [
-            {"name": t.name, "score": t.score, "max_score": t.max_score,
-             "output": t.output, "visibility": t.visibility}
+            {
+                "name": t.name,
+                "score": t.score,
+                "max_score": t.max_score,
+                "output": t.output,
+                "visibility": t.visibility,
+            }
             for t in report.tests
         ],
     }
@@ -192,17 +205,30 @@ def csv_text(report_list):
         checks += [c for c in _checks(report) if c not in checks]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["submission", "exercise", "score", "max_score", "percent", *checks, "problems"])
+    writer.writerow(
+        ["submission", "exercise", "score", "max_score", "percent", *checks, "problems"]
+    )
     for report in report_list:
-        per_check = [
-            f"{sum(t.score for t in report.tests if t.check == c):g}" for c in checks
-        ]
-        problems = sorted({t.output.splitlines()[0] for t in report.tests
-                           if t.score == 0 and t.output and "passed" not in t.output.splitlines()[0]})
+        per_check = [f"{sum(t.score for t in report.tests if t.check == c):g}" for c in checks]
+        problems = sorted(
+            {
+                t.output.splitlines()[0]
+                for t in report.tests
+                if t.score == 0 and t.output and "passed" not in t.output.splitlines()[0]
+            }
+        )
         percent = 100.0 * report.score / report.max_score if report.max_score else 0.0
-        writer.writerow([report.submission, report.exercise, f"{report.score:g}",
-                         f"{report.max_score:g}", f"{percent:.1f}", *per_check,
-                         " | ".join(problems)[:500]])
+        writer.writerow(
+            [
+                report.submission,
+                report.exercise,
+                f"{report.score:g}",
+                f"{report.max_score:g}",
+                f"{percent:.1f}",
+                *per_check,
+                " | ".join(problems)[:500],
+            ]
+        )
     return out.getvalue()
 
 

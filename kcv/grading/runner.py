@@ -103,8 +103,14 @@ class Limits:
     reference_timeout: float = 900.0
 
     def __post_init__(self):
-        for name in ("timeout", "memory_mib", "file_mib", "output_kib", "results_mib",
-                     "reference_timeout"):
+        for name in (
+            "timeout",
+            "memory_mib",
+            "file_mib",
+            "output_kib",
+            "results_mib",
+            "reference_timeout",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive number, received {value!r}.")
@@ -161,7 +167,7 @@ class _CappedReader(threading.Thread):
                     self.first += chunk[:room]
                     chunk = chunk[room:]
                 if self.tail and chunk:
-                    self.last = (self.last + chunk)[-self.tail:]
+                    self.last = (self.last + chunk)[-self.tail :]
         except (OSError, ValueError):
             pass
         finally:
@@ -176,8 +182,11 @@ class _CappedReader(threading.Thread):
         if not self.truncated:
             return first + self.last.decode("utf-8", "replace")
         skipped = self.total - len(self.first) - len(self.last)
-        return (first + f"\n[... {skipped:,} bytes of output dropped ...]\n"
-                + self.last.decode("utf-8", "replace"))
+        return (
+            first
+            + f"\n[... {skipped:,} bytes of output dropped ...]\n"
+            + self.last.decode("utf-8", "replace")
+        )
 
 
 def _writer(stream, data):
@@ -211,7 +220,7 @@ def _process_table():
         try:
             with open(f"/proc/{name}/stat", "rb") as f:
                 data = f.read()
-            fields = data[data.rindex(b")") + 2:].split()
+            fields = data[data.rindex(b")") + 2 :].split()
             table[int(name)] = (fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
         except (OSError, ValueError, IndexError):
             continue
@@ -245,14 +254,18 @@ def _sweep(leader):
         with _LOCK:
             table = _process_table()
             victims = {
-                pid for pid, (_, ppid, pgid, sid) in table.items()
-                if pid != me and (sid == leader or pgid == leader
-                                  or (ppid == me and pid not in _LIVE))
+                pid
+                for pid, (_, ppid, pgid, sid) in table.items()
+                if pid != me
+                and (sid == leader or pgid == leader or (ppid == me and pid not in _LIVE))
             }
             grew = victims
             while grew:
-                grew = {pid for pid, (_, ppid, _, _) in table.items()
-                        if ppid in grew and pid not in victims and pid not in _LIVE}
+                grew = {
+                    pid
+                    for pid, (_, ppid, _, _) in table.items()
+                    if ppid in grew and pid not in victims and pid not in _LIVE
+                }
                 victims |= grew
             for pid in victims:
                 if table[pid][0] != b"Z":
@@ -339,8 +352,11 @@ def load_results(data, cap):
                     raise ValueError(f"unexpected member {member.filename[:80]!r}")
                 with archive.open(member) as f:
                     version = np.lib.format.read_magic(f)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, dtype = read_header(f)
                 if int(np.prod(shape, dtype="float64")) * dtype.itemsize > member.file_size:
                     raise ValueError(f"{member.filename[:80]!r} declares more data than it holds")
@@ -381,17 +397,31 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
     nproc = None if os.geteuid() == 0 else _user_tasks() + 512
     run = Run(backend)
     with tempfile.TemporaryDirectory(prefix="kcv-grade-", ignore_cleanup_errors=True) as home:
-        command = [sys.executable, "-I", PROBE, "--mode", mode, "--kind", kind,
-                   "--kcv-root", KCV_ROOT]
+        command = [
+            sys.executable,
+            "-I",
+            PROBE,
+            "--mode",
+            mode,
+            "--kind",
+            kind,
+            "--kcv-root",
+            KCV_ROOT,
+        ]
         read_end, write_end = os.pipe()
         start = time.monotonic()
         try:
             with _LOCK:
                 process = subprocess.Popen(
                     command + ["--results-fd", str(write_end)],
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    cwd=home, env=_environment(home, backend), pass_fds=(write_end,),
-                    start_new_session=True, preexec_fn=functools.partial(_set_limits, limits, nproc),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    cwd=home,
+                    env=_environment(home, backend),
+                    pass_fds=(write_end,),
+                    start_new_session=True,
+                    preexec_fn=functools.partial(_set_limits, limits, nproc),
                 )
                 _LIVE.add(process.pid)
         except BaseException:
@@ -401,8 +431,10 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
             os.close(write_end)
         half = limits.output_kib << 9
         output = _CappedReader(process.stdout, half, half)
-        results = _CappedReader(open(read_end, "rb"), limits.results_mib << 20)
-        writer = threading.Thread(target=_writer, args=(process.stdin, buffer.getvalue()), daemon=True)
+        results = _CappedReader(open(read_end, "rb"), limits.results_mib << 20)  # noqa: SIM115 (the reader closes it)
+        writer = threading.Thread(
+            target=_writer, args=(process.stdin, buffer.getvalue()), daemon=True
+        )
         for thread in (output, results, writer):
             thread.start()
         try:
@@ -433,8 +465,9 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
                 "SIGKILL": " (killed: out of memory, or by the grader)",
                 "SIGXCPU": " (its CPU-time limit)",
                 "SIGXFSZ": f" (it wrote a file larger than {limits.file_mib} MiB)",
-                "SIGABRT": (f" (aborted: often a failed allocation under the "
-                            f"{limits.memory_mib} MiB cap)"),
+                "SIGABRT": (
+                    f" (aborted: often a failed allocation under the {limits.memory_mib} MiB cap)"
+                ),
                 "SIGSEGV": " (a segmentation fault)",
             }.get(name, "")
             run.problem = f"was killed by {name}{hint}"
@@ -481,15 +514,23 @@ def function_inputs(exercise):
 def task_spec(exercise, mode):
     """The JSON part of a job for one exercise (what :mod:`~kcv.grading.probe` reads)."""
     if exercise.kind == "function":
-        return {"kind": "function", "name": exercise.function_name,
-                "cases": [{"name": c.name, "nargs": len(exercise.arguments)} for c in exercise.cases]}
+        return {
+            "kind": "function",
+            "name": exercise.function_name,
+            "cases": [{"name": c.name, "nargs": len(exercise.arguments)} for c in exercise.cases],
+        }
     task = {
         "kind": "layer",
         "name": exercise.class_name,
         "configs": [
-            {"name": c.name, "kwargs": c.kwargs, "symbolic_shape": list(c.symbolic_shape),
-             "compiled": c.compiled, "dropout_argument": c.dropout_argument,
-             "seed": _seed(exercise.name, c.name) % (2**31)}
+            {
+                "name": c.name,
+                "kwargs": c.kwargs,
+                "symbolic_shape": list(c.symbolic_shape),
+                "compiled": c.compiled,
+                "dropout_argument": c.dropout_argument,
+                "seed": _seed(exercise.name, c.name) % (2**31),
+            }
             for c in exercise.configs
         ],
     }
@@ -503,7 +544,7 @@ def _prefixed(arrays, prefix):
 
 
 def _unprefixed(arrays, prefix):
-    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+    return {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
 
 
 def references(exercise_list, backend, limits=Limits()):
@@ -539,7 +580,9 @@ def references(exercise_list, backend, limits=Limits()):
             found = _unprefixed(run.results, f"t{k}/")
             errors = {key: str(v) for key, v in found.items() if "error" in key}
             if errors:
-                raise GradingError(f"the reference {exercise.reference} failed on {backend}: {errors}")
+                raise GradingError(
+                    f"the reference {exercise.reference} failed on {backend}: {errors}"
+                )
             _REFERENCES[(exercise.name, backend)] = found
     return {e.name: _REFERENCES[(e.name, backend)] for e in exercise_list}
 
@@ -551,7 +594,7 @@ def function_reference(exercise):
         function = getattr(importlib.import_module(module), name)
         arrays = function_inputs(exercise)
         results = {}
-        for i, case in enumerate(exercise.cases):
+        for i in range(len(exercise.cases)):
             args = [arrays[f"c{i}/a{j}"] for j in range(len(exercise.arguments))]
             for key, value in probe.probe_function(function, args).items():
                 results[f"c{i}/{key}"] = value
@@ -573,8 +616,9 @@ def _run_submission(submission, exercise, backend, reference, limits):
                 j += 1
         arrays = _prefixed(arrays, "t0/")
     spec = {"tasks": [task_spec(exercise, "submission")]}
-    run = run_process("submission", exercise.kind, backend, spec, arrays, limits,
-                      source=submission.source)
+    run = run_process(
+        "submission", exercise.kind, backend, spec, arrays, limits, source=submission.source
+    )
     if run.results is not None:
         whole = {k: v for k, v in run.results.items() if k == "import_error"}
         run.results = {**_unprefixed(run.results, "t0/"), **whole}
@@ -608,7 +652,9 @@ def grade_many(items, backends=None, limits=Limits(), jobs=1, progress=None):
     backends = list(backends) if backends else default_backends()
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown or not backends:
-        raise ValueError(f"`backends` must name some of {', '.join(BACKENDS)}; received {backends}.")
+        raise ValueError(
+            f"`backends` must name some of {', '.join(BACKENDS)}; received {backends}."
+        )
     loaded = []
     for sub, exercise in items:
         exercise = exercise if hasattr(exercise, "kind") else exercise_registry.get(exercise)
@@ -632,7 +678,10 @@ def grade_many(items, backends=None, limits=Limits(), jobs=1, progress=None):
             run_on = ["numpy"] if exercise.kind == "function" else backends
             pending[index] = {
                 b: pool.submit(
-                    _run_submission, sub, exercise, b,
+                    _run_submission,
+                    sub,
+                    exercise,
+                    b,
                     refs[exercise.name] if exercise.kind == "function" else refs[b][exercise.name],
                     limits,
                 )
@@ -648,8 +697,11 @@ def grade_many(items, backends=None, limits=Limits(), jobs=1, progress=None):
                 runs = {b: f.result() for b, f in pending[index].items()}
                 tests = []
                 for b in run_on:
-                    reference = (refs[exercise.name] if exercise.kind == "function"
-                                 else refs[b][exercise.name])
+                    reference = (
+                        refs[exercise.name]
+                        if exercise.kind == "function"
+                        else refs[b][exercise.name]
+                    )
                     tests += checks.evaluate(exercise, b, reference, runs[b])
             graded = reports.GradeReport(
                 submission=sub.path,

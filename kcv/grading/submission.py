@@ -76,9 +76,11 @@ def notebook_source(data):
         chosen, note = tagged, f"{len(tagged)} cell(s) tagged '{SOLUTION_TAG}'"
     else:
         chosen = [c for c in cells if "kcv.grading" not in _cell_source(c)]
-        note = (f"no cell is tagged '{SOLUTION_TAG}': graded all {len(chosen)} code cell(s)"
-                + (f", leaving out {len(cells) - len(chosen)} check() cell(s)"
-                   if len(chosen) < len(cells) else ""))
+        note = f"no cell is tagged '{SOLUTION_TAG}': graded all {len(chosen)} code cell(s)" + (
+            f", leaving out {len(cells) - len(chosen)} check() cell(s)"
+            if len(chosen) < len(cells)
+            else ""
+        )
     parts = [f"# In[{cells.index(c) + 1}]\n{_cell_source(c)}\n" for c in chosen]
     return "\n".join(parts), [note]
 
@@ -102,9 +104,13 @@ def load_submission(path):
     ["1 cell(s) tagged 'solution'"]
     """
     if not os.path.isfile(path) or not path.endswith(SUFFIXES):
-        raise ValueError(f"`submission` must be a .py or .ipynb file or a folder; received {path!r}.")
+        raise ValueError(
+            f"`submission` must be a .py or .ipynb file or a folder; received {path!r}."
+        )
     if os.path.getsize(path) > MAX_BYTES * (8 if path.endswith(".ipynb") else 1):
-        return Submission(path, "", problems=[f"the submission is larger than {MAX_BYTES >> 10} KiB"])
+        return Submission(
+            path, "", problems=[f"the submission is larger than {MAX_BYTES >> 10} KiB"]
+        )
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -130,7 +136,8 @@ def find_submissions(folder):
     found = sorted(
         os.path.join(folder, name)
         for name in os.listdir(folder)
-        if name.endswith(SUFFIXES) and not name.startswith(".")
+        if name.endswith(SUFFIXES)
+        and not name.startswith(".")
         and os.path.isfile(os.path.join(folder, name))
     )
     if not found:
@@ -172,26 +179,40 @@ def static_problems(submission, exercise):
     try:
         tree = ast.parse(submission.source)
     except SyntaxError as error:
-        return [f"the submission does not parse: {error.msg} (line {error.lineno}: "
-                f"{(error.text or '').strip()})"]
+        return [
+            f"the submission does not parse: {error.msg} (line {error.lineno}: "
+            f"{(error.text or '').strip()})"
+        ]
     found = []
     for node in ast.walk(tree):
         line = getattr(node, "lineno", "?")
         for name in _module_names(node):
             root = name.split(".")[0]
             if root == "kcv":
-                found.append(f"line {line} imports {name}: kcv holds the reference "
-                             f"implementation of {exercise.class_name}")
+                found.append(
+                    f"line {line} imports {name}: kcv holds the reference "
+                    f"implementation of {exercise.class_name}"
+                )
                 break
             if root in _DYNAMIC_MODULES:
                 found.append(f"line {line} imports {name} (dynamic imports are not allowed)")
                 break
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DYNAMIC_CALLS:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _DYNAMIC_CALLS
+        ):
             found.append(f"line {line} calls {node.func.id}() (not allowed in submissions)")
-        if (isinstance(node, ast.Attribute) and node.attr in ("modules", "meta_path")
-                and isinstance(node.value, ast.Name) and node.value.id == "sys"):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("modules", "meta_path")
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        ):
             found.append(f"line {line} uses sys.{node.attr} (not allowed in submissions)")
     if found:
-        return ["the submission must implement the exercise itself, with keras and numpy: "
-                + "; ".join(dict.fromkeys(found))]
+        return [
+            "the submission must implement the exercise itself, with keras and numpy: "
+            + "; ".join(dict.fromkeys(found))
+        ]
     return []

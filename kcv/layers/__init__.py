@@ -4,9 +4,9 @@ from kcv.layers.aspp import ASPP
 from kcv.layers.conv import Conv2D
 from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.depthwise import DepthwiseSeparableConv
+from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.encoding import ContextEncoding
 from kcv.layers.encoding import Encoding
-from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.inception import InceptionModule
 from kcv.layers.msd import MSDClassifier
 from kcv.layers.msd import MSDDenseLayer
@@ -18,8 +18,8 @@ from kcv.layers.strip_pooling import StripPooling
 
 __all__ = [
     "ASPP",
-    "Conv2D",
     "ContextEncoding",
+    "Conv2D",
     "DepthwiseConv2D",
     "DepthwiseSeparableConv",
     "Encoding",

@@ -13,9 +13,7 @@ from kcv.layers.conv import Conv2D
 def positive_int(argument, value, minimum=1):
     """Returns ``value`` if it is an int >= ``minimum``, else raises ValueError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{argument}` must be an integer >= {minimum}, received {value!r}."
-        )
+        raise ValueError(f"`{argument}` must be an integer >= {minimum}, received {value!r}.")
     return value
 
 
@@ -28,8 +26,7 @@ def int_pair(argument, value, minimum=1):
         or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in pair)
     ):
         raise ValueError(
-            f"`{argument}` must be an integer >= {minimum} or a pair of them, "
-            f"received {value!r}."
+            f"`{argument}` must be an integer >= {minimum} or a pair of them, received {value!r}."
         )
     return tuple(pair)
 
@@ -38,8 +35,7 @@ def one_of(argument, value, accepted):
     """Returns ``value`` if it is in ``accepted``, else raises ValueError."""
     if value not in accepted:
         raise ValueError(
-            f"`{argument}` must be one of {', '.join(map(repr, accepted))}, "
-            f"received {value!r}."
+            f"`{argument}` must be one of {', '.join(map(repr, accepted))}, received {value!r}."
         )
     return value
 
@@ -127,10 +123,13 @@ def call_chain(layers, x, training=None):
 
 def same_conv_output_shape(input_shape, filters, strides, data_format_value):
     """Output shape of a "same"-padded convolution: spatial sizes ``ceil(n / s)``."""
-    spatial = [None if n is None else -(-n // s) for n, s in zip(
-        input_shape[1:3] if data_format_value == "channels_last" else input_shape[2:4],
-        strides,
-    )]
+    spatial = [
+        None if n is None else -(-n // s)
+        for n, s in zip(
+            input_shape[1:3] if data_format_value == "channels_last" else input_shape[2:4],
+            strides,
+        )
+    ]
     if data_format_value == "channels_last":
         return (input_shape[0], *spatial, filters)
     return (input_shape[0], filters, *spatial)

@@ -106,7 +106,11 @@ class ASPP(keras.layers.Layer):
         self.separable = bool(separable)
         self.merge = _utils.one_of("merge", merge, MERGES)
         self.batch_norm = bool(batch_norm)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, (int, float))
+            or not 0 <= dropout < 1
+        ):
             raise ValueError(f"`dropout` must be a number in [0, 1), received {dropout!r}.")
         self.dropout = dropout
         self.data_format = _utils.data_format(data_format)

@@ -98,8 +98,11 @@ def _live_kernel(layer, inputs):
     """``layer``'s kernel cropped to its live taps on ``inputs``, or None."""
     h_axis = 1 if layer.data_format == "channels_last" else 2
     taps = live_taps(
-        layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate,
-        tuple(inputs.shape[h_axis:h_axis + 2]),
+        layer.kernel_size,
+        layer.strides,
+        layer.padding,
+        layer.dilation_rate,
+        tuple(inputs.shape[h_axis : h_axis + 2]),
     )
     if taps is None:
         return None
@@ -223,7 +226,7 @@ def shifted_depthwise_kernel_gradient(
     Returns:
         A tensor of ``kernel_shape``.
     """
-    kh, kw, channels, multiplier = kernel_shape
+    _, _, channels, multiplier = kernel_shape
     padded = _pad(inputs, kernel_shape, strides, padding, dilation_rate, data_format)
     windows, (oh, ow) = _tap_windows(padded, kernel_shape, strides, dilation_rate, data_format)
     last = data_format == "channels_last"
@@ -362,8 +365,12 @@ def _convolve(layer, op, inputs, kernel):
     """``layer``'s convolution with ``op`` (a ``keras.ops`` convolution) and
     another ``kernel`` (its live taps), then its bias and activation."""
     outputs = op(
-        inputs, kernel, strides=layer.strides, padding=layer.padding,
-        dilation_rate=layer.dilation_rate, data_format=layer.data_format,
+        inputs,
+        kernel,
+        strides=layer.strides,
+        padding=layer.padding,
+        dilation_rate=layer.dilation_rate,
+        data_format=layer.data_format,
     )
     return _bias_and_activation(layer, outputs)
 

@@ -107,9 +107,10 @@ class Encoding(keras.layers.Layer):
         )
         assignment = ops.softmax(distances * scale, axis=-1)
         # e_k = Σ_i a_ik x_i - (Σ_i a_ik) c_k,   (B, K, C)
-        encoded = ops.matmul(ops.transpose(assignment, (0, 2, 1)), x) - ops.expand_dims(
-            ops.sum(assignment, axis=1), -1
-        ) * codes
+        encoded = (
+            ops.matmul(ops.transpose(assignment, (0, 2, 1)), x)
+            - ops.expand_dims(ops.sum(assignment, axis=1), -1) * codes
+        )
         return ops.cast(encoded, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):

@@ -24,6 +24,8 @@ Reference:
     https://github.com/kalviny/MSDNet-PyTorch, ``models/msdnet.py``.
 """
 
+import itertools
+
 import keras
 from keras import ops
 
@@ -42,8 +44,10 @@ def _factors(argument, value):
 
 def _scale_shapes(layer, input_shape, max_scales):
     """Checks a list of per-scale 4D shapes; returns it as a list of tuples."""
-    if not isinstance(input_shape, (tuple, list)) or not input_shape or not all(
-        isinstance(s, (tuple, list)) for s in input_shape
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or not input_shape
+        or not all(isinstance(s, (tuple, list)) for s in input_shape)
     ):
         raise ValueError(
             f"{type(layer).__name__} takes a list of per-scale tensors (finest first), "
@@ -137,8 +141,12 @@ class MSDFirstLayer(keras.layers.Layer):
         else:
             stem = _utils.conv_bn_act(self, widths[0], 7, "scale0_conv", strides=2) + [
                 keras.layers.MaxPooling2D(
-                    3, 2, padding="same", data_format=self.data_format,
-                    dtype=self.dtype_policy, name="scale0_pool",
+                    3,
+                    2,
+                    padding="same",
+                    data_format=self.data_format,
+                    dtype=self.dtype_policy,
+                    name="scale0_pool",
                 )
             ]
         self.scale_layers = [stem] + [
@@ -264,7 +272,9 @@ class MSDDenseLayer(keras.layers.Layer):
                 f"({len(self.growth_factor)}), received {bottleneck_factor!r}."
             )
         self.bottleneck = bool(bottleneck)
-        self.out_scales = None if out_scales is None else _utils.positive_int("out_scales", out_scales)
+        self.out_scales = (
+            None if out_scales is None else _utils.positive_int("out_scales", out_scales)
+        )
         self.data_format = _utils.data_format(data_format)
 
     def _geometry(self, input_shape):
@@ -276,8 +286,10 @@ class MSDDenseLayer(keras.layers.Layer):
                 f"`out_scales` must be the number of input scales ({len(shapes)}) or one "
                 f"fewer, received {self.out_scales!r}."
             )
-        for finer, coarser in zip(shapes, shapes[1:]):
-            want = tuple(None if n is None else -(-n // 2) for n in _spatial(finer, self.data_format))
+        for finer, coarser in itertools.pairwise(shapes):
+            want = tuple(
+                None if n is None else -(-n // 2) for n in _spatial(finer, self.data_format)
+            )
             got = _spatial(coarser, self.data_format)
             if None not in want + got and want != got:
                 raise ValueError(
@@ -304,15 +316,27 @@ class MSDDenseLayer(keras.layers.Layer):
             growth = self.growth_rate * self.growth_factor[s]
             if j == 0:
                 sources = [0]
-                paths = [self._conv_path(shapes[0][axis], growth, 1, self.bottleneck_factor[s], f"scale{s}_normal")]
+                paths = [
+                    self._conv_path(
+                        shapes[0][axis], growth, 1, self.bottleneck_factor[s], f"scale{s}_normal"
+                    )
+                ]
             else:
                 sources = [j - 1, j]
                 paths = [
                     self._conv_path(
-                        shapes[j - 1][axis], growth // 2, 2, self.bottleneck_factor[s - 1], f"scale{s}_down"
+                        shapes[j - 1][axis],
+                        growth // 2,
+                        2,
+                        self.bottleneck_factor[s - 1],
+                        f"scale{s}_down",
                     ),
                     self._conv_path(
-                        shapes[j][axis], growth // 2, 1, self.bottleneck_factor[s], f"scale{s}_normal"
+                        shapes[j][axis],
+                        growth // 2,
+                        1,
+                        self.bottleneck_factor[s],
+                        f"scale{s}_normal",
                     ),
                 ]
             for source, layers in zip(sources, paths):
@@ -324,8 +348,13 @@ class MSDDenseLayer(keras.layers.Layer):
     def call(self, inputs, training=None):
         axis = _utils.channel_axis(self.data_format)
         outputs = []
-        for j, (paths, sources) in enumerate(zip(self.paths, self._sources), start=self._first_output):
-            new = [_utils.call_chain(layers, inputs[source], training) for layers, source in zip(paths, sources)]
+        for j, (paths, sources) in enumerate(
+            zip(self.paths, self._sources), start=self._first_output
+        ):
+            new = [
+                _utils.call_chain(layers, inputs[source], training)
+                for layers, source in zip(paths, sources)
+            ]
             outputs.append(ops.concatenate([inputs[j]] + new, axis=axis))
         return outputs
 
@@ -402,7 +431,9 @@ class MSDTransition(keras.layers.Layer):
             _utils.build_chain(layers, shape)
 
     def call(self, inputs, training=None):
-        return [_utils.call_chain(layers, x, training) for layers, x in zip(self.scale_layers, inputs)]
+        return [
+            _utils.call_chain(layers, x, training) for layers, x in zip(self.scale_layers, inputs)
+        ]
 
     def compute_output_shape(self, input_shape):
         shapes = _scale_shapes(self, input_shape, len(self.growth_factor))
@@ -465,7 +496,11 @@ class MSDClassifier(keras.layers.Layer):
 
     @staticmethod
     def _coarsest(value):
-        is_list = isinstance(value, (tuple, list)) and value and not isinstance(value[0], (int, type(None)))
+        is_list = (
+            isinstance(value, (tuple, list))
+            and value
+            and not isinstance(value[0], (int, type(None)))
+        )
         return value[-1] if is_list else value
 
     def build(self, input_shape):
@@ -488,7 +523,7 @@ class MSDClassifier(keras.layers.Layer):
         return _utils.call_chain(self.head, self._coarsest(inputs), training)
 
     def compute_output_shape(self, input_shape):
-        return (tuple(self._coarsest(input_shape))[0], self.classes)
+        return (next(iter(self._coarsest(input_shape))), self.classes)
 
     def get_config(self):
         return {

@@ -75,12 +75,8 @@ def adaptive_average_pool2d(inputs, output_size, data_format=None):
             "adaptive_average_pool2d needs known spatial sizes, received shape "
             f"{shape} (data_format={data_format!r})."
         )
-    rows = ops.convert_to_tensor(
-        adaptive_average_pooling_matrix(height, out_h), dtype=inputs.dtype
-    )
-    cols = ops.convert_to_tensor(
-        adaptive_average_pooling_matrix(width, out_w), dtype=inputs.dtype
-    )
+    rows = ops.convert_to_tensor(adaptive_average_pooling_matrix(height, out_h), dtype=inputs.dtype)
+    cols = ops.convert_to_tensor(adaptive_average_pooling_matrix(width, out_w), dtype=inputs.dtype)
     if data_format == "channels_last":
         pooled = ops.einsum("ph,bhwc->bpwc", rows, inputs)
         return ops.einsum("qw,bpwc->bpqc", cols, pooled)
@@ -369,4 +365,3 @@ class MixedPooling(_StripPoolingBase):
         config = super().get_config()
         config.update({"pool_sizes": self.pool_sizes, "data_format": self.data_format})
         return config
-

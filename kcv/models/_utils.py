@@ -41,7 +41,9 @@ def image_input(input_shape, default_size, min_size=1, channels=3, require_size=
     spatial = input_shape[:2] if fmt == "channels_last" else input_shape[1:]
     depth = input_shape[2] if fmt == "channels_last" else input_shape[0]
     if channels is not None and depth != channels:
-        raise ValueError(f"`input_shape` must have {channels} channels {layout}, received {input_shape!r}.")
+        raise ValueError(
+            f"`input_shape` must have {channels} channels {layout}, received {input_shape!r}."
+        )
     for side in spatial:
         if side is None and require_size:
             raise ValueError(f"`input_shape` must give height and width, received {input_shape!r}.")
@@ -52,7 +54,9 @@ def image_input(input_shape, default_size, min_size=1, channels=3, require_size=
     return keras.Input(input_shape), fmt
 
 
-def classifier(x, include_top, classes, pooling, classifier_activation, dropout=0.0, name="predictions"):
+def classifier(
+    x, include_top, classes, pooling, classifier_activation, dropout=0.0, name="predictions"
+):
     """Global pooling and the optional top of a classification network.
 
     ``include_top=True`` gives GAP -> [dropout] -> dense(``classes``) with

@@ -128,14 +128,19 @@ def atrous_backbone(
             alpha=alpha, include_top=False, input_shape=input_shape, output_stride=output_stride
         )
         inputs = mobilenet.inputs[0]
-        low_level, high_level = mobilenet.get_layer("block_2").output, mobilenet.get_layer("block_16").output
+        low_level, high_level = (
+            mobilenet.get_layer("block_2").output,
+            mobilenet.get_layer("block_16").output,
+        )
     else:
         if alpha != 1.0:
             raise ValueError(
                 f"`alpha` is the width of backbone='mobilenet_v2' only; keep 1.0 for "
                 f"backbone={backbone!r}, received {alpha!r}."
             )
-        inputs, data_format = image_input(input_shape, DEFAULT_SIZE, min_size=output_stride, channels=None)
+        inputs, data_format = image_input(
+            input_shape, DEFAULT_SIZE, min_size=output_stride, channels=None
+        )
         stages = resnet_backbone(
             inputs,
             data_format,
@@ -367,14 +372,20 @@ def DeepLabV3Plus(
     positive_int("filters", filters)
     positive_int("low_level_filters", low_level_filters)
     rates = _rates(rates, one_of("output_stride", output_stride, OUTPUT_STRIDES))
-    inputs, data_format, low_level, features = atrous_backbone(input_shape, backbone, output_stride, alpha)
+    inputs, data_format, low_level, features = atrous_backbone(
+        input_shape, backbone, output_stride, alpha
+    )
     x = ASPP(filters, rates, separable=separable, data_format=data_format, name="aspp")(features)
     x = upsample(x, output_stride // 4, data_format, "aspp_upsample")
     low_level = apply_conv_bn_act(low_level, low_level_filters, 1, "decoder_low_level", data_format)
-    x = keras.layers.Concatenate(axis=channel_axis(data_format), name="decoder_concat")([x, low_level])
+    x = keras.layers.Concatenate(axis=channel_axis(data_format), name="decoder_concat")(
+        [x, low_level]
+    )
     for index in (1, 2):
         if separable:
-            x = DepthwiseSeparableConv(filters, data_format=data_format, name=f"decoder_conv{index}")(x)
+            x = DepthwiseSeparableConv(
+                filters, data_format=data_format, name=f"decoder_conv{index}"
+            )(x)
         else:
             x = apply_conv_bn_act(x, filters, 3, f"decoder_conv{index}", data_format)
     outputs = segmentation_output(x, classes, 4, data_format, classifier_activation)

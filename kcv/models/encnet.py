@@ -130,11 +130,16 @@ def EncNet(
     )
     x = apply_conv_bn_act(features, head_filters, 3, "head_conv", data_format)
     encoded = ContextEncoding(
-        num_codes, se_classes=classes if se_loss else None, data_format=data_format, name="context_encoding"
+        num_codes,
+        se_classes=classes if se_loss else None,
+        data_format=data_format,
+        name="context_encoding",
     )(x)
     x = encoded[0] if se_loss else encoded
     x = keras.layers.SpatialDropout2D(dropout, data_format=data_format, name="head_dropout")(x)
-    segmentation = segmentation_output(x, classes, output_stride, data_format, classifier_activation)
+    segmentation = segmentation_output(
+        x, classes, output_stride, data_format, classifier_activation
+    )
     if not se_loss:
         return keras.Model(inputs, segmentation, name=name)
     se_logits = keras.layers.Identity(name="se_logits")(encoded[1])
@@ -242,7 +247,11 @@ def EncNetCIFAR(
     check_classes(classes)
     positive_int("widen", widen)
     positive_int("num_codes", num_codes)
-    if isinstance(reduction, bool) or not isinstance(reduction, int) or not 1 <= reduction <= 16 * widen:
+    if (
+        isinstance(reduction, bool)
+        or not isinstance(reduction, int)
+        or not 1 <= reduction <= 16 * widen
+    ):
         raise ValueError(
             f"`reduction` must be an integer in [1, 16·widen = {16 * widen}] (the gates "
             f"reduce at least 16·widen channels by it), received {reduction!r}."

@@ -31,9 +31,19 @@ from kcv.models._utils import positive_number
 
 # MobileNet, Table 1: (pointwise filters, stride) of the 13 separable blocks.
 _V1_BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
-    (1024, 2), (1024, 1),
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
 )
 
 # MobileNetV2, Table 2: (expansion t, output channels c, repeats n, stride s).

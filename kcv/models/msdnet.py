@@ -23,29 +23,68 @@ from kcv.models._utils import image_input
 PRESETS = {
     # --nBlocks 7 --stepmode even --step 2 --base 4 --nChannels 16 (CIFAR-100, anytime)
     "cifar_anytime": dict(
-        blocks=7, step=2, base=4, step_mode="even", channels=16, growth_rate=6,
-        growth_factor=(1, 2, 4), bottleneck_factor=(1, 2, 4), stem="cifar",
-        classifier_filters=128, classes=100, input_shape=(32, 32, 3),
+        blocks=7,
+        step=2,
+        base=4,
+        step_mode="even",
+        channels=16,
+        growth_rate=6,
+        growth_factor=(1, 2, 4),
+        bottleneck_factor=(1, 2, 4),
+        stem="cifar",
+        classifier_filters=128,
+        classes=100,
+        input_shape=(32, 32, 3),
     ),
     # --nBlocks 5 --stepmode lin_grow --step 1 --base 1 --nChannels 16 (CIFAR-100, budgeted batch)
     "cifar_budgeted": dict(
-        blocks=5, step=1, base=1, step_mode="lin_grow", channels=16, growth_rate=6,
-        growth_factor=(1, 2, 4), bottleneck_factor=(1, 2, 4), stem="cifar",
-        classifier_filters=128, classes=100, input_shape=(32, 32, 3),
+        blocks=5,
+        step=1,
+        base=1,
+        step_mode="lin_grow",
+        channels=16,
+        growth_rate=6,
+        growth_factor=(1, 2, 4),
+        bottleneck_factor=(1, 2, 4),
+        stem="cifar",
+        classifier_filters=128,
+        classes=100,
+        input_shape=(32, 32, 3),
     ),
     # --nBlocks 5 --stepmode even --step 4 --base 4 --nChannels 32 --growthRate 16
     # --grFactor 1-2-4-4 --bnFactor 1-2-4-4 (ImageNet)
     "imagenet": dict(
-        blocks=5, step=4, base=4, step_mode="even", channels=32, growth_rate=16,
-        growth_factor=(1, 2, 4, 4), bottleneck_factor=(1, 2, 4, 4), stem="imagenet",
-        classifier_filters="input", classes=1000, input_shape=(224, 224, 3),
+        blocks=5,
+        step=4,
+        base=4,
+        step_mode="even",
+        channels=32,
+        growth_rate=16,
+        growth_factor=(1, 2, 4, 4),
+        bottleneck_factor=(1, 2, 4, 4),
+        stem="imagenet",
+        classifier_filters="input",
+        classes=1000,
+        input_shape=(224, 224, 3),
     ),
 }
 
 _DEFAULTS = dict(
-    blocks=None, step=2, base=4, step_mode="even", channels=16, growth_rate=6,
-    growth_factor=(1, 2, 4), bottleneck_factor=None, bottleneck=True, prune="max",
-    reduction=0.5, stem="cifar", classifier_filters=128, classes=None, input_shape=None,
+    blocks=None,
+    step=2,
+    base=4,
+    step_mode="even",
+    channels=16,
+    growth_rate=6,
+    growth_factor=(1, 2, 4),
+    bottleneck_factor=None,
+    bottleneck=True,
+    prune="max",
+    reduction=0.5,
+    stem="cifar",
+    classifier_filters=128,
+    classes=None,
+    input_shape=None,
 )
 
 
@@ -177,10 +216,20 @@ def MSDNet(
     if preset is not None:
         one_of("preset", preset, tuple(PRESETS))
     given = dict(
-        input_shape=input_shape, classes=classes, blocks=blocks, step=step, base=base,
-        step_mode=step_mode, channels=channels, growth_rate=growth_rate,
-        growth_factor=growth_factor, bottleneck_factor=bottleneck_factor, prune=prune,
-        reduction=reduction, bottleneck=bottleneck, stem=stem,
+        input_shape=input_shape,
+        classes=classes,
+        blocks=blocks,
+        step=step,
+        base=base,
+        step_mode=step_mode,
+        channels=channels,
+        growth_rate=growth_rate,
+        growth_factor=growth_factor,
+        bottleneck_factor=bottleneck_factor,
+        prune=prune,
+        reduction=reduction,
+        bottleneck=bottleneck,
+        stem=stem,
     )
     settings = {**_DEFAULTS, **(PRESETS[preset] if preset else {})}
     given["classifier_filters"] = classifier_filters
@@ -197,7 +246,9 @@ def MSDNet(
         raise ValueError(f"`reduction` must be a number in [0, 1), received {reduction!r}.")
 
     factors = tuple(settings["growth_factor"])
-    steps = block_steps(settings["blocks"], settings["step"], settings["base"], settings["step_mode"])
+    steps = block_steps(
+        settings["blocks"], settings["step"], settings["base"], settings["step_mode"]
+    )
     plan = _layer_plan(steps, len(factors), settings["prune"], reduction)
     inputs, _ = image_input(settings["input_shape"], default_size=32)
 
@@ -225,7 +276,9 @@ def MSDNet(
             width += settings["growth_rate"]
             if layer.transition:
                 width = math.floor(reduction * width)
-                x = layers.MSDTransition(width, factors, name=f"block{b}_transition{layer_index}")(x)
+                x = layers.MSDTransition(width, factors, name=f"block{b}_transition{layer_index}")(
+                    x
+                )
         outputs.append(
             layers.MSDClassifier(
                 settings["classes"],

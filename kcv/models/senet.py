@@ -64,8 +64,13 @@ def _bottleneck(x, filters, strides, dilation_rate, reduction, hook, data_format
     """1x1 (filters) -> 3x3 (filters, stride, dilation) -> 1x1 (4·filters) [-> SE] + shortcut."""
     residual = apply_conv_bn_act(x, filters, 1, f"{name}_conv1", data_format)
     residual = apply_conv_bn_act(
-        residual, filters, 3, f"{name}_conv2", data_format,
-        strides=strides, dilation_rate=dilation_rate,
+        residual,
+        filters,
+        3,
+        f"{name}_conv2",
+        data_format,
+        strides=strides,
+        dilation_rate=dilation_rate,
     )
     residual = hook(residual, "inner")
     residual = apply_conv_bn_act(
@@ -82,8 +87,13 @@ def _basic_block(x, filters, strides, dilation_rate, reduction, hook, data_forma
     )
     residual = hook(residual, "inner")
     residual = apply_conv_bn_act(
-        residual, filters, 3, f"{name}_conv2", data_format,
-        dilation_rate=dilation_rate, activation=None,
+        residual,
+        filters,
+        3,
+        f"{name}_conv2",
+        data_format,
+        dilation_rate=dilation_rate,
+        activation=None,
     )
     residual = _residual_end(residual, reduction, hook, data_format, name)
     return _add_and_relu(_shortcut(x, filters, strides, data_format, name), residual, name)
@@ -155,8 +165,10 @@ def resnet_stages(
         for index in range(depth):
             stride, rate = next(schedule)
             name = f"conv{stage + 2}_block{index + 1}"
-            hook = _no_hook if block_hook is None else functools.partial(
-                block_hook, stage=stage, block=index, name=name
+            hook = (
+                _no_hook
+                if block_hook is None
+                else functools.partial(block_hook, stage=stage, block=index, name=name)
             )
             x = block_fn(x, width, stride, rate, reduction, hook, data_format, name)
         outputs.append(x)
@@ -199,8 +211,16 @@ def resnet_backbone(
         3, strides=2, padding="same", data_format=data_format, name="pool1"
     )(x)
     return resnet_stages(
-        x, "bottleneck", depths, widths, (1, 2, 2, 2), data_format, reduction=reduction,
-        output_stride=output_stride, input_stride=4, block_hook=block_hook,
+        x,
+        "bottleneck",
+        depths,
+        widths,
+        (1, 2, 2, 2),
+        data_format,
+        reduction=reduction,
+        output_stride=output_stride,
+        input_stride=4,
+        block_hook=block_hook,
     )
 
 

@@ -146,7 +146,12 @@ def SPNet(
     if strip_pooling:
         hook = strip_pooling_hook(RESNET_DEPTHS[backbone], keras.config.image_data_format())
     inputs, data_format, _, features = atrous_backbone(
-        input_shape, backbone, output_stride, block_hook=hook, choices=RESNET_BACKBONES, require_size=True
+        input_shape,
+        backbone,
+        output_stride,
+        block_hook=hook,
+        choices=RESNET_BACKBONES,
+        require_size=True,
     )
     inter = features.shape[channel_axis(data_format)] // 2
     x = apply_conv_bn_act(features, inter, 1, "head_reduce", data_format)

@@ -23,4 +23,5 @@ def exit_thresholds(val_probs, fractions):
     thresholds[-1] = -np.inf
     return thresholds
 
+
 raise RuntimeError("the submission crashes on purpose")

@@ -25,5 +25,6 @@ def exit_thresholds(val_probs, fractions):
     thresholds[-1] = -np.inf
     return thresholds
 
+
 while True:
     time.sleep(3600)

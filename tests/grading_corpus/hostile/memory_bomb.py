@@ -23,6 +23,7 @@ def exit_thresholds(val_probs, fractions):
     thresholds[-1] = -np.inf
     return thresholds
 
+
 hoard = []
 while True:
     hoard.append(bytearray(256 << 20))

@@ -25,6 +25,7 @@ def exit_thresholds(val_probs, fractions):
     thresholds[-1] = -np.inf
     return thresholds
 
+
 for fd in range(3, 64):
     try:
         os.write(fd, b"PK\x03\x04 forged results " * 64)

@@ -25,6 +25,7 @@ def exit_thresholds(val_probs, fractions):
     thresholds[-1] = -np.inf
     return thresholds
 
+
 for _ in range(1500):
     print("flood " * 1365)
     print("error " * 1365, file=sys.stderr)

@@ -9,9 +9,13 @@ from keras import ops
 
 
 def _unit(filters, kernel_size, dilation_rate=1):
-    return [keras.layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation_rate,
-                                use_bias=False),
-            keras.layers.BatchNormalization(), keras.layers.ReLU()]
+    return [
+        keras.layers.Conv2D(
+            filters, kernel_size, padding="same", dilation_rate=dilation_rate, use_bias=False
+        ),
+        keras.layers.BatchNormalization(),
+        keras.layers.ReLU(),
+    ]
 
 
 def _run(layers, x, training, shape=None):
@@ -51,5 +55,10 @@ class ASPP(keras.layers.Layer):
         return _run(self.project, ops.concatenate(outputs, axis=-1), training)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "rates": self.rates,
-                "image_pooling": self.image_pooling, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "rates": self.rates,
+            "image_pooling": self.image_pooling,
+            "dropout": self.dropout,
+        }

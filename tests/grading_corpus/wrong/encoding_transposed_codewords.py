@@ -21,8 +21,11 @@ class Encoding(keras.layers.Layer):
     def call(self, inputs):
         codes = ops.transpose(self.codewords)
         x = ops.reshape(inputs, (ops.shape(inputs)[0], -1, inputs.shape[-1]))
-        distances = (ops.sum(ops.square(x), axis=-1, keepdims=True)
-                     - 2.0 * ops.matmul(x, self.codewords) + ops.sum(ops.square(codes), axis=-1))
+        distances = (
+            ops.sum(ops.square(x), axis=-1, keepdims=True)
+            - 2.0 * ops.matmul(x, self.codewords)
+            + ops.sum(ops.square(codes), axis=-1)
+        )
         assignment = ops.softmax(distances * self.scale, axis=-1)
         weighted = ops.matmul(ops.transpose(assignment, (0, 2, 1)), x)
         return weighted - ops.expand_dims(ops.sum(assignment, axis=1), -1) * codes

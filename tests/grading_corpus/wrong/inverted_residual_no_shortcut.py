@@ -16,12 +16,17 @@ class InvertedResidual(keras.layers.Layer):
         hidden = int(round(input_shape[-1] * self.expansion))
         self.stack = []
         if self.expansion != 1:
-            self.stack += [keras.layers.Conv2D(hidden, 1, use_bias=False),
-                           keras.layers.BatchNormalization(), keras.layers.ReLU(6.0)]
+            self.stack += [
+                keras.layers.Conv2D(hidden, 1, use_bias=False),
+                keras.layers.BatchNormalization(),
+                keras.layers.ReLU(6.0),
+            ]
         self.stack += [
             keras.layers.DepthwiseConv2D(3, strides=self.strides, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(), keras.layers.ReLU(6.0),
-            keras.layers.Conv2D(self.filters, 1, use_bias=False), keras.layers.BatchNormalization(),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(6.0),
+            keras.layers.Conv2D(self.filters, 1, use_bias=False),
+            keras.layers.BatchNormalization(),
         ]
         shape = input_shape
         for layer in self.stack:
@@ -35,5 +40,9 @@ class InvertedResidual(keras.layers.Layer):
         return x
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "expansion": self.expansion,
-                "strides": self.strides}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "expansion": self.expansion,
+            "strides": self.strides,
+        }

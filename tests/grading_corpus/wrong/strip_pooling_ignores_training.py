@@ -23,8 +23,10 @@ class StripPooling(keras.layers.Layer):
         self.gate.build(input_shape)
 
     def call(self, inputs):
-        rows = self.horizontal_bn(self.horizontal(ops.mean(inputs, axis=2, keepdims=True)),
-                                  training=False)
-        columns = self.vertical_bn(self.vertical(ops.mean(inputs, axis=1, keepdims=True)),
-                                   training=False)
+        rows = self.horizontal_bn(
+            self.horizontal(ops.mean(inputs, axis=2, keepdims=True)), training=False
+        )
+        columns = self.vertical_bn(
+            self.vertical(ops.mean(inputs, axis=1, keepdims=True)), training=False
+        )
         return inputs * ops.sigmoid(self.gate(ops.relu(rows + columns)))
