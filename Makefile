@@ -10,8 +10,6 @@ VENV    ?= .venv
 BACKEND ?= jax
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.kcv-installed
-# TensorFlow's oneDNN CPU kernels, off by default on some CPUs (kcv/__init__.py).
-export TF_ENABLE_ONEDNN_OPTS ?= 1
 
 .PHONY: setup browser book lab test bench clean
 

@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 
+from kcv import environment
+
 # What `kcv bench` (and `make bench`) runs, in order, with its arguments.
 BENCHMARKS = (
     ("families", ()),
@@ -29,11 +31,16 @@ def _info(args):
     installed = backend.installed_backends()
     active = backend.name()
     lines = [f"{k:<11} {v}" for k, v in backend.versions().items()]
+    applied = environment.settings()
     lines += [
         f"{'backend':<11} {active}  (set KERAS_BACKEND=jax|tensorflow|torch to switch)",
         f"{'devices':<11} {', '.join(backend.devices())}",
         f"{'installed':<11} " + (", ".join(b for b, v in installed.items() if v) or "none"),
     ]
+    lines.append(
+        f"{'settings':<11} "
+        + " ".join(f"{key}={os.environ.get(key, '(unset)')}" for key in applied)
+    )
     missing = [b for b, v in installed.items() if not v]
     if missing:
         lines.append(f"{'missing':<11} {', '.join(missing)}  (pip install 'kcv[all]')")
@@ -64,6 +71,8 @@ def _bench(args):
 
 
 def main(argv=None):
+    # Before anything imports a backend: TensorFlow reads these as it loads.
+    environment.configure()
     parser = argparse.ArgumentParser(
         prog="kcv",
         description="kcv: the convolutional blocks that shaped computer vision, in Keras 3.",

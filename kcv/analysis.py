@@ -31,7 +31,7 @@ import math
 
 import keras
 
-from kcv.layers import _utils
+from kcv import _validation
 from kcv.layers.depthwise import DepthwiseSeparableConv
 from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.encoding import Encoding
@@ -177,7 +177,7 @@ def _input_shape(model, input_shape):
                 f"axis, e.g. (224, 224, 3), received {input_shape!r}."
             )
         for size in input_shape:
-            _utils.positive_int("input_shape", size)
+            _validation.positive_int("input_shape", size)
         return (1, *input_shape)
     inputs = getattr(model, "inputs", None)
     if not inputs:
@@ -367,8 +367,8 @@ def conv_output_size(size, kernel, stride=1, padding="valid", dilation=1):
         2016, Relationships 1-6 and 15; PyTorch ``torch.nn.Conv2d`` (shape).
     """
     for argument, value in (("size", size), ("kernel", kernel), ("stride", stride)):
-        _utils.positive_int(argument, value)
-    _utils.positive_int("dilation", dilation)
+        _validation.positive_int(argument, value)
+    _validation.positive_int("dilation", dilation)
     padding = _check_padding(padding)
     if padding == "same":
         return -(-size // stride)
@@ -464,9 +464,9 @@ def _spec_steps(spec):
             f"dilation) with an optional 4th item padding, received {spec!r}."
         )
     kernel, stride, dilation, padding = tuple(spec) + (1, "valid")[len(spec) - 2 :]
-    _utils.positive_int("kernel", kernel)
-    _utils.positive_int("stride", stride)
-    _utils.positive_int("dilation", dilation)
+    _validation.positive_int("kernel", kernel)
+    _validation.positive_int("stride", stride)
+    _validation.positive_int("dilation", dilation)
     padding = _check_padding(padding)
     if padding != "same":
         padding = (0, 0) if padding == "valid" else (padding, padding)
@@ -613,7 +613,7 @@ def receptive_field(model_or_layers, input_size=None):
                 f"received {input_size!r}."
             )
         for size in sizes:
-            _utils.positive_int("input_size", size)
+            _validation.positive_int("input_size", size)
     elif input_shape is not None:
         sizes = tuple(_spatial_sizes(items, input_shape))
     else:

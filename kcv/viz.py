@@ -44,10 +44,11 @@ from matplotlib import colors as mcolors
 from matplotlib import patches
 from matplotlib import ticker
 
+from kcv import _validation
 from kcv import backend
 from kcv.adaptive import DynamicResult
 from kcv.layers import SqueezeExcite
-from kcv.layers import _utils
+from kcv.layers import layout
 
 # Okabe–Ito, without black: lines, bars, markers.
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
@@ -95,8 +96,8 @@ def subplots(nrows=1, ncols=1, ax=None, grid=True, panel_size=PANEL_SIZE):
             )
         fig, axes = ax.figure, [ax]
     else:
-        nrows = _utils.positive_int("nrows", nrows)
-        ncols = _utils.positive_int("ncols", ncols)
+        nrows = _validation.positive_int("nrows", nrows)
+        ncols = _validation.positive_int("ncols", ncols)
         fig, grid_of_axes = plt.subplots(
             nrows,
             ncols,
@@ -215,7 +216,7 @@ def activations(model, images, layer_name=None, batch_size=32):
         Zeiler and Fergus, "Visualizing and Understanding Convolutional
         Networks", ECCV 2014 (looking at what layers compute).
     """
-    batch_size = _utils.positive_int("batch_size", batch_size)
+    batch_size = _validation.positive_int("batch_size", batch_size)
     output = model.output if layer_name is None else _layer(model, layer_name).output
     probe = keras.Model(model.input, output)
     return probe.predict(_numpy(images), batch_size=batch_size, verbose=0)
@@ -332,8 +333,8 @@ def feature_maps(source, image=None, layer_name=None, max_maps=16, data_format=N
         Zeiler and Fergus, "Visualizing and Understanding Convolutional
         Networks", ECCV 2014.
     """
-    data_format = _utils.data_format(data_format)
-    max_maps = _utils.positive_int("max_maps", max_maps)
+    data_format = _validation.data_format(data_format)
+    max_maps = _validation.positive_int("max_maps", max_maps)
     if isinstance(source, keras.Model):
         if image is None:
             raise ValueError("`image` is required when `source` is a model.")
@@ -421,7 +422,7 @@ def mean_excitations(model, images, labels, layer_names=None, batch_size=32):
         Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 7.2:
         the average activations of the excitation per class.
     """
-    batch_size = _utils.positive_int("batch_size", batch_size)
+    batch_size = _validation.positive_int("batch_size", batch_size)
     images = _numpy(images)
     labels = _class_labels(labels, len(images))
     layers = _se_layers(model, layer_names)
@@ -571,8 +572,8 @@ def _grad_cam(model, batch, class_index, layer_name, data_format):
         _, grads = backend.value_and_input_gradient(
             lambda a: keras.ops.sum(keras.ops.multiply(head(a), one_hot)), features
         )
-    spatial = _utils.spatial_axes(data_format)
-    channel = _utils.channel_axis(data_format)
+    spatial = layout.spatial_axes(data_format)
+    channel = layout.channel_axis(data_format)
     weights = grads.mean(axis=spatial, keepdims=True)  # alpha_k^c, Eq. 1
     maps = np.maximum((weights * features).sum(axis=channel), 0.0)  # Eq. 2
     return maps, one_hot.argmax(axis=-1)
@@ -593,7 +594,7 @@ def _cam(model, batch, class_index, layer_name, data_format):
     output = pools[-1].input if layer_name is None else _feature_layer(model, layer_name).output
     features = keras.ops.convert_to_numpy(keras.Model(model.input, output)(batch))
     kernel = keras.ops.convert_to_numpy(dense[-1].kernel.value)
-    channel = _utils.channel_axis(data_format)
+    channel = layout.channel_axis(data_format)
     if features.shape[channel] != kernel.shape[0]:
         raise ValueError(
             f"`layer_name`: the feature map has {features.shape[channel]} channels but the "
@@ -616,7 +617,7 @@ def _unit(maps):
 
 def _saliency(method, model, image, class_index, layer_name, data_format):
     """``(heat map(s) in [0, 1] at the input size, classes explained)``."""
-    data_format = _utils.data_format(data_format)
+    data_format = _validation.data_format(data_format)
     batch, single = _image_batch("image", image, data_format)
     size = _spatial_size(batch, data_format)
     if method == "grad_cam":
@@ -751,8 +752,8 @@ def grad_cam_figure(
         Selvaraju et al., Grad-CAM, ICCV 2017, Fig. 1; Zhou et al., CAM,
         CVPR 2016, Fig. 3.
     """
-    method = _utils.one_of("method", method, ("grad_cam", "cam"))
-    data_format = _utils.data_format(data_format)
+    method = _validation.one_of("method", method, ("grad_cam", "cam"))
+    data_format = _validation.data_format(data_format)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"`alpha` must be in [0, 1], received {alpha!r}.")
     picture = _displayable("image", image, data_format)
@@ -852,7 +853,7 @@ def segmentation_overlay(
         qualitative results); Everingham et al., Pascal VOC, IJCV 2010
         (label 255 for boundaries).
     """
-    data_format = _utils.data_format(data_format)
+    data_format = _validation.data_format(data_format)
     class_names = list(class_names)
     if not class_names:
         raise ValueError("`class_names` must name at least one class.")
@@ -926,12 +927,12 @@ def receptive_field_figure(kernel_size=3, rates=(1, 6, 12, 18), feature_size=Non
         Chen et al., Rethinking Atrous Convolution (v3), 2017, Sec. 3.3 and
         Fig. 4 (valid weights against the rate on a 65x65 feature map).
     """
-    kernel_size = _utils.positive_int("kernel_size", kernel_size)
+    kernel_size = _validation.positive_int("kernel_size", kernel_size)
     if kernel_size % 2 == 0:
         raise ValueError(f"`kernel_size` must be odd (a centred kernel), received {kernel_size}.")
     if not isinstance(rates, (tuple, list)) or not rates:
         raise ValueError(f"`rates` must be a non-empty tuple of integers >= 1, received {rates!r}.")
-    rates = [_utils.positive_int("rates", rate) for rate in rates]
+    rates = [_validation.positive_int("rates", rate) for rate in rates]
     half = kernel_size // 2
     fields = [(kernel_size - 1) * rate + 1 for rate in rates]
     if feature_size is None:
@@ -939,9 +940,11 @@ def receptive_field_figure(kernel_size=3, rates=(1, 6, 12, 18), feature_size=Non
             raise ValueError("`position` needs `feature_size` (the grid it lies on).")
         size = max(fields) + 2
     else:
-        size = _utils.positive_int("feature_size", feature_size)
+        size = _validation.positive_int("feature_size", feature_size)
     row, col = (
-        (size // 2, size // 2) if position is None else _utils.int_pair("position", position, 0)
+        (size // 2, size // 2)
+        if position is None
+        else _validation.int_pair("position", position, 0)
     )
     if not (row < size and col < size):
         raise ValueError(

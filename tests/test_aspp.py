@@ -95,5 +95,5 @@ def test_bad_arguments_are_named(kwargs, match):
 
 
 def test_wrong_rank_is_rejected():
-    with pytest.raises(ValueError, match="expects a 4D input"):
+    with pytest.raises(ValueError, match="input` must be a 4D tensor"):
         kcv.layers.ASPP(8).build((None, 16, 16))

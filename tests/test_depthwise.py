@@ -148,5 +148,5 @@ def test_bad_arguments_are_named(layer_cls, kwargs, match):
     "layer_cls", [kcv.layers.InvertedResidual, kcv.layers.DepthwiseSeparableConv]
 )
 def test_wrong_rank_is_rejected_at_build(layer_cls):
-    with pytest.raises(ValueError, match="expects a 4D input"):
+    with pytest.raises(ValueError, match="input` must be a 4D tensor"):
         layer_cls(8).build((None, 16, 8))

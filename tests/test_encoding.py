@@ -136,5 +136,5 @@ def test_encoding_rejects_wrong_rank(shape):
 
 
 def test_context_encoding_rejects_wrong_rank():
-    with pytest.raises(ValueError, match="expects a 4D input"):
+    with pytest.raises(ValueError, match="input` must be a 4D tensor"):
         kcv.layers.ContextEncoding(4).build((2, 10, 6))

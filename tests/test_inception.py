@@ -87,5 +87,5 @@ def test_non_positive_filters_are_named(index, name):
 
 
 def test_wrong_rank_is_rejected():
-    with pytest.raises(ValueError, match="expects a 4D input"):
+    with pytest.raises(ValueError, match="input` must be a 4D tensor"):
         kcv.layers.InceptionModule(4, 4, 4, 4, 4, 4).build((None, 8, 3))

@@ -55,12 +55,12 @@ def test_bad_arguments_are_named(kwargs, match):
 
 @pytest.mark.parametrize("shape", [(2, 16), (2, 4, 4, 4, 16)])
 def test_wrong_rank_is_rejected_at_build(shape):
-    with pytest.raises(ValueError, match="expects a 4D input"):
+    with pytest.raises(ValueError, match="input` must be a 4D tensor"):
         kcv.layers.SqueezeExcite().build(shape)
 
 
 def test_unknown_channels_are_rejected():
-    with pytest.raises(ValueError, match="needs a known channel dimension"):
+    with pytest.raises(ValueError, match="with a known channel dimension"):
         kcv.layers.SqueezeExcite().build((2, 8, 8, None))
 
 

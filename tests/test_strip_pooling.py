@@ -341,13 +341,13 @@ def test_bad_data_format_is_named(cls):
 @pytest.mark.parametrize("cls", [StripPooling, MixedPooling])
 @pytest.mark.parametrize("shape", [(2, 16), (2, 8, 16), (2, 4, 4, 4, 16)])
 def test_wrong_rank_is_rejected_at_build(cls, shape):
-    with pytest.raises(ValueError, match="expects a 4D input"):
+    with pytest.raises(ValueError, match="input` must be a 4D tensor"):
         cls().build(shape)
 
 
 @pytest.mark.parametrize("cls", [StripPooling, MixedPooling])
 def test_unknown_channels_are_rejected(cls):
-    with pytest.raises(ValueError, match="needs a known channel dimension"):
+    with pytest.raises(ValueError, match="with a known channel dimension"):
         cls().build((2, 8, 8, None))
 
 

@@ -7,7 +7,7 @@ import sys
 import nbformat
 import pytest
 
-from kcv import backend
+from kcv import environment
 
 pytestmark = pytest.mark.backend_independent
 
@@ -61,24 +61,48 @@ def test_cli_reports_versions_and_backends():
     assert "backend     numpy" in done.stdout
 
 
-@pytest.mark.skipif(not backend.installed_backends().get("tensorflow"), reason="needs TensorFlow")
-def test_importing_kcv_first_gives_tensorflow_its_onednn_kernels():
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="0")
+def test_importing_kcv_changes_nothing_in_the_process():
+    """``import kcv`` leaves the environment alone and loads no backend (issue 16)."""
+    env = {k: v for k, v in os.environ.items() if k not in environment.SETTINGS}
+    code = (
+        "import os, sys; before = dict(os.environ); import kcv; "
+        "assert dict(os.environ) == before, 'import kcv changed os.environ'; "
+        "assert 'keras' not in sys.modules, 'import kcv imported Keras'; "
+        "import kcv.layers, kcv.models; "
+        "assert 'TF_ENABLE_ONEDNN_OPTS' not in os.environ; print('ok')"
+    )
     done = subprocess.run(
-        [sys.executable, "-c", "import kcv"], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
     )
     assert done.returncode == 0, done.stderr
-    assert "oneDNN custom operations are on" in done.stderr
-    env.update(KERAS_BACKEND="numpy", TF_ENABLE_ONEDNN_OPTS="0")
+    assert done.stdout.strip() == "ok"
+
+
+def test_the_command_line_applies_the_process_settings_and_keeps_the_users():
+    env = {k: v for k, v in os.environ.items() if k not in environment.SETTINGS}
+    env["KERAS_BACKEND"] = "numpy"
     done = subprocess.run(
-        [sys.executable, "-c", "import os, kcv; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
+        [sys.executable, "-m", "kcv"], capture_output=True, text=True, timeout=300, env=env
     )
-    assert done.stdout.strip() == "0", "the user's choice is kept"
+    assert done.returncode == 0, done.stderr
+    assert "settings    TF_ENABLE_ONEDNN_OPTS=1 TF_CPP_MIN_LOG_LEVEL=1" in done.stdout
+    env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    done = subprocess.run(
+        [sys.executable, "-m", "kcv"], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert "TF_ENABLE_ONEDNN_OPTS=0 TF_CPP_MIN_LOG_LEVEL=1" in done.stdout, "the user's choice"
+
+
+def test_configure_adds_only_what_is_missing_and_warns_when_too_late(monkeypatch):
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    assert environment.configure(env) == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert env == {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert environment.configure(env) == {}
+    for key in environment.SETTINGS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    with pytest.warns(UserWarning, match="after TensorFlow was imported"):
+        environment.configure()
 
 
 def test_runner_rejects_unknown_backends():

@@ -42,6 +42,8 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 import execute_chapters  # noqa: E402
 
+from kcv import environment  # noqa: E402
+
 BOOK = os.path.join(ROOT, "book")
 CACHE = execute_chapters.CACHE
 MATRIX_FRESH = os.path.join(ROOT, "test-results", "chapters.md")
@@ -266,7 +268,7 @@ def run_jupyter_book(src, output, log_path):
         raise BookError("jupyter-book is not installed: pip install -e '.[book]'")
     # The API pages import kcv, hence the backend: TensorFlow's C++ start-up
     # messages (e.g. "oneDNN custom operations are on") are not Sphinx's.
-    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**environment.settings(), **os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     done = subprocess.run(
         [executable, "build", src, "--path-output", output, "--builder", "html"],
         capture_output=True,

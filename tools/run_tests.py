@@ -29,6 +29,7 @@ sys.path.insert(0, ROOT)
 os.environ["KERAS_BACKEND"] = "numpy"
 
 from kcv import backend  # noqa: E402
+from kcv import environment  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "test-results")
 # Test tensors are tiny, so JAX spends the suite compiling, not computing.
@@ -37,13 +38,13 @@ RESULTS = os.path.join(ROOT, "test-results")
 # redoing them, and XLA compiles without its slow LLVM optimizations (same
 # operations, slower code, far faster compilation: about 40% off the JAX run).
 # Building a small MSDNet in a fresh process drops from about 25 s to 2 s.
-# TensorFlow gets its oneDNN kernels, off by default on some CPUs (see
-# kcv/__init__.py). The caller's environment takes precedence.
+# Every process also gets kcv's process settings (kcv.environment: TensorFlow's
+# oneDNN kernels, no INFO start-up logs). The caller's environment takes precedence.
 SPEEDUPS = {
     "JAX_COMPILATION_CACHE_DIR": os.path.join(RESULTS, "jax-cache"),
     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     "XLA_FLAGS": "--xla_backend_optimization_level=0",
-    "TF_ENABLE_ONEDNN_OPTS": "1",
+    **environment.settings(),
 }
 
 

@@ -12,7 +12,9 @@ Image Segmentation". ECCV 2018 (v3+). https://arxiv.org/abs/1802.02611
 import keras
 from keras import ops
 
-from kcv.layers import _utils
+from kcv import _validation
+from kcv.layers import conv_bn
+from kcv.layers import layout
 from kcv.layers.depthwise import DepthwiseSeparableConv
 
 MERGES = ("concat", "sum")
@@ -92,7 +94,7 @@ class ASPP(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _utils.positive_int("filters", filters)
+        self.filters = _validation.positive_int("filters", filters)
         if (
             not isinstance(rates, (tuple, list))
             or not rates
@@ -104,7 +106,7 @@ class ASPP(keras.layers.Layer):
         self.rates = tuple(rates)
         self.image_pooling = bool(image_pooling)
         self.separable = bool(separable)
-        self.merge = _utils.one_of("merge", merge, MERGES)
+        self.merge = _validation.one_of("merge", merge, MERGES)
         self.batch_norm = bool(batch_norm)
         if (
             isinstance(dropout, bool)
@@ -113,10 +115,10 @@ class ASPP(keras.layers.Layer):
         ):
             raise ValueError(f"`dropout` must be a number in [0, 1), received {dropout!r}.")
         self.dropout = dropout
-        self.data_format = _utils.data_format(data_format)
+        self.data_format = _validation.data_format(data_format)
 
     def _conv_unit(self, kernel_size, name, dilation_rate=1, activation="relu"):
-        return _utils.conv_bn_act(
+        return conv_bn.conv_bn_act(
             self,
             self.filters,
             kernel_size,
@@ -145,39 +147,39 @@ class ASPP(keras.layers.Layer):
         return self._conv_unit(3, name, dilation_rate=rate, activation=activation)
 
     def build(self, input_shape):
-        _utils.image_channels(self, input_shape, self.data_format)
+        _validation.image_shape(self, input_shape, self.data_format)
         self.branches = [self._rate_branch(rate) for rate in self.rates]
         if self.merge == "concat":
             self.branches.insert(0, self._conv_unit(1, "conv1x1"))
         for branch in self.branches:
-            _utils.build_chain(branch, input_shape)
+            conv_bn.build_chain(branch, input_shape)
         pooled_shape = list(input_shape)
-        for axis in _utils.spatial_axes(self.data_format):
+        for axis in layout.spatial_axes(self.data_format):
             pooled_shape[axis] = 1
         self.pool_branch = self._conv_unit(1, "image_pool") if self.image_pooling else []
-        _utils.build_chain(self.pool_branch, tuple(pooled_shape))
+        conv_bn.build_chain(self.pool_branch, tuple(pooled_shape))
         self.projection = []
         if self.merge == "concat":
             merged = list(input_shape)
-            merged[_utils.channel_axis(self.data_format)] = self.filters * (
+            merged[layout.channel_axis(self.data_format)] = self.filters * (
                 len(self.branches) + self.image_pooling
             )
             self.projection = self._conv_unit(1, "project")
-            _utils.build_chain(self.projection, tuple(merged))
+            conv_bn.build_chain(self.projection, tuple(merged))
         self.drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="dropout")
 
     def call(self, inputs, training=None):
-        outputs = [_utils.call_chain(b, inputs, training=training) for b in self.branches]
+        outputs = [conv_bn.call_chain(b, inputs, training=training) for b in self.branches]
         if self.image_pooling:
-            pooled = ops.mean(inputs, axis=_utils.spatial_axes(self.data_format), keepdims=True)
-            pooled = _utils.call_chain(self.pool_branch, pooled, training=training)
+            pooled = ops.mean(inputs, axis=layout.spatial_axes(self.data_format), keepdims=True)
+            pooled = conv_bn.call_chain(self.pool_branch, pooled, training=training)
             # Bilinear upsampling of a 1x1 map is a constant map: broadcast it.
-            axis = _utils.channel_axis(self.data_format)
+            axis = layout.channel_axis(self.data_format)
             ones = ops.ones_like(ops.take(inputs, [0], axis=axis))
             outputs.append(ops.cast(pooled, outputs[0].dtype) * ops.cast(ones, outputs[0].dtype))
         if self.merge == "concat":
-            merged = ops.concatenate(outputs, axis=_utils.channel_axis(self.data_format))
-            merged = _utils.call_chain(self.projection, merged, training=training)
+            merged = ops.concatenate(outputs, axis=layout.channel_axis(self.data_format))
+            merged = conv_bn.call_chain(self.projection, merged, training=training)
         else:
             merged = outputs[0]
             for branch_output in outputs[1:]:
@@ -185,8 +187,8 @@ class ASPP(keras.layers.Layer):
         return self.drop(merged, training=training)
 
     def compute_output_shape(self, input_shape):
-        _utils.image_channels(self, input_shape, self.data_format)
-        return _utils.same_conv_output_shape(input_shape, self.filters, (1, 1), self.data_format)
+        _validation.image_shape(self, input_shape, self.data_format)
+        return layout.same_conv_output_shape(input_shape, self.filters, (1, 1), self.data_format)
 
     def get_config(self):
         config = super().get_config()

@@ -12,14 +12,16 @@ residual). https://arxiv.org/abs/1905.02244
 
 import keras
 
-from kcv.layers import _utils
+from kcv import _validation
+from kcv.layers import conv_bn
+from kcv.layers import layout
 from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.squeeze_excite import SqueezeExcite
 
 
 def _check_strides(strides, dilation_rate):
-    strides = _utils.int_pair("strides", strides)
-    dilation_rate = _utils.int_pair("dilation_rate", dilation_rate)
+    strides = _validation.int_pair("strides", strides)
+    dilation_rate = _validation.int_pair("dilation_rate", dilation_rate)
     if any(s not in (1, 2) for s in strides):
         raise ValueError(
             f"`strides` must be 1 or 2 (per axis), as in MobileNet; received {strides!r}."
@@ -37,22 +39,22 @@ class _ConvBlock(keras.layers.Layer):
     """Shared plumbing: a sequence of sublayers built and called in order."""
 
     def build(self, input_shape):
-        self._in_channels = _utils.image_channels(self, input_shape, self.data_format)
+        self._in_channels = _validation.image_shape(self, input_shape, self.data_format)
         self.blocks = self._make_layers(self._in_channels)
-        _utils.build_chain(self.blocks, input_shape)
+        conv_bn.build_chain(self.blocks, input_shape)
 
     def call(self, inputs, training=None):
-        return _utils.call_chain(self.blocks, inputs, training=training)
+        return conv_bn.call_chain(self.blocks, inputs, training=training)
 
     def compute_output_shape(self, input_shape):
-        _utils.image_channels(self, input_shape, self.data_format)
-        return _utils.same_conv_output_shape(
+        _validation.image_shape(self, input_shape, self.data_format)
+        return layout.same_conv_output_shape(
             input_shape, self.filters, self.strides, self.data_format
         )
 
     def _bn(self, name):
         return keras.layers.BatchNormalization(
-            axis=_utils.channel_axis(self.data_format),
+            axis=layout.channel_axis(self.data_format),
             dtype=self.dtype_policy,
             name=name,
         )
@@ -126,13 +128,13 @@ class DepthwiseSeparableConv(_ConvBlock):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _utils.positive_int("filters", filters)
-        self.kernel_size = _utils.int_pair("kernel_size", kernel_size)
+        self.filters = _validation.positive_int("filters", filters)
+        self.kernel_size = _validation.int_pair("kernel_size", kernel_size)
         self.strides, self.dilation_rate = _check_strides(strides, dilation_rate)
-        self.depth_multiplier = _utils.positive_int("depth_multiplier", depth_multiplier)
-        self.activation = _utils.activation("activation", activation)
+        self.depth_multiplier = _validation.positive_int("depth_multiplier", depth_multiplier)
+        self.activation = _validation.activation("activation", activation)
         self.batch_norm = bool(batch_norm)
-        self.data_format = _utils.data_format(data_format)
+        self.data_format = _validation.data_format(data_format)
 
     def _make_layers(self, in_channels):
         bias = not self.batch_norm
@@ -144,7 +146,7 @@ class DepthwiseSeparableConv(_ConvBlock):
         if self.batch_norm:
             layers.append(self._bn("depthwise_bn"))
         layers.append(self._activation(self.activation, "depthwise_act"))
-        return layers + _utils.conv_bn_act(
+        return layers + conv_bn.conv_bn_act(
             self, self.filters, 1, "pointwise", self.batch_norm, self.activation
         )
 
@@ -227,24 +229,24 @@ class InvertedResidual(_ConvBlock):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filters = _utils.positive_int("filters", filters)
+        self.filters = _validation.positive_int("filters", filters)
         if isinstance(expansion, bool) or not isinstance(expansion, (int, float)) or expansion < 1:
             raise ValueError(f"`expansion` must be a number >= 1, received {expansion!r}.")
         self.expansion = expansion
-        self.kernel_size = _utils.int_pair("kernel_size", kernel_size)
+        self.kernel_size = _validation.int_pair("kernel_size", kernel_size)
         self.strides, self.dilation_rate = _check_strides(strides, dilation_rate)
         if se_reduction is not None:
-            _utils.positive_int("se_reduction", se_reduction)
+            _validation.positive_int("se_reduction", se_reduction)
         self.se_reduction = se_reduction
-        self.se_gate = _utils.one_of("se_gate", se_gate, ("sigmoid", "hard_sigmoid"))
-        self.activation = _utils.activation("activation", activation)
-        self.data_format = _utils.data_format(data_format)
+        self.se_gate = _validation.one_of("se_gate", se_gate, ("sigmoid", "hard_sigmoid"))
+        self.activation = _validation.activation("activation", activation)
+        self.data_format = _validation.data_format(data_format)
 
     def _make_layers(self, in_channels):
         hidden = int(round(in_channels * self.expansion))
         layers = []
         if self.expansion != 1:
-            layers += _utils.conv_bn_act(self, hidden, 1, "expand", activation=self.activation)
+            layers += conv_bn.conv_bn_act(self, hidden, 1, "expand", activation=self.activation)
         layers += [
             self._depthwise(self.kernel_size, self.strides, self.dilation_rate, 1, False),
             self._bn("depthwise_bn"),
@@ -260,7 +262,7 @@ class InvertedResidual(_ConvBlock):
                     name="squeeze_excite",
                 )
             )
-        return layers + _utils.conv_bn_act(self, self.filters, 1, "project", activation=None)
+        return layers + conv_bn.conv_bn_act(self, self.filters, 1, "project", activation=None)
 
     @property
     def has_residual(self):

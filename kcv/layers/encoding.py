@@ -13,7 +13,9 @@ import math
 import keras
 from keras import ops
 
-from kcv.layers import _utils
+from kcv import _validation
+from kcv.layers import conv_bn
+from kcv.layers import layout
 
 
 @keras.saving.register_keras_serializable(package="kcv")
@@ -64,12 +66,12 @@ class Encoding(keras.layers.Layer):
 
     def __init__(self, num_codes=32, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_codes = _utils.positive_int("num_codes", num_codes)
-        self.data_format = _utils.data_format(data_format)
+        self.num_codes = _validation.positive_int("num_codes", num_codes)
+        self.data_format = _validation.data_format(data_format)
 
     def _channels(self, input_shape):
         if len(input_shape) == 4:
-            return _utils.image_channels(self, input_shape, self.data_format)
+            return _validation.image_shape(self, input_shape, self.data_format)
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(
                 "Encoding expects a 4D image input or a 3D input (batch, N, channels) "
@@ -163,17 +165,17 @@ class ContextEncoding(keras.layers.Layer):
 
     def __init__(self, num_codes=32, se_classes=None, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.num_codes = _utils.positive_int("num_codes", num_codes)
+        self.num_codes = _validation.positive_int("num_codes", num_codes)
         if se_classes is not None:
-            _utils.positive_int("se_classes", se_classes)
+            _validation.positive_int("se_classes", se_classes)
         self.se_classes = se_classes
-        self.data_format = _utils.data_format(data_format)
+        self.data_format = _validation.data_format(data_format)
 
     def build(self, input_shape):
-        channels = _utils.image_channels(self, input_shape, self.data_format)
+        channels = _validation.image_shape(self, input_shape, self.data_format)
         policy = self.dtype_policy
-        self.reduce = _utils.conv_bn_act(self, channels, 1, "conv")
-        _utils.build_chain(self.reduce, input_shape)
+        self.reduce = conv_bn.conv_bn_act(self, channels, 1, "conv")
+        conv_bn.build_chain(self.reduce, input_shape)
         self.encoding = Encoding(
             self.num_codes, data_format=self.data_format, dtype=policy, name="encoding"
         )
@@ -188,17 +190,17 @@ class ContextEncoding(keras.layers.Layer):
             self.se_head.build((input_shape[0], channels))
 
     def call(self, inputs, training=None):
-        encoded = self.encoding(_utils.call_chain(self.reduce, inputs, training=training))
+        encoded = self.encoding(conv_bn.call_chain(self.reduce, inputs, training=training))
         encoded = ops.relu(self.codeword_bn(encoded, training=training))
         context = ops.mean(encoded, axis=1)
         gamma = self.gate(context)
-        outputs = ops.relu(inputs + inputs * _utils.per_channel(gamma, self.data_format))
+        outputs = ops.relu(inputs + inputs * layout.per_channel(gamma, self.data_format))
         if self.se_head is None:
             return outputs
         return outputs, self.se_head(context)
 
     def compute_output_shape(self, input_shape):
-        _utils.image_channels(self, input_shape, self.data_format)
+        _validation.image_shape(self, input_shape, self.data_format)
         if self.se_classes is None:
             return tuple(input_shape)
         return tuple(input_shape), (input_shape[0], self.se_classes)

@@ -9,7 +9,9 @@ every convolution, the 5x5 replaced by two 3x3). https://arxiv.org/abs/1502.0316
 import keras
 from keras import ops
 
-from kcv.layers import _utils
+from kcv import _validation
+from kcv.layers import conv_bn
+from kcv.layers import layout
 
 _FILTER_ARGS = (
     "filters_1x1",
@@ -96,16 +98,16 @@ class InceptionModule(keras.layers.Layer):
             filters_pool_proj,
         )
         for argument, value in zip(_FILTER_ARGS, values):
-            setattr(self, argument, _utils.positive_int(argument, value))
+            setattr(self, argument, _validation.positive_int(argument, value))
         self.batch_norm = bool(batch_norm)
         self.factorize_5x5 = bool(factorize_5x5)
-        self.data_format = _utils.data_format(data_format)
+        self.data_format = _validation.data_format(data_format)
 
     def _conv(self, filters, kernel_size, name):
-        return _utils.conv_bn_act(self, filters, kernel_size, name, batch_norm=self.batch_norm)
+        return conv_bn.conv_bn_act(self, filters, kernel_size, name, batch_norm=self.batch_norm)
 
     def build(self, input_shape):
-        _utils.image_channels(self, input_shape, self.data_format)
+        _validation.image_shape(self, input_shape, self.data_format)
         if self.factorize_5x5:
             wide = self._conv(self.filters_5x5, 3, "branch_5x5a") + self._conv(
                 self.filters_5x5, 3, "branch_5x5b"
@@ -130,16 +132,16 @@ class InceptionModule(keras.layers.Layer):
             + self._conv(self.filters_pool_proj, 1, "branch_pool_proj"),
         ]
         for branch in self.branches:
-            _utils.build_chain(branch, input_shape)
+            conv_bn.build_chain(branch, input_shape)
 
     def call(self, inputs, training=None):
-        outputs = [_utils.call_chain(b, inputs, training=training) for b in self.branches]
-        return ops.concatenate(outputs, axis=_utils.channel_axis(self.data_format))
+        outputs = [conv_bn.call_chain(b, inputs, training=training) for b in self.branches]
+        return ops.concatenate(outputs, axis=layout.channel_axis(self.data_format))
 
     def compute_output_shape(self, input_shape):
-        _utils.image_channels(self, input_shape, self.data_format)
+        _validation.image_shape(self, input_shape, self.data_format)
         channels = self.filters_1x1 + self.filters_3x3 + self.filters_5x5 + self.filters_pool_proj
-        return _utils.same_conv_output_shape(input_shape, channels, (1, 1), self.data_format)
+        return layout.same_conv_output_shape(input_shape, channels, (1, 1), self.data_format)
 
     def get_config(self):
         config = super().get_config()

@@ -29,7 +29,9 @@ import itertools
 import keras
 from keras import ops
 
-from kcv.layers import _utils
+from kcv import _validation
+from kcv.layers import conv_bn
+from kcv.layers import layout
 
 
 def _factors(argument, value):
@@ -39,7 +41,7 @@ def _factors(argument, value):
             f"`{argument}` must be a non-empty tuple of integers >= 1, one per scale, "
             f"received {value!r}."
         )
-    return tuple(_utils.positive_int(argument, v) for v in value)
+    return tuple(_validation.positive_int(argument, v) for v in value)
 
 
 def _scale_shapes(layer, input_shape, max_scales):
@@ -60,30 +62,30 @@ def _scale_shapes(layer, input_shape, max_scales):
             f"input has {len(shapes)}: give one growth factor per scale."
         )
     for shape in shapes:
-        _utils.image_channels(layer, shape, layer.data_format)
+        _validation.image_shape(layer, shape, layer.data_format)
     return shapes
 
 
 def _spatial(shape, data_format):
-    return tuple(shape[axis] for axis in _utils.spatial_axes(data_format))
+    return tuple(shape[axis] for axis in layout.spatial_axes(data_format))
 
 
 def _with_channels(shape, channels, data_format):
-    axis = _utils.channel_axis(data_format)
+    axis = layout.channel_axis(data_format)
     shape = list(shape)
     shape[axis] = channels
     return tuple(shape)
 
 
 def _concat_shape(shape, extra_channels, data_format):
-    axis = _utils.channel_axis(data_format)
+    axis = layout.channel_axis(data_format)
     return _with_channels(shape, shape[axis] + extra_channels, data_format)
 
 
 def _halved(shape, data_format):
     """Spatial sizes after a "same" stride-2 convolution."""
-    return _utils.same_conv_output_shape(
-        shape, shape[_utils.channel_axis(data_format)], (2, 2), data_format
+    return layout.same_conv_output_shape(
+        shape, shape[layout.channel_axis(data_format)], (2, 2), data_format
     )
 
 
@@ -128,18 +130,18 @@ class MSDFirstLayer(keras.layers.Layer):
 
     def __init__(self, filters, growth_factor=(1, 2, 4), stem="cifar", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _utils.positive_int("filters", filters)
+        self.filters = _validation.positive_int("filters", filters)
         self.growth_factor = _factors("growth_factor", growth_factor)
-        self.stem = _utils.one_of("stem", stem, ("cifar", "imagenet"))
-        self.data_format = _utils.data_format(data_format)
+        self.stem = _validation.one_of("stem", stem, ("cifar", "imagenet"))
+        self.data_format = _validation.data_format(data_format)
 
     def build(self, input_shape):
-        _utils.image_channels(self, input_shape, self.data_format)
+        _validation.image_shape(self, input_shape, self.data_format)
         widths = [self.filters * f for f in self.growth_factor]
         if self.stem == "cifar":
-            stem = _utils.conv_bn_act(self, widths[0], 3, "scale0_conv")
+            stem = conv_bn.conv_bn_act(self, widths[0], 3, "scale0_conv")
         else:
-            stem = _utils.conv_bn_act(self, widths[0], 7, "scale0_conv", strides=2) + [
+            stem = conv_bn.conv_bn_act(self, widths[0], 7, "scale0_conv", strides=2) + [
                 keras.layers.MaxPooling2D(
                     3,
                     2,
@@ -150,18 +152,18 @@ class MSDFirstLayer(keras.layers.Layer):
                 )
             ]
         self.scale_layers = [stem] + [
-            _utils.conv_bn_act(self, width, 3, f"scale{s}_conv", strides=2)
+            conv_bn.conv_bn_act(self, width, 3, f"scale{s}_conv", strides=2)
             for s, width in enumerate(widths[1:], start=1)
         ]
         shape = input_shape
         for layers in self.scale_layers:
-            shape = _utils.build_chain(layers, shape)
+            shape = conv_bn.build_chain(layers, shape)
 
     def call(self, inputs, training=None):
         outputs = []
         x = inputs
         for layers in self.scale_layers:
-            x = _utils.call_chain(layers, x, training)
+            x = conv_bn.call_chain(layers, x, training)
             outputs.append(x)
         return outputs
 
@@ -259,7 +261,7 @@ class MSDDenseLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.growth_rate = _utils.positive_int("growth_rate", growth_rate)
+        self.growth_rate = _validation.positive_int("growth_rate", growth_rate)
         self.growth_factor = _factors("growth_factor", growth_factor)
         self.bottleneck_factor = (
             self.growth_factor
@@ -273,9 +275,9 @@ class MSDDenseLayer(keras.layers.Layer):
             )
         self.bottleneck = bool(bottleneck)
         self.out_scales = (
-            None if out_scales is None else _utils.positive_int("out_scales", out_scales)
+            None if out_scales is None else _validation.positive_int("out_scales", out_scales)
         )
-        self.data_format = _utils.data_format(data_format)
+        self.data_format = _validation.data_format(data_format)
 
     def _geometry(self, input_shape):
         """Checks the input; returns (shapes, first input scale, number of outputs)."""
@@ -302,12 +304,12 @@ class MSDDenseLayer(keras.layers.Layer):
         layers = []
         if self.bottleneck:
             inner = min(in_channels, width_factor * out_channels)
-            layers += _utils.conv_bn_act(self, inner, 1, f"{name}_bottleneck")
-        return layers + _utils.conv_bn_act(self, out_channels, 3, f"{name}_conv", strides=strides)
+            layers += conv_bn.conv_bn_act(self, inner, 1, f"{name}_bottleneck")
+        return layers + conv_bn.conv_bn_act(self, out_channels, 3, f"{name}_conv", strides=strides)
 
     def build(self, input_shape):
         shapes, first, outputs = self._geometry(input_shape)
-        axis = _utils.channel_axis(self.data_format)
+        axis = layout.channel_axis(self.data_format)
         # Per output scale j: the layer chains of its new channels and the
         # input scale each chain reads (j - 1: strided path, j: regular path).
         self.paths, self._sources = [], []
@@ -340,19 +342,19 @@ class MSDDenseLayer(keras.layers.Layer):
                     ),
                 ]
             for source, layers in zip(sources, paths):
-                _utils.build_chain(layers, shapes[source])
+                conv_bn.build_chain(layers, shapes[source])
             self.paths.append(paths)
             self._sources.append(sources)
         self._first_output = len(shapes) - outputs
 
     def call(self, inputs, training=None):
-        axis = _utils.channel_axis(self.data_format)
+        axis = layout.channel_axis(self.data_format)
         outputs = []
         for j, (paths, sources) in enumerate(
             zip(self.paths, self._sources), start=self._first_output
         ):
             new = [
-                _utils.call_chain(layers, inputs[source], training)
+                conv_bn.call_chain(layers, inputs[source], training)
                 for layers, source in zip(paths, sources)
             ]
             outputs.append(ops.concatenate([inputs[j]] + new, axis=axis))
@@ -412,9 +414,9 @@ class MSDTransition(keras.layers.Layer):
 
     def __init__(self, filters, growth_factor=(1, 2, 4), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.filters = _utils.positive_int("filters", filters)
+        self.filters = _validation.positive_int("filters", filters)
         self.growth_factor = _factors("growth_factor", growth_factor)
-        self.data_format = _utils.data_format(data_format)
+        self.data_format = _validation.data_format(data_format)
 
     def _widths(self, shapes):
         first = len(self.growth_factor) - len(shapes)
@@ -424,15 +426,15 @@ class MSDTransition(keras.layers.Layer):
         shapes = _scale_shapes(self, input_shape, len(self.growth_factor))
         first = len(self.growth_factor) - len(shapes)
         self.scale_layers = [
-            _utils.conv_bn_act(self, width, 1, f"scale{first + j}_conv")
+            conv_bn.conv_bn_act(self, width, 1, f"scale{first + j}_conv")
             for j, width in enumerate(self._widths(shapes))
         ]
         for layers, shape in zip(self.scale_layers, shapes):
-            _utils.build_chain(layers, shape)
+            conv_bn.build_chain(layers, shape)
 
     def call(self, inputs, training=None):
         return [
-            _utils.call_chain(layers, x, training) for layers, x in zip(self.scale_layers, inputs)
+            conv_bn.call_chain(layers, x, training) for layers, x in zip(self.scale_layers, inputs)
         ]
 
     def compute_output_shape(self, input_shape):
@@ -490,9 +492,9 @@ class MSDClassifier(keras.layers.Layer):
 
     def __init__(self, classes, filters=128, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.classes = _utils.positive_int("classes", classes)
-        self.filters = None if filters is None else _utils.positive_int("filters", filters)
-        self.data_format = _utils.data_format(data_format)
+        self.classes = _validation.positive_int("classes", classes)
+        self.filters = None if filters is None else _validation.positive_int("filters", filters)
+        self.data_format = _validation.data_format(data_format)
 
     @staticmethod
     def _coarsest(value):
@@ -505,11 +507,11 @@ class MSDClassifier(keras.layers.Layer):
 
     def build(self, input_shape):
         shape = tuple(self._coarsest(input_shape))
-        channels = _utils.image_channels(self, shape, self.data_format)
+        channels = _validation.image_shape(self, shape, self.data_format)
         width = channels if self.filters is None else self.filters
         self.head = (
-            _utils.conv_bn_act(self, width, 3, "conv1", strides=2)
-            + _utils.conv_bn_act(self, width, 3, "conv2", strides=2)
+            conv_bn.conv_bn_act(self, width, 3, "conv1", strides=2)
+            + conv_bn.conv_bn_act(self, width, 3, "conv2", strides=2)
             + [
                 keras.layers.GlobalAveragePooling2D(
                     data_format=self.data_format, dtype=self.dtype_policy, name="pool"
@@ -517,10 +519,10 @@ class MSDClassifier(keras.layers.Layer):
                 keras.layers.Dense(self.classes, dtype=self.dtype_policy, name="logits"),
             ]
         )
-        _utils.build_chain(self.head, shape)
+        conv_bn.build_chain(self.head, shape)
 
     def call(self, inputs, training=None):
-        return _utils.call_chain(self.head, self._coarsest(inputs), training)
+        return conv_bn.call_chain(self.head, self._coarsest(inputs), training)
 
     def compute_output_shape(self, input_shape):
         return (next(iter(self._coarsest(input_shape))), self.classes)

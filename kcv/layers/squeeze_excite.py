@@ -7,7 +7,9 @@ TPAMI 2019. https://arxiv.org/abs/1709.01507
 import keras
 from keras import ops
 
-from kcv.layers import _utils
+from kcv import _validation
+from kcv.layers import conv_bn
+from kcv.layers import layout
 
 GATES = ("sigmoid", "hard_sigmoid")
 
@@ -56,13 +58,13 @@ class SqueezeExcite(keras.layers.Layer):
 
     def __init__(self, reduction=16, gate="sigmoid", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.reduction = _utils.positive_int("reduction", reduction)
-        self.gate = _utils.one_of("gate", gate, GATES)
-        self.data_format = _utils.data_format(data_format)
+        self.reduction = _validation.positive_int("reduction", reduction)
+        self.gate = _validation.one_of("gate", gate, GATES)
+        self.data_format = _validation.data_format(data_format)
         self.supports_masking = False
 
     def build(self, input_shape):
-        channels = _utils.image_channels(self, input_shape, self.data_format)
+        channels = _validation.image_shape(self, input_shape, self.data_format)
         hidden = max(1, channels // self.reduction)
         self.reduce = keras.layers.Dense(
             hidden, activation="relu", dtype=self.dtype_policy, name="reduce"
@@ -70,10 +72,10 @@ class SqueezeExcite(keras.layers.Layer):
         self.expand = keras.layers.Dense(
             channels, activation=self.gate, dtype=self.dtype_policy, name="expand"
         )
-        _utils.build_chain([self.reduce, self.expand], (input_shape[0], channels))
+        conv_bn.build_chain([self.reduce, self.expand], (input_shape[0], channels))
 
     def call(self, inputs):
-        scale = _utils.per_channel(self.excitation(inputs), self.data_format)
+        scale = layout.per_channel(self.excitation(inputs), self.data_format)
         return inputs * ops.cast(scale, inputs.dtype)
 
     def excitation(self, inputs):
@@ -100,7 +102,7 @@ class SqueezeExcite(keras.layers.Layer):
             Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Eq. 2-3
             and Sec. 7.2 (Fig. 6).
         """
-        squeezed = ops.mean(inputs, axis=_utils.spatial_axes(self.data_format))
+        squeezed = ops.mean(inputs, axis=layout.spatial_axes(self.data_format))
         return self.expand(self.reduce(squeezed))
 
     def compute_output_shape(self, input_shape):

@@ -15,7 +15,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from kcv.layers import _utils
+from kcv import _validation
+from kcv.layers import conv_bn
+from kcv.layers import layout
 from kcv.layers.conv import Conv2D
 
 
@@ -35,8 +37,8 @@ def adaptive_average_pooling_matrix(input_size, output_size):
         A float64 NumPy array of shape ``(output_size, input_size)`` whose rows
         sum to 1.
     """
-    _utils.positive_int("input_size", input_size)
-    _utils.positive_int("output_size", output_size)
+    _validation.positive_int("input_size", input_size)
+    _validation.positive_int("output_size", output_size)
     matrix = np.zeros((output_size, input_size))
     for i in range(output_size):
         start = (i * input_size) // output_size
@@ -66,8 +68,8 @@ def adaptive_average_pool2d(inputs, output_size, data_format=None):
     Raises:
         ValueError: when a spatial size of ``inputs`` is unknown.
     """
-    data_format = _utils.data_format(data_format)
-    out_h, out_w = _utils.int_pair("output_size", output_size)
+    data_format = _validation.data_format(data_format)
+    out_h, out_w = _validation.int_pair("output_size", output_size)
     shape = tuple(inputs.shape)
     height, width = shape[1:3] if data_format == "channels_last" else shape[2:4]
     if height is None or width is None:
@@ -94,20 +96,20 @@ class _StripPoolingBase(keras.layers.Layer):
     """Shared plumbing: convolution (no bias) + BN [+ ReLU] chains."""
 
     def _conv_bn(self, filters, kernel_size, name, relu=False):
-        return _utils.conv_bn_act(
+        return conv_bn.conv_bn_act(
             self, filters, kernel_size, name, activation="relu" if relu else None
         )
 
     def _strips(self, inputs):
         """The two strip pools, ``(B, H, 1, C)`` and ``(B, 1, W, C)`` in channels_last."""
-        h_axis, w_axis = _utils.spatial_axes(self.data_format)
+        h_axis, w_axis = layout.spatial_axes(self.data_format)
         return (
             ops.mean(inputs, axis=w_axis, keepdims=True),  # mean over each row
             ops.mean(inputs, axis=h_axis, keepdims=True),  # mean over each column
         )
 
     def compute_output_shape(self, input_shape):
-        _utils.image_channels(self, input_shape, self.data_format)
+        _validation.image_shape(self, input_shape, self.data_format)
         return tuple(input_shape)
 
 
@@ -166,13 +168,13 @@ class StripPooling(_StripPoolingBase):
 
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.data_format = _utils.data_format(data_format)
+        self.data_format = _validation.data_format(data_format)
         self.supports_masking = False
 
     def build(self, input_shape):
-        channels = _utils.image_channels(self, input_shape, self.data_format)
+        channels = _validation.image_shape(self, input_shape, self.data_format)
         batch = input_shape[0]
-        height, width = (input_shape[i] for i in _utils.spatial_axes(self.data_format))
+        height, width = (input_shape[i] for i in layout.spatial_axes(self.data_format))
         fmt = self.data_format
         self.horizontal = self._conv_bn(channels, (3, 1), "horizontal_conv")
         self.vertical = self._conv_bn(channels, (1, 3), "vertical_conv")
@@ -184,14 +186,14 @@ class StripPooling(_StripPoolingBase):
             dtype=self.dtype_policy,
             name="gate_conv",
         )
-        _utils.build_chain(self.horizontal, _image_shape(batch, height, 1, channels, fmt))
-        _utils.build_chain(self.vertical, _image_shape(batch, 1, width, channels, fmt))
+        conv_bn.build_chain(self.horizontal, _image_shape(batch, height, 1, channels, fmt))
+        conv_bn.build_chain(self.vertical, _image_shape(batch, 1, width, channels, fmt))
         self.gate_conv.build(tuple(input_shape))
 
     def call(self, inputs, training=None):
         rows, columns = self._strips(inputs)
-        rows = _utils.call_chain(self.horizontal, rows, training=training)
-        columns = _utils.call_chain(self.vertical, columns, training=training)
+        rows = conv_bn.call_chain(self.horizontal, rows, training=training)
+        columns = conv_bn.call_chain(self.vertical, columns, training=training)
         fused = ops.relu(rows + columns)  # (B, H, 1, C) + (B, 1, W, C) -> (B, H, W, C)
         gate = ops.sigmoid(self.gate_conv(fused))
         return inputs * ops.cast(gate, inputs.dtype)
@@ -289,18 +291,18 @@ class MixedPooling(_StripPoolingBase):
                 f"the two adaptive average pools, e.g. (20, 12)), received {pool_sizes!r}."
             )
         self.pool_sizes = tuple(pool_sizes)
-        self.data_format = _utils.data_format(data_format)
+        self.data_format = _validation.data_format(data_format)
         self.supports_masking = False
 
     def build(self, input_shape):
-        channels = _utils.image_channels(self, input_shape, self.data_format)
+        channels = _validation.image_shape(self, input_shape, self.data_format)
         if channels < 4:
             raise ValueError(
                 f"MixedPooling needs at least 4 input channels (its branches have "
                 f"C // 4 channels), received shape {tuple(input_shape)}."
             )
         batch = input_shape[0]
-        height, width = (input_shape[i] for i in _utils.spatial_axes(self.data_format))
+        height, width = (input_shape[i] for i in layout.spatial_axes(self.data_format))
         if height is None or width is None:
             raise ValueError(
                 "MixedPooling needs known spatial sizes (its adaptive average pools "
@@ -335,30 +337,30 @@ class MixedPooling(_StripPoolingBase):
             (self.conv2_6, shape(height, width)),
             (self.conv3, shape(height, width, 2 * inter)),
         ):
-            _utils.build_chain(chain, chain_shape)
+            conv_bn.build_chain(chain, chain_shape)
 
     def _pool_conv_upsample(self, x, pool_size, chain, size, training):
         pooled = adaptive_average_pool2d(x, pool_size, self.data_format)
-        y = _utils.call_chain(chain, pooled, training=training)
+        y = conv_bn.call_chain(chain, pooled, training=training)
         return ops.image.resize(y, size, interpolation="bilinear", data_format=self.data_format)
 
     def call(self, inputs, training=None):
-        size = tuple(inputs.shape[i] for i in _utils.spatial_axes(self.data_format))
-        x1 = _utils.call_chain(self.conv1_1, inputs, training=training)
-        x2 = _utils.call_chain(self.conv1_2, inputs, training=training)
+        size = tuple(inputs.shape[i] for i in layout.spatial_axes(self.data_format))
+        x1 = conv_bn.call_chain(self.conv1_1, inputs, training=training)
+        x2 = conv_bn.call_chain(self.conv1_2, inputs, training=training)
         # Short-range context: full resolution plus two pooled, upsampled grids.
-        x2_1 = _utils.call_chain(self.conv2_0, x1, training=training)
+        x2_1 = conv_bn.call_chain(self.conv2_0, x1, training=training)
         p0, p1 = self.pool_sizes
         x2_2 = self._pool_conv_upsample(x1, p0, self.conv2_1, size, training)
         x2_3 = self._pool_conv_upsample(x1, p1, self.conv2_2, size, training)
-        short = _utils.call_chain(self.conv2_5, ops.relu(x2_1 + x2_2 + x2_3), training=training)
+        short = conv_bn.call_chain(self.conv2_5, ops.relu(x2_1 + x2_2 + x2_3), training=training)
         # Long-range context: strips, expanded by broadcasting.
         rows, columns = self._strips(x2)
-        x2_4 = _utils.call_chain(self.conv2_3, columns, training=training)  # 1 x W, 1x3
-        x2_5 = _utils.call_chain(self.conv2_4, rows, training=training)  # H x 1, 3x1
-        long = _utils.call_chain(self.conv2_6, ops.relu(x2_5 + x2_4), training=training)
-        merged = ops.concatenate([short, long], axis=_utils.channel_axis(self.data_format))
-        out = _utils.call_chain(self.conv3, merged, training=training)
+        x2_4 = conv_bn.call_chain(self.conv2_3, columns, training=training)  # 1 x W, 1x3
+        x2_5 = conv_bn.call_chain(self.conv2_4, rows, training=training)  # H x 1, 3x1
+        long = conv_bn.call_chain(self.conv2_6, ops.relu(x2_5 + x2_4), training=training)
+        merged = ops.concatenate([short, long], axis=layout.channel_axis(self.data_format))
+        out = conv_bn.call_chain(self.conv3, merged, training=training)
         return ops.relu(inputs + out)
 
     def get_config(self):

@@ -1,12 +1,9 @@
 """Argument checks and building helpers shared by the model builders (``keras.applications`` style)."""
 
-from typing import NamedTuple
-
 import keras
 
-from kcv.layers._utils import call_chain
-from kcv.layers._utils import conv_bn_act
-from kcv.layers._utils import one_of
+from kcv._validation import one_of
+from kcv.layers.conv_bn import apply_conv_bn_act  # noqa: F401  (re-exported to the model modules)
 
 
 def check_weights(weights):
@@ -124,32 +121,6 @@ def make_divisible(value, divisor=8, min_value=None):
     if rounded < 0.9 * value:
         rounded += divisor
     return rounded
-
-
-class _Owner(NamedTuple):
-    """What :func:`kcv.layers._utils.conv_bn_act` reads from the layer owning it."""
-
-    data_format: str
-    dtype_policy: object = None  # None: the global dtype policy, like any functional layer
-
-
-def apply_conv_bn_act(x, filters, kernel_size, name, data_format, **options):
-    """Applies kcv's Conv -> [BN] -> [activation] unit to a functional tensor.
-
-    The layers are those of :func:`kcv.layers._utils.conv_bn_act` (kcv
-    ``Conv2D``, "same" padding, no bias before BN), named ``name``,
-    ``name_bn`` and ``name_act``.
-
-    Args:
-        x: symbolic 4D tensor in ``data_format``.
-        filters, kernel_size, name: as for ``conv_bn_act``.
-        data_format: ``"channels_last"`` or ``"channels_first"``.
-        **options: ``batch_norm``, ``activation``, ``strides``, ``dilation_rate``.
-
-    Returns:
-        The output tensor.
-    """
-    return call_chain(conv_bn_act(_Owner(data_format), filters, kernel_size, name, **options), x)
 
 
 def atrous_schedule(strides, output_stride, input_stride):

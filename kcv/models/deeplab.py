@@ -20,13 +20,13 @@ of the logits to the input size).
 
 import keras
 
+from kcv._validation import activation
+from kcv._validation import one_of
+from kcv._validation import positive_int
 from kcv.layers import ASPP
 from kcv.layers import DepthwiseSeparableConv
-from kcv.layers._utils import activation
-from kcv.layers._utils import channel_axis
-from kcv.layers._utils import one_of
-from kcv.layers._utils import positive_int
-from kcv.layers._utils import spatial_axes
+from kcv.layers.layout import channel_axis
+from kcv.layers.layout import spatial_axes
 from kcv.models._utils import apply_conv_bn_act
 from kcv.models._utils import check_classes
 from kcv.models._utils import check_weights

@@ -12,10 +12,10 @@ early releases (``encnet.py``: ``Net``; ``mynn.py``: ``EncBasicBlock``,
 
 import keras
 
+from kcv._validation import positive_int
 from kcv.layers import ContextEncoding
 from kcv.layers import Encoding
-from kcv.layers._utils import channel_axis
-from kcv.layers._utils import positive_int
+from kcv.layers.layout import channel_axis
 from kcv.models._utils import apply_conv_bn_act
 from kcv.models._utils import check_classes
 from kcv.models._utils import check_dropout

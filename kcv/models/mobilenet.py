@@ -16,9 +16,9 @@ MobileNet 1.0 and 3,504,872 for MobileNetV2 1.0 (1000 classes).
 
 import keras
 
+from kcv._validation import one_of
 from kcv.layers import DepthwiseSeparableConv
 from kcv.layers import InvertedResidual
-from kcv.layers._utils import one_of
 from kcv.models._utils import apply_conv_bn_act
 from kcv.models._utils import atrous_schedule
 from kcv.models._utils import check_classes

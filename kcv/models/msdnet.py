@@ -14,8 +14,8 @@ import math
 import keras
 
 from kcv import layers
-from kcv.layers._utils import one_of
-from kcv.layers._utils import positive_int
+from kcv._validation import one_of
+from kcv._validation import positive_int
 from kcv.models._utils import check_classes
 from kcv.models._utils import image_input
 

@@ -23,10 +23,10 @@ import functools
 
 import keras
 
+from kcv._validation import one_of
+from kcv._validation import positive_int
 from kcv.layers import SqueezeExcite
-from kcv.layers._utils import channel_axis
-from kcv.layers._utils import one_of
-from kcv.layers._utils import positive_int
+from kcv.layers.layout import channel_axis
 from kcv.models._utils import apply_conv_bn_act
 from kcv.models._utils import atrous_schedule
 from kcv.models._utils import check_classes

@@ -12,10 +12,10 @@ module).
 
 import keras
 
+from kcv._validation import one_of
 from kcv.layers import MixedPooling
 from kcv.layers import StripPooling
-from kcv.layers._utils import channel_axis
-from kcv.layers._utils import one_of
+from kcv.layers.layout import channel_axis
 from kcv.models._utils import apply_conv_bn_act
 from kcv.models._utils import check_classes
 from kcv.models._utils import check_dropout
