@@ -21,13 +21,15 @@ import numpy as np
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
-def fail(argument, expected, value):
+def fail(argument, expected, value, received=None):
     """Raises the kcv ``ValueError`` for ``argument``.
 
     Args:
         argument: str. The argument's name as the user typed it.
         expected: str. What is accepted, e.g. ``"an integer >= 1"``.
         value: the value received (shown with ``repr``).
+        received: str or None. A description shown instead of ``repr(value)``,
+            for values too large to print (``"an array of shape (3, 4)"``).
 
     Raises:
         ValueError: always, ``"`argument` must be expected, received value."``.
@@ -39,7 +41,8 @@ def fail(argument, expected, value):
     ...
     ValueError: `groups` must be a divisor of 24 (the input channels), received 5.
     """
-    raise ValueError(f"`{argument}` must be {expected}, received {value!r}.")
+    shown = repr(value) if received is None else received
+    raise ValueError(f"`{argument}` must be {expected}, received {shown}.")
 
 
 def _is_int(value):
@@ -95,14 +98,17 @@ def int_sequence(argument, value, minimum=1, length=None):
     >>> int_sequence("rates", [6, 12, 18])
     (6, 12, 18)
     """
-    count = "a non-empty" if length is None else f"{length}"
+    if length is None:
+        count = "a non-empty sequence of"
+    else:
+        count = "a pair of" if length == 2 else f"a sequence of {length}"
     if (
         not isinstance(value, (tuple, list))
         or not value
         or (length is not None and len(value) != length)
         or not all(_is_int(v) and v >= minimum for v in value)
     ):
-        fail(argument, f"{count} sequence of integers >= {minimum}", value)
+        fail(argument, f"{count} integers >= {minimum}", value)
     return tuple(int(v) for v in value)
 
 

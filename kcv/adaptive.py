@@ -29,6 +29,7 @@ import dataclasses
 import keras
 import numpy as np
 
+from kcv import _validation
 from kcv import analysis
 
 
@@ -36,8 +37,11 @@ def _probs(argument, value):
     """Checks an ``(exits, samples, classes)`` array of probabilities."""
     array = np.asarray(value, dtype="float64")
     if array.ndim != 3 or 0 in array.shape:
-        raise ValueError(
-            f"`{argument}` must have shape (exits, samples, classes), received shape {array.shape}."
+        _validation.fail(
+            argument,
+            "an array of shape (exits, samples, classes)",
+            value,
+            f"an array of shape {array.shape}",
         )
     return array
 
@@ -46,9 +50,12 @@ def _distributions(argument, value):
     """Checks probabilities: ``(exits, samples, classes)``, each row summing to 1."""
     probs = _probs(argument, value)
     if np.any(probs < 0) or not np.allclose(probs.sum(axis=2), 1.0, atol=1e-3):
-        raise ValueError(
-            f"`{argument}` must hold probabilities (non-negative, summing to 1 over classes); "
-            "apply kcv.adaptive.softmax to logits first."
+        _validation.fail(
+            argument,
+            "probabilities, non-negative and summing to 1 over classes "
+            "(apply kcv.adaptive.softmax to logits first)",
+            value,
+            "values outside that",
         )
     return probs
 
@@ -56,9 +63,11 @@ def _distributions(argument, value):
 def _labels(labels, samples):
     array = np.asarray(labels)
     if array.shape != (samples,) or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(
-            f"`labels` must be {samples} integer class ids, received shape {array.shape} "
-            f"and dtype {array.dtype}."
+        _validation.fail(
+            "labels",
+            f"{samples} integer class ids",
+            labels,
+            f"an array of shape {array.shape} and dtype {array.dtype}",
         )
     return array
 
@@ -114,10 +123,8 @@ def geometric_exit_fractions(q, n_exits):
         Official ``dynamic_evaluate``: ``probs = exp(log(q) * [1..n])``,
         normalised.
     """
-    if isinstance(q, bool) or not isinstance(q, (int, float)) or not q > 0:
-        raise ValueError(f"`q` must be a number > 0, received {q!r}.")
-    if isinstance(n_exits, bool) or not isinstance(n_exits, int) or n_exits < 1:
-        raise ValueError(f"`n_exits` must be an integer >= 1, received {n_exits!r}.")
+    _validation.number("q", q, 0, low_open=True)
+    _validation.positive_int("n_exits", n_exits)
     weights = np.exp(np.log(float(q)) * np.arange(1, n_exits + 1))
     return weights / weights.sum()
 
@@ -159,9 +166,10 @@ def exit_thresholds(val_probs, fractions):
     exits, samples, _ = probs.shape
     fractions = np.asarray(fractions, dtype="float64")
     if fractions.shape != (exits,) or np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(
-            f"`fractions` must be {exits} non-negative numbers summing to 1 (one per exit), "
-            f"received {fractions.tolist()}."
+        _validation.fail(
+            "fractions",
+            f"{exits} non-negative numbers summing to 1 (one per exit)",
+            fractions.tolist(),
         )
     confidence = probs.max(axis=2)
     thresholds = np.full(exits, np.inf)
@@ -228,13 +236,14 @@ def dynamic_evaluate(test_probs, labels, thresholds, exit_costs):
     costs = np.asarray(exit_costs, dtype="float64")
     for argument, array in (("thresholds", thresholds), ("exit_costs", costs)):
         if array.shape != (exits,):
-            raise ValueError(
-                f"`{argument}` must have one entry per exit ({exits}), received shape {array.shape}."
+            _validation.fail(
+                argument,
+                f"an array with one entry per exit ({exits})",
+                array,
+                f"an array of shape {array.shape}",
             )
     if np.any(np.diff(costs) < 0) or np.any(costs < 0):
-        raise ValueError(
-            f"`exit_costs` must be non-negative and non-decreasing, received {costs.tolist()}."
-        )
+        _validation.fail("exit_costs", "non-negative and non-decreasing", costs.tolist())
     confident = probs.max(axis=2) >= thresholds[:, None]
     confident[-1] = True
     chosen = confident.argmax(axis=0)
@@ -271,18 +280,14 @@ def exit_model(model, exit_index):
     True
     """
     if not isinstance(model, keras.Model) or len(model.outputs) < 1:
-        raise ValueError(
-            f"`model` must be a functional keras.Model with one output per exit, received {model!r}."
-        )
+        _validation.fail("model", "a functional keras.Model with one output per exit", model)
     exits = len(model.outputs)
     if (
         isinstance(exit_index, bool)
         or not isinstance(exit_index, int)
         or not 1 <= exit_index <= exits
     ):
-        raise ValueError(
-            f"`exit_index` must be an integer in [1, {exits}], received {exit_index!r}."
-        )
+        _validation.fail("exit_index", f"an integer in [1, {exits}]", exit_index)
     return keras.Model(
         model.inputs, model.outputs[exit_index - 1], name=f"{model.name}_exit_{exit_index}"
     )
@@ -314,9 +319,7 @@ def exit_costs(model, input_shape=None):
     (7, True)
     """
     if not isinstance(model, keras.Model) or len(model.outputs) < 1:
-        raise ValueError(
-            f"`model` must be a functional keras.Model with one output per exit, received {model!r}."
-        )
+        _validation.fail("model", "a functional keras.Model with one output per exit", model)
     return np.array(
         [
             analysis.count_macs(keras.Model(model.inputs, model.outputs[: k + 1]), input_shape)

@@ -37,6 +37,8 @@ import contextlib
 
 import keras
 
+from kcv import _validation
+
 SUPPORTED_BACKEND = "jax"
 
 
@@ -74,20 +76,22 @@ def data_parallel(devices=None):
     """
     backend = keras.backend.backend()
     if backend != SUPPORTED_BACKEND:
-        raise ValueError(
-            f"data_parallel needs KERAS_BACKEND={SUPPORTED_BACKEND} (keras.distribution); the backend "
-            f"is {backend!r}. On TensorFlow use tf.distribute.MirroredStrategy, on PyTorch "
-            "torch.nn.parallel.DistributedDataParallel (the book's appendix shows both)."
+        _validation.fail(
+            "KERAS_BACKEND",
+            f"{SUPPORTED_BACKEND!r} for data_parallel (keras.distribution); on TensorFlow use "
+            "tf.distribute.MirroredStrategy, on PyTorch "
+            "torch.nn.parallel.DistributedDataParallel (the book's appendix shows both)",
+            backend,
         )
     available = keras.distribution.list_devices()
     if devices is None:
         devices = available
     devices = list(devices)
     if not devices:
-        raise ValueError("devices must name at least one device, got an empty list")
+        _validation.fail("devices", "a non-empty list of devices", devices)
     unknown = [d for d in devices if d not in available]
     if unknown:
-        raise ValueError(f"devices must be among {available}, got unknown {unknown}")
+        _validation.fail("devices", f"among {available}", devices)
     distribution = keras.distribution.DataParallel(devices=devices)
     with distribution.scope():
         yield distribution
@@ -106,8 +110,7 @@ def global_batch_size(per_device, distribution):
     Raises:
         ValueError: when ``per_device`` is not a positive integer.
     """
-    if isinstance(per_device, bool) or not isinstance(per_device, int) or per_device < 1:
-        raise ValueError(f"per_device must be a positive integer, got {per_device!r}")
+    _validation.positive_int("per_device", per_device)
     return per_device * _device_count(distribution)
 
 
@@ -127,7 +130,6 @@ def check_batch_size(batch_size, distribution):
     """
     devices = _device_count(distribution)
     if batch_size % devices:
-        raise ValueError(
-            f"batch_size must be a multiple of the {devices} devices of the distribution, "
-            f"got {batch_size}"
+        _validation.fail(
+            "batch_size", f"a multiple of the {devices} devices of the distribution", batch_size
         )

@@ -10,6 +10,8 @@ https://arxiv.org/abs/1703.09844
 import keras
 from keras import ops
 
+from kcv import _validation
+
 
 def presence_targets(masks, classes, ignore_index=255):
     """Which classes appear in each image: the SE-loss targets.
@@ -70,8 +72,7 @@ class SELoss(keras.losses.Loss):
 
     def __init__(self, weight=0.2, name="se_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
-            raise ValueError(f"`weight` must be a number >= 0, received {weight!r}.")
+        _validation.number("weight", weight, 0)
         self.weight = weight
 
     def call(self, y_true, y_pred):
@@ -108,12 +109,9 @@ def multi_exit_losses(n_exits, weights=None, from_logits=True):
     >>> model = kcv.models.MSDNet(preset="cifar_anytime", classes=10)
     >>> model.compile("sgd", **multi_exit_losses(len(model.outputs)))
     """
-    if isinstance(n_exits, bool) or not isinstance(n_exits, int) or n_exits < 1:
-        raise ValueError(f"`n_exits` must be an integer >= 1, received {n_exits!r}.")
+    _validation.positive_int("n_exits", n_exits)
     weights = [1.0] * n_exits if weights is None else [float(w) for w in weights]
     if len(weights) != n_exits or any(w < 0 for w in weights):
-        raise ValueError(
-            f"`weights` must be {n_exits} non-negative numbers (one per exit), received {weights!r}."
-        )
+        _validation.fail("weights", f"{n_exits} non-negative numbers (one per exit)", weights)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
     return {"loss": [loss] * n_exits, "loss_weights": weights}

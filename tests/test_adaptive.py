@@ -110,7 +110,7 @@ def test_budget_curve_trades_cost_for_accuracy():
         (lambda: adaptive.geometric_exit_fractions(1.0, 0), "`n_exits` must be an integer >= 1"),
         (
             lambda: adaptive.exit_thresholds(np.ones((3, 4)), [1.0]),
-            r"`val_probs` must have shape \(exits",
+            r"`val_probs` must be an array of shape \(exits",
         ),
         (
             lambda: adaptive.exit_thresholds(np.full((2, 4, 3), 1 / 3), [0.5, 0.6]),
@@ -118,7 +118,7 @@ def test_budget_curve_trades_cost_for_accuracy():
         ),
         (
             lambda: adaptive.exit_thresholds(np.full((2, 4, 3), 0.5), [0.5, 0.5]),
-            "must hold probabilities",
+            "`val_probs` must be probabilities",
         ),
         (
             lambda: adaptive.dynamic_evaluate(
@@ -132,7 +132,7 @@ def test_budget_curve_trades_cost_for_accuracy():
         ),
         (
             lambda: adaptive.dynamic_evaluate(np.full((2, 4, 3), 1 / 3), [0, 1, 2, 0], [0], [1, 2]),
-            "`thresholds` must have one entry per exit",
+            "`thresholds` must be an array with one entry per exit",
         ),
     ],
 )

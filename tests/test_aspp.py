@@ -82,9 +82,9 @@ def test_branch_structure():
     "kwargs, match",
     [
         ({"filters": -1}, "`filters` must be an integer >= 1"),
-        ({"rates": ()}, "`rates` must be a non-empty tuple"),
-        ({"rates": (6, 0)}, "`rates` must be a non-empty tuple"),
-        ({"rates": 6}, "`rates` must be a non-empty tuple"),
+        ({"rates": ()}, "`rates` must be a non-empty sequence of integers >= 1"),
+        ({"rates": (6, 0)}, "`rates` must be a non-empty sequence of integers >= 1"),
+        ({"rates": 6}, "`rates` must be a non-empty sequence of integers >= 1"),
         ({"merge": "mean"}, "`merge` must be one of 'concat', 'sum'"),
         ({"dropout": 1.0}, r"`dropout` must be a number in \[0, 1\)"),
     ],

@@ -248,7 +248,7 @@ def test_batches_visit_every_image_once_in_a_new_seeded_order_each_epoch():
         (lambda: data.shapes(4).batches(0), "`batch_size` must be an integer >= 1"),
         (lambda: data.cifar10(split="valid"), "`split` must be one of 'train', 'test'"),
         (lambda: data.cifar100(label_mode="medium"), "`label_mode` must be one of"),
-        (lambda: data.cifar10(timeout=0), "`timeout` must be a number of seconds > 0"),
+        (lambda: data.cifar10(timeout=0), "`timeout` must be a number > 0"),
     ],
 )
 def test_bad_arguments_are_named(call, match):

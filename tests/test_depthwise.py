@@ -99,12 +99,12 @@ def test_separable_conv_cost_matches_paper_formula():
         (
             kcv.layers.InvertedResidual,
             {"filters": 8, "strides": 2, "dilation_rate": 2},
-            "cannot be combined",
+            "`strides` must be 1 when `dilation_rate` > 1",
         ),
         (
             kcv.layers.InvertedResidual,
             {"filters": 8, "activation": "nope"},
-            "`activation` must name a Keras activation",
+            "`activation` must be a Keras activation name",
         ),
         (
             kcv.layers.InvertedResidual,
@@ -135,7 +135,7 @@ def test_separable_conv_cost_matches_paper_formula():
         (
             kcv.layers.DepthwiseSeparableConv,
             {"filters": 8, "activation": "swishy"},
-            "`activation` must name",
+            "`activation` must be a Keras activation name",
         ),
     ],
 )

@@ -53,26 +53,27 @@ def test_data_parallel_checks_its_arguments():
     if keras.backend.backend() != "jax":
         with (
             pytest.raises(
-                ValueError, match="KERAS_BACKEND=jax.*MirroredStrategy.*DistributedDataParallel"
+                ValueError,
+                match="`KERAS_BACKEND` must be .jax. for data_parallel.*MirroredStrategy.*DistributedDataParallel",
             ),
             kcv.distribute.data_parallel(),
         ):
             pass
         return
     with (
-        pytest.raises(ValueError, match="devices must name at least one device"),
+        pytest.raises(ValueError, match="`devices` must be a non-empty list"),
         kcv.distribute.data_parallel([]),
     ):
         pass
     with (
-        pytest.raises(ValueError, match="devices must be among"),
+        pytest.raises(ValueError, match="`devices` must be among"),
         kcv.distribute.data_parallel(["tpu:7"]),
     ):
         pass
     with kcv.distribute.data_parallel(keras.distribution.list_devices()[:1]) as distribution:
         assert kcv.distribute.global_batch_size(32, distribution) == 32
         kcv.distribute.check_batch_size(5, distribution)
-        with pytest.raises(ValueError, match="per_device must be a positive integer"):
+        with pytest.raises(ValueError, match="`per_device` must be an integer >= 1"):
             kcv.distribute.global_batch_size(0, distribution)
     assert keras.distribution.distribution() is None, (
         "the block must not leave the distribution set"

@@ -131,7 +131,9 @@ def test_bad_arguments_are_named(factory, match):
 
 @pytest.mark.parametrize("shape", [(2, 8), (2, 3, 4, 5, 6)])
 def test_encoding_rejects_wrong_rank(shape):
-    with pytest.raises(ValueError, match="expects a 4D image input or a 3D input"):
+    with pytest.raises(
+        ValueError, match="`Encoding input` must be a 4D image tensor or a 3D tensor"
+    ):
         kcv.layers.Encoding(4).build(shape)
 
 

@@ -111,17 +111,17 @@ def test_a_small_msdnet_block_chain_trains_end_to_end():
         (lambda: layers.MSDFirstLayer(0), "`filters` must be an integer >= 1"),
         (
             lambda: layers.MSDFirstLayer(8, growth_factor=()),
-            "`growth_factor` must be a non-empty tuple",
+            "`growth_factor` must be a non-empty sequence",
         ),
         (
             lambda: layers.MSDFirstLayer(8, growth_factor=(1, 0)),
-            "`growth_factor` must be an integer >= 1",
+            "`growth_factor` must be a non-empty sequence of integers >= 1",
         ),
         (lambda: layers.MSDFirstLayer(8, stem="tiny"), "`stem` must be one of"),
         (lambda: layers.MSDDenseLayer(-1), "`growth_rate` must be an integer >= 1"),
         (
             lambda: layers.MSDDenseLayer(4, bottleneck_factor=(1, 2)),
-            "`bottleneck_factor` must have one entry per scale",
+            "`bottleneck_factor` must be a sequence with one entry per scale",
         ),
         (lambda: layers.MSDDenseLayer(4, out_scales=0), "`out_scales` must be an integer >= 1"),
         (lambda: layers.MSDTransition(0), "`filters` must be an integer >= 1"),
@@ -141,12 +141,12 @@ def test_bad_arguments_raise_value_error(make, message):
         (
             layers.MSDDenseLayer(4, growth_factor=(1, 2)),
             SHAPES,
-            "`growth_factor` of MSDDenseLayer has 2 scale",
+            "`growth_factor` must be a sequence with one factor per input scale \\(3 inputs\\), received \\(1, 2\\)",
         ),
         (
             layers.MSDTransition(4, growth_factor=(1, 2)),
             SHAPES,
-            "`growth_factor` of MSDTransition has 2 scale",
+            "`growth_factor` must be a sequence with one factor per input scale \\(3 inputs\\)",
         ),
         # Dropping two scales at once is not an MSDNet layer.
         (
@@ -154,8 +154,16 @@ def test_bad_arguments_raise_value_error(make, message):
             SHAPES,
             "`out_scales` must be the number of input scales",
         ),
-        (layers.MSDDenseLayer(4), [(2, 16, 16, 8), (2, 16, 16, 16)], "half the height and width"),
-        (layers.MSDDenseLayer(4), (2, 16, 16, 8), "takes a list of per-scale tensors"),
+        (
+            layers.MSDDenseLayer(4),
+            [(2, 16, 16, 8), (2, 16, 16, 16)],
+            "`MSDDenseLayer input` must be scales that each halve the previous height and width",
+        ),
+        (
+            layers.MSDDenseLayer(4),
+            (2, 16, 16, 8),
+            "`MSDDenseLayer input` must be a list of per-scale tensors",
+        ),
         (layers.MSDDenseLayer(4), [(2, 16, 16)], "rank|4D|dimensions"),
     ],
 )

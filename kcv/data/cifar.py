@@ -22,9 +22,8 @@ import urllib.request
 import keras
 import numpy as np
 
+from kcv import _validation
 from kcv.data.dataset import Dataset
-from kcv.data.dataset import check_choice
-from kcv.data.dataset import check_data_format
 from kcv.data.dataset import to_data_format
 
 # Origins, hashes and folder names are those of keras.datasets.
@@ -124,7 +123,7 @@ def cifar100(split="train", label_mode="fine", cache_dir=None, timeout=5.0, data
         A. Krizhevsky, "Learning Multiple Layers of Features from Tiny
         Images", technical report, University of Toronto, 2009.
     """
-    label_mode = check_choice("label_mode", label_mode, ("fine", "coarse"))
+    label_mode = _validation.one_of("label_mode", label_mode, ("fine", "coarse"))
     return _load(
         "cifar100",
         split,
@@ -137,10 +136,9 @@ def cifar100(split="train", label_mode="fine", cache_dir=None, timeout=5.0, data
 
 
 def _load(name, split, label_key, names_key, cache_dir, timeout, data_format):
-    split = check_choice("split", split, ("train", "test"))
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"`timeout` must be a number of seconds > 0, received {timeout!r}.")
-    data_format = check_data_format(data_format)
+    split = _validation.one_of("split", split, ("train", "test"))
+    _validation.number("timeout", timeout, 0, low_open=True)
+    data_format = _validation.data_format(data_format)
     spec = _CIFAR[name]
     folder = _fetch(spec, cache_dir, timeout)
     parts = [_unpickle(os.path.join(folder, file)) for file in spec[split]]

@@ -10,6 +10,8 @@ import dataclasses
 import keras
 import numpy as np
 
+from kcv import _validation
+
 
 @dataclasses.dataclass(repr=False)
 class Dataset:
@@ -107,10 +109,10 @@ class Batches(keras.utils.PyDataset):
     def __init__(self, dataset, batch_size, shuffle, seed, drop_remainder):
         super().__init__()
         self.dataset = dataset
-        self.batch_size = check_int("batch_size", batch_size, minimum=1)
+        self.batch_size = _validation.positive_int("batch_size", batch_size, minimum=1)
         self.shuffle = shuffle
         self.drop_remainder = drop_remainder
-        self._rng = np.random.default_rng(check_int("seed", seed, minimum=0))
+        self._rng = np.random.default_rng(_validation.positive_int("seed", seed, minimum=0))
         self._order = self._draw_order()
 
     def _draw_order(self):
@@ -129,40 +131,6 @@ class Batches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self._order = self._draw_order()
-
-
-def check_int(argument, value, minimum):
-    """Returns ``value`` if it is an int >= ``minimum``, else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{argument}` must be an integer >= {minimum}, received {value!r}.")
-    return int(value)
-
-
-def check_number(argument, value, low, high):
-    """Returns ``value`` if it is a number in ``[low, high]``, else raises ValueError."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float, np.integer, np.floating))
-        or not low <= value <= high
-    ):
-        raise ValueError(f"`{argument}` must be a number in [{low}, {high}], received {value!r}.")
-    return float(value)
-
-
-def check_choice(argument, value, accepted):
-    """Returns ``value`` if it is in ``accepted``, else raises ValueError."""
-    if value not in accepted:
-        raise ValueError(
-            f"`{argument}` must be one of {', '.join(map(repr, accepted))}, received {value!r}."
-        )
-    return value
-
-
-def check_data_format(data_format):
-    """Resolves ``None`` to ``keras.config.image_data_format()`` and checks the value."""
-    if data_format is None:
-        return keras.config.image_data_format()
-    return check_choice("data_format", data_format, ("channels_last", "channels_first"))
 
 
 def to_data_format(images, data_format):

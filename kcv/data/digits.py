@@ -10,11 +10,8 @@ deterministically, stratified by class.
 
 import numpy as np
 
+from kcv import _validation
 from kcv.data.dataset import Dataset
-from kcv.data.dataset import check_choice
-from kcv.data.dataset import check_data_format
-from kcv.data.dataset import check_int
-from kcv.data.dataset import check_number
 from kcv.data.dataset import to_data_format
 
 DIGIT_CLASSES = tuple(str(k) for k in range(10))
@@ -59,12 +56,12 @@ def digits(size=32, channels=1, split="train", test_fraction=0.2, seed=0, data_f
         Digits", UCI Machine Learning Repository, 1998.
         https://archive.ics.uci.edu/ml/datasets/Optical+Recognition+of+Handwritten+Digits
     """
-    size = check_int("size", size, 8)
-    channels = check_choice("channels", channels, (1, 3))
-    split = check_choice("split", split, ("train", "test", "all"))
-    test_fraction = check_number("test_fraction", test_fraction, 0.0, 1.0)
-    seed = check_int("seed", seed, 0)
-    data_format = check_data_format(data_format)
+    size = _validation.positive_int("size", size, 8)
+    channels = _validation.one_of("channels", channels, (1, 3))
+    split = _validation.one_of("split", split, ("train", "test", "all"))
+    test_fraction = _validation.number("test_fraction", test_fraction, 0.0, 1.0)
+    seed = _validation.positive_int("seed", seed, 0)
+    data_format = _validation.data_format(data_format)
     # Imported here: scikit-learn takes a second to import and only this loader needs it.
     from sklearn.datasets import load_digits
 

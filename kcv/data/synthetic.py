@@ -26,10 +26,8 @@ whose pixel loops run over contiguous memory.
 
 import numpy as np
 
+from kcv import _validation
 from kcv.data.dataset import Dataset
-from kcv.data.dataset import check_data_format
-from kcv.data.dataset import check_int
-from kcv.data.dataset import check_number
 from kcv.data.dataset import to_data_format
 
 SHAPE_CLASSES = (
@@ -186,7 +184,7 @@ def scenes(
         (the context prior, Sec. 3, and the SE-loss, Sec. 3.3).
     """
     n, size, seed, noise, data_format = _check_common(n, size, 32, seed, noise, data_format)
-    max_objects = check_int("max_objects", max_objects, 1)
+    max_objects = _validation.positive_int("max_objects", max_objects, 1)
     rng = np.random.default_rng(seed)
     scene = rng.permutation(np.arange(n) % len(SCENE_TYPES))
     shape = (n, max_objects)
@@ -338,7 +336,7 @@ def multiscale_objects(
         Sec. 3.3).
     """
     n, size, seed, noise, data_format = _check_common(n, size, 32, seed, noise, data_format)
-    max_objects = check_int("max_objects", max_objects, 1)
+    max_objects = _validation.positive_int("max_objects", max_objects, 1)
     low, high = _check_scales(scales)
     rng = np.random.default_rng(seed)
     shape = (n, max_objects)
@@ -551,11 +549,11 @@ def _waves(y, x, period, phase):
 
 def _check_common(n, size, min_size, seed, noise, data_format):
     return (
-        check_int("n", n, 1),
-        check_int("size", size, min_size),
-        check_int("seed", seed, 0),
-        check_number("noise", noise, 0.0, 1.0),
-        check_data_format(data_format),
+        _validation.positive_int("n", n, 1),
+        _validation.positive_int("size", size, min_size),
+        _validation.positive_int("seed", seed, 0),
+        _validation.number("noise", noise, 0.0, 1.0),
+        _validation.data_format(data_format),
     )
 
 
@@ -566,9 +564,7 @@ def _check_scales(scales):
         or not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in scales)
         or not 0 < scales[0] < scales[1] <= 0.5
     ):
-        raise ValueError(
-            f"`scales` must be a pair of numbers 0 < low < high <= 0.5, received {scales!r}."
-        )
+        _validation.fail("scales", "a pair of numbers 0 < low < high <= 0.5", scales)
     return float(scales[0]), float(scales[1])
 
 

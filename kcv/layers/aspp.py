@@ -95,25 +95,12 @@ class ASPP(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.filters = _validation.positive_int("filters", filters)
-        if (
-            not isinstance(rates, (tuple, list))
-            or not rates
-            or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rates)
-        ):
-            raise ValueError(
-                f"`rates` must be a non-empty tuple of integers >= 1, received {rates!r}."
-            )
-        self.rates = tuple(rates)
+        self.rates = _validation.int_sequence("rates", rates)
         self.image_pooling = bool(image_pooling)
         self.separable = bool(separable)
         self.merge = _validation.one_of("merge", merge, MERGES)
         self.batch_norm = bool(batch_norm)
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, (int, float))
-            or not 0 <= dropout < 1
-        ):
-            raise ValueError(f"`dropout` must be a number in [0, 1), received {dropout!r}.")
+        _validation.number("dropout", dropout, 0, 1, high_open=True)
         self.dropout = dropout
         self.data_format = _validation.data_format(data_format)
 

@@ -23,14 +23,12 @@ def _check_strides(strides, dilation_rate):
     strides = _validation.int_pair("strides", strides)
     dilation_rate = _validation.int_pair("dilation_rate", dilation_rate)
     if any(s not in (1, 2) for s in strides):
-        raise ValueError(
-            f"`strides` must be 1 or 2 (per axis), as in MobileNet; received {strides!r}."
-        )
+        _validation.fail("strides", "1 or 2 (per axis), as in MobileNet", strides)
     if max(strides) > 1 and max(dilation_rate) > 1:
-        raise ValueError(
-            "`strides` > 1 cannot be combined with `dilation_rate` > 1 "
-            f"(received strides={strides!r}, dilation_rate={dilation_rate!r}); "
-            "use strides=1 for an atrous block."
+        _validation.fail(
+            "strides",
+            f"1 when `dilation_rate` > 1 (here {dilation_rate!r}): an atrous block does not stride",
+            strides,
         )
     return strides, dilation_rate
 
@@ -147,7 +145,12 @@ class DepthwiseSeparableConv(_ConvBlock):
             layers.append(self._bn("depthwise_bn"))
         layers.append(self._activation(self.activation, "depthwise_act"))
         return layers + conv_bn.conv_bn_act(
-            self, self.filters, 1, "pointwise", self.batch_norm, self.activation
+            self,
+            self.filters,
+            1,
+            "pointwise",
+            batch_norm=self.batch_norm,
+            activation=self.activation,
         )
 
     def get_config(self):
@@ -230,8 +233,7 @@ class InvertedResidual(_ConvBlock):
     ):
         super().__init__(**kwargs)
         self.filters = _validation.positive_int("filters", filters)
-        if isinstance(expansion, bool) or not isinstance(expansion, (int, float)) or expansion < 1:
-            raise ValueError(f"`expansion` must be a number >= 1, received {expansion!r}.")
+        _validation.number("expansion", expansion, 1)
         self.expansion = expansion
         self.kernel_size = _validation.int_pair("kernel_size", kernel_size)
         self.strides, self.dilation_rate = _check_strides(strides, dilation_rate)

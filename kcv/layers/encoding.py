@@ -73,9 +73,10 @@ class Encoding(keras.layers.Layer):
         if len(input_shape) == 4:
             return _validation.image_shape(self, input_shape, self.data_format)
         if len(input_shape) != 3 or input_shape[-1] is None:
-            raise ValueError(
-                "Encoding expects a 4D image input or a 3D input (batch, N, channels) "
-                f"with known channels, received shape {tuple(input_shape)}."
+            _validation.fail(
+                "Encoding input",
+                "a 4D image tensor or a 3D tensor (batch, N, channels) with known channels",
+                tuple(input_shape),
             )
         return input_shape[-1]
 

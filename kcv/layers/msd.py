@@ -36,30 +36,27 @@ from kcv.layers import layout
 
 def _factors(argument, value):
     """A non-empty tuple of positive ints (one per scale)."""
-    if not isinstance(value, (tuple, list)) or not value:
-        raise ValueError(
-            f"`{argument}` must be a non-empty tuple of integers >= 1, one per scale, "
-            f"received {value!r}."
-        )
-    return tuple(_validation.positive_int(argument, v) for v in value)
+    return _validation.int_sequence(argument, value)
 
 
-def _scale_shapes(layer, input_shape, max_scales):
+def _scale_shapes(layer, input_shape):
     """Checks a list of per-scale 4D shapes; returns it as a list of tuples."""
     if (
         not isinstance(input_shape, (tuple, list))
         or not input_shape
         or not all(isinstance(s, (tuple, list)) for s in input_shape)
     ):
-        raise ValueError(
-            f"{type(layer).__name__} takes a list of per-scale tensors (finest first), "
-            f"received input shape {input_shape!r}."
+        _validation.fail(
+            f"{type(layer).__name__} input",
+            "a list of per-scale tensors (finest first)",
+            input_shape,
         )
     shapes = [tuple(s) for s in input_shape]
-    if len(shapes) > max_scales:
-        raise ValueError(
-            f"`growth_factor` of {type(layer).__name__} has {max_scales} scale(s) but the "
-            f"input has {len(shapes)}: give one growth factor per scale."
+    if len(shapes) > len(layer.growth_factor):
+        _validation.fail(
+            "growth_factor",
+            f"a sequence with one factor per input scale ({len(shapes)} inputs)",
+            layer.growth_factor,
         )
     for shape in shapes:
         _validation.image_shape(layer, shape, layer.data_format)
@@ -269,9 +266,10 @@ class MSDDenseLayer(keras.layers.Layer):
             else _factors("bottleneck_factor", bottleneck_factor)
         )
         if len(self.bottleneck_factor) != len(self.growth_factor):
-            raise ValueError(
-                "`bottleneck_factor` must have one entry per scale, like `growth_factor` "
-                f"({len(self.growth_factor)}), received {bottleneck_factor!r}."
+            _validation.fail(
+                "bottleneck_factor",
+                f"a sequence with one entry per scale, like `growth_factor` ({len(self.growth_factor)})",
+                bottleneck_factor,
             )
         self.bottleneck = bool(bottleneck)
         self.out_scales = (
@@ -281,12 +279,13 @@ class MSDDenseLayer(keras.layers.Layer):
 
     def _geometry(self, input_shape):
         """Checks the input; returns (shapes, first input scale, number of outputs)."""
-        shapes = _scale_shapes(self, input_shape, len(self.growth_factor))
+        shapes = _scale_shapes(self, input_shape)
         outputs = len(shapes) if self.out_scales is None else self.out_scales
         if outputs not in (len(shapes), len(shapes) - 1) or outputs < 1:
-            raise ValueError(
-                f"`out_scales` must be the number of input scales ({len(shapes)}) or one "
-                f"fewer, received {self.out_scales!r}."
+            _validation.fail(
+                "out_scales",
+                f"the number of input scales ({len(shapes)}) or one fewer",
+                self.out_scales,
             )
         for finer, coarser in itertools.pairwise(shapes):
             want = tuple(
@@ -294,9 +293,10 @@ class MSDDenseLayer(keras.layers.Layer):
             )
             got = _spatial(coarser, self.data_format)
             if None not in want + got and want != got:
-                raise ValueError(
-                    "Each input scale must have half the height and width of the previous "
-                    f"one (rounded up), received shapes {shapes}."
+                _validation.fail(
+                    f"{type(self).__name__} input",
+                    "scales that each halve the previous height and width (rounded up)",
+                    shapes,
                 )
         return shapes, len(self.growth_factor) - len(shapes), outputs
 
@@ -423,7 +423,7 @@ class MSDTransition(keras.layers.Layer):
         return [self.filters * f for f in self.growth_factor[first:]]
 
     def build(self, input_shape):
-        shapes = _scale_shapes(self, input_shape, len(self.growth_factor))
+        shapes = _scale_shapes(self, input_shape)
         first = len(self.growth_factor) - len(shapes)
         self.scale_layers = [
             conv_bn.conv_bn_act(self, width, 1, f"scale{first + j}_conv")
@@ -438,7 +438,7 @@ class MSDTransition(keras.layers.Layer):
         ]
 
     def compute_output_shape(self, input_shape):
-        shapes = _scale_shapes(self, input_shape, len(self.growth_factor))
+        shapes = _scale_shapes(self, input_shape)
         return [
             _with_channels(shape, width, self.data_format)
             for shape, width in zip(shapes, self._widths(shapes))

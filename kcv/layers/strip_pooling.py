@@ -73,10 +73,7 @@ def adaptive_average_pool2d(inputs, output_size, data_format=None):
     shape = tuple(inputs.shape)
     height, width = shape[1:3] if data_format == "channels_last" else shape[2:4]
     if height is None or width is None:
-        raise ValueError(
-            "adaptive_average_pool2d needs known spatial sizes, received shape "
-            f"{shape} (data_format={data_format!r})."
-        )
+        _validation.fail("inputs", f"a tensor of known height and width ({data_format})", shape)
     rows = ops.convert_to_tensor(adaptive_average_pooling_matrix(height, out_h), dtype=inputs.dtype)
     cols = ops.convert_to_tensor(adaptive_average_pooling_matrix(width, out_w), dtype=inputs.dtype)
     if data_format == "channels_last":
@@ -281,32 +278,26 @@ class MixedPooling(_StripPoolingBase):
 
     def __init__(self, pool_sizes=(20, 12), data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if (
-            not isinstance(pool_sizes, (tuple, list))
-            or len(pool_sizes) != 2
-            or any(isinstance(p, bool) or not isinstance(p, int) or p < 1 for p in pool_sizes)
-        ):
-            raise ValueError(
-                "`pool_sizes` must be a pair of integers >= 1 (the output sizes of "
-                f"the two adaptive average pools, e.g. (20, 12)), received {pool_sizes!r}."
-            )
-        self.pool_sizes = tuple(pool_sizes)
+        # The output sizes of the two adaptive average pools, e.g. (20, 12).
+        self.pool_sizes = _validation.int_sequence("pool_sizes", pool_sizes, length=2)
         self.data_format = _validation.data_format(data_format)
         self.supports_masking = False
 
     def build(self, input_shape):
         channels = _validation.image_shape(self, input_shape, self.data_format)
         if channels < 4:
-            raise ValueError(
-                f"MixedPooling needs at least 4 input channels (its branches have "
-                f"C // 4 channels), received shape {tuple(input_shape)}."
+            _validation.fail(
+                "MixedPooling input",
+                "a tensor of at least 4 channels (its branches have C // 4)",
+                tuple(input_shape),
             )
         batch = input_shape[0]
         height, width = (input_shape[i] for i in layout.spatial_axes(self.data_format))
         if height is None or width is None:
-            raise ValueError(
-                "MixedPooling needs known spatial sizes (its adaptive average pools "
-                f"and upsampling depend on them), received shape {tuple(input_shape)}."
+            _validation.fail(
+                "MixedPooling input",
+                "a tensor of known height and width (its adaptive pools depend on them)",
+                tuple(input_shape),
             )
         inter = channels // 4
         fmt = self.data_format
