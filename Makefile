@@ -1,6 +1,7 @@
 # kcv — every target sets up what it needs (a virtual environment in .venv).
 #   make book     the course book: executes the chapters (cached), builds the HTML
-#   make test     the whole test suite, once per backend (and the book, in a browser)
+#   make test     ruff, then the whole test suite, once per backend (and the book, in a browser)
+#   make lint     ruff check + ruff format --check (make format fixes what it can)
 #   make lab      JupyterLab on notebooks/ (works as root too)
 #   make bench    the benchmarks, side by side with native PyTorch
 # BACKEND=jax|tensorflow|torch picks the Keras backend of book / lab.
@@ -11,7 +12,7 @@ BACKEND ?= jax
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.kcv-installed
 
-.PHONY: setup browser book lab test bench clean
+.PHONY: setup browser book lab test lint format bench clean
 
 setup: $(STAMP)
 
@@ -34,8 +35,17 @@ lab: setup
 	KERAS_BACKEND=$(BACKEND) $(BIN)/jupyter lab --notebook-dir=notebooks \
 	    $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-test: setup browser
+test: setup browser lint
 	$(BIN)/python tools/run_tests.py --require-all
+
+# ruff's lint rules and formatting (pyproject.toml, [tool.ruff]); `make format` fixes both.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: setup
 	$(BIN)/python -m kcv bench

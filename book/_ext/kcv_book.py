@@ -41,11 +41,11 @@ def colab_url(repository_url, branch, notebook):
     """
     prefix = "https://github.com/"
     path = repository_url.rstrip("/")
-    if not path.startswith(prefix) or path[len(prefix):].count("/") != 1:
+    if not path.startswith(prefix) or path[len(prefix) :].count("/") != 1:
         raise ValueError(
             f"kcv_repository_url must be https://github.com/<owner>/<name>, got {repository_url!r}"
         )
-    return f"{COLAB}/{path[len(prefix):]}/blob/{branch}/notebooks/{notebook}"
+    return f"{COLAB}/{path[len(prefix) :]}/blob/{branch}/notebooks/{notebook}"
 
 
 def links_html(config, docname):
