@@ -80,3 +80,16 @@ def test_fast_mode_injection():
     execute_chapters.inject_parameters(notebook, "FAST = True")
     assert [c.source for c in notebook.cells] == ["FAST = False", "FAST = True"]
     assert notebook.cells[1].metadata["tags"] == ["injected-parameters"]
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("path", CHAPTERS, ids=os.path.basename)
+def test_chapter_applies_the_process_settings_before_keras_loads(path):
+    """The first code cell calls kcv.environment.configure() before importing Keras,
+    with a comment a learner can read (docs/ARCHITECTURE.md, "a chapter")."""
+    notebook = nbformat.read(path, as_version=4)
+    first = next(c for c in notebook.cells if c.cell_type == "code").source
+    assert "kcv.environment.configure()" in first
+    configure = first.index("kcv.environment.configure()")
+    assert "import keras" not in first[:configure], "configure() must run before Keras loads"
+    assert "oneDNN" in first[:configure], "say why, in a comment above the call"
