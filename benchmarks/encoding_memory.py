@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from kcv import environment
+
 HERE = Path(__file__).resolve().parent
 BACKENDS = ("jax", "tensorflow", "torch")
 
@@ -101,7 +103,9 @@ def main(argv=None):
     rows = []
     for backend in BACKENDS:
         for form in ("kcv", "naive"):
-            env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+            # kcv's process settings (TensorFlow's INFO logs off, ...) under the
+            # caller's environment, then the backend of this worker.
+            env = {**environment.settings(), **os.environ, "KERAS_BACKEND": backend}
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [str(HERE.parent), env.get("PYTHONPATH")])
             )

@@ -11,7 +11,8 @@ timed. The driver then asks for one family at a time, run after run, so that
 the measurements a ratio compares are taken seconds apart, and only one
 process computes at any moment: each framework owns the whole machine with
 its default thread settings. Nothing is pinned or limited: the comparison is
-what a user gets.
+what a user gets. The workers, timing and report helpers are
+``benchmarks/harness.py``, which ``models.py`` shares.
 
 The device is whatever each framework finds: a GPU when there is one (named
 in the report), else the CPU. ``--dtype mixed_bfloat16|mixed_float16`` sets
@@ -31,19 +32,10 @@ the output directory. See ``benchmarks/README.md``.
 import argparse
 import csv
 import dataclasses
-import datetime
 import gc
-import importlib.metadata
-import importlib.util
 import json
-import math
 import os
-import platform
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -51,9 +43,12 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-# TensorFlow's oneDNN CPU kernels, off by default on some CPUs (kcv/__init__.py
-# says why); the workers inherit this, and the reports record it.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+sys.path.insert(0, str(HERE))
+
+import harness  # noqa: E402  (the shared benchmark machinery; imports no framework)
+from harness import NATIVE  # noqa: E402
+from harness import Run  # noqa: E402
+from harness import spatial_mean  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,16 +174,6 @@ def _msd_block(layers):
 FAMILY_NAMES = tuple(f.name for f in FAMILIES)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Run:
-    """One implementation timed per family: a worker and its extra environment."""
-
-    label: str
-    worker: str
-    env: dict = dataclasses.field(default_factory=dict)
-
-
-NATIVE = Run("native PyTorch (torch.nn, NCHW)", "torch-native")
 # The native run is the reference of the ratios. "Keras' own convolutions"
 # forces Keras' depthwise and 1x1 convolutions (kcv.backend.depthwise_implementation
 # and pointwise_implementation); it runs on JAX only, the one backend where
@@ -199,17 +184,11 @@ KERAS_CONVOLUTIONS = Run(
     "jax",
     {"KCV_DEPTHWISE": "native", "KCV_POINTWISE": "native"},
 )
-RUNS = (
-    NATIVE,
-    Run("kcv on jax", "jax"),
-    KERAS_CONVOLUTIONS,
-    Run("kcv on tensorflow", "tensorflow"),
-    Run("kcv on torch", "torch"),
-)
-# Python module needed by each worker (the native worker also builds kcv's
-# layer, on Keras' torch backend, to compare the parameter counts).
-_MODULES = {"torch-native": "torch", "jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
-_VERSIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", "numpy")
+JAX_RUN, *OTHER_RUNS = harness.BACKEND_RUNS
+RUNS = (NATIVE, JAX_RUN, KERAS_CONVOLUTIONS, *OTHER_RUNS)
+# The caller's KCV_DEPTHWISE / KCV_POINTWISE are dropped from the workers'
+# environment, so that only RUNS chooses the convolutions.
+CONVOLUTION_VARIABLES = ("KCV_DEPTHWISE", "KCV_POINTWISE")
 DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
 # "mse": the loss reads the block's whole output (16x32x32x256 values for SE),
 # and PyTorch's fused mse_loss costs a fraction of Keras' generic one there.
@@ -218,17 +197,6 @@ DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
 # framework's per-op overhead) alone; the backward pass still runs through
 # every activation of the block.
 LOSSES = ("mse", "pooled")
-
-
-def spatial_mean(ops, outputs, channels_last=True):
-    """Mean over every axis but the batch and the channels, with ``ops``'
-    ``mean(x, axis)``: (B, H, W, C) -> (B, C); (B, K, C) -> (B, C)."""
-    rank = len(outputs.shape)
-    if rank == 2:
-        return outputs
-    if channels_last or rank == 3:
-        return ops.mean(outputs, axis=tuple(range(1, rank - 1)))
-    return ops.mean(outputs, axis=tuple(range(2, rank)))
 
 
 def parse_args(argv=None):
@@ -261,7 +229,9 @@ def parse_args(argv=None):
         help="mse: on the block's whole output; pooled: on its spatial mean",
     )
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
-    parser.add_argument("--worker", choices=sorted(_MODULES), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=sorted({run.worker for run in RUNS}), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.families.split(",") if name.strip()]
     unknown = sorted(set(names) - set(FAMILY_NAMES))
@@ -301,45 +271,6 @@ def kcv_model(family, x, loss="mse"):
     return model, layer, target
 
 
-def trainable_parameters(layer):
-    """Number of trainable parameters of a Keras layer."""
-    return sum(math.prod(w.shape) for w in layer.trainable_weights)
-
-
-def check_parameters(name, layer, module):
-    """Returns the trainable parameter counts ``(kcv, native)`` of kcv's ``layer``
-    (or model) and the native ``module``; raises RuntimeError, naming ``name``,
-    when they differ."""
-    kcv_count = trainable_parameters(layer)
-    native_count = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    if kcv_count != native_count:
-        raise RuntimeError(
-            f"{name}: the native PyTorch module has {native_count:,} trainable parameters "
-            f"and kcv's {kcv_count:,}: they do not have the same structure, so their times "
-            "cannot be compared (fix its module in benchmarks/native_*.py)."
-        )
-    return kcv_count, native_count
-
-
-def keras_device(backend):
-    """The device the Keras ``backend`` computes on, in words."""
-    if backend == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        return "cpu" if device.platform == "cpu" else f"{device.platform}: {device.device_kind}"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if not gpus:
-            return "cpu"
-        return "gpu: " + tf.config.experimental.get_device_details(gpus[0]).get("device_name", "?")
-    import torch
-
-    return f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
-
-
 def keras_step(backend, family, args, x):
     """Returns a no-argument train step of kcv's block under the Keras ``backend``.
 
@@ -357,8 +288,8 @@ def keras_step(backend, family, args, x):
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
     info = {
-        "device": keras_device(backend),
-        "params": trainable_parameters(layer),
+        "device": harness.keras_device(backend),
+        "params": harness.trainable_parameters(layer),
         "jit_compile": model.jit_compile,
     }
     # train_on_batch and predict_on_batch return NumPy, so each call waits
@@ -378,124 +309,13 @@ def torch_step(family, args, x):
     torch.manual_seed(0)
     module = family.native_module(native_torch, family.channels)
     _, layer, y = kcv_model(family, x, args.loss)
-    kcv_params, params = check_parameters(family.name, layer, module)
-    step, forward, device = native_steps(module, x, [y], args.dtype, args.loss)
+    kcv_params, params = harness.check_parameters(family.name, layer, module)
+    step, forward, device = harness.native_steps(module, x, [y], args.dtype, args.loss)
     return (
         step,
         forward,
         {"device": device, "params": params, "kcv_params": kcv_params, "jit_compile": False},
     )
-
-
-def native_steps(module, x, targets, dtype="float32", loss="mse"):
-    """A train step and a forward pass of a plain PyTorch ``module``, eager, NCHW.
-
-    Args:
-        module: ``torch.nn.Module`` returning one tensor or a list of them.
-        x: NumPy array, the input batch in Keras' channels_last layout
-            (transposed to NCHW here).
-        targets: list of NumPy arrays, one MSE target per output, in Keras'
-            layout (4-D ones transposed to NCHW here).
-        dtype: ``"float32"``, or a Keras mixed policy name: the step then runs
-            under ``torch.autocast`` (with a ``GradScaler`` for float16, as
-            Keras adds loss scaling).
-        loss: ``"mse"``, or ``"pooled"``: the MSE of each output's spatial mean.
-
-    Returns:
-        ``(step, forward, device)``: ``step()`` is one SGD(0.01) update on the
-        sum of the outputs' MSE losses and returns the loss; ``forward()`` is
-        inference (eval mode, no autograd graph), as Keras' ``predict_on_batch``;
-        both wait for the GPU. ``device`` names the device, in words.
-    """
-    import torch
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    module = module.to(device).train()
-    optimizer = torch.optim.SGD(module.parameters(), lr=0.01)
-
-    def nchw(array):
-        array = array.transpose(0, 3, 1, 2) if array.ndim == 4 else array
-        return torch.from_numpy(array.copy()).to(device)
-
-    x = nchw(x)
-    targets = [nchw(y) for y in targets]
-    autocast = torch.autocast(
-        device.type,
-        dtype={
-            "float32": torch.float32,
-            "mixed_bfloat16": torch.bfloat16,
-            "mixed_float16": torch.float16,
-        }[dtype],
-        enabled=dtype != "float32",
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "mixed_float16")
-
-    def as_list(outputs):
-        return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-    def forward():
-        module.eval()
-        with torch.inference_mode(), autocast:
-            outputs = module(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        module.train()
-        return outputs
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            outputs = as_list(module(x))
-            if loss == "pooled":
-                outputs = [spatial_mean(torch, o, channels_last=False) for o in outputs]
-            value = sum(
-                torch.nn.functional.mse_loss(o.float(), y) for o, y in zip(outputs, targets)
-            )
-        scaler.scale(value).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return value.item()
-
-    name = f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "cpu"
-    return step, forward, name
-
-
-def reset_peak_rss():
-    """Starts a new peak-memory window for this process (Linux: VmHWM); False elsewhere."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mib():
-    """This process's peak resident memory since :func:`reset_peak_rss`, MiB (None if unknown)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def timed(fn, warmup, repeats):
-    """``(first call s, [s of each timed call])`` after ``warmup - 1`` more untimed calls."""
-    start = time.perf_counter()
-    fn()
-    first = time.perf_counter() - start
-    for _ in range(warmup - 1):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return first, times
 
 
 def time_family(args, family):
@@ -509,19 +329,19 @@ def time_family(args, family):
     shape = (args.batch, args.size, args.size, family.channels)  # NHWC
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     gc.collect()  # what the previous family left behind, before the clock runs
-    reset_peak_rss()
+    harness.reset_peak_rss()
     if args.worker == "torch-native":
         step, forward, info = torch_step(family, args, x)
     else:
         step, forward, info = keras_step(args.worker, family, args, x)
-    first, times = timed(step, args.warmup, args.repeats)
-    forward_first, forward_times = timed(forward, 2, max(3, args.repeats // 2))
+    first, times = harness.timed(step, args.warmup, args.repeats)
+    forward_first, forward_times = harness.timed(forward, 2, max(3, args.repeats // 2))
     return {
         "first_s": first,
         "times_s": times,
         "forward_first_s": forward_first,
         "forward_times_s": forward_times,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": harness.peak_rss_mib(),
         **info,
     }
 
@@ -551,83 +371,10 @@ def run_worker(args):
 # timing; then family by family, one run at a time; then the report.
 
 
-class Worker:
-    """A ``--worker`` subprocess of ``script`` (this one by default), for a :class:`Run`.
-
-    The worker answers each name written to its stdin with one JSON line
-    (``{"error": ...}`` when it failed); its first line says it is ready.
-    """
-
-    def __init__(self, run, argv, script=__file__):
-        # KERAS_BACKEND must be set before keras is imported; the caller's
-        # KCV_DEPTHWISE / KCV_POINTWISE are dropped, so that only RUNS chooses.
-        # On a GPU, JAX and TensorFlow would each reserve most of its memory
-        # for the first process: the workers share it, allocating as they go.
-        # kcv is taken from this checkout.
-        env = {k: v for k, v in os.environ.items() if k not in ("KCV_DEPTHWISE", "KCV_POINTWISE")}
-        env.update(
-            KERAS_BACKEND=_MODULES[run.worker],
-            TF_CPP_MIN_LOG_LEVEL="2",
-            XLA_PYTHON_CLIENT_PREALLOCATE="false",
-            TF_FORCE_GPU_ALLOW_GROWTH="true",
-            **run.env,
-        )
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent), env.get("PYTHONPATH")]))
-        self.stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in close())
-        self.process = subprocess.Popen(
-            [sys.executable, str(script), *argv, "--worker", run.worker],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            text=True,
-        )
-
-    def _reply(self):
-        """The worker's next JSON line; RuntimeError when it reports an error or dies."""
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                reply = json.loads(line)
-                if "error" in reply:
-                    raise RuntimeError(reply["error"])
-                return reply
-        self.process.wait()
-        self.stderr.seek(0)
-        raise RuntimeError(
-            f"the worker exited ({self.process.returncode}):\n" + self.stderr.read()[-3000:]
-        )
-
-    def wait_ready(self):
-        self._reply()
-
-    def time(self, item):
-        """The worker's result for ``item`` (anything with a ``name``)."""
-        try:
-            self.process.stdin.write(item.name + "\n")
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            pass  # the worker has died; _reply says why
-        return self._reply()
-
-    def close(self):
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            self.process.wait()
-        self.stderr.close()
-
-
-def quartiles(seconds):
-    """``(sorted ms, p25, median, p75)`` of a list of seconds."""
-    ms = sorted(t * 1e3 for t in seconds)
-    if len(ms) > 1:
-        return (ms, *statistics.quantiles(ms, n=4, method="inclusive"))
-    return ms, ms[0], ms[0], ms[0]
-
-
 def summarize(family, run, result, batch):
     """Milliseconds statistics of one run."""
-    ms, p25, median, p75 = quartiles(result["times_s"])
-    forward_median = quartiles(result["forward_times_s"])[2]
+    ms, p25, median, p75 = harness.quartiles(result["times_s"])
+    forward_median = harness.quartiles(result["forward_times_s"])[2]
     peak = result.get("peak_rss_mib")
     return {
         "family": family.name,
@@ -650,20 +397,6 @@ def summarize(family, run, result, batch):
     }
 
 
-def add_ratios(rows, group="family"):
-    """Sets each row's ``ratio``: its median over the native PyTorch median
-    of its ``group`` (the rows with the same ``row[group]``)."""
-    native = {r[group]: r["median_ms"] for r in rows if r["implementation"] == NATIVE.label}
-    for row in rows:
-        reference = native.get(row[group])
-        row["ratio"] = row["median_ms"] / reference if reference else None
-
-
-def format_ratio(row):
-    """``row["ratio"]`` to two decimals, ``n/a`` without a native reference."""
-    return "n/a" if row["ratio"] is None else f"{row['ratio']:.2f}"
-
-
 def summary_table(rows, families):
     """One line per family: native median, then each kcv run's median and ratio."""
     labels = [run.label for run in RUNS[1:] if any(r["implementation"] == run.label for r in rows)]
@@ -679,7 +412,7 @@ def summary_table(rows, families):
             continue
         native = found.get(NATIVE.label)
         cells = [
-            f"{found[label]['median_ms']:.1f} ({format_ratio(found[label])})"
+            f"{found[label]['median_ms']:.1f} ({harness.format_ratio(found[label])})"
             if label in found
             else "–"
             for label in labels
@@ -706,65 +439,10 @@ def detail_table(rows):
         lines.append(
             f"| {r['family']} | {r['implementation']} | {r['device']} | {r['first_step_s']:.2f} "
             f"| {r['median_ms']:.1f} | {r['p25_ms']:.1f}–{r['p75_ms']:.1f} "
-            f"| {r['min_ms']:.1f}–{r['max_ms']:.1f} | {r['images_per_s']:.0f} | {format_ratio(r)} "
+            f"| {r['min_ms']:.1f}–{r['max_ms']:.1f} | {r['images_per_s']:.0f} | {harness.format_ratio(r)} "
             f"| {r['forward_ms']:.1f} | {r['forward_images_per_s']:.0f} | {peak} |"
         )
     return "\n".join(lines)
-
-
-def write_chart(rows, path, group="family"):
-    """Bar chart of the train-step medians (IQR as error bars), one group of
-    bars per ``row[group]``, labelled × native PyTorch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    # kcv imports Keras, which would import TensorFlow, its default backend,
-    # into this driver; the numpy backend imports no framework.
-    os.environ.setdefault("KERAS_BACKEND", "numpy")
-    import kcv.viz
-
-    table = [{**r, "implementation": r["implementation"].replace("kcv on ", "")} for r in rows]
-    figure = kcv.viz.timing_bars(
-        table,
-        group=group,
-        series="implementation",
-        error=("p25_ms", "p75_ms"),
-        reference=NATIVE.label,
-    )
-    figure.axes[0].set_yscale("log")
-    figure.axes[0].set_ylabel("train step, ms (log scale)")
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    return path
-
-
-def machine():
-    """CPU model, core count, Python and framework versions, the environment
-    the workers get (TensorFlow's oneDNN switch), date."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {"python": platform.python_version()}
-    for dist in _VERSIONS:
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "versions": versions,
-        "environment": f"TF_ENABLE_ONEDNN_OPTS={os.environ.get('TF_ENABLE_ONEDNN_OPTS', '')}",
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-    }
-
-
-def load_average():
-    return ", ".join(f"{load:.2f}" for load in os.getloadavg())
 
 
 def result_name(rows, dtype, loss="mse"):
@@ -821,34 +499,14 @@ framework included (CPU; compare within a column). Chart: `{name}.png`.
 """
     path = args.output_dir / f"{name}.md"
     path.write_text(text)
-    write_chart(rows, args.output_dir / f"{name}.png")
+    harness.write_chart(rows, args.output_dir / f"{name}.png", group="family")
     return path
 
 
-def start_workers(runs, passthrough, script=__file__):
-    """Starts a worker of ``script`` per installed run and waits until all have imported.
-
-    Returns ``({run: Worker}, failed)``, ``failed`` the labels of the runs
-    whose worker could not start; a run whose framework is not installed is
-    skipped with a message.
-    """
-    installed = []
-    for run in runs:
-        if importlib.util.find_spec(_MODULES[run.worker]) is None:
-            print(f"skipping {run.label}: {_MODULES[run.worker]} is not installed", file=sys.stderr)
-        else:
-            installed.append(run)
-    print(f"starting {len(installed)} workers ...", file=sys.stderr, flush=True)
-    workers = {run: Worker(run, passthrough, script) for run in installed}
-    failed = []
-    for run, worker in list(workers.items()):
-        try:
-            worker.wait_ready()
-        except RuntimeError as error:
-            print(f"{run.label} failed to start: {error}", file=sys.stderr)
-            failed.append(run.label)
-            del workers[run]
-    return workers, failed
+def worker_environ():
+    """This process's environment without :data:`CONVOLUTION_VARIABLES`: the base
+    of the workers' (``harness.Worker`` adds kcv's settings and the run's own)."""
+    return {k: v for k, v in os.environ.items() if k not in CONVOLUTION_VARIABLES}
 
 
 def main(argv=None):
@@ -856,7 +514,10 @@ def main(argv=None):
     if args.worker:
         run_worker(args)
         return 0
-    info = {**machine(), "load_before": load_average()}  # before the runs: the machine's own
+    info = {
+        **harness.machine(worker_environ()),
+        "load_before": harness.load_average(),
+    }  # before the runs: the machine's own
     passthrough = [
         f"--batch={args.batch}",
         f"--size={args.size}",
@@ -870,7 +531,7 @@ def main(argv=None):
         for run in RUNS
         if run is not KERAS_CONVOLUTIONS or any(f.keras_convolutions for f in args.families)
     ]
-    workers, failed = start_workers(runs, passthrough)
+    workers, failed = harness.start_workers(runs, passthrough, __file__, worker_environ())
     rows = []
     for family in args.families:
         for run, worker in workers.items():
@@ -892,9 +553,9 @@ def main(argv=None):
             rows.append(summarize(family, run, result, args.batch))
     for worker in workers.values():
         worker.close()
-    info["load_after"] = load_average()
+    info["load_after"] = harness.load_average()
     if rows:
-        add_ratios(rows)
+        harness.add_ratios(rows, group="family")
         tables = summary_table(rows, args.families) + "\n\n" + detail_table(rows)
         print(tables)
         print(f"written: {write_results(rows, args, info, tables)}", file=sys.stderr)

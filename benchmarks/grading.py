@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import families
+import harness
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -153,8 +153,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.submissions < 1:
         raise SystemExit(f"--submissions must be >= 1, got {args.submissions}")
-    info = families.machine()
-    info["load_before"] = families.load_average()
+    info = harness.machine()
+    info["load_before"] = harness.load_average()
     rows = []
     folder = tempfile.mkdtemp(prefix="kcv-grading-bench-")
     try:
@@ -183,7 +183,7 @@ def main(argv=None):
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    info["load_after"] = families.load_average()
+    info["load_after"] = harness.load_average()
     path = write_results(rows, args, info)
     print(path.read_text())
     return 0 if all(r["scores_ok"] == "yes" for r in rows) else 1

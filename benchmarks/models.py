@@ -10,13 +10,16 @@ timed). The loss is the same simple one for every model (classification,
 segmentation, several exits alike): the work timed is the network's, not
 the loss's.
 
-As in ``families.py``, whose worker machinery this script shares, every
+As in ``families.py`` (both use ``benchmarks/harness.py``), every
 run has a worker process of its own, started and done importing before
 anything is timed; the driver then asks for one model at a time, run after
 run, so that the numbers a ratio compares are taken seconds apart and only
 one process computes at any moment. Each framework keeps its default
 threads. The first step of each kind (tracing and compiling on JAX and
-TensorFlow) is reported apart.
+TensorFlow) is reported apart. The workers get kcv's process settings
+(``kcv.environment.settings()``) under the caller's environment, which they
+inherit: ``KCV_DEPTHWISE`` / ``KCV_POINTWISE`` set by the caller choose the
+convolutions of every kcv run.
 
 Usage::
 
@@ -44,7 +47,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import families  # noqa: E402  (the shared worker machinery; imports no framework)
+import harness  # noqa: E402  (the shared benchmark machinery; imports no framework)
 
 SIZE, CHANNELS, CLASSES = 32, 3, 10
 
@@ -135,7 +138,7 @@ MODELS = (
 MODEL_NAMES = tuple(spec.name for spec in MODELS)
 # Native PyTorch and kcv on each backend (the convolution variant of
 # families.py is about single blocks).
-RUNS = tuple(run for run in families.RUNS if run is not families.KERAS_CONVOLUTIONS)
+RUNS = (harness.NATIVE, *harness.BACKEND_RUNS)
 NATIVE_FILES = ("googlenet", "mobilenet", "msdnet", "resnet")
 
 
@@ -210,28 +213,28 @@ def time_model(spec, args):
         "macs": kcv.analysis.count_macs(model),
         "outputs": len(targets),
     }
-    if args.worker == families.NATIVE.worker:
+    if args.worker == harness.NATIVE.worker:
         import torch
 
         torch.manual_seed(0)
         module = spec.native(native_modules())
-        info["kcv_params"], info["params"] = families.check_parameters(spec.name, model, module)
+        info["kcv_params"], info["params"] = harness.check_parameters(spec.name, model, module)
         del model
         keras.backend.clear_session()
-        train, predict, info["device"] = families.native_steps(module, x, targets)
+        train, predict, info["device"] = harness.native_steps(module, x, targets)
     else:
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss=["mse"] * len(targets))
         x = keras.ops.convert_to_tensor(x)
         y = [keras.ops.convert_to_tensor(t) for t in targets]
         y = y[0] if len(y) == 1 else y
-        info["device"] = families.keras_device(keras.backend.backend())
+        info["device"] = harness.keras_device(keras.backend.backend())
         # predict_on_batch and train_on_batch return NumPy: each call waits for its step.
         train, predict = (lambda: model.train_on_batch(x, y)), (lambda: model.predict_on_batch(x))
     gc.collect()
-    families.reset_peak_rss()
-    info["predict_first_s"], info["predict_s"] = families.timed(predict, args.warmup, args.repeats)
-    info["train_first_s"], info["train_s"] = families.timed(train, args.warmup, args.repeats)
-    info["peak_rss_mib"] = families.peak_rss_mib()
+    harness.reset_peak_rss()
+    info["predict_first_s"], info["predict_s"] = harness.timed(predict, args.warmup, args.repeats)
+    info["train_first_s"], info["train_s"] = harness.timed(train, args.warmup, args.repeats)
+    info["peak_rss_mib"] = harness.peak_rss_mib()
     return info
 
 
@@ -242,7 +245,7 @@ def run_worker(args):
 
     import kcv  # noqa: F401  (imported now, not while a model is timed)
 
-    if args.worker == families.NATIVE.worker:
+    if args.worker == harness.NATIVE.worker:
         native_modules()
     print(json.dumps({"ready": True}), flush=True)
     by_name = {spec.name: spec for spec in MODELS}
@@ -261,8 +264,8 @@ def run_worker(args):
 
 def summarize(spec, run, result, batch):
     """One row: both kinds of step (median, spread, throughput), first steps, memory."""
-    train_ms, p25, median, p75 = families.quartiles(result["train_s"])
-    predict = families.quartiles(result["predict_s"])[2]
+    train_ms, p25, median, p75 = harness.quartiles(result["train_s"])
+    predict = harness.quartiles(result["predict_s"])[2]
     peak = result.get("peak_rss_mib")
     return {
         "model": spec.name,
@@ -298,9 +301,9 @@ def summary_table(rows, specs):
         found = {r["implementation"]: r for r in rows if r["model"] == spec.name}
         if not found:
             continue
-        first, native = next(iter(found.values())), found.get(families.NATIVE.label)
+        first, native = next(iter(found.values())), found.get(harness.NATIVE.label)
         cells = [
-            f"{found[label]['median_ms']:,.0f} ({families.format_ratio(found[label])})"
+            f"{found[label]['median_ms']:,.0f} ({harness.format_ratio(found[label])})"
             if label in found
             else "–"
             for label in labels
@@ -325,7 +328,7 @@ def detail_table(rows):
         peak = "–" if r["peak_rss_mib"] is None else f"{r['peak_rss_mib']:,.0f}"
         lines.append(
             f"| {r['model']} | {r['implementation']} | {r['device']} "
-            f"| {r['train_images_per_s']:,.0f} | {families.format_ratio(r)} "
+            f"| {r['train_images_per_s']:,.0f} | {harness.format_ratio(r)} "
             f"| {r['p25_ms']:,.0f}–{r['p75_ms']:,.0f} | {r['predict_images_per_s']:,.0f} "
             f"| {r['train_first_s']:.1f} / {r['predict_first_s']:.1f} | {peak} |"
         )
@@ -372,7 +375,7 @@ percentile of the timed train steps. Peak RSS: the worker's peak resident
 memory over the timed steps, weights, activations and framework included.
 Chart: `{name}.png`.
 """)
-    families.write_chart(rows, args.output_dir / f"{name}.png", group="model")
+    harness.write_chart(rows, args.output_dir / f"{name}.png", group="model")
     return path
 
 
@@ -381,9 +384,9 @@ def main(argv=None):
     if args.worker:
         run_worker(args)
         return 0
-    info = {**families.machine(), "load_before": families.load_average()}
+    info = {**harness.machine(), "load_before": harness.load_average()}
     passthrough = [f"--batch={args.batch}", f"--repeats={args.repeats}", f"--warmup={args.warmup}"]
-    workers, failed = families.start_workers(RUNS, passthrough, script=__file__)
+    workers, failed = harness.start_workers(RUNS, passthrough, __file__)
     rows = []
     for spec in args.models:
         for run, worker in workers.items():
@@ -394,7 +397,7 @@ def main(argv=None):
                 print(f"{spec.name}, {run.label} failed:\n{error}", file=sys.stderr)
                 failed.append(f"{spec.name}, {run.label}")
                 continue
-            if run is families.NATIVE:
+            if run is harness.NATIVE:
                 print(
                     f"{spec.name}: trainable parameters kcv {result['kcv_params']:,}, "
                     f"native PyTorch {result['params']:,} (checked)",
@@ -403,9 +406,9 @@ def main(argv=None):
             rows.append(summarize(spec, run, result, args.batch))
     for worker in workers.values():
         worker.close()
-    info["load_after"] = families.load_average()
+    info["load_after"] = harness.load_average()
     if rows:
-        families.add_ratios(rows, group="model")
+        harness.add_ratios(rows, group="model")
         tables = summary_table(rows, args.models) + "\n\n" + detail_table(rows)
         print(tables)
         print(f"written: {write_results(rows, args, info, tables)}", file=sys.stderr)

@@ -5,11 +5,12 @@ the trainable parameter count of the kcv model at the configuration that
 ``benchmarks/models.py`` times (32x32 RGB, 10 classes): SE-ResNet-20 for
 CIFAR, SE-ResNet-50, EncNet's CIFAR network, EncNet and SPNet. They share
 one ResNet (:class:`ResidualBlock`, :class:`ResNetStages`,
-:class:`ResNetBackbone`), the mirror of ``kcv.models.senet``'s
-``resnet_stages`` and ``resnet_backbone``: basic or bottleneck blocks, SE
-on the residual branch, strides turned into dilation beyond an output
-stride, and a hook that puts a module inside every block (EncNet's encoding
-gates, SPNet's strip pooling). The blocks of ``native_torch.py``
+:class:`ResNetBackbone`), the mirror of ``kcv.layers.BasicBlock`` /
+``kcv.layers.Bottleneck`` and ``kcv.models.resnet``'s ``resnet_stages`` and
+``resnet_backbone``: basic or bottleneck blocks, SE on the residual branch,
+strides turned into dilation beyond an output stride, and a hook that puts a
+module inside every block (kcv's ``attention`` / ``inner_attention``:
+EncNet's encoding gates, SPNet's strip pooling). The blocks of ``native_torch.py``
 (``conv_bn_act``, SE, Encoding, Context Encoding, strip and mixed pooling)
 are reused. kcv options the benchmark does not use (``include_top=False``,
 pooling, other backbones, ``se_loss=False``...) are left out.
@@ -76,9 +77,9 @@ class ResidualBlock(nn.Module):
     stride of a bottleneck is on its 3x3 (torchvision's ResNet "v1.5"). The
     shortcut is the identity, or a 1x1 projection + BN where the shape
     changes (He et al., option B). ``inner`` and ``residual`` are the
-    modules (or None) that kcv's ``block_hook`` inserts at its ``"inner"``
-    and ``"residual"`` points. The structure of kcv's ``_bottleneck`` and
-    ``_basic_block`` (``kcv.models.senet``).
+    modules (or None) that kcv's blocks take as ``inner_attention`` and
+    ``attention`` (after SE, when both are given). The structure of
+    ``kcv.layers.Bottleneck`` and ``kcv.layers.BasicBlock``.
     """
 
     def __init__(
@@ -119,7 +120,7 @@ class ResidualBlock(nn.Module):
 
 
 class ResNetStages(nn.Sequential):
-    """Residual stages, the mirror of kcv's ``resnet_stages``; returns the last stage's output.
+    """Residual stages, the mirror of ``kcv.models.resnet.resnet_stages``; returns the last stage.
 
     Stage ``s`` has ``depths[s]`` blocks of width ``widths[s]``, its first
     block with stride ``strides[s]``. With ``output_stride`` the strides
@@ -171,7 +172,7 @@ class ResNetStages(nn.Sequential):
 
 
 class ResNetBackbone(nn.Sequential):
-    """The ImageNet (SE-)ResNet feature extractor, the mirror of kcv's ``resnet_backbone``.
+    """The ImageNet (SE-)ResNet feature extractor, the mirror of ``kcv.models.resnet.resnet_backbone``.
 
     ``conv 7x7/2 (widths[0]) + BN + ReLU -> max pool 3x3/2 -> bottleneck
     stages`` (strides 1, 2, 2, 2; ResNet-50 by default). Max pooling pads
@@ -255,7 +256,7 @@ class EncodingGate(nn.Module):
 
     ``1x1 conv (C / reduction) + BN + ReLU -> Encoding (K) -> flatten
     (K·C/reduction) -> L2 normalisation -> linear (C) + sigmoid``, the
-    structure of kcv's ``_encoding_gate`` (``kcv.models.encnet``).
+    structure of ``kcv.models.encnet.EncodingGate``.
     ``F.normalize`` divides by ``max(||v||, 1e-12)``, as Keras'
     ``UnitNormalization``.
     """
@@ -327,7 +328,7 @@ class SPNet(nn.Module):
     Backbone: dilated ResNet-50 (no SE, output stride 8) with a
     :class:`StripPooling` after the 3x3 convolution + BN + ReLU of the last
     block of stages conv2-conv4 and of every block of conv5 (kcv's
-    ``strip_pooling_hook``). Head: ``1x1 conv (C/2) + BN + ReLU ->
+    ``strip_pooling_modules``). Head: ``1x1 conv (C/2) + BN + ReLU ->
     MixedPooling -> MixedPooling -> 3x3 conv (C/4) + BN + ReLU -> spatial
     dropout (Dropout2d) -> 1x1 conv (bias) to classes -> bilinear upsampling
     by the output stride``, on the backbone's ``C = 2048`` channels.

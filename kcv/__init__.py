@@ -10,9 +10,11 @@ Sub-packages:
     kcv.analysis    parameters, MACs, receptive fields and output sizes of the papers' tables.
     kcv.distribute  data-parallel training with keras.distribution (JAX).
     kcv.data        small data sets that run offline (procedural, digits; CIFAR).
+    kcv.interpret   what a network computes and where it looks (activations, CAM, Grad-CAM).
     kcv.viz         the matplotlib figures the chapters share.
     kcv.testing     the layer test battery used by kcv's tests and its grader.
     kcv.backend     the one module that talks to the running backend directly.
+    kcv.config      user settings read when a layer is built (convolution implementations).
     kcv.environment process settings to apply before a backend loads.
 
 ``import kcv`` imports nothing else and changes nothing: each sub-package is
@@ -31,9 +33,11 @@ _SUBPACKAGES = (
     "adaptive",
     "analysis",
     "backend",
+    "config",
     "data",
     "distribute",
     "environment",
+    "interpret",
     "layers",
     "losses",
     "models",

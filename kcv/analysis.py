@@ -27,6 +27,7 @@ References:
 """
 
 import dataclasses
+import inspect
 import math
 
 import keras
@@ -139,10 +140,40 @@ def count_params(model_or_layer):
     return sum(math.prod(w.shape) for w in unique.values())
 
 
+def _parent_path(variable):
+    """``"block/conv"`` for a variable whose path is ``"block/conv/kernel"``."""
+    return variable.path.rpartition("/")[0]
+
+
 def _own_trainable_weights(layer):
-    """The trainable weights a layer created itself, not those of its sublayers."""
-    nested = {id(w) for sub in layer._flatten_layers(include_self=False) for w in sub.weights}
-    return [w for w in layer.trainable_weights if id(w) not in nested]
+    """The trainable weights a layer created itself, not those of its sublayers.
+
+    A model lists its sublayers (``keras.Model.layers``); another layer's own
+    weights are those whose path (``keras.Variable.path``) is the layer's
+    own (``keras.layers.Layer.path``): a sublayer's weights lie one level
+    deeper, ``<layer>/<sublayer>/kernel``, whatever attribute holds it.
+    """
+    if isinstance(layer, keras.Model):
+        nested = {id(w) for sub in layer.layers for w in sub.weights}
+        return [w for w in layer.trainable_weights if id(w) not in nested]
+    return [w for w in layer.trainable_weights if _parent_path(w) == layer.path]
+
+
+def _holds_layers(layer):
+    """True for a model with layers, or a layer holding weights of sublayers."""
+    if isinstance(layer, keras.Model):
+        return bool(layer.layers)
+    return any(_parent_path(w) != layer.path for w in layer.weights)
+
+
+def _position(layer, sublayer):
+    """Where ``sublayer``'s weights first come in ``layer.weights`` (the order
+    in which ``layer`` holds its sublayers); after all of them if it has none."""
+    prefix = f"{sublayer.path}/"
+    return next(
+        (i for i, w in enumerate(layer.weights) if w.path.startswith(prefix)),
+        len(layer.weights),
+    )
 
 
 def _layer_macs(layer, input_shape, output_shape):
@@ -198,22 +229,100 @@ def _input_shape(model, input_shape):
     return (1, *shape[1:])
 
 
-class _ShapeTrace(keras.layers.Layer):
-    """Runs ``fn`` on a symbolic input: Keras traces it for shapes, computing nothing.
+def _fresh_input(value):
+    """A new symbolic input like ``value`` (a ``keras.KerasTensor``); anything else as is."""
+    if isinstance(value, keras.KerasTensor):
+        return keras.Input(batch_shape=value.shape, dtype=value.dtype)
+    return value
 
-    With no ``compute_output_shape``, a layer called on a ``keras.KerasTensor``
-    infers its output by tracing ``call`` with the backend's shape-only
-    tensors (``jax.eval_shape``, a TensorFlow graph, PyTorch's meta device),
-    on which every nested layer runs its own ``call``.
+
+def _reuse(layer):
+    """``clone_function`` of :func:`keras.models.clone_model` that keeps every layer."""
+    return layer
+
+
+def _trace_counted_calls(model, shape):
+    """``[(layer, input shape, output shape, enclosing layers), ...]``: each call
+    of a counted layer, with the layers (outermost first) it was called inside.
+
+    A symbolic forward pass at ``shape`` (``keras.KerasTensor``s: shapes only,
+    nothing computed) through public Keras: a functional model is walked with
+    ``keras.models.clone_model(..., clone_function=<the same layer>,
+    call_function=...)``, which calls every layer of its graph in Keras'
+    execution order on new symbolic inputs; a Sequential model layer after
+    layer; any other layer holding sublayers is re-traced by calling its
+    ``call`` on symbolic inputs, which turns the calls of its sublayers into
+    a functional graph (``keras.Model(inputs, outputs)``), walked the same
+    way. Its calls are listed in the order the layer holds its sublayers,
+    the order of ``layer.weights`` (the graph's own order is by depth, not
+    by call).
     """
+    calls, enclosing = [], []
 
-    def __init__(self, fn):
-        super().__init__(name="kcv_shape_trace")
-        self.fn = fn
-        self.built = True
+    def visit(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        if isinstance(layer, keras.layers.Layer):  # a graph also holds keras.ops operations
+            enclosing.append(layer)
+            look_inside(layer, args, kwargs, outputs)
+            enclosing.pop()
+        return outputs
 
-    def call(self, inputs):
-        return self.fn(inputs)
+    def look_inside(layer, args, kwargs, outputs):
+        if isinstance(layer, _COUNTED):
+            inputs = args[0] if args else next(iter(kwargs.values()))
+            output = keras.tree.flatten(outputs)[0]
+            calls.append((layer, tuple(inputs.shape), tuple(output.shape), tuple(enclosing[:-1])))
+            return
+        if not isinstance(layer, _AFFINE) and _own_trainable_weights(layer):
+            raise ValueError(
+                f"count_macs has no rule for layer {layer.name!r} ({type(layer).__name__}), "
+                "which holds trainable weights of its own: it counts convolutions, dense "
+                "layers and kcv.layers.Encoding, and treats normalizations as free. Build "
+                "the layer from those, or count it by hand."
+            )
+        if not _holds_layers(layer):
+            return  # no sublayer with weights: nothing to count inside
+        fresh_args = keras.tree.map_structure(_fresh_input, args)
+        fresh_kwargs = keras.tree.map_structure(_fresh_input, kwargs)
+        if isinstance(layer, keras.Sequential):
+            x = fresh_args[0]
+            for sub in layer.layers:
+                x = visit(sub, x)
+            return
+        if getattr(layer, "inputs", None) and getattr(layer, "outputs", None):  # functional
+            inputs = keras.tree.pack_sequence_as(layer.input, keras.tree.flatten(fresh_args[0]))
+            keras.models.clone_model(
+                layer, input_tensors=inputs, clone_function=_reuse, call_function=visit
+            )
+            return
+        # Layer.__call__ hands `training` to a `call` that takes it, and drops
+        # it otherwise; called directly, `call` gets it only when it takes it.
+        fresh_kwargs.pop("training", None)
+        if "training" in inspect.signature(layer.call).parameters:
+            fresh_kwargs["training"] = False
+        traced = layer.call(*fresh_args, **fresh_kwargs)
+        inputs = [
+            x
+            for x in keras.tree.flatten((fresh_args, fresh_kwargs))
+            if isinstance(x, keras.KerasTensor)
+        ]
+        parts = []
+
+        def visit_sublayer(sub, *sub_args, **sub_kwargs):
+            start = len(calls)
+            outputs = visit(sub, *sub_args, **sub_kwargs)
+            if calls[start:]:
+                parts.append((_position(layer, sub), calls[start:]))
+                del calls[start:]
+            return outputs
+
+        graph = keras.Model(inputs, traced)
+        keras.models.clone_model(graph, clone_function=_reuse, call_function=visit_sublayer)
+        for _, part in sorted(parts, key=lambda item: item[0]):
+            calls.extend(part)
+
+    visit(model, keras.Input(batch_shape=shape))
+    return calls
 
 
 def count_macs(model, input_shape=None, by_layer=False):
@@ -244,14 +353,29 @@ def count_macs(model, input_shape=None, by_layer=False):
     ``channels_first`` layers are counted the same way, reading channels on
     axis 1.
 
-    How: one symbolic forward pass at batch 1 (traced for shapes, nothing
-    computed), with the ``call`` of each counted layer replaced by one that
-    records its input shape and returns zeros of its ``compute_output_shape``.
-    It costs a trace of the model and works for ``channels_first`` on
-    TensorFlow's CPU, which has no NCHW convolution. The original methods are
-    restored in a ``finally``; an unbuilt layer is counted on a copy built
-    from its config, so ``model`` is left as it was. Batch normalization runs
-    in inference mode.
+    How: one symbolic forward pass at batch 1 (``keras.KerasTensor``s:
+    shapes only, nothing computed, so ``channels_first`` works on
+    TensorFlow's CPU too), through public Keras only. A functional model is
+    walked with ``keras.models.clone_model(model, clone_function=<the same
+    layer>, call_function=<record, then call>)``, which calls each layer of
+    its graph in order; a Sequential model layer after layer; any other
+    layer holding sublayers (a kcv block, a subclassed model) is re-traced
+    by calling its ``call`` on symbolic inputs (batch normalization in
+    inference mode), which makes the calls of its sublayers a functional
+    graph (``keras.Model(inputs, outputs)``), walked the same way, down to
+    the counted layers. Nothing of ``model`` is replaced or changed (its
+    layers are only called again on symbolic inputs, as in a new functional
+    model); an unbuilt layer is counted on a copy built from its config.
+
+    Limits of the symbolic re-trace: a layer is looked into when it holds
+    weights of sublayers, read from the weights' paths
+    (``keras.Variable.path``: ``<layer>/<sublayer>/kernel``, whatever
+    attribute holds the sublayer; a model's from ``keras.Model.layers``). A
+    weight whose path is the layer's own is the layer's own, and without a
+    rule for the layer the count stops with the error above. A custom
+    layer's ``call`` must run on symbolic tensors (no Python branch on
+    tensor values, which a compiled model refuses too) and its outputs must
+    come from its inputs.
 
     Args:
         model: keras.layers.Layer or keras.Model with one input.
@@ -259,8 +383,10 @@ def count_macs(model, input_shape=None, by_layer=False):
             ``(224, 224, 3)``. Required when the model's input has unknown
             sizes or the layer has no input tensor (a layer not called in a
             functional model); it overrides the model's own input shape.
-        by_layer: bool. Return a dict ``{layer: MACs}`` (counted layers in
-            the order of their first call) instead of the total.
+        by_layer: bool. Return a dict ``{layer: MACs}`` instead of the
+            total; counted layers in the order of their first call in a
+            functional or Sequential model, and inside another layer in the
+            order it holds its sublayers (the order of ``layer.weights``).
 
     Returns:
         int, the total MACs; or a dict when ``by_layer`` is True.
@@ -289,39 +415,8 @@ def count_macs(model, input_shape=None, by_layer=False):
         model = type(model).from_config(model.get_config())
         model.build(shape)
     macs = {}
-    patched = []
-
-    def recording_call(layer):
-        def call(inputs, *args, **kwargs):
-            in_shape = tuple(inputs.shape)
-            out_shape = tuple(layer.compute_output_shape(in_shape))
-            macs[layer] = macs.get(layer, 0) + _layer_macs(layer, in_shape, out_shape)
-            return keras.ops.zeros(out_shape, dtype=layer.compute_dtype)
-
-        return call
-
-    def forward(inputs):
-        macs.clear()  # a backend may trace twice (PyTorch: meta device, then CPU)
-        return model(inputs, training=False)
-
-    layers = list(model._flatten_layers(include_self=True))
-    for layer in layers:
-        if not isinstance(layer, _COUNTED + _AFFINE) and _own_trainable_weights(layer):
-            raise ValueError(
-                f"count_macs has no rule for layer {layer.name!r} ({type(layer).__name__}), "
-                "which holds trainable weights of its own: it counts convolutions, dense "
-                "layers and kcv.layers.Encoding, and treats normalizations as free. Build "
-                "the layer from those, or count it by hand."
-            )
-    try:
-        for layer in layers:
-            if isinstance(layer, _COUNTED):
-                object.__setattr__(layer, "call", recording_call(layer))
-                patched.append(layer)
-        _ShapeTrace(forward)(keras.KerasTensor(shape))
-    finally:
-        for layer in patched:
-            object.__delattr__(layer, "call")
+    for layer, in_shape, out_shape, _ in _trace_counted_calls(model, shape):
+        macs[layer] = macs.get(layer, 0) + _layer_macs(layer, in_shape, out_shape)
     if by_layer:
         return macs
     return sum(macs.values())
@@ -800,7 +895,12 @@ def summary(model):
             f"{model.name!r} has input shape {input_shape} with unknown sizes: build it "
             "with a fixed `input_shape`, e.g. input_shape=(224, 224, 3)."
         )
-    macs = count_macs(model, by_layer=True)
+    macs, total = {}, 0  # per top-level layer: the calls made inside it
+    for layer, in_shape, out_shape, outer in _trace_counted_calls(model, (1, *input_shape[1:])):
+        count = _layer_macs(layer, in_shape, out_shape)
+        top = outer[1] if len(outer) > 1 else layer  # outer[0] is the model
+        macs[id(top)] = macs.get(id(top), 0) + count
+        total += count
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     spatial = tuple(_spatial_sizes(layers, input_shape))
     chain, tensor, rows = [], inputs[0], []
@@ -818,8 +918,8 @@ def summary(model):
                 kind=type(layer).__name__,
                 output_shape=_output_shape(layer),
                 params=count_params(layer) if layer.built else 0,
-                macs=sum(macs.get(sub, 0) for sub in layer._flatten_layers(include_self=True)),
+                macs=macs.get(id(layer), 0),
                 receptive_field=field,
             )
         )
-    return ModelSummary(model.name, tuple(rows), count_params(model), sum(macs.values()))
+    return ModelSummary(model.name, tuple(rows), count_params(model), total)

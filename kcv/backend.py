@@ -3,15 +3,16 @@
 Everything else in kcv is written with ``keras.ops`` and asks this module when it
 needs a fact about the running backend: its name and devices, which backends
 are installed, gradients for the test battery and for saliency maps
-(:func:`value_and_input_gradient`), and which implementation of an
-operation is fastest here (see :func:`depthwise_implementation`).
+(:func:`value_and_input_gradient`), and the JAX-only pieces of kcv's fast
+convolutions (:func:`sum_together`, :func:`custom_conv_gradients`). Which
+implementation a convolution layer uses is not decided here: the layer
+resolves it when it is built (``kcv.layers.conv.resolve_implementation``,
+from its ``implementation`` argument and :mod:`kcv.config`).
 """
 
-import functools
 import importlib
 import importlib.metadata
 import inspect
-import os
 
 import keras
 import numpy as np
@@ -115,60 +116,6 @@ def channels_first_support():
     return True, ""
 
 
-def _choose(variable, fast_on_cpu, backends=("jax",)):
-    """Reads an implementation override from the environment, else decides.
-
-    Returns ``fast_on_cpu`` on the ``backends`` when they run without an
-    accelerator, else ``"native"``. ``variable`` (e.g. ``KCV_DEPTHWISE``)
-    may force either.
-    """
-    forced = os.environ.get(variable)
-    if forced:
-        if forced not in ("native", fast_on_cpu):
-            raise ValueError(
-                f"{variable} must be 'native' or {fast_on_cpu!r}, received {forced!r}."
-            )
-        return forced
-    if name() in backends and not has_accelerator():
-        return fast_on_cpu
-    return "native"
-
-
-@functools.cache
-def depthwise_implementation():
-    """Chooses how kcv computes a depthwise convolution on this backend.
-
-    Returns ``"shifted"`` (a sum of ``k*k`` shifted, per-channel scaled copies of
-    the input, written in ``keras.ops``) or ``"native"`` (the backend's own
-    grouped convolution through ``keras.ops.depthwise_conv``).
-
-    XLA lowers a depthwise convolution on the CPU to a grouped convolution that
-    is an order of magnitude slower than the shifted form, in the forward pass
-    and more so in the gradient; see ``benchmarks/``. JAX on CPU therefore uses
-    ``"shifted"``; every other case uses the native kernel. The environment
-    variable ``KCV_DEPTHWISE=native|shifted`` overrides the choice (read once).
-    """
-    return _choose("KCV_DEPTHWISE", "shifted")
-
-
-@functools.cache
-def pointwise_implementation():
-    """Chooses how kcv computes a 1x1 convolution (any stride) on this backend.
-
-    Returns ``"matmul"`` (a matrix product over the channel axis) or
-    ``"native"`` (the backend's convolution). On the CPU, XLA computes the
-    weight gradient of a 1x1 convolution as a transposed convolution several
-    times slower than the equivalent matrix product. TensorFlow without
-    oneDNN is slower still on many channels and small maps: 124 ms for the
-    input gradient alone of 1024 -> 1024 channels on 32 maps of 1x1, against
-    6 ms for the whole matrix-product step (``benchmarks/README.md``). So
-    JAX and TensorFlow on CPU use ``"matmul"``; PyTorch, and every GPU, keep
-    the native convolution. ``KCV_POINTWISE=native|matmul`` overrides (read
-    once).
-    """
-    return _choose("KCV_POINTWISE", "matmul", backends=("jax", "tensorflow"))
-
-
 def sum_together(tensors, axes):
     """Sums each tensor over ``axes``; on JAX, all in one pass over the data.
 
@@ -207,6 +154,16 @@ def custom_conv_gradients(
     :func:`sum_together`, about 4x faster than autodiff for a MobileNetV2
     block on a CPU); the input gradient is ``input_gradient``, or autodiff's
     when it is None. Other backends call ``convolve`` directly.
+
+    Forward-mode autodiff (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``) is
+    refused on JAX: a ``jax.custom_vjp`` function has a reverse-mode rule
+    only, and JAX raises ``TypeError: can't apply forward-mode autodiff
+    (jvp) to a custom_vjp function``; where ``jax.jvp`` reaches this call
+    directly (not through a ``jax.jit`` of it) the message goes on to name
+    the way out, a layer built with ``implementation="native"``. A forward-mode rule cannot be added:
+    ``jax.custom_jvp`` and ``jax.custom_vjp`` do not compose, and reverse
+    mode through a ``custom_jvp`` rule would transpose autodiff's gradient,
+    not the chunked one this function exists for.
 
     Args:
         convolve: ``convolve(inputs, kernel) -> outputs``, linear in both.
@@ -258,7 +215,20 @@ def custom_conv_gradients(
         return grad_x, grad_k.astype(k.dtype)
 
     convolve_chunked.defvjp(forward, backward)
-    return convolve_chunked(inputs, kernel)
+    try:
+        return convolve_chunked(inputs, kernel)
+    except TypeError as error:
+        if "forward-mode" not in str(error):
+            raise
+        raise TypeError(f"{error} {_FORWARD_MODE_HINT}") from error
+
+
+_FORWARD_MODE_HINT = (
+    "kcv's shifted depthwise convolution has a hand-written reverse-mode "
+    "gradient only (kcv.backend.custom_conv_gradients). For jax.jvp or "
+    'jax.jacfwd, build the layer with implementation="native" (or call '
+    'kcv.config.set_conv_implementation(depthwise="native") before building it).'
+)
 
 
 def value_and_gradients(model, inputs, targets, loss_fn, jit=False):

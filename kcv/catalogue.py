@@ -33,6 +33,52 @@ LAYER_CASES = (
         (2, 6, 6, 24),
         expected_trainable_params=318,
     ),
+    # ResNet basic block 8 -> 16, stride 2, projection shortcut; no conv bias, BN 2 per channel:
+    # 3x3 9·8·16 + 32, 3x3 9·16·16 + 32, 1x1 projection 8·16 + 32 = 1,184 + 2,336 + 160 = 3,680.
+    LayerCase(
+        "basic_block_s2_projection",
+        layers.BasicBlock,
+        {"filters": 16, "strides": 2},
+        (2, 8, 8, 8),
+        expected_output_shape=(2, 4, 4, 16),
+        expected_trainable_params=3680,
+        expected_num_trainable_weights=9,
+        expected_num_non_trainable_weights=6,
+    ),
+    # Basic block 8 -> 8, dilated by 2, identity shortcut: 2·(9·8·8 + 16) = 1,184.
+    LayerCase(
+        "basic_block_dilated",
+        layers.BasicBlock,
+        {"filters": 8, "dilation_rate": 2},
+        (2, 7, 7, 8),
+        expected_output_shape=(2, 7, 7, 8),
+        expected_trainable_params=1184,
+    ),
+    # Bottleneck 16 -> 4 filters -> 16 channels, identity shortcut:
+    # 1x1 16·4 + 8, 3x3 9·4·4 + 8, 1x1 4·16 + 32 = 72 + 152 + 96 = 320.
+    LayerCase(
+        "bottleneck_identity",
+        layers.Bottleneck,
+        {"filters": 4},
+        (2, 6, 6, 16),
+        expected_output_shape=(2, 6, 6, 16),
+        expected_trainable_params=320,
+        expected_num_trainable_weights=9,
+        expected_num_non_trainable_weights=6,
+    ),
+    # ResNeXt bottleneck, 4 groups, width_per_group 16: width int(8·16/64)·4 = 8; 16 -> 32
+    # channels, stride 2: 1x1 16·8 + 16, grouped 3x3 9·(8/4)·8 + 16, 1x1 8·32 + 64,
+    # projection 16·32 + 64 = 144 + 160 + 320 + 576 = 1,200.
+    LayerCase(
+        "bottleneck_grouped_s2",
+        layers.Bottleneck,
+        {"filters": 8, "strides": 2, "groups": 4, "width_per_group": 16},
+        (2, 9, 9, 16),
+        expected_output_shape=(2, 5, 5, 32),
+        expected_trainable_params=1200,
+        expected_num_trainable_weights=12,
+        expected_num_non_trainable_weights=8,
+    ),
     # Pointwise 1x1 with bias and activation (matrix product on JAX/CPU): 8·12 + 12 = 108.
     LayerCase(
         "conv2d_pointwise",
@@ -382,6 +428,24 @@ MODEL_CASES = (
         {"classes": 10},
         (2, 8, 8, 3),
         expected_trainable_params=6_158_346,
+    ),
+    # ResNet-18, 5 classes: 11,689,512 (1000 classes, torchvision resnet18)
+    # - (512·1000 + 1000) + (512·5 + 5) = 11,176,512 + 2,565 = 11,179,077.
+    ModelCase(
+        "resnet18",
+        models.ResNet,
+        {"depth": 18, "classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=11_179_077,
+    ),
+    # ResNeXt-50 32x4d, 5 classes: 25,028,904 (1000 classes, torchvision resnext50_32x4d)
+    # - (2048·1000 + 1000) + (2048·5 + 5) = 22,979,904 + 10,245 = 22,990,149.
+    ModelCase(
+        "resnext50_32x4d",
+        models.ResNeXt,
+        {"depth": 50, "classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=22_990_149,
     ),
     # SE-ResNet-50, 5 classes: 28,088,024 (1000 classes, timm / Cadene se_resnet50)
     # - (2048·1000 + 1000) + (2048·5 + 5) = 26,039,024 + 10,245 = 26,049,269.

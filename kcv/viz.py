@@ -18,8 +18,11 @@ grid, the colour-blind-safe Okabe–Ito colours for lines and bars
 (:data:`COLORS`) and Paul Tol's colour-blind-safe "muted" scheme for
 segmentation classes (:data:`SEGMENTATION_COLORS`).
 
-Gradients (Grad-CAM) come from :func:`kcv.backend.value_and_input_gradient`,
-so the heat maps work on JAX, TensorFlow and PyTorch alike.
+This module only draws. What a figure shows of a model (a layer's
+activations, SENet's mean excitations, Grad-CAM and CAM heat maps) is
+computed by :mod:`kcv.interpret`, which returns numpy arrays; MACs and
+receptive fields come from :mod:`kcv.analysis`, budget curves from
+:mod:`kcv.adaptive`.
 
 References:
     Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 7.2.
@@ -33,7 +36,6 @@ References:
     SRON/EPS/TN/09-002, 2021.
 """
 
-import contextlib
 import math
 
 import keras
@@ -45,10 +47,8 @@ from matplotlib import patches
 from matplotlib import ticker
 
 from kcv import _validation
-from kcv import backend
+from kcv import interpret
 from kcv.adaptive import DynamicResult
-from kcv.layers import SqueezeExcite
-from kcv.layers import layout
 
 # Okabe–Ito, without black: lines, bars, markers.
 COLORS = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
@@ -125,24 +125,6 @@ def _numpy(value):
     return np.asarray(value)
 
 
-def _image_batch(argument, image, data_format):
-    """``(batch float32 4D array, whether one image was given)``."""
-    array = _numpy(image).astype("float32")
-    if array.ndim == 3:
-        return array[None], True
-    if array.ndim == 4:
-        return array, False
-    layout = "(H, W, C)" if data_format == "channels_last" else "(C, H, W)"
-    raise ValueError(
-        f"`{argument}` must be one image {layout} or a batch of them "
-        f"({data_format}), received shape {array.shape}."
-    )
-
-
-def _spatial_size(batch, data_format):
-    return batch.shape[1:3] if data_format == "channels_last" else batch.shape[2:4]
-
-
 def _displayable(argument, image, data_format):
     """One image as ``(H, W)`` (grey) or ``(H, W, 3)`` in [0, 1] for ``imshow``.
 
@@ -172,54 +154,6 @@ def _displayable(argument, image, data_format):
 def _show_image(ax, picture):
     """Draws what :func:`_displayable` returns, grey images on a fixed [0, 1] scale."""
     ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0.0, vmax=1.0)
-
-
-def _layer(model, layer_name):
-    try:
-        return model.get_layer(layer_name)
-    except ValueError:
-        raise ValueError(
-            f"`layer_name` {layer_name!r} is not a layer of model {model.name!r}; its layers are "
-            f"{[layer.name for layer in model.layers]}."
-        ) from None
-
-
-def _single_output(model):
-    if not isinstance(model, keras.Model) or len(model.outputs) != 1:
-        raise ValueError(
-            "`model` must be a functional or sequential keras.Model with a single output "
-            f"(for a multi-exit network, pass a model of one exit), received {model!r}."
-        )
-
-
-def activations(model, images, layer_name=None, batch_size=32):
-    """The output of one layer of ``model`` for ``images``, as numpy.
-
-    Args:
-        model: a functional or sequential ``keras.Model``.
-        images: batch of model inputs (numpy or tensor).
-        layer_name: str or None. The layer; None for the model's output.
-        batch_size: int. Images per forward pass.
-
-    Returns:
-        A numpy array: the layer's output for every image, batch first.
-
-    Example:
-
-    >>> import numpy as np, keras
-    >>> inputs = keras.Input((8, 8, 3))
-    >>> model = keras.Model(inputs, keras.layers.Conv2D(4, 3, name="conv")(inputs))
-    >>> activations(model, np.zeros((2, 8, 8, 3)), "conv").shape
-    (2, 6, 6, 4)
-
-    Reference:
-        Zeiler and Fergus, "Visualizing and Understanding Convolutional
-        Networks", ECCV 2014 (looking at what layers compute).
-    """
-    batch_size = _validation.positive_int("batch_size", batch_size)
-    output = model.output if layer_name is None else _layer(model, layer_name).output
-    probe = keras.Model(model.input, output)
-    return probe.predict(_numpy(images), batch_size=batch_size, verbose=0)
 
 
 # --- Training curves --------------------------------------------------------
@@ -338,7 +272,7 @@ def feature_maps(source, image=None, layer_name=None, max_maps=16, data_format=N
     if isinstance(source, keras.Model):
         if image is None:
             raise ValueError("`image` is required when `source` is a model.")
-        maps = activations(source, _numpy(image)[None], layer_name)
+        maps = interpret.activations(source, _numpy(image)[None], layer_name)
         title = layer_name or source.name
     else:
         maps, title = _numpy(source), "activations"
@@ -369,79 +303,6 @@ def feature_maps(source, image=None, layer_name=None, max_maps=16, data_format=N
 # --- SENet excitations ------------------------------------------------------
 
 
-def _class_labels(labels, count):
-    array = _numpy(labels)
-    if array.ndim == 2:
-        array = array.argmax(axis=1)
-    if array.shape != (count,) or not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(
-            f"`labels` must be {count} integer class ids or one-hot rows, received shape "
-            f"{_numpy(labels).shape} and dtype {_numpy(labels).dtype}."
-        )
-    return array
-
-
-def _se_layers(model, layer_names):
-    if layer_names is None:
-        found = [layer for layer in model.layers if isinstance(layer, SqueezeExcite)]
-        if not found:
-            raise ValueError(f"`model` {model.name!r} has no SqueezeExcite layer.")
-        return found
-    chosen = [_layer(model, name) for name in layer_names]
-    wrong = [layer.name for layer in chosen if not isinstance(layer, SqueezeExcite)]
-    if wrong:
-        raise ValueError(f"`layer_names` must name SqueezeExcite layers, received {wrong}.")
-    return chosen
-
-
-def mean_excitations(model, images, labels, layer_names=None, batch_size=32):
-    """Mean SE gate per channel, for each class and over all images.
-
-    Args:
-        model: a ``keras.Model`` containing ``kcv.layers.SqueezeExcite`` layers.
-        images: batch of model inputs.
-        labels: class ids ``(N,)`` or one-hot ``(N, classes)``.
-        layer_names: list of SE layer names, or None for all of them.
-        batch_size: int. Images per forward pass.
-
-    Returns:
-        ``{layer name: {class id: (C,) mean gate, ..., "all": (C,)}}`` with
-        one entry per class present in ``labels``.
-
-    Example:
-
-    >>> import numpy as np, keras, kcv
-    >>> inputs = keras.Input((4, 4, 8))
-    >>> x = kcv.layers.SqueezeExcite(reduction=2, name="se")(inputs)
-    >>> model = keras.Model(inputs, x)
-    >>> means = mean_excitations(model, np.ones((3, 4, 4, 8)), np.array([0, 1, 1]))
-    >>> sorted(means["se"], key=str), means["se"]["all"].shape
-    ([0, 1, 'all'], (8,))
-
-    Reference:
-        Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 7.2:
-        the average activations of the excitation per class.
-    """
-    batch_size = _validation.positive_int("batch_size", batch_size)
-    images = _numpy(images)
-    labels = _class_labels(labels, len(images))
-    layers = _se_layers(model, layer_names)
-    probe = keras.Model(model.input, {layer.name: layer.input for layer in layers})
-    gates = {layer.name: [] for layer in layers}
-    for start in range(0, len(images), batch_size):
-        features = probe(images[start : start + batch_size])
-        for layer in layers:
-            gates[layer.name].append(
-                keras.ops.convert_to_numpy(layer.excitation(features[layer.name]))
-            )
-    means = {}
-    for name, parts in gates.items():
-        values = np.concatenate(parts)
-        means[name] = {int(c): values[labels == c].mean(axis=0) for c in np.unique(labels)}
-        means[name]["all"] = values.mean(axis=0)
-    return means
-
-
 def se_excitations(model, images, labels, layer_names=None, class_names=None, batch_size=32):
     """SENet's Fig. 6: mean excitation per channel, one line per class, per SE layer.
 
@@ -450,7 +311,8 @@ def se_excitations(model, images, labels, layer_names=None, class_names=None, ba
 
     Args:
         model, images, labels, layer_names, batch_size: as for
-            :func:`mean_excitations`.
+            :func:`kcv.interpret.mean_excitations`, which computes the
+            means drawn here.
         class_names: list of str indexed by class id, or None for the ids.
 
     Returns:
@@ -470,7 +332,7 @@ def se_excitations(model, images, labels, layer_names=None, class_names=None, ba
         Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 7.2
         and Fig. 6.
     """
-    means = mean_excitations(model, images, labels, layer_names, batch_size)
+    means = interpret.mean_excitations(model, images, labels, layer_names, batch_size)
     ncols = min(3, len(means))
     fig, axes = subplots(math.ceil(len(means) / ncols), ncols)
     for ax in axes[len(means) :]:
@@ -495,223 +357,6 @@ def se_excitations(model, images, labels, layer_names=None, class_names=None, ba
 # --- Grad-CAM and CAM -------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _class_scores(model):
-    """Within the block, a softmax output layer returns its logits.
-
-    Grad-CAM differentiates the score before the softmax (Selvaraju et al.,
-    Sec. 3); the layer's activation is restored on exit.
-    """
-    last = model.layers[-1]
-    softmax = getattr(last, "activation", None) is keras.activations.softmax
-    if softmax:
-        last.activation = keras.activations.linear
-    try:
-        yield
-    finally:
-        if softmax:
-            last.activation = keras.activations.softmax
-
-
-def _feature_layer(model, layer_name):
-    """The named layer, or the last one whose output is a 4D feature map."""
-    if layer_name is not None:
-        layer = _layer(model, layer_name)
-        if len(layer.output.shape) != 4:
-            raise ValueError(
-                f"`layer_name` must name a layer with a 4D feature map, {layer_name!r} outputs "
-                f"shape {layer.output.shape}."
-            )
-        return layer
-    for layer in reversed(model.layers):
-        if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4:
-            return layer
-    raise ValueError(f"`model` {model.name!r} has no layer with a 4D output for the heat map.")
-
-
-def _chosen_classes(class_index, scores):
-    if class_index is None:
-        return scores.argmax(axis=-1)
-    chosen = np.broadcast_to(np.asarray(class_index), scores.shape[:1])
-    if not np.issubdtype(chosen.dtype, np.integer) or np.any(
-        (chosen < 0) | (chosen >= scores.shape[-1])
-    ):
-        raise ValueError(
-            f"`class_index` must be None or class ids in [0, {scores.shape[-1]}), "
-            f"received {class_index!r}."
-        )
-    return chosen
-
-
-def _upsampled(maps, size):
-    """``(B, h, w)`` maps resized bilinearly to ``size``."""
-    resized = keras.ops.image.resize(
-        maps[..., None].astype("float32"),
-        tuple(size),
-        interpolation="bilinear",
-        data_format="channels_last",
-    )
-    return keras.ops.convert_to_numpy(resized)[..., 0]
-
-
-def _grad_cam(model, batch, class_index, layer_name, data_format):
-    """Grad-CAM maps at the feature size (before upsampling) and the classes used."""
-    _single_output(model)
-    layer = _feature_layer(model, layer_name)
-    features = keras.ops.convert_to_numpy(keras.Model(model.input, layer.output)(batch))
-    try:
-        head = keras.Model(layer.output, model.output)
-    except ValueError:
-        raise ValueError(
-            f"`layer_name`: the output of {model.name!r} must depend on its input only "
-            f"through layer {layer.name!r} (no connection may bypass it)."
-        ) from None
-    with _class_scores(model):
-        scores = keras.ops.convert_to_numpy(head(features))
-        one_hot = np.eye(scores.shape[-1], dtype="float32")[_chosen_classes(class_index, scores)]
-        _, grads = backend.value_and_input_gradient(
-            lambda a: keras.ops.sum(keras.ops.multiply(head(a), one_hot)), features
-        )
-    spatial = layout.spatial_axes(data_format)
-    channel = layout.channel_axis(data_format)
-    weights = grads.mean(axis=spatial, keepdims=True)  # alpha_k^c, Eq. 1
-    maps = np.maximum((weights * features).sum(axis=channel), 0.0)  # Eq. 2
-    return maps, one_hot.argmax(axis=-1)
-
-
-def _cam(model, batch, class_index, layer_name, data_format):
-    """CAM maps at the feature size (before upsampling) and the classes used."""
-    _single_output(model)
-    pools = [
-        layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)
-    ]
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    if not pools or not dense:
-        raise ValueError(
-            f"`model` {model.name!r} must end with global average pooling and a dense "
-            "classifier for CAM (use `grad_cam` for other networks)."
-        )
-    output = pools[-1].input if layer_name is None else _feature_layer(model, layer_name).output
-    features = keras.ops.convert_to_numpy(keras.Model(model.input, output)(batch))
-    kernel = keras.ops.convert_to_numpy(dense[-1].kernel.value)
-    channel = layout.channel_axis(data_format)
-    if features.shape[channel] != kernel.shape[0]:
-        raise ValueError(
-            f"`layer_name`: the feature map has {features.shape[channel]} channels but the "
-            f"classifier {dense[-1].name!r} reads {kernel.shape[0]}."
-        )
-    classes = _chosen_classes(class_index, keras.ops.convert_to_numpy(model(batch)))
-    weights = np.moveaxis(kernel[:, classes], 0, -1)  # (B, C): w_k^c
-    if data_format == "channels_last":
-        maps = np.einsum("bhwc,bc->bhw", features, weights)
-    else:
-        maps = np.einsum("bchw,bc->bhw", features, weights)
-    return maps, classes
-
-
-def _unit(maps):
-    """Each ``(h, w)`` map divided by its maximum (all-zero maps stay zero)."""
-    peak = maps.max(axis=(1, 2), keepdims=True)
-    return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
-
-
-def _saliency(method, model, image, class_index, layer_name, data_format):
-    """``(heat map(s) in [0, 1] at the input size, classes explained)``."""
-    data_format = _validation.data_format(data_format)
-    batch, single = _image_batch("image", image, data_format)
-    size = _spatial_size(batch, data_format)
-    if method == "grad_cam":
-        maps, classes = _grad_cam(model, batch, class_index, layer_name, data_format)
-        heat = _unit(_upsampled(maps, size))
-    else:
-        maps, classes = _cam(model, batch, class_index, layer_name, data_format)
-        heat = _upsampled(_unit(maps - maps.min(axis=(1, 2), keepdims=True)), size)
-    heat = np.clip(heat, 0.0, 1.0)
-    return (heat[0], classes[0]) if single else (heat, classes)
-
-
-def grad_cam(model, image, class_index=None, layer_name=None, data_format=None):
-    """Grad-CAM heat map: where the network looks when it scores a class.
-
-    For the feature map ``A`` of ``layer_name`` (default: the last layer with
-    a 4D output) and the class score ``y^c`` (before any softmax), the
-    weights are ``α_k = mean_{i,j} ∂y^c/∂A_k(i, j)`` (Eq. 1) and the map is
-    ``ReLU(Σ_k α_k A_k)`` (Eq. 2), upsampled bilinearly to the input size and
-    divided by its maximum. Gradients come from
-    :func:`kcv.backend.value_and_input_gradient`, on any backend.
-
-    Args:
-        model: single-output ``keras.Model``. A final softmax is bypassed for
-            the duration of the call.
-        image: one input ``(H, W, C)`` / ``(C, H, W)``, or a batch of them.
-        class_index: int, one int per image, or None for the top class.
-        layer_name: str or None. The convolutional layer to explain; the
-            model's output must depend on its input only through it.
-        data_format: str or None. Layout of ``image`` and of the features.
-
-    Returns:
-        A numpy array in [0, 1] of the input's spatial size: ``(H, W)`` for
-        one image, ``(B, H, W)`` for a batch (zero where no feature raises
-        the class score).
-
-    Example:
-
-    >>> import numpy as np, keras
-    >>> inputs = keras.Input((16, 16, 3))
-    >>> x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv")(inputs)
-    >>> x = keras.layers.GlobalAveragePooling2D()(x)
-    >>> model = keras.Model(inputs, keras.layers.Dense(5)(x))
-    >>> grad_cam(model, np.random.rand(16, 16, 3), layer_name="conv").shape
-    (16, 16)
-
-    Reference:
-        Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks
-        via Gradient-based Localization", ICCV 2017, Sec. 3, Eq. 1-2.
-    """
-    return _saliency("grad_cam", model, image, class_index, layer_name, data_format)[0]
-
-
-def class_activation_map(model, image, class_index=None, layer_name=None, data_format=None):
-    """Class activation map (CAM) of a network ending in GAP and a dense layer.
-
-    ``M_c(i, j) = Σ_k w_k^c f_k(i, j)``: the classifier's weights for class
-    ``c`` applied to the last feature map at every position (the feature map
-    is what global average pooling reads, or ``layer_name``'s output; the
-    classifier is the model's last dense layer). As in the official code the
-    map is shifted and scaled to [0, 1], then upsampled bilinearly to the
-    input size. For such networks Grad-CAM gives the same map up to the ReLU
-    and the scaling (Selvaraju et al., Sec. 3.1).
-
-    Args:
-        model: single-output ``keras.Model``: features -> GAP -> [dropout]
-            -> dense.
-        image: one input ``(H, W, C)`` / ``(C, H, W)``, or a batch of them.
-        class_index: int, one int per image, or None for the top class.
-        layer_name: str or None. Layer giving the pooled feature map.
-        data_format: str or None. Layout of ``image`` and of the features.
-
-    Returns:
-        A numpy array in [0, 1]: ``(H, W)`` for one image, ``(B, H, W)`` for
-        a batch.
-
-    Example:
-
-    >>> import numpy as np, keras
-    >>> inputs = keras.Input((16, 16, 3))
-    >>> x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
-    >>> x = keras.layers.GlobalAveragePooling2D()(x)
-    >>> model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x))
-    >>> class_activation_map(model, np.random.rand(16, 16, 3)).shape
-    (16, 16)
-
-    Reference:
-        Zhou et al., "Learning Deep Features for Discriminative
-        Localization", CVPR 2016, Sec. 2 and Fig. 2; official
-        ``pytorch_CAM.py`` (``returnCAM``).
-    """
-    return _saliency("cam", model, image, class_index, layer_name, data_format)[0]
-
-
 def grad_cam_figure(
     model,
     image,
@@ -730,8 +375,11 @@ def grad_cam_figure(
 
     Args:
         model, image, class_index, layer_name, data_format: as for
-            :func:`grad_cam` (``image``: one image, no batch axis).
-        method: str. ``"grad_cam"`` or ``"cam"`` (:func:`class_activation_map`).
+            :func:`kcv.interpret.grad_cam` (``image``: one image, no batch
+            axis), which computes the map drawn here
+            (:func:`kcv.interpret.heat_map`).
+        method: str. ``"grad_cam"`` or ``"cam"``
+            (:func:`kcv.interpret.class_activation_map`).
         class_names: list of str indexed by class id, for the title.
         alpha: float in [0, 1]. Opacity of the hottest pixels.
         ax: matplotlib Axes or None.
@@ -752,12 +400,12 @@ def grad_cam_figure(
         Selvaraju et al., Grad-CAM, ICCV 2017, Fig. 1; Zhou et al., CAM,
         CVPR 2016, Fig. 3.
     """
-    method = _validation.one_of("method", method, ("grad_cam", "cam"))
+    method = _validation.one_of("method", method, interpret.HEAT_MAP_METHODS)
     data_format = _validation.data_format(data_format)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"`alpha` must be in [0, 1], received {alpha!r}.")
     picture = _displayable("image", image, data_format)
-    heat, chosen = _saliency(method, model, image, class_index, layer_name, data_format)
+    heat, chosen = interpret.heat_map(model, image, method, class_index, layer_name, data_format)
     fig, (ax,) = subplots(ax=ax, grid=False)
     _show_image(ax, picture)
     overlay = matplotlib.colormaps[HEAT_MAP](heat)
@@ -1230,13 +878,9 @@ def timing_bars(
 __all__ = [
     "COLORS",
     "SEGMENTATION_COLORS",
-    "activations",
     "budget_curves",
-    "class_activation_map",
     "feature_maps",
-    "grad_cam",
     "grad_cam_figure",
-    "mean_excitations",
     "receptive_field_figure",
     "se_excitations",
     "segmentation_overlay",

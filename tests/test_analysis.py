@@ -342,8 +342,11 @@ def test_counting_leaves_models_and_layers_as_they_were():
     count_macs(model)
     with pytest.raises(ValueError, match="incompatible"):
         count_macs(model, input_shape=(8, 8, 5))  # wrong channels: Keras refuses mid-pass
-    for layer in model._flatten_layers():
-        assert "call" not in vars(layer), layer.name  # the class's call again
+    block = model.layers[0]
+    sublayers = [v for v in block.blocks if isinstance(v, keras.layers.Layer)]
+    assert len(sublayers) >= 4  # depthwise, pointwise, their BNs (and activations)
+    for layer in [model, block, *sublayers]:
+        assert "call" not in vars(layer), layer.name  # no method is replaced, even for a while
     after = keras.ops.convert_to_numpy(model(x, training=False))
     np.testing.assert_array_equal(after, before)
     for w, w0 in zip(model.get_weights(), weights):
@@ -355,6 +358,79 @@ def test_layer_called_twice_counts_twice():
     inputs = keras.Input((5, 5, 4))
     model = keras.Model(inputs, conv(conv(inputs)))
     assert count_macs(model) == 2 * 4 * 4 * 25
+
+
+class _TwoScales(keras.layers.Layer):
+    """One 3x3 convolution applied at full and half resolution, the results summed."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = keras.layers.Conv2D(8, 3, padding="same", **ZEROS)
+        self.pool = keras.layers.AveragePooling2D(2)
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+
+    def call(self, x):
+        small = self.conv(self.pool(x))
+        return self.conv(x) + keras.ops.repeat(keras.ops.repeat(small, 2, axis=1), 2, axis=2)
+
+
+def test_a_sublayer_called_twice_inside_a_custom_layer_counts_each_call_at_its_size():
+    """9·4·8 per output pixel, at 16x16 and at 8x8."""
+    per_pixel = 9 * 4 * 8
+    layer = _TwoScales(name="two_scales")
+    assert count_macs(layer, input_shape=(16, 16, 4)) == per_pixel * (256 + 64)
+    inputs = keras.Input((16, 16, 4))
+    model = keras.Model(inputs, _TwoScales()(inputs))
+    (macs,) = count_macs(model, by_layer=True).values()
+    assert macs == per_pixel * (256 + 64)
+
+
+def test_nested_models_and_subclassed_models_are_counted_inside():
+    inner = keras.Sequential(
+        [keras.Input((8, 8, 4)), keras.layers.Conv2D(6, 1, **ZEROS), keras.layers.ReLU()]
+    )
+    head_inputs = keras.Input((8, 8, 6))
+    head = keras.Model(head_inputs, keras.layers.Conv2D(2, 3, **ZEROS)(head_inputs))
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, head(inner(inputs)))
+    assert count_macs(model) == 4 * 6 * 64 + 9 * 6 * 2 * 36  # "valid" 3x3: 6x6
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.blocks = [kcv.layers.SqueezeExcite(4), keras.layers.Dense(3, **ZEROS)]
+
+        def call(self, x):
+            return self.blocks[1](self.blocks[0](x))
+
+    subclassed = Subclassed()
+    subclassed(np.zeros((1, 5, 5, 16), "float32"))  # built by a call: no config to copy from
+    assert count_macs(subclassed, input_shape=(5, 5, 16)) == 2 * 16 * 4 + 25 * 16 * 3
+
+
+def test_a_sublayer_under_any_attribute_is_counted_and_own_weights_are_refused():
+    """Sublayers are found by their weights' paths, whatever attribute holds them."""
+
+    class Hidden(keras.layers.Layer):
+        def __init__(self, own=False, **kwargs):
+            super().__init__(**kwargs)
+            self._conv = keras.layers.Conv2D(2, 1, **ZEROS)
+            self.own = own
+
+        def build(self, input_shape):
+            self._conv.build(input_shape)
+            if self.own:
+                self.scale = self.add_weight(shape=(2,), initializer="ones")
+
+        def call(self, x):
+            y = self._conv(x)
+            return y * self.scale if self.own else y
+
+    assert count_macs(Hidden(name="hidden"), input_shape=(4, 4, 3)) == 3 * 2 * 16
+    with pytest.raises(ValueError, match="no rule for layer 'scaled' \\(Hidden\\)"):
+        count_macs(Hidden(own=True, name="scaled"), input_shape=(4, 4, 3))
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The benchmarks behind `make bench`: native PyTorch references and the families script."""
+"""The benchmarks behind `make bench`: native PyTorch references, the shared harness, the scripts."""
 
 import csv
 import importlib.util
@@ -24,6 +24,7 @@ def _load(name):
 
 families = _load("families")  # imports no framework at module level
 models = _load("models")
+harness = families.harness  # what both scripts import (they put benchmarks/ on sys.path)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_native_module_has_the_kcv_block_structure(native_torch, name):
     x = np.random.default_rng(0).standard_normal((2, 8, 8, family.channels), dtype=np.float32)
     _, layer, target = families.kcv_model(family, x)
     module = family.native_module(native_torch, family.channels)
-    kcv_count, native_count = families.check_parameters(family.name, layer, module)
+    kcv_count, native_count = harness.check_parameters(family.name, layer, module)
     assert kcv_count == native_count > 0
     native_out = module(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))
     expected = target.shape if target.ndim != 4 else np.transpose(target, (0, 3, 1, 2)).shape
@@ -59,7 +60,7 @@ def test_parameter_count_mismatch_fails_loudly(native_torch):
     _, layer, _ = families.kcv_model(family, x)
     wrong = native_torch.SqueezeExcite(family.channels, reduction=8)
     with pytest.raises(RuntimeError, match="same structure"):
-        families.check_parameters(family.name, layer, wrong)
+        harness.check_parameters(family.name, layer, wrong)
 
 
 @pytest.mark.slow
@@ -111,7 +112,7 @@ def test_native_model_has_the_kcv_model_structure(native_torch, name):
     keras.utils.set_random_seed(0)
     model = spec.build(kcv.models)
     module = spec.native(models.native_modules())
-    kcv_count, native_count = families.check_parameters(name, model, module)
+    kcv_count, native_count = harness.check_parameters(name, model, module)
     assert kcv_count == native_count == kcv.analysis.count_params(model) > 0
     x = torch.zeros(1, models.CHANNELS, models.SIZE, models.SIZE)
     with torch.inference_mode():
@@ -195,16 +196,16 @@ def test_grading_benchmark_generates_a_class_with_known_answers(tmp_path):
 @pytest.mark.backend_independent
 def test_pooled_loss_reduces_every_axis_but_batch_and_channels():
     x = np.arange(2 * 3 * 4 * 5, dtype="float32").reshape(2, 3, 4, 5)
-    np.testing.assert_allclose(families.spatial_mean(np, x), x.mean(axis=(1, 2)))
+    np.testing.assert_allclose(harness.spatial_mean(np, x), x.mean(axis=(1, 2)))
     channels_first = x.transpose(0, 3, 1, 2)
     np.testing.assert_allclose(
-        families.spatial_mean(np, channels_first, channels_last=False), x.mean(axis=(1, 2))
+        harness.spatial_mean(np, channels_first, channels_last=False), x.mean(axis=(1, 2))
     )
     codes = x[:, 0]  # (B, K, C), as Encoding outputs on both sides
     np.testing.assert_allclose(
-        families.spatial_mean(np, codes, channels_last=False), codes.mean(axis=1)
+        harness.spatial_mean(np, codes, channels_last=False), codes.mean(axis=1)
     )
-    assert families.spatial_mean(np, x[:, 0, 0]) is not None
+    assert harness.spatial_mean(np, x[:, 0, 0]) is not None
     assert families.result_name([{"device": "cpu"}], "float32", "pooled") == "families_cpu_pooled"
     assert (
         families.result_name([{"device": "cpu"}], "mixed_bfloat16") == "families_cpu_mixed_bfloat16"
@@ -229,3 +230,45 @@ def test_kcv_bench_runs_the_checkout_scripts(capsys):
         assert os.path.exists(os.path.join(BENCHMARKS, f"{name}.py")), name
     # Arguments after the name reach the script (argparse refuses this one: exit status 2).
     assert cli.main(["bench", "grading", "--submissions", "x"]) == 2
+
+
+@pytest.mark.backend_independent
+def test_the_scripts_share_the_harness_and_not_each_other():
+    """families.py and models.py import harness.py; neither imports the other."""
+    import ast
+
+    for name in ("families", "models", "grading", "encoding_memory"):
+        with open(os.path.join(BENCHMARKS, f"{name}.py"), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not imported & {"families", "models"}, (name, sorted(imported))
+    assert families.NATIVE is harness.NATIVE and models.RUNS[0] is harness.NATIVE
+    assert [run.label for run in models.RUNS[1:]] == [run.label for run in harness.BACKEND_RUNS]
+    assert families.KERAS_CONVOLUTIONS in families.RUNS
+    assert families.KERAS_CONVOLUTIONS not in models.RUNS
+
+
+@pytest.mark.backend_independent
+def test_importing_the_benchmarks_changes_no_environment(monkeypatch):
+    """The settings reach the workers' environment, not this process's."""
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.setenv("KCV_DEPTHWISE", "shifted")
+    for name in ("harness", "families", "models", "encoding_memory"):
+        _load(name)
+    assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+    from kcv import environment
+
+    env = harness.worker_environment()
+    assert {k: env[k] for k in environment.settings()} == environment.settings()
+    assert env["KCV_DEPTHWISE"] == "shifted"  # the caller's own variables are kept ...
+    assert "KCV_DEPTHWISE" not in families.worker_environ()  # ... but families.py's RUNS choose
+    mine = harness.worker_environment({"TF_ENABLE_ONEDNN_OPTS": "0"})
+    assert mine["TF_ENABLE_ONEDNN_OPTS"] == "0"  # a value the caller set wins
+    assert harness.machine({"TF_ENABLE_ONEDNN_OPTS": "0"})["environment"] == (
+        "TF_ENABLE_ONEDNN_OPTS=0"
+    )

@@ -4,8 +4,9 @@ The grader starts its own processes per backend, so these tests run once
 (``backend_independent``). Each corpus file under ``tests/grading_corpus``
 states in its docstring the exercise it attempts, the checks it must lose
 (``loses:``, ``all`` or ``none``) and a piece of the message it must get.
-Reference results are cached by the grader for the life of this process:
-the batches below share them.
+The grader keeps no references between calls by itself: the batches below
+share one :class:`~kcv.grading.jobs.References` (``REFERENCES``), passed
+explicitly.
 """
 
 import ast
@@ -24,8 +25,10 @@ import pytest
 
 from kcv.grading import checks
 from kcv.grading import exercises
+from kcv.grading import jobs
 from kcv.grading import report
 from kcv.grading import runner
+from kcv.grading import sandbox
 from kcv.grading import submission
 
 pytestmark = pytest.mark.backend_independent
@@ -34,6 +37,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "tests", "grading_corpus")
 EXERCISES_DIR = os.path.join(ROOT, "exercises")
 BACKENDS = runner.default_backends()
+GRADING = os.path.join(ROOT, "kcv", "grading")
+# The reference outputs, computed once for all the batches of this module.
+REFERENCES = jobs.References()
 
 
 def _say(capsys, text):
@@ -70,7 +76,7 @@ def _survivors():
                 command = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if runner.PROBE in command or command.startswith("sleep 613"):
+        if sandbox.PROBE in command or command.startswith("sleep 613"):
             found.append(f"{name}: {command[:120]}")
     return found
 
@@ -87,7 +93,7 @@ def test_every_solution_scores_full_marks_on_every_backend(capsys):
         if name != "squeeze_excite"
     ]
     start = time.monotonic()
-    graded = runner.grade_many(items, BACKENDS, jobs=2)
+    graded = runner.grade_many(items, BACKENDS, jobs=2, references=REFERENCES)
     seconds = time.monotonic() - start
     for result in graded:
         assert result.score == result.max_score, report.text(result)
@@ -158,7 +164,9 @@ def wrong_grades():
     stub = os.path.join(EXERCISES_DIR, "squeeze_excite.ipynb")
     corpus.append((stub, "squeeze_excite", "all", "NotImplementedError"))
     start = time.monotonic()
-    graded = runner.grade_many([(path, ex) for path, ex, _, _ in corpus], ["jax"], jobs=2)
+    graded = runner.grade_many(
+        [(path, ex) for path, ex, _, _ in corpus], ["jax"], jobs=2, references=REFERENCES
+    )
     return corpus, graded, time.monotonic() - start
 
 
@@ -218,11 +226,11 @@ def test_hostile_submissions_are_contained(capsys):
     graded = {}
     # numpy-only processes need little memory: a 1 GiB cap stops the memory bomb sooner.
     for exercise, limits in (
-        ("exit_thresholds", runner.Limits(timeout=40, memory_mib=1024)),
-        ("squeeze_excite", runner.Limits(timeout=150)),
+        ("exit_thresholds", sandbox.Limits(timeout=40, memory_mib=1024)),
+        ("squeeze_excite", sandbox.Limits(timeout=150)),
     ):
         items = [(path, ex) for path, ex, _, _ in corpus if ex == exercise]
-        results = runner.grade_many(items, ["jax"], limits, jobs=2)
+        results = runner.grade_many(items, ["jax"], limits, jobs=2, references=REFERENCES)
         graded.update(zip([path for path, _ in items], results))
     seconds = time.monotonic() - start
     problems = []
@@ -387,7 +395,7 @@ def _npz(**arrays):
 
 
 def test_results_are_loaded_as_plain_arrays_only():
-    good = runner.load_results(_npz(a=np.ones(3), b=np.array("text")), 1 << 20)
+    good = sandbox.load_results(_npz(a=np.ones(3), b=np.array("text")), 1 << 20)
     assert set(good) == {"a", "b"}
     refusals = {
         "no results": b"",
@@ -398,7 +406,7 @@ def test_results_are_loaded_as_plain_arrays_only():
     }
     for reason, data in refusals.items():
         with pytest.raises(ValueError):
-            runner.load_results(data, 1024 if reason == "more than" else 1 << 20)
+            sandbox.load_results(data, 1024 if reason == "more than" else 1 << 20)
 
 
 def test_compare_reports_the_worst_element():
@@ -481,3 +489,141 @@ for name, exercise in exercises.EXERCISES.items():
         assert f"=== {name} stub False" in done.stdout, done.stdout
     assert done.stdout.count("public checks passed") == len(exercises.EXERCISES)
     assert "all tests passed" not in done.stdout.lower()
+
+
+def _grading_imports():
+    """``{module: {modules of kcv.grading it imports}}``, read with ``ast`` (lazy imports too).
+
+    ``from kcv.grading import x`` names the module ``x`` when there is a file
+    ``x.py``, else the package (``__init__``).
+    """
+    names = {Path(p).stem for p in glob.glob(os.path.join(GRADING, "*.py"))}
+    graph = {}
+    for name in names:
+        tree = ast.parse(Path(GRADING, f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    if parts[:2] == ["kcv", "grading"]:
+                        found.add(parts[2] if len(parts) > 2 else "__init__")
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[:2] != ["kcv", "grading"]:
+                    continue
+                if len(parts) > 2:
+                    found.add(parts[2])
+                else:
+                    found |= {a.name if a.name in names else "__init__" for a in node.names}
+        graph[name] = found - {name}
+    return graph
+
+
+def test_the_grading_modules_import_without_a_cycle():
+    """Every module imports; the imports inside kcv.grading form a DAG (as its docstring draws)."""
+    import importlib
+
+    graph = _grading_imports()
+    assert {"sandbox", "jobs", "runner", "checks", "probe", "report", "cli"} <= set(graph)
+    for name in graph:
+        module = "kcv.grading" if name == "__init__" else f"kcv.grading.{name}"
+        importlib.import_module(module)
+    assert "runner" not in graph["checks"], "checks must not import runner"
+    assert graph["probe"] == set(), "probe runs as a script: it imports nothing of kcv.grading"
+    state = {}  # name -> "visiting" | "done"
+
+    def visit(name, path):
+        state[name] = "visiting"
+        for target in sorted(graph[name]):
+            assert state.get(target) != "visiting", f"import cycle: {' → '.join(path + [target])}"
+            if target not in state:
+                visit(target, path + [target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    drawn = ast.get_docstring(ast.parse(Path(GRADING, "__init__.py").read_text()))
+    for name, targets in graph.items():
+        if name != "__init__" and targets:
+            assert f"{name:<10} → {', '.join(sorted(targets))}" in drawn, name
+
+
+def test_the_grader_uses_public_keras_only():
+    """No keras.src, no private Keras method, nothing of another module reassigned."""
+    for path in glob.glob(os.path.join(GRADING, "*.py")):
+        text = Path(path).read_text()
+        assert "keras.src" not in text and '"src"' not in text, path
+        assert "_flatten_layers" not in text, path
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr":
+                raise AssertionError(f"{path}:{node.lineno} calls setattr()")
+
+
+def test_grading_processes_get_kcv_settings_and_nothing_of_the_graders_environment(monkeypatch):
+    from kcv import environment
+
+    monkeypatch.setenv("KCV_GRADER_SECRET", "x")
+    env = sandbox.environment("/tmp/home", "torch")
+    assert environment.settings().items() <= env.items()
+    assert env["TF_CPP_MIN_LOG_LEVEL"] == "1" and env["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    assert env["KERAS_BACKEND"] == "torch" and env["HOME"] == env["TMPDIR"] == "/tmp/home"
+    assert "KCV_GRADER_SECRET" not in env
+
+
+def test_references_belong_to_their_object():
+    """Two References share nothing; one computes a reference once."""
+    exercise = exercises.get("exit_thresholds")
+    first, second = jobs.References(), jobs.References()
+    outputs = first.function(exercise)
+    assert first.function(exercise) is outputs
+    assert second.function(exercise) is not outputs
+    for key, value in outputs.items():
+        np.testing.assert_array_equal(second.function(exercise)[key], value)
+    assert not hasattr(runner, "_REFERENCES") and not hasattr(jobs, "_REFERENCES")
+
+
+def test_limits_and_jobs_are_checked_with_one_message_format():
+    with pytest.raises(ValueError, match=r"`timeout` must be a positive number, received -1"):
+        sandbox.Limits(timeout=-1)
+    with pytest.raises(ValueError, match=r"`jobs` must be an integer >= 1, received 0"):
+        runner.grade_many([], ["jax"], jobs=0)
+    with pytest.raises(ValueError, match=r"`backends` must be some of jax, tensorflow, torch"):
+        runner.grade_many([], ["mxnet"])
+
+
+def test_a_probe_run_repeats_exactly_through_public_seeding():
+    """Initial weights and dropout masks follow keras.utils.set_random_seed: two runs agree."""
+    script = """
+import keras, numpy as np
+from kcv.grading import probe
+
+class Block(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense, self.drop = keras.layers.Dense(16), keras.layers.Dropout(0.5)
+
+    def call(self, x, training=False):
+        return self.drop(self.dense(x), training=training)
+
+config = {"kwargs": {}, "seed": 7, "symbolic_shape": [None, 4]}
+x = np.ones((8, 4), "float32")
+steps = ("construct", "eval", "train")
+runs = [probe.probe_layer(Block, config, {"x": x}, steps=steps) for _ in range(2)]
+other = probe.probe_layer(Block, {**config, "seed": 8}, {"x": x}, steps=steps)
+for key in ("out_eval", "out_train"):
+    assert np.array_equal(runs[0][key], runs[1][key]), key
+    assert not np.array_equal(runs[0][key], other[key]), key
+assert (runs[0]["out_train"] == 0).any() and (runs[0]["out_train"] != 0).any()
+print("repeated")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "KERAS_BACKEND": "numpy"},
+    )
+    assert done.returncode == 0 and "repeated" in done.stdout, done.stderr[-3000:]

@@ -11,6 +11,7 @@ import pytest
 import kcv
 from kcv import backend
 from kcv import testing
+from kcv.models.encnet import EncodingGate
 
 RESNET50_FEATURES = 23_508_032  # torchvision ResNet-50 without its fc (25,557,032 - 2,049,000)
 RESNET101_FEATURES = 42_500_160  # 44,549,160 - 2,049,000
@@ -105,20 +106,29 @@ def test_encnet_cifar_counts_against_the_official_structure(widen, codes):
 @pytest.mark.backend_independent
 def test_encnet_cifar_has_14_layers_and_an_encoding_gate_per_block():
     model = _stateless(kcv.models.EncNetCIFAR, widen=4, num_codes=16)
+    blocks = [layer for layer in model.layers if isinstance(layer, kcv.layers.BasicBlock)]
+    nested = [layer for block in blocks for unit in block.units for layer in unit]
     convs_3x3 = [
         layer
-        for layer in model.layers
+        for layer in model.layers + nested
         if isinstance(layer, kcv.layers.Conv2D) and layer.kernel_size == (3, 3)
     ]
     assert len(convs_3x3) + 1 == 14  # 13 convolutions and the classifier
-    encodings = [layer for layer in model.layers if isinstance(layer, kcv.layers.Encoding)]
-    assert [layer.name for layer in encodings] == [
-        f"conv{s}_block{b}_enc_encoding" for s in (2, 3, 4) for b in (1, 2)
+    assert [block.name for block in blocks] == [
+        f"conv{s}_block{b}" for s in (2, 3, 4) for b in (1, 2)
     ]
-    assert [tuple(layer.output.shape[1:]) for layer in encodings] == [(16, 16)] * 2 + [
+    # The gate is each block's attention: on the residual branch, before the addition.
+    gates = [block.attention for block in blocks]
+    assert all(isinstance(gate, EncodingGate) for gate in gates)
+    assert all(block.inner_attention is None for block in blocks)
+    encodings = [gate.encoding for gate in gates]
+    assert all(isinstance(encoding, kcv.layers.Encoding) for encoding in encodings)
+    # K = 16 codewords of C/4 channels: Encoding outputs (16, 16), (16, 32), (16, 64).
+    assert [tuple(encoding.codewords.shape) for encoding in encodings] == [(16, 16)] * 2 + [
         (16, 32)
     ] * 2 + [(16, 64)] * 2
-    assert model.get_layer("conv4_block2_enc_scale").output.shape == (None, 8, 8, 256)
+    assert [gate.gate.units for gate in gates] == [64] * 2 + [128] * 2 + [256] * 2
+    assert model.get_layer("conv4_block2").output.shape == (None, 8, 8, 256)
 
 
 @pytest.mark.backend_independent

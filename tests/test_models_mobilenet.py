@@ -13,7 +13,7 @@ import pytest
 import kcv
 from kcv import backend
 from kcv import testing
-from kcv.models._utils import make_divisible
+from kcv.models.common import make_divisible
 
 # MobileNet, Table 1: (pointwise filters, stride) of the 13 separable blocks.
 V1_BLOCKS = (

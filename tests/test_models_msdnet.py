@@ -140,7 +140,7 @@ def test_imagenet_stem_shapes():
         ),
         (
             {"preset": "cifar_anytime", "growth_factor": (1, 2)},
-            "`bottleneck_factor` must have one entry per scale",
+            "`bottleneck_factor` must be a sequence with one entry per scale",
         ),
         ({"preset": "cifar_anytime", "input_shape": (32, 32)}, "`input_shape` must be"),
     ],

@@ -1,7 +1,11 @@
 """SE-ResNets: ResNet-50 / SE-ResNet-50 counts, SE placement, dilation (output_stride), CIFAR.
 
 Paper-size models are built inside ``keras.StatelessScope(initialize_variables=False)``:
-weight shapes without initialised values, cheap and backend-independent.
+weight shapes without initialised values, cheap and backend-independent. Each
+residual block is one layer (``conv{stage}_block{n}``, a :class:`kcv.layers.Bottleneck`
+or :class:`kcv.layers.BasicBlock`); the order of the operations inside a block
+(SE on the residual branch after its last BN, before the addition) is checked
+against a NumPy reference in tests/test_residual.py.
 """
 
 import keras
@@ -11,8 +15,11 @@ import pytest
 import kcv
 from kcv import backend
 from kcv import testing
-from kcv.models import _utils
+from kcv.models import common
+from kcv.models import resnet
 from kcv.models import senet
+
+BLOCKS = (kcv.layers.BasicBlock, kcv.layers.Bottleneck)
 
 
 def _stateless(builder, **kwargs):
@@ -22,6 +29,32 @@ def _stateless(builder, **kwargs):
 
 def _trainable(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def _blocks(model):
+    return [layer for layer in model.layers if isinstance(layer, BLOCKS)]
+
+
+def _se_layers(model):
+    """Every SqueezeExcite of a model: top-level layers and the blocks' extensions."""
+    nested = [
+        extension
+        for block in _blocks(model)
+        for extension in (block.attention, block.inner_attention)
+        if extension is not None
+    ]
+    return [layer for layer in model.layers + nested if isinstance(layer, kcv.layers.SqueezeExcite)]
+
+
+def _convs(model):
+    """Every convolution of a model: top-level layers and those inside the blocks."""
+    nested = [
+        layer
+        for block in _blocks(model)
+        for unit in block.units + [block.shortcut or []]
+        for layer in unit
+    ]
+    return [layer for layer in model.layers + nested if isinstance(layer, kcv.layers.Conv2D)]
 
 
 def _bottleneck_params(cin, width, projection):
@@ -67,7 +100,10 @@ def test_resnet50_parameter_count():
     assert expected == 25_557_032  # torchvision resnet50
     model = _stateless(kcv.models.SEResNet50, reduction=None)
     assert _trainable(model) == expected
-    assert not any(isinstance(layer, kcv.layers.SqueezeExcite) for layer in model.layers)
+    assert not _se_layers(model)
+    assert all(
+        block.attention is None and block.inner_attention is None for block in _blocks(model)
+    )
 
 
 @pytest.mark.backend_independent
@@ -76,7 +112,8 @@ def test_se_resnet50_parameter_count():
     assert se == 3 * 8_464 + 4 * 33_312 + 6 * 132_160 + 3 * 526_464 == 2_530_992
     model = _stateless(kcv.models.SEResNet50)
     assert _trainable(model) == 25_557_032 + se == 28_088_024  # timm / Cadene se_resnet50
-    assert sum(isinstance(layer, kcv.layers.SqueezeExcite) for layer in model.layers) == 16
+    assert len(_se_layers(model)) == 16
+    assert all(isinstance(block.attention, kcv.layers.SqueezeExcite) for block in _blocks(model))
 
 
 @pytest.mark.backend_independent
@@ -93,33 +130,41 @@ def test_keras_applications_resnet50_differs_by_its_conv_biases():
 
 @pytest.mark.backend_independent
 def test_block_layout():
-    """Stride on the 3x3, no conv bias, SE on the residual branch before the addition."""
+    """Stride on the 3x3, no conv bias, SE on the residual branch (the block's attention)."""
     model = _stateless(kcv.models.SEResNet50, input_shape=(64, 64, 3))
-    assert model.get_layer("conv3_block1_conv1").strides == (1, 1)
-    assert model.get_layer("conv3_block1_conv2").strides == (2, 2)
-    assert model.get_layer("conv3_block1_shortcut").strides == (2, 2)
-    assert not any(layer.use_bias for layer in model.layers if isinstance(layer, kcv.layers.Conv2D))
-    se, add = model.get_layer("conv4_block3_se"), model.get_layer("conv4_block3_add")
-    assert se.input is model.get_layer("conv4_block3_conv3_bn").output
-    assert add.input[1] is se.output
-    assert add.input[0] is model.get_layer("conv4_block2_out").output  # identity shortcut
+    blocks = _blocks(model)
+    assert [block.name for block in blocks] == [
+        f"conv{s}_block{b}" for s, n in ((2, 3), (3, 4), (4, 6), (5, 3)) for b in range(1, n + 1)
+    ]
+    assert all(isinstance(block, kcv.layers.Bottleneck) for block in blocks)
+    conv3_1 = model.get_layer("conv3_block1")
+    assert conv3_1.conv1[0].strides == (1, 1)
+    assert conv3_1.conv2[0].strides == (2, 2)
+    assert conv3_1.shortcut[0].strides == (2, 2)
+    assert not any(conv.use_bias for conv in _convs(model))
+    assert len(_convs(model)) == 1 + 3 * 16 + 4  # stem, three per block, four projections
+    block = model.get_layer("conv4_block3")
+    assert isinstance(block.attention, kcv.layers.SqueezeExcite)
+    assert block.attention.reduction == 16 and block.inner_attention is None
+    assert block.shortcut is None  # identity shortcut
+    assert block.input is model.get_layer("conv4_block2").output
     sizes = {
         "conv1": 32,
         "pool1": 16,
-        "conv2_block3_out": 16,
-        "conv3_block4_out": 8,
-        "conv4_block6_out": 4,
-        "conv5_block3_out": 2,
+        "conv2_block3": 16,
+        "conv3_block4": 8,
+        "conv4_block6": 4,
+        "conv5_block3": 2,
     }
     for name, side in sizes.items():
         assert model.get_layer(name).output.shape[1] == side, name
-    assert model.get_layer("conv5_block3_out").output.shape[-1] == 2048
+    assert model.get_layer("conv5_block3").output.shape[-1] == 2048
 
 
 @pytest.mark.backend_independent
 def test_atrous_schedule():
     strides = [2, 1, 2, 1, 2, 1]  # three stages of two units, from a stride-4 stem
-    assert _utils.atrous_schedule(strides, None, 4) == [
+    assert common.atrous_schedule(strides, None, 4) == [
         (2, 1),
         (1, 1),
         (2, 1),
@@ -127,8 +172,8 @@ def test_atrous_schedule():
         (2, 1),
         (1, 1),
     ]
-    assert _utils.atrous_schedule(strides, 32, 4) == _utils.atrous_schedule(strides, None, 4)
-    assert _utils.atrous_schedule(strides, 16, 4) == [
+    assert common.atrous_schedule(strides, 32, 4) == common.atrous_schedule(strides, None, 4)
+    assert common.atrous_schedule(strides, 16, 4) == [
         (2, 1),
         (1, 1),
         (2, 1),
@@ -136,13 +181,18 @@ def test_atrous_schedule():
         (1, 1),
         (1, 2),
     ]
-    assert _utils.atrous_schedule(strides, 8, 4) == [(2, 1), (1, 1), (1, 1), (1, 2), (1, 2), (1, 4)]
+    assert common.atrous_schedule(strides, 8, 4) == [(2, 1), (1, 1), (1, 1), (1, 2), (1, 2), (1, 4)]
 
 
 def _backbone(output_stride, side=64):
     inputs = keras.Input((side, side, 3))
     with keras.StatelessScope(initialize_variables=False):
-        features = senet.resnet_backbone(inputs, "channels_last", output_stride=output_stride)
+        features = resnet.resnet_backbone(
+            inputs,
+            "channels_last",
+            output_stride=output_stride,
+            attention=senet.squeeze_excite(16, "channels_last"),
+        )
     return keras.Model(inputs, features)
 
 
@@ -163,14 +213,14 @@ def test_output_stride_dilates_after_the_dropped_stride():
     """As torchvision's replace_stride_with_dilation: the first block keeps the previous rate."""
 
     def conv2(model, name):
-        layer = model.get_layer(f"{name}_conv2")
+        layer = model.get_layer(name).conv2[0]
         return layer.strides[0], layer.dilation_rate[0]
 
     os16 = _backbone(16)
     assert conv2(os16, "conv4_block1") == (2, 1)
     assert conv2(os16, "conv5_block1") == (1, 1)
     assert conv2(os16, "conv5_block2") == conv2(os16, "conv5_block3") == (1, 2)
-    assert os16.get_layer("conv5_block1_shortcut").strides == (1, 1)
+    assert os16.get_layer("conv5_block1").shortcut[0].strides == (1, 1)
     os8 = _backbone(8)
     assert conv2(os8, "conv3_block1") == (2, 1)
     assert conv2(os8, "conv4_block1") == (1, 1)
@@ -178,30 +228,56 @@ def test_output_stride_dilates_after_the_dropped_stride():
     assert conv2(os8, "conv5_block3") == (1, 4)
 
 
-@pytest.mark.backend_independent
-def test_block_hook_inserts_modules_inside_every_block():
-    """The hook sees every block at its two points; what it returns continues the block."""
-    calls = []
+class _Probe(keras.layers.Layer):
+    """Identity that records the shape it is built for."""
 
-    def hook(x, point, stage, block, name):
-        calls.append((point, stage, block, name))
-        return keras.layers.Identity(name=f"{name}_{point}_hook")(x)
+    def build(self, input_shape):
+        self.built_shape = tuple(input_shape)
+
+    def call(self, inputs):
+        return inputs
+
+
+@pytest.mark.backend_independent
+def test_extension_factories_reach_every_block():
+    """The factories are asked once per block; what they return sits in that block,
+    inner_attention on the 3x3 output (width channels), attention on the residual
+    branch (4x width), before the addition."""
+    calls = {"attention": [], "inner_attention": []}
+
+    def factory(point):
+        def make(stage, block):
+            calls[point].append((stage, block))
+            return _Probe(name=f"{point}_probe")
+
+        return make
 
     inputs = keras.Input((64, 64, 3))
     with keras.StatelessScope(initialize_variables=False):
-        model = keras.Model(inputs, senet.resnet_backbone(inputs, "channels_last", block_hook=hook))
-    assert len(calls) == 2 * 16
-    assert calls[:2] == [("inner", 0, 0, "conv2_block1"), ("residual", 0, 0, "conv2_block1")]
-    assert calls[-1] == ("residual", 3, 2, "conv5_block3")
-    inner, residual = (
-        model.get_layer("conv4_block2_inner_hook"),
-        model.get_layer("conv4_block2_residual_hook"),
-    )
-    assert inner.input is model.get_layer("conv4_block2_conv2_act").output
-    assert model.get_layer("conv4_block2_conv3").input is inner.output
-    assert residual.input is model.get_layer("conv4_block2_se").output  # after SE
-    assert model.get_layer("conv4_block2_add").input[1] is residual.output
-    assert _trainable(model) == 25_557_032 - FC + 2_530_992  # Identity adds nothing
+        model = keras.Model(
+            inputs,
+            resnet.resnet_backbone(
+                inputs,
+                "channels_last",
+                attention=factory("attention"),
+                inner_attention=factory("inner_attention"),
+            ),
+        )
+    expected = [(s, b) for s, n in enumerate((3, 4, 6, 3)) for b in range(n)]
+    assert calls["attention"] == calls["inner_attention"] == expected
+    block = model.get_layer("conv4_block2")
+    assert block.inner_attention.built_shape == (None, 4, 4, 256)  # after the 3x3, width 256
+    assert block.attention.built_shape == (None, 4, 4, 1024)  # the residual branch
+    assert all(isinstance(b.attention, _Probe) for b in _blocks(model))
+    assert _trainable(model) == 25_557_032 - FC  # the probes add nothing
+    # A factory that returns None leaves the blocks as they are.
+    with keras.StatelessScope(initialize_variables=False):
+        plain = keras.Model(
+            inputs,
+            resnet.resnet_backbone(inputs, "channels_last", attention=lambda stage, block: None),
+        )
+    assert all(b.attention is None for b in _blocks(plain))
+    assert _trainable(plain) == 25_557_032 - FC
 
 
 @pytest.mark.backend_independent
@@ -209,8 +285,8 @@ def test_backbone_widths():
     """A narrower ResNet-50 layout (stem of widths[0] channels), as the segmentation chapters use."""
     inputs = keras.Input((32, 32, 3))
     with keras.StatelessScope(initialize_variables=False):
-        features = senet.resnet_backbone(
-            inputs, "channels_last", depths=(1, 1, 1, 1), reduction=None, widths=(8, 16, 32, 64)
+        features = resnet.resnet_backbone(
+            inputs, "channels_last", depths=(1, 1, 1, 1), widths=(8, 16, 32, 64)
         )
     stem = 7 * 7 * 3 * 8 + 2 * 8
     stages = sum(
@@ -224,12 +300,13 @@ def test_dilated_stages_run():
     """A stride dropped for output_stride (stride 2 -> dilation 2) still computes finite maps."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((12, 12, 3))
-    features = senet.resnet_stages(
+    features = resnet.resnet_stages(
         inputs, "basic", (2,), (4,), (2,), "channels_last", output_stride=1
     )
     model = keras.Model(inputs, features[-1])
-    assert model.get_layer("conv2_block1_conv1").strides == (1, 1)
-    assert model.get_layer("conv2_block2_conv1").dilation_rate == (2, 2)
+    assert model.get_layer("conv2_block1").conv1[0].strides == (1, 1)
+    assert model.get_layer("conv2_block2").conv1[0].dilation_rate == (2, 2)
+    assert model.get_layer("conv2_block2").conv2[0].dilation_rate == (2, 2)
     y = model.predict(np.ones((2, 12, 12, 3), "float32"), verbose=0)
     assert y.shape == (2, 12, 12, 4) and np.all(np.isfinite(y))
 
@@ -246,18 +323,15 @@ def test_cifar_parameter_counts(depth, plain):
         assert without == plain
     model = _stateless(kcv.models.SEResNetCIFAR, depth=depth)
     assert _trainable(model) == without + se
-    assert sum(isinstance(layer, kcv.layers.SqueezeExcite) for layer in model.layers) == 3 * n
-    convs = [
-        layer
-        for layer in model.layers
-        if isinstance(layer, kcv.layers.Conv2D) and layer.kernel_size == (3, 3)
-    ]
+    assert len(_se_layers(model)) == 3 * n
+    assert all(isinstance(block, kcv.layers.BasicBlock) for block in _blocks(model))
+    convs = [layer for layer in _convs(model) if layer.kernel_size == (3, 3)]
     assert len(convs) + 1 == depth  # 3x3 convolutions + the dense layer
     assert model.output_shape == (None, 10)
     for name, side in (
-        ("conv2_block1_out", 32),
-        ("conv3_block1_out", 16),
-        (f"conv4_block{n}_out", 8),
+        ("conv2_block1", 32),
+        ("conv3_block1", 16),
+        (f"conv4_block{n}", 8),
     ):
         assert model.get_layer(name).output.shape[1] == side, name
 

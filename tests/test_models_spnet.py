@@ -1,4 +1,4 @@
-"""SPNet: strip pooling placement (the block hook of resnet_stages), counts, errors, layouts.
+"""SPNet: strip pooling placement (the blocks' inner_attention), counts, errors, layouts.
 
 Paper-size models are built inside ``keras.StatelessScope(initialize_variables=False)``:
 weight shapes without initialised values, cheap and backend-independent.
@@ -11,7 +11,7 @@ import pytest
 import kcv
 from kcv import backend
 from kcv import testing
-from kcv.models import senet
+from kcv.models import resnet
 
 RESNET50_FEATURES = 23_508_032
 
@@ -36,48 +36,75 @@ def _mpm(channels):
     return 4 * channels * m + 51 * m**2 + 18 * m + 2 * channels
 
 
+class _Probe(keras.layers.Layer):
+    """Identity that records where it is built: (name of its block, shape)."""
+
+    def __init__(self, log, stage, block, point, **kwargs):
+        super().__init__(**kwargs)
+        self.record, self.where = log.append, (point, stage, block)  # (Keras copies lists)
+
+    def build(self, input_shape):
+        self.record((*self.where, tuple(input_shape[1:])))
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 @pytest.mark.backend_independent
-def test_block_hook_sees_every_block_at_two_points():
+def test_extension_factories_see_every_block_at_two_points():
     calls = []
 
-    def hook(x, point, stage, block, name):
-        calls.append((point, stage, block, name, tuple(x.shape[1:])))
-        return x
+    def factory(point):
+        return lambda stage, block: _Probe(calls, stage, block, point)
 
     inputs = keras.Input((16, 16, 8))
     with keras.StatelessScope(initialize_variables=False):
-        senet.resnet_stages(
-            inputs, "bottleneck", (2, 1), (4, 8), (1, 2), "channels_last", block_hook=hook
+        resnet.resnet_stages(
+            inputs,
+            "bottleneck",
+            (2, 1),
+            (4, 8),
+            (1, 2),
+            "channels_last",
+            attention=factory("attention"),
+            inner_attention=factory("inner"),
         )
     assert calls == [
-        ("inner", 0, 0, "conv2_block1", (16, 16, 4)),
-        ("residual", 0, 0, "conv2_block1", (16, 16, 16)),
-        ("inner", 0, 1, "conv2_block2", (16, 16, 4)),
-        ("residual", 0, 1, "conv2_block2", (16, 16, 16)),
-        ("inner", 1, 0, "conv3_block1", (8, 8, 8)),
-        ("residual", 1, 0, "conv3_block1", (8, 8, 32)),
+        ("inner", 0, 0, (16, 16, 4)),
+        ("attention", 0, 0, (16, 16, 16)),
+        ("inner", 0, 1, (16, 16, 4)),
+        ("attention", 0, 1, (16, 16, 16)),
+        ("inner", 1, 0, (8, 8, 8)),
+        ("attention", 1, 0, (8, 8, 32)),
     ]
     calls.clear()
     with keras.StatelessScope(initialize_variables=False):
-        senet.resnet_stages(
-            inputs, "basic", (1,), (8,), (2,), "channels_last", reduction=4, block_hook=hook
+        resnet.resnet_stages(
+            inputs,
+            "basic",
+            (1,),
+            (8,),
+            (2,),
+            "channels_last",
+            attention=factory("attention"),
+            inner_attention=factory("inner"),
         )
-    # In a basic block: after the first 3x3, and after SE at the end of the branch.
-    assert [c[0] for c in calls] == ["inner", "residual"] and calls[0][4] == (8, 8, 8)
-    # A hook that returns its input leaves the network as it was.
+    # In a basic block: after the first 3x3, and at the end of the branch.
+    assert calls == [("inner", 0, 0, (8, 8, 8)), ("attention", 0, 0, (8, 8, 8))]
+    # A factory that returns None leaves the network as it was.
     image = keras.Input((64, 64, 3))
     with keras.StatelessScope(initialize_variables=False):
-        hooked = keras.Model(
+        extended = keras.Model(
             image,
-            senet.resnet_backbone(
-                image, "channels_last", reduction=None, block_hook=lambda x, *args, **kw: x
-            )[-1],
+            resnet.resnet_backbone(image, "channels_last", inner_attention=lambda s, b: None)[-1],
         )
-        plain = keras.Model(
-            image, senet.resnet_backbone(image, "channels_last", reduction=None)[-1]
-        )
-    assert _trainable(hooked) == _trainable(plain) == RESNET50_FEATURES
-    assert len(hooked.layers) == len(plain.layers)
+        plain = keras.Model(image, resnet.resnet_backbone(image, "channels_last")[-1])
+    assert _trainable(extended) == _trainable(plain) == RESNET50_FEATURES
+    assert len(extended.layers) == len(plain.layers)
+    assert all(getattr(layer, "inner_attention", None) is None for layer in extended.layers)
 
 
 @pytest.mark.backend_independent
@@ -86,13 +113,21 @@ def test_block_hook_sees_every_block_at_two_points():
 )
 def test_strip_pooling_where_the_official_resnet_puts_it(backbone, last_blocks):
     model = _stateless(kcv.models.SPNet, (64, 64, 3), 21, backbone=backbone)
-    spm = [layer for layer in model.layers if isinstance(layer, kcv.layers.StripPooling)]
-    # The last block of stages 2-4, every block of stage 5, after the 3x3 conv (its width).
-    expected = [f"conv{s + 2}_block{b}_spm" for s, b in enumerate(last_blocks)]
-    assert [layer.name for layer in spm] == expected + [f"conv5_block{b}_spm" for b in (1, 2, 3)]
-    assert [layer.input.shape[-1] for layer in spm] == [64, 128, 256, 512, 512, 512]
-    assert model.get_layer("conv5_block1_spm").input.shape == (None, 8, 8, 512)  # output stride 8
-    assert model.get_layer("conv5_block1_conv3").input is model.get_layer("conv5_block1_spm").output
+    blocks = [layer for layer in model.layers if isinstance(layer, kcv.layers.Bottleneck)]
+    assert not any(isinstance(layer, kcv.layers.StripPooling) for layer in model.layers)
+    assert all(block.attention is None for block in blocks)
+    with_spm = [block for block in blocks if block.inner_attention is not None]
+    assert all(isinstance(block.inner_attention, kcv.layers.StripPooling) for block in with_spm)
+    # The last block of stages 2-4, every block of stage 5, after the 3x3 conv (its width):
+    # the inner_attention of a bottleneck (its place is checked in tests/test_residual.py).
+    expected = [f"conv{s + 2}_block{b}" for s, b in enumerate(last_blocks)]
+    assert [block.name for block in with_spm] == expected + [f"conv5_block{b}" for b in (1, 2, 3)]
+    widths = [64, 128, 256, 512, 512, 512]
+    assert [block.width for block in with_spm] == widths
+    assert [_trainable(block.inner_attention) for block in with_spm] == [_spm(c) for c in widths]
+    conv5 = model.get_layer("conv5_block1")
+    assert conv5.output.shape == (None, 8, 8, 2048)  # output stride 8
+    assert conv5.conv2[0].dilation_rate == (2, 2)
 
 
 @pytest.mark.backend_independent

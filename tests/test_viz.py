@@ -1,11 +1,10 @@
-"""kcv.viz: every figure draws headless with the parts it promises; Grad-CAM
-and CAM find the region that drives a class, on every backend.
+"""kcv.viz: every figure draws headless with the parts it promises.
 
-The heat-map tests use a network whose answer is known: channel 0 of the
-input lights the top-left corner and drives class 0, channel 1 lights the
-bottom-right corner and drives class 1 (identity 1x1 convolution with stride
-2, global average pooling, identity classifier). The plotting tests take
-numpy inputs only and run once (``backend_independent``).
+The figures of a model draw what ``kcv.interpret`` computes (Grad-CAM, CAM,
+SENet's excitations, activations; tested against hand-worked maps in
+``tests/test_interpret.py``): here they are checked to draw exactly that.
+The plotting tests take numpy inputs only and run once
+(``backend_independent``).
 """
 
 import csv
@@ -22,7 +21,6 @@ import pytest
 
 import kcv
 from kcv import adaptive
-from kcv import backend
 from kcv import viz
 
 independent = pytest.mark.backend_independent
@@ -37,19 +35,11 @@ def close():
         plt.close(fig)
 
 
-def _skip_unsupported(data_format):
-    supported, reason = backend.channels_first_support()
-    if data_format == "channels_first" and not supported:
-        pytest.skip(reason)
-
-
-def _two_corner_model(data_format="channels_last", activation=None):
-    shape = (16, 16, 2) if data_format == "channels_last" else (2, 16, 16)
-    inputs = keras.Input(shape)
-    x = keras.layers.Conv2D(
-        2, 1, strides=2, activation="relu", data_format=data_format, name="conv"
-    )(inputs)
-    x = keras.layers.GlobalAveragePooling2D(data_format=data_format, name="gap")(x)
+def _two_corner_model(activation=None):
+    """Channel 0 lights the top-left corner and drives class 0, channel 1 the bottom-right."""
+    inputs = keras.Input((16, 16, 2))
+    x = keras.layers.Conv2D(2, 1, strides=2, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = keras.layers.Dense(2, activation=activation, name="classifier")(x)
     model = keras.Model(inputs, outputs)
     model.get_layer("conv").set_weights(
@@ -59,125 +49,14 @@ def _two_corner_model(data_format="channels_last", activation=None):
     return model
 
 
-def _two_corner_image(data_format="channels_last"):
+def _two_corner_image():
     image = np.zeros((16, 16, 2), "float32")
     image[:6, :6, 0] = 1.0  # drives class 0
     image[10:, 10:, 1] = 0.5  # drives class 1
-    return image if data_format == "channels_last" else np.moveaxis(image, -1, 0)
+    return image
 
 
-CORNERS = {0: (slice(0, 8), slice(0, 8)), 1: (slice(8, 16), slice(8, 16))}
-
-
-# --- kcv.backend.value_and_input_gradient -------------------------------------
-
-
-def test_input_gradient_of_a_function():
-    value, grad = backend.value_and_input_gradient(
-        lambda x: keras.ops.sum(x**2), np.array([[1.0, -2.0], [0.5, 3.0]], "float32")
-    )
-    assert value == pytest.approx(14.25)
-    np.testing.assert_allclose(grad, [[2.0, -4.0], [1.0, 6.0]])
-
-
-def test_input_gradient_through_a_model_and_of_a_constant():
-    dense = keras.layers.Dense(3)
-    x = np.random.default_rng(0).standard_normal((2, 4)).astype("float32")
-    _, grad = backend.value_and_input_gradient(lambda a: keras.ops.sum(dense(a)), x)
-    kernel = keras.ops.convert_to_numpy(dense.kernel.value)
-    np.testing.assert_allclose(grad, np.broadcast_to(kernel.sum(axis=1), x.shape), rtol=1e-5)
-    value, grad = backend.value_and_input_gradient(lambda a: keras.ops.sum(keras.ops.ones((2,))), x)
-    assert value == 2.0 and grad.shape == x.shape and not grad.any()
-
-
-# --- Grad-CAM and CAM -------------------------------------------------------------
-
-
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("method", [viz.grad_cam, viz.class_activation_map])
-def test_heat_map_lights_the_region_that_drives_the_class(method, data_format):
-    _skip_unsupported(data_format)
-    model = _two_corner_model(data_format)
-    image = _two_corner_image(data_format)
-    for class_index, corner in CORNERS.items():
-        heat = method(model, image, class_index=class_index, data_format=data_format)
-        assert heat.shape == (16, 16)
-        assert heat.min() >= 0.0 and heat.max() == pytest.approx(1.0)
-        assert heat[corner].sum() / heat.sum() > 0.99
-        assert heat[corner].max() == heat.max()
-
-
-def test_grad_cam_equals_cam_for_a_gap_and_dense_network():
-    model, image = _two_corner_model(), _two_corner_image()
-    for class_index in CORNERS:
-        np.testing.assert_allclose(
-            viz.grad_cam(model, image, class_index),
-            viz.class_activation_map(model, image, class_index),
-            atol=1e-6,
-        )
-
-
-def test_grad_cam_uses_scores_before_the_softmax_and_restores_it():
-    image = _two_corner_image()
-    with_softmax = _two_corner_model(activation="softmax")
-    np.testing.assert_allclose(
-        viz.grad_cam(with_softmax, image, 1), viz.grad_cam(_two_corner_model(), image, 1), atol=1e-6
-    )
-    assert with_softmax.get_layer("classifier").activation is keras.activations.softmax
-
-
-def test_heat_maps_of_a_batch_with_one_class_per_image():
-    model = _two_corner_model()
-    batch = np.stack([_two_corner_image(), _two_corner_image()])
-    heat = viz.grad_cam(model, batch, class_index=[0, 1], layer_name="conv")
-    assert heat.shape == (2, 16, 16)
-    assert heat[0][CORNERS[0]].max() == 1.0 and heat[1][CORNERS[1]].max() == 1.0
-    # Without class_index: the top class, class 0 (mean 9/64 against 4.5/64).
-    np.testing.assert_allclose(viz.class_activation_map(model, batch)[1], heat[0], atol=1e-6)
-
-
-def test_grad_cam_rejects_a_layer_that_a_connection_bypasses():
-    inputs = keras.Input((8, 8, 3))
-    a = keras.layers.Conv2D(4, 3, padding="same", name="first")(inputs)
-    b = keras.layers.Conv2D(4, 3, padding="same", name="second")(a)
-    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([a, b]))
-    model = keras.Model(inputs, keras.layers.Dense(2)(x))
-    image = np.ones((8, 8, 3), "float32")
-    with pytest.raises(ValueError, match="`layer_name`.*bypass"):
-        viz.grad_cam(model, image, layer_name="second")
-    assert viz.grad_cam(model, image).shape == (8, 8)  # default: the Add, after the skip
-
-
-@pytest.mark.parametrize(
-    "call, match",
-    [
-        (lambda m: viz.grad_cam(m, np.zeros((16, 16))), "`image` must be one image"),
-        (lambda m: viz.grad_cam(m, _two_corner_image(), class_index=2), "`class_index`"),
-        (lambda m: viz.grad_cam(m, _two_corner_image(), layer_name="nope"), "`layer_name` 'nope'"),
-        (lambda m: viz.grad_cam_figure(m, _two_corner_image(), method="saliency"), "`method`"),
-        (
-            lambda m: viz.grad_cam(m, _two_corner_image(), layer_name="gap"),
-            "`layer_name` must name",
-        ),
-        (
-            lambda m: viz.class_activation_map(m, _two_corner_image(), layer_name="gap"),
-            "4D feature",
-        ),
-    ],
-)
-def test_heat_map_arguments_are_checked(call, match):
-    with pytest.raises(ValueError, match=match):
-        call(_two_corner_model())
-
-
-def test_heat_maps_need_one_output_and_cam_a_classifier():
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2D(2, 3)(inputs)
-    two_exits = keras.Model(inputs, [keras.layers.Flatten()(x), keras.layers.Flatten()(x)])
-    with pytest.raises(ValueError, match="`model` must be .* single output"):
-        viz.grad_cam(two_exits, np.ones((8, 8, 3)))
-    with pytest.raises(ValueError, match="global average pooling and a dense"):
-        viz.class_activation_map(keras.Model(inputs, x), np.ones((8, 8, 3)))
+# --- Figures of a model (what they show: kcv.interpret, tests/test_interpret.py) ----------
 
 
 def test_grad_cam_figure_overlays_the_heat_map(close):
@@ -186,9 +65,30 @@ def test_grad_cam_figure_overlays_the_heat_map(close):
     overlay, colorbar = fig.axes
     assert overlay.get_title() == "Grad-CAM: cat"
     assert len(overlay.images) == 2 and colorbar.get_ylabel() == "relevance (max = 1)"
+    heat = kcv.interpret.grad_cam(_two_corner_model(), _two_corner_image(), 0)
+    np.testing.assert_allclose(overlay.images[1].get_array()[..., 3], 0.6 * heat, atol=1e-6)
 
 
-# --- SENet excitations and feature maps -------------------------------------------
+def test_grad_cam_figure_draws_cam_and_leaves_the_model_alone(close):
+    model = _two_corner_model(activation="softmax")
+    fig = viz.grad_cam_figure(model, _two_corner_image(), class_index=1, method="cam", alpha=1.0)
+    close(fig)
+    assert fig.axes[0].get_title() == "CAM: class 1"
+    heat = kcv.interpret.class_activation_map(model, _two_corner_image(), 1)
+    np.testing.assert_allclose(fig.axes[0].images[1].get_array()[..., 3], heat, atol=1e-6)
+    assert model.get_layer("classifier").activation is keras.activations.softmax
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "saliency"}, "`method`"),
+        ({"alpha": 1.5}, "`alpha` must be in"),
+    ],
+)
+def test_grad_cam_figure_arguments_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        viz.grad_cam_figure(_two_corner_model(), _two_corner_image(), **kwargs)
 
 
 def _se_model():
@@ -207,17 +107,6 @@ def _se_model():
     return model, images, np.array([0, 0, 2, 2, 2])
 
 
-def test_mean_excitations_per_class_are_the_gates():
-    model, images, labels = _se_model()
-    means = viz.mean_excitations(model, images, labels, layer_names=["se1"], batch_size=2)
-    high, low = 1 / (1 + np.exp(-2.0)), 1 / (1 + np.exp(2.0))
-    assert list(means) == ["se1"] and list(means["se1"]) == [0, 2, "all"]
-    np.testing.assert_allclose(means["se1"][0], [high, low], rtol=1e-5)
-    np.testing.assert_allclose(means["se1"][2], [low, high], rtol=1e-5)
-    overall = (2 * means["se1"][0] + 3 * means["se1"][2]) / 5
-    np.testing.assert_allclose(means["se1"]["all"], overall, rtol=1e-5)
-
-
 def test_se_excitations_draws_one_panel_per_se_layer(close):
     model, images, labels = _se_model()
     fig = viz.se_excitations(model, images, np.eye(3)[labels], class_names=["a", "b", "c"])
@@ -226,21 +115,20 @@ def test_se_excitations_draws_one_panel_per_se_layer(close):
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert legend == ["a", "c", "all"]
     assert all(line.get_xdata().size == 2 for line in fig.axes[0].lines)
+    means = kcv.interpret.mean_excitations(model, images, labels)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), means["se1"][0])
 
 
 def test_se_excitations_arguments_are_checked():
     model, images, labels = _se_model()
-    with pytest.raises(ValueError, match="`layer_names` must name SqueezeExcite"):
-        viz.mean_excitations(model, images, labels, layer_names=[model.layers[-1].name])
+    with pytest.raises(ValueError, match="`layer_names` must be names of SqueezeExcite"):
+        viz.se_excitations(model, images, labels, layer_names=[model.layers[-1].name])
     with pytest.raises(ValueError, match="`labels` must be 5 integer"):
-        viz.mean_excitations(model, images, labels[:3])
-    with pytest.raises(ValueError, match="no SqueezeExcite"):
-        viz.mean_excitations(_two_corner_model(), np.zeros((1, 16, 16, 2)), [0])
+        viz.se_excitations(model, images, labels[:3])
 
 
 def test_feature_maps_of_a_model_layer(close):
     model = _two_corner_model()
-    assert viz.activations(model, _two_corner_image()[None], "conv").shape == (1, 8, 8, 2)
     fig = viz.feature_maps(model, _two_corner_image(), layer_name="conv")
     close(fig)
     assert len(fig.axes) == 2

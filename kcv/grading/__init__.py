@@ -9,13 +9,37 @@ imports this package.
 Modules:
     exercises   the registry: what each exercise asks, configurations,
                 points, hints, tolerances.
-    submission  reading notebooks / .py files / folders; static checks.
-    probe       what runs inside a grading process (arrays out).
-    runner      isolated processes, limits, cleanup; :func:`grade`,
-                :func:`grade_many`.
-    checks      the verdicts, computed from arrays in the grader.
     report      text, JSON, Gradescope results.json, CSV.
+    probe       what runs inside a grading process (arrays out); started
+                as a script, it imports nothing of kcv.grading.
+    submission  reading notebooks / .py files / folders; static checks.
+    sandbox     process isolation: one probe process under resource limits,
+                clean environment, capped output, cleanup of what it leaves.
+    jobs        the seeded inputs, specs and reference outputs of an
+                exercise (:class:`~kcv.grading.jobs.References`, one per
+                grading run unless shared).
+    checks      the verdicts, one function per check, computed from arrays.
+    runner      orchestration: :func:`grade`, :func:`grade_many`.
     cli         ``kcv grade``.
+
+Imports inside the package go one way (``a → b``: ``a`` imports ``b``);
+there is no cycle, and ``tests/test_grading.py`` parses the modules to keep
+it so::
+
+    exercises, report, probe     import nothing of kcv.grading
+    submission → exercises
+    sandbox    → probe                       (and kcv.environment)
+    jobs       → probe, sandbox
+    checks     → jobs, probe, report, sandbox
+    runner     → checks, exercises, jobs, report, sandbox, submission
+    cli        → exercises, jobs, report, runner, sandbox, submission
+    __init__   → exercises, report, runner, sandbox, submission
+                 (and, inside check(), checks)
+
+No module keeps state between grading runs: reference outputs belong to a
+:class:`~kcv.grading.jobs.References` (one per :func:`grade_many` call
+unless the caller shares one). The one process-wide record is the sandbox's
+set of running grading processes, which every run's cleanup must see.
 
 Example:
 
@@ -28,9 +52,9 @@ True
 
 from kcv.grading.exercises import EXERCISES
 from kcv.grading.report import GradeReport
-from kcv.grading.runner import Limits
 from kcv.grading.runner import grade
 from kcv.grading.runner import grade_many
+from kcv.grading.sandbox import Limits
 from kcv.grading.submission import load_submission
 
 

@@ -1,9 +1,12 @@
 """The verdicts: computed in the grader from the arrays two processes returned.
 
 :func:`evaluate` compares what a submission's process returned (a
-:class:`~kcv.grading.runner.Run`) with what the reference process returned
+:class:`~kcv.grading.sandbox.Run`) with what the reference process returned
 for the same inputs and weights, and scores every check of the exercise on
 one backend: ``points × (configurations passed / configurations checked)``.
+Each check is one function from the arrays of one configuration (or case)
+to ``None`` (passed) or the reason it failed: :data:`LAYER_CHECK_FUNCTIONS` and
+:data:`FUNCTION_CHECK_FUNCTIONS` map the check names to them.
 Nothing the submission's process says is trusted beyond plain arrays: every
 value is looked up with its expected kind and rank, and a missing or
 malformed one fails the check that needed it.
@@ -21,7 +24,9 @@ import json
 
 import numpy as np
 
+from kcv.grading import jobs
 from kcv.grading import probe
+from kcv.grading import sandbox
 from kcv.grading.report import TestResult
 
 
@@ -209,70 +214,90 @@ def _states(view, weights):
     }
 
 
-def _training(ctx):
-    mine, ref, tolerance = ctx.mine, ctx.ref, ctx.tolerance
-    ref_weights = ref.weights()
-    ref_train, ref_eval = ref.array("out_train"), ref.array("out_eval")
-    stateful = any(not t for _, _, t in ref_weights)
-    dropout = ctx.config.dropout_argument
-    got_train = mine.array("out_train")
-    if got_train is None:
-        return f"call(training=True) failed: {mine.error('train', 'no output')}"
-    if not dropout and not stateful and compare(ref_train, ref_eval, tolerance) is None:
-        got_eval = mine.array("out_eval")
-        same = (
-            compare(got_train, got_eval, tolerance)
-            if got_eval is not None
-            else "no training=False output"
+def _unchanged_by_training(ctx, got_train):
+    """For a layer whose reference ignores ``training``: why the submission does not, or None."""
+    got_eval = ctx.mine.array("out_eval")
+    same = (
+        compare(got_train, got_eval, ctx.tolerance)
+        if got_eval is not None
+        else "no training=False output"
+    )
+    if same:
+        return (
+            f"training=True changes the output ({same}), but {ctx.exercise.class_name} "
+            "behaves the same in training and inference"
         )
-        if same:
-            return (
-                f"training=True changes the output ({same}), but {ctx.exercise.class_name} "
-                "behaves the same in training and inference"
-            )
-        return None
+    return None
+
+
+def _dropout_problem(ctx, got_train):
+    """Why ``got_train`` is not the reference's output without dropout, masked and rescaled.
+
+    Returns None when every element is 0 or that output scaled by ``1/(1-rate)``
+    and about ``rate`` of them are 0.
+    """
+    dropout, tolerance = ctx.config.dropout_argument, ctx.tolerance
+    rate = float(ctx.config.kwargs[dropout])
+    unmasked = ctx.ref.array("out_train_nodrop")
+    scaled = unmasked.astype("float64") / (1.0 - rate)
+    if got_train.shape != scaled.shape:
+        return (
+            f"training=True output shape {_shape(got_train.shape)}, expected {_shape(scaled.shape)}"
+        )
+    if rate > 0 and compare(got_train, unmasked, tolerance) is None:
+        return (
+            f"training=True applies no dropout ({dropout}={rate:g}): the output equals "
+            "the reference's without dropout"
+        )
+    zero = np.abs(got_train) <= tolerance.atol
+    kept = tolerance.close(got_train.astype("float64"), scaled)
+    if not (zero | kept).all():
+        return (
+            f"training=True: {int((~(zero | kept)).sum()):,} elements are neither 0 nor the "
+            f"output without dropout scaled by 1/(1-{rate:g}); "
+            + (compare(got_train, scaled, tolerance) or "")
+        )
+    significant = np.abs(scaled) > 1e-3
+    dropped = float(zero[significant].mean()) if significant.any() else rate
+    if abs(dropped - rate) > 0.15:
+        return (
+            f"training=True drops {dropped:.0%} of the elements, expected about "
+            f"{rate:.0%} ({dropout}={rate:g})"
+        )
+    return None
+
+
+def _state_problem(ctx):
+    """The first non-trainable weight whose value after training differs from the reference's."""
+    ref_weights = ctx.ref.weights()
+    reference_states = _states(ctx.ref, ref_weights)
+    mine_states = _states(ctx.mine, ctx.mine.weights())
+    for j, expected in reference_states.items():
+        mismatch = compare(mine_states.get(j), expected, ctx.tolerance)
+        if mismatch:
+            return f"after a training=True call, {ref_weights[j][0].split('/', 1)[-1]}: {mismatch}"
+    return None
+
+
+def _training(ctx):
+    ref = ctx.ref
+    ref_train, ref_eval = ref.array("out_train"), ref.array("out_eval")
+    stateful = any(not t for _, _, t in ref.weights())
+    dropout = ctx.config.dropout_argument
+    got_train = ctx.mine.array("out_train")
+    if got_train is None:
+        return f"call(training=True) failed: {ctx.mine.error('train', 'no output')}"
+    if not dropout and not stateful and compare(ref_train, ref_eval, ctx.tolerance) is None:
+        return _unchanged_by_training(ctx, got_train)
     problem = _transplant_problem(ctx)
     if problem:
         return problem
     if dropout:
-        rate = float(ctx.config.kwargs[dropout])
-        scaled = ref.array("out_train_nodrop").astype("float64") / (1.0 - rate)
-        if got_train.shape != scaled.shape:
-            return (
-                f"training=True output shape {_shape(got_train.shape)}, "
-                f"expected {_shape(scaled.shape)}"
-            )
-        if rate > 0 and compare(got_train, ref.array("out_train_nodrop"), tolerance) is None:
-            return (
-                f"training=True applies no dropout ({dropout}={rate:g}): the output equals "
-                "the reference's without dropout"
-            )
-        zero = np.abs(got_train) <= tolerance.atol
-        kept = tolerance.close(got_train.astype("float64"), scaled)
-        if not (zero | kept).all():
-            return (
-                f"training=True: {int((~(zero | kept)).sum()):,} elements are neither 0 nor the "
-                f"output without dropout scaled by 1/(1-{rate:g}); "
-                + (compare(got_train, scaled, tolerance) or "")
-            )
-        significant = np.abs(scaled) > 1e-3
-        dropped = float(zero[significant].mean()) if significant.any() else rate
-        if abs(dropped - rate) > 0.15:
-            return (
-                f"training=True drops {dropped:.0%} of the elements, expected about "
-                f"{rate:.0%} ({dropout}={rate:g})"
-            )
+        problem = _dropout_problem(ctx, got_train)
     else:
-        mismatch = compare(got_train, ref_train, tolerance)
-        if mismatch:
-            return f"training=True output: {mismatch}"
-    reference_states = _states(ref, ref_weights)
-    mine_states = _states(mine, mine.weights())
-    for j, expected in reference_states.items():
-        mismatch = compare(mine_states.get(j), expected, tolerance)
-        if mismatch:
-            return f"after a training=True call, {ref_weights[j][0].split('/', 1)[-1]}: {mismatch}"
-    return None
+        mismatch = compare(got_train, ref_train, ctx.tolerance)
+        problem = f"training=True output: {mismatch}" if mismatch else None
+    return problem or _state_problem(ctx)
 
 
 def _gradients(ctx):
@@ -355,7 +380,7 @@ def _compiled(ctx):
     return None
 
 
-_LAYER_FUNCTIONS = {
+LAYER_CHECK_FUNCTIONS = {
     "constructs": _constructs,
     "output_shape": _output_shape,
     "parameters": _parameters,
@@ -368,6 +393,8 @@ _LAYER_FUNCTIONS = {
 
 
 class _Context:
+    """What a layer check reads: one configuration, the reference's and the submission's arrays."""
+
     def __init__(self, exercise, backend, index, reference, results):
         self.exercise, self.backend = exercise, backend
         self.config = exercise.configs[index]
@@ -376,39 +403,62 @@ class _Context:
 
 
 # ---------------------------------------------------------------------------
-# Function checks
+# Function checks: each returns None (passed) or the reason it failed, for one case.
 
 
-def _function_case(exercise, reference, results, check, index):
-    mine, ref = _View(results, index), _View(reference, index)
-    case = exercise.cases[index]
-    if check in ("values", "edge_cases") and case.group != check:
-        return "skip"
-    got = mine.array("out")
-    if check == "pure":
-        for j in range(len(exercise.arguments)):
-            after, original = mine.array(f"after{j}"), ref.array(f"after{j}")
-            if (
-                after is None
-                or after.shape != original.shape
-                or not np.array_equal(after, original, equal_nan=True)
-            ):
-                return f"{exercise.arguments[j]} was modified by the call"
-        return None
+class _Case:
+    """What a function check reads: one case, the reference's and the submission's arrays."""
+
+    def __init__(self, exercise, index, reference, results):
+        self.exercise, self.case = exercise, exercise.cases[index]
+        self.ref, self.mine = _View(reference, index), _View(results, index)
+
+    def output(self):
+        """``(got, expected)``: both outputs, ``got`` None when the call failed."""
+        return self.mine.array("out"), self.ref.array("out")
+
+    def failed_call(self):
+        return f"the call failed: {self.mine.text('error') or 'no output'}"
+
+
+def _pure(case):
+    for j, argument in enumerate(case.exercise.arguments):
+        after, original = case.mine.array(f"after{j}"), case.ref.array(f"after{j}")
+        if (
+            after is None
+            or after.shape != original.shape
+            or not np.array_equal(after, original, equal_nan=True)
+        ):
+            return f"{argument} was modified by the call"
+    return None
+
+
+def _function_output_shape(case):
+    got, expected = case.output()
     if got is None:
-        return f"the call failed: {mine.text('error') or 'no output'}"
-    expected = ref.array("out")
-    if check == "output_shape":
-        if got.shape != expected.shape or got.dtype.kind != "f":
-            return (
-                f"returned shape {_shape(got.shape)} {got.dtype.name}, "
-                f"expected {_shape(expected.shape)} float"
-            )
+        return case.failed_call()
+    if got.shape != expected.shape or got.dtype.kind != "f":
+        return (
+            f"returned shape {_shape(got.shape)} {got.dtype.name}, "
+            f"expected {_shape(expected.shape)} float"
+        )
+    return None
+
+
+def _last_exit(case):
+    got, _ = case.output()
+    if got is None:
+        return case.failed_call()
+    if got.ndim == 1 and got.size and got[-1] == -np.inf:
         return None
-    if check == "last_exit":
-        if got.ndim == 1 and got.size and got[-1] == -np.inf:
-            return None
-        return "the last threshold is not -inf"
+    return "the last threshold is not -inf"
+
+
+def _values(case):
+    """The output equals the reference's: infinities exactly, finite values within tolerance."""
+    got, expected = case.output()
+    if got is None:
+        return case.failed_call()
     if got.shape != expected.shape:
         return f"shape {_shape(got.shape)}, expected {_shape(expected.shape)}"
     got64 = got.astype("float64")
@@ -420,8 +470,22 @@ def _function_case(exercise, reference, results, check, index):
     if not np.array_equal(np.where(infinite, got64, 0.0), np.where(infinite, expected, 0.0)):
         return values
     finite_got, finite_expected = np.where(infinite, 0.0, got64), np.where(infinite, 0.0, expected)
-    mismatch = compare(finite_got, finite_expected, exercise.tolerance)
+    mismatch = compare(finite_got, finite_expected, case.exercise.tolerance)
     return f"{values}: {mismatch}" if mismatch else None
+
+
+FUNCTION_CHECK_FUNCTIONS = {
+    "output_shape": _function_output_shape,
+    "last_exit": _last_exit,
+    "values": _values,
+    "edge_cases": _values,
+    "pure": _pure,
+}
+"""The per-case function checks; ``defined`` asks whether any case ran at all.
+
+``values`` and ``edge_cases`` are the same comparison, each on the cases of
+its own group.
+"""
 
 
 # ---------------------------------------------------------------------------
@@ -448,7 +512,16 @@ def _test(exercise, check, backend, verdicts, prefix=""):
 
 
 def all_failed(exercise, backends, reason):
-    """Every check on every backend scores 0, for ``reason``."""
+    """Every check on every backend scores 0, for ``reason``.
+
+    Args:
+        exercise: a layer or function exercise.
+        backends: list of str.
+        reason: str. The feedback of every test.
+
+    Returns:
+        A list of :class:`~kcv.grading.report.TestResult`.
+    """
     return [
         TestResult(check, backend, 0.0, float(exercise.points[check]), reason)
         for backend in backends
@@ -457,7 +530,15 @@ def all_failed(exercise, backends, reason):
 
 
 def run_failure(exercise, run):
-    """Why a run earns nothing on its backend, or None."""
+    """Why a run earns nothing on its backend, or None.
+
+    Args:
+        exercise: a layer or function exercise.
+        run: the submission's :class:`~kcv.grading.sandbox.Run`.
+
+    Returns:
+        str or None.
+    """
     where = f"on {run.backend}, the submission's process"
     if run.leftovers:
         return (
@@ -484,6 +565,49 @@ def run_failure(exercise, run):
     return None
 
 
+def _function_verdicts(exercise, check, reference, results):
+    """``[(case name, reason or None)]`` of one function check."""
+    if check == "defined":
+        ran = any(
+            f"c{i}/{key}" in results for i in range(len(exercise.cases)) for key in ("out", "error")
+        )
+        return [(exercise.function_name, None if ran else "no result")]
+    verdicts = []
+    for i, case in enumerate(exercise.cases):
+        if check in ("values", "edge_cases") and case.group != check:
+            continue
+        verdicts.append(
+            (case.name, FUNCTION_CHECK_FUNCTIONS[check](_Case(exercise, i, reference, results)))
+        )
+    return verdicts
+
+
+def _layer_verdicts(exercise, check, backend, reference, results):
+    """``[(configuration, reason or None)]`` of one layer check on ``backend``."""
+    verdicts = []
+    for i, config in enumerate(exercise.configs):
+        if check == "compiled" and not config.compiled:
+            continue
+        ctx = _Context(exercise, backend, i, reference, results)
+        reason = _constructs(ctx)
+        if reason is None:
+            reason = LAYER_CHECK_FUNCTIONS[check](ctx)
+        elif check != "constructs":
+            reason = "not run: the layer could not be constructed"
+        verdicts.append((_describe_config(exercise, config), reason))
+    return verdicts
+
+
+def _output_note(run):
+    """A line for the first test when the submission's output was cut, else empty."""
+    if run.output_bytes > len(run.output.encode()):
+        return (
+            f"(the submission printed {run.output_bytes:,} bytes; only the first and "
+            "last few KiB are kept)"
+        )
+    return ""
+
+
 def evaluate(exercise, backend, reference, run):
     """Scores every check of ``exercise`` on one backend.
 
@@ -491,7 +615,7 @@ def evaluate(exercise, backend, reference, run):
         exercise: a layer or function exercise.
         backend: str (``"numpy"`` for function exercises).
         reference: dict of the reference's arrays (``c{i}/...``).
-        run: the submission's :class:`~kcv.grading.runner.Run` on ``backend``.
+        run: the submission's :class:`~kcv.grading.sandbox.Run` on ``backend``.
 
     Returns:
         A list of :class:`~kcv.grading.report.TestResult`, one per check.
@@ -505,39 +629,13 @@ def evaluate(exercise, backend, reference, run):
     failure = run_failure(exercise, run)
     if failure:
         return all_failed(exercise, [backend], failure)
-    note = ""
-    if run.output_bytes > len(run.output.encode()):
-        note = (
-            f"(the submission printed {run.output_bytes:,} bytes; only the first and "
-            "last few KiB are kept)"
-        )
+    note = _output_note(run)
     tests = []
     for check in exercise.checks:
         if exercise.kind == "function":
-            verdicts = [
-                (case.name, _function_case(exercise, reference, run.results, check, i))
-                for i, case in enumerate(exercise.cases)
-            ]
-            verdicts = [v for v in verdicts if v[1] != "skip"]
-            if check == "defined":
-                ran = any(
-                    f"c{i}/{key}" in run.results
-                    for i in range(len(exercise.cases))
-                    for key in ("out", "error")
-                )
-                verdicts = [(exercise.function_name, None if ran else "no result")]
+            verdicts = _function_verdicts(exercise, check, reference, run.results)
         else:
-            verdicts = []
-            for i, config in enumerate(exercise.configs):
-                if check == "compiled" and not config.compiled:
-                    continue
-                ctx = _Context(exercise, backend, i, reference, run.results)
-                reason = _constructs(ctx)
-                if reason is None:
-                    reason = _LAYER_FUNCTIONS[check](ctx)
-                elif check != "constructs":
-                    reason = "not run: the layer could not be constructed"
-                verdicts.append((_describe_config(exercise, config), reason))
+            verdicts = _layer_verdicts(exercise, check, backend, reference, run.results)
         if check == "compiled" and backend == "torch":
             prefix = "(Keras runs predict() eagerly on torch: torch.compile is off by default)"
         else:
@@ -549,25 +647,38 @@ def evaluate(exercise, backend, reference, run):
 def public_check(exercise, target, backend_name):
     """Runs the public checks in this process; returns the TestResults.
 
+    The reference runs here too, on the same inputs, with the initial
+    weights both layers draw (the public checks compare shapes and counts,
+    never values).
+
     Args:
         exercise: a layer or function exercise.
         target: the learner's class or function (from the notebook).
         backend_name: str. The running backend (``"numpy"`` for functions).
-    """
-    from kcv.grading import runner
 
+    Returns:
+        A list of :class:`~kcv.grading.report.TestResult`, one per public check.
+
+    Example:
+
+    >>> from kcv.grading import exercises
+    >>> from kcv.adaptive import exit_thresholds
+    >>> tests = public_check(exercises.get("exit_thresholds"), exit_thresholds, "numpy")
+    >>> all(t.passed for t in tests)
+    True
+    """
     if exercise.kind == "function":
-        reference = runner.function_reference(exercise)
-        arrays = runner.function_inputs(exercise)
-        task = runner.task_spec(exercise, "submission")
+        reference = jobs.function_reference(exercise)
+        arrays = jobs.function_inputs(exercise)
+        task = jobs.task_spec(exercise, "submission")
         results = probe.run_task(task, arrays, target, "submission")
     else:
         module, _, name = exercise.reference.rpartition(".")
         reference_cls = getattr(importlib.import_module(module), name)
-        task = {**runner.task_spec(exercise, "submission"), "steps": list(probe.PUBLIC_STEPS)}
-        arrays = runner.layer_inputs(exercise)
+        task = {**jobs.task_spec(exercise, "submission"), "steps": list(probe.PUBLIC_STEPS)}
+        arrays = jobs.layer_inputs(exercise)
         reference = probe.run_task(task, arrays, reference_cls, "public")
         results = probe.run_task(task, arrays, target, "public")
-    run = runner.Run(backend_name, returncode=0, results=results)
+    run = sandbox.Run(backend_name, returncode=0, results=results)
     tests = evaluate(exercise, backend_name, reference, run)
     return [t for t in tests if t.check in exercise.public_checks]

@@ -23,8 +23,10 @@ import os
 import sys
 
 from kcv.grading import exercises
+from kcv.grading import jobs
 from kcv.grading import report as reports
 from kcv.grading import runner
+from kcv.grading import sandbox
 from kcv.grading import submission as submissions
 
 FORMATS = ("text", "json", "gradescope")
@@ -62,7 +64,7 @@ def add_parser(commands):
     parser.add_argument(
         "--timeout",
         type=float,
-        default=runner.Limits.timeout,
+        default=sandbox.Limits.timeout,
         help="seconds per backend and submission (default %(default)s)",
     )
     parser.add_argument(
@@ -74,7 +76,7 @@ def add_parser(commands):
     parser.add_argument(
         "--memory",
         type=int,
-        default=runner.Limits.memory_mib,
+        default=sandbox.Limits.memory_mib,
         help="memory cap of a submission's process, MiB (default %(default)s)",
     )
     return parser
@@ -94,13 +96,13 @@ def run(args, parser):
         backends = None
         if args.backends:
             backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-            unknown = [b for b in backends if b not in runner.BACKENDS]
+            unknown = [b for b in backends if b not in sandbox.BACKENDS]
             if unknown or not backends:
                 raise ValueError(
-                    f"--backends must name some of {', '.join(runner.BACKENDS)}; "
+                    f"--backends must name some of {', '.join(sandbox.BACKENDS)}; "
                     f"received {args.backends!r}."
                 )
-        limits = runner.Limits(timeout=args.timeout, memory_mib=args.memory)
+        limits = sandbox.Limits(timeout=args.timeout, memory_mib=args.memory)
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, received {args.jobs}.")
         batch = os.path.isdir(args.submission)
@@ -117,7 +119,7 @@ def run(args, parser):
 
     try:
         graded = runner.grade_many(items, backends, limits, args.jobs, progress)
-    except runner.GradingError as error:
+    except jobs.GradingError as error:
         print(f"kcv grade: the grader failed: {error}", file=sys.stderr)
         return 1
     if batch:

@@ -33,13 +33,21 @@ order, or, in reference mode, seeded random weights are drawn), ``compiled``
 ``symbolic`` (a fresh layer on a ``keras.Input`` with unknown sizes),
 ``train`` (``training=True``, then the non-trainable state) and
 ``gradients`` (norms per weight, from :func:`kcv.backend.value_and_gradients`).
+Each step is a function of its own (``_call``, ``_predict``, ``_symbolic_shape``,
+...) that takes what it needs and returns its result; :func:`probe_layer`
+runs them in order and collects the arrays.
+
+Randomness: in a grading process each configuration starts with
+``keras.utils.set_random_seed(seed)`` (the job's seed of that
+configuration), so the initial weights and the dropout masks Keras draws are
+the same in every run; the weights that reach a verdict are the reference's,
+drawn with numpy from the same seed. Nothing of Keras is replaced.
 
 The same functions run in-process, on trusted classes, for the public checks
 of a notebook (:func:`kcv.grading.check`).
 """
 
 import argparse
-import contextlib
 import importlib
 import importlib.machinery
 import importlib.util
@@ -195,11 +203,48 @@ def _module_of(obj):
     return module if isinstance(module, str) else ""
 
 
+def _sublayers(layer, limit=100_000):
+    """The layers ``layer`` holds, at any depth, through attributes, lists, tuples, dicts, sets.
+
+    Walks the objects' ``vars()`` — what Keras tracks, it tracks there — and
+    stops after ``limit`` values, so a huge container costs little.
+    """
+    import keras
+
+    found, seen, stack, budget = [], {id(layer)}, [layer], limit
+    while stack and budget > 0:
+        holder = stack.pop()
+        if isinstance(holder, keras.layers.Layer):
+            values = list(vars(holder).values())
+        elif isinstance(holder, dict):
+            values = list(holder.values())
+        else:
+            values = list(holder)
+        budget -= len(values)
+        for value in values:
+            if id(value) in seen:
+                continue
+            if isinstance(value, keras.layers.Layer):
+                found.append(value)
+            elif not isinstance(value, (list, tuple, dict, set, frozenset)):
+                continue
+            seen.add(id(value))
+            stack.append(value)
+    return found
+
+
 def kcv_classes_used(cls, layer):
     """Names the kcv classes ``cls`` derives from and ``layer`` holds as sublayers.
 
     A submission cannot import kcv, so any kcv class here means it got around
     that; the parent scores such a submission 0.
+
+    Args:
+        cls: the class under test.
+        layer: an instance of it (built or not).
+
+    Returns:
+        list of str, one per kcv class found.
     """
     found = []
     for klass in getattr(cls, "__mro__", ()):
@@ -207,56 +252,194 @@ def kcv_classes_used(cls, layer):
             found.append(
                 f"{cls.__name__} is or derives from {_module_of(klass)}.{klass.__qualname__}"
             )
-    sublayers = getattr(layer, "_flatten_layers", None)
-    for sub in sublayers(include_self=False) if sublayers else ():
+    for sub in _sublayers(layer):
         if _module_of(type(sub)).split(".")[0] == "kcv":
             found.append(f"it holds a {_module_of(type(sub))}.{type(sub).__qualname__} sublayer")
     return found
 
 
-@contextlib.contextmanager
-def numpy_initial_values(seed):
-    """On JAX, Keras' random initializers draw from numpy while this is active.
+# ---------------------------------------------------------------------------
+# Layer steps: each takes what it needs and returns its result (or raises).
 
-    Initial values never reach a verdict (a submission's layer receives the
-    reference's weights; the reference's own are redrawn by
-    ``kcv.testing.randomize_weights``), but JAX compiles its threefry
-    generator anew for every weight shape: three quarters of the CPU time of
-    building a block. Other backends are left alone; so is dropout.
+
+def _step(name, steps, filename, function, *args):
+    """Runs one step of ``steps``: ``(value, {})``, or ``(None, {"error_<name>": why})``.
+
+    A step not in ``steps`` is skipped: ``(None, {})``. Everything the code
+    under test raises is caught, ``sys.exit`` included.
+    """
+    if name not in steps:
+        return None, {}
+    try:
+        return function(*args), {}
+    except (Exception, SystemExit) as error:
+        return None, {f"error_{name}": _text(describe(error, filename))}
+
+
+def _construct(cls, kwargs):
+    return cls(**kwargs)
+
+
+def _call(layer, x, training):
+    return _numeric(layer(x, training=training), "call()")
+
+
+def _weight_description(listed):
+    """Names, shapes and trainable flags of the weights, in creation order."""
+    return {
+        "weight_names": np.array([str(w.path) for w in listed], dtype=str),
+        "weight_shapes": _shape_rows([tuple(w.shape) for w in listed]),
+        "weight_trainable": np.array([bool(w.trainable) for w in listed], dtype=bool),
+    }
+
+
+def _set_weights(layer, listed, seed, randomize, weights, filename):
+    """Draws the reference's weights (``w{j}``) or transplants the given ones.
+
+    Returns:
+        dict: ``w{j}`` (drawn), or ``transplanted`` and maybe ``error_transplant``;
+        empty when there is neither ``randomize`` nor ``weights``.
+    """
+    if randomize is not None:
+        randomize(layer, seed)
+        return {f"w{j}": np.array(w.numpy()) for j, w in enumerate(listed)}
+    if weights is None:
+        return {}
+    try:
+        transplant(layer, weights)
+        return {"transplanted": np.array(True)}
+    except (Exception, SystemExit) as error:
+        return {
+            "transplanted": np.array(False),
+            "error_transplant": _text(describe(error, filename)),
+        }
+
+
+def _predict(layer, x):
+    """The layer in a functional model, through the compiled ``Model.predict``."""
+    import keras
+
+    inputs = keras.Input(x.shape[1:])
+    model = keras.Model(inputs, layer(inputs))
+    return _numeric(model.predict(x, batch_size=x.shape[0], verbose=0), "predict()")
+
+
+def _config_of(layer):
+    """``(get_config(), its JSON text)``; raises when it is not a dict."""
+    config = layer.get_config()
+    if not isinstance(config, dict):
+        raise TypeError(f"get_config() returned a {type(config).__name__}, not a dict")
+    return config, _text(json.dumps(config, default=repr, sort_keys=True))
+
+
+def _rebuilt_output(layer, config, x, values):
+    """The output of ``from_config(config)``, built, with ``values`` as its weights."""
+    rebuilt = type(layer).from_config(config)
+    rebuilt(x, training=False)
+    transplant(rebuilt, values)
+    return _numeric(rebuilt(x, training=False), "call() of the from_config() layer")
+
+
+def _symbolic_shape(cls, kwargs, batch_shape):
+    """The output shape of a fresh layer on ``keras.Input(batch_shape=...)``, as a row."""
+    import keras
+
+    fresh = cls(**kwargs)
+    result = fresh(keras.Input(batch_shape=tuple(batch_shape)))
+    if not hasattr(result, "shape") or isinstance(result, (list, tuple)):
+        raise TypeError(f"the symbolic call returned a {type(result).__name__}")
+    return _shape_rows([tuple(result.shape)])[0]
+
+
+def _output_without_dropout(reference_cls, kwargs, dropout, x, values):
+    """The reference's ``training=True`` output with its dropout rate set to 0."""
+    plain = reference_cls(**{**kwargs, dropout: 0.0})
+    plain(x, training=False)
+    transplant(plain, values)
+    return _numeric(plain(x, training=True), "call()")
+
+
+def _states(listed):
+    """The non-trainable weights (``state{j}``), e.g. after a ``training=True`` call."""
+    return {f"state{j}": np.array(w.numpy()) for j, w in enumerate(listed) if not w.trainable}
+
+
+def _gradient_norms(layer, listed, x, first, seed, gradients):
+    """Norms of the gradient of ``mean((y - t)²)`` per weight (0 for non-trainable ones).
+
+    ``t`` is drawn from ``seed + 1`` with the shape of ``first``, the first output.
     """
     import keras
 
-    module = getattr(getattr(keras, "src", None), "backend", None)
-    module = getattr(module, "random", None)
-    names = ("uniform", "normal", "truncated_normal")
-    if keras.backend.backend() != "jax" or not all(hasattr(module, n) for n in names):
-        yield
-        return
-    rng = np.random.default_rng(seed)
+    if first is None:
+        raise RuntimeError("needs a working call()")
+    target = np.random.default_rng(seed + 1).standard_normal(first.shape).astype("float32")
 
-    def tensor(values, dtype):
-        values = keras.ops.convert_to_tensor(values.astype("float32"))
-        return keras.ops.cast(values, dtype or keras.backend.floatx())
+    def loss(t, y):
+        difference = keras.ops.cast(y, "float32") - keras.ops.convert_to_tensor(t)
+        return keras.ops.mean(keras.ops.square(difference))
 
-    def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-        return tensor(rng.uniform(minval, maxval, shape), dtype)
+    _, grads = gradients(layer, x, target, loss, jit=True)
+    by_id = {id(v): g for v, g in zip(layer.trainable_variables, grads)}
+    norms = np.zeros(len(listed))
+    for j, w in enumerate(listed):
+        if w.trainable:
+            g = by_id.get(id(w))
+            norms[j] = math.nan if g is None else float(np.linalg.norm(np.asarray(g, "float64")))
+    return norms
 
-    def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-        return tensor(rng.normal(mean, stddev, shape), dtype)
 
-    def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-        values = rng.normal(0.0, 1.0, shape)
-        return tensor(mean + stddev * np.clip(values, -2.0, 2.0), dtype)
+def _influence(layer, listed, x, norms, seed):
+    """How much the output moves when a weight without gradient is redrawn.
 
-    saved = {name: getattr(module, name) for name in names}
-    replacements = {"uniform": uniform, "normal": normal, "truncated_normal": truncated_normal}
-    for name in names:
-        setattr(module, name, replacements[name])
+    A zero gradient may come from ReLUs that are dead for these weights and
+    inputs (the output still depends on the weight elsewhere) or from a
+    weight the output ignores. At each of ``INFLUENCE_POINTS`` random points of
+    weight space (every trainable weight redrawn, from ``seed + 2``), the
+    weight is redrawn once more; the largest change of the output is reported.
+    """
+    rng = np.random.default_rng(seed + 2)
+    trainable = [j for j, w in enumerate(listed) if w.trainable]
+    saved = {j: np.array(listed[j].numpy()) for j in trainable}
+    silent = [j for j in trainable if not norms[j] > 0]
+    moved = np.full(len(listed), math.nan)
+    moved[silent] = 0.0
     try:
-        yield
+        for _ in range(INFLUENCE_POINTS if silent else 0):
+            for j in trainable:
+                listed[j].assign(rng.standard_normal(saved[j].shape).astype(saved[j].dtype))
+            base = _call(layer, x, False)
+            for j in silent:
+                point = np.array(listed[j].numpy())
+                listed[j].assign(rng.standard_normal(point.shape).astype(point.dtype))
+                change = _call(layer, x, False) - base
+                moved[j] = max(moved[j], float(np.max(np.abs(change), initial=0.0)))
+                listed[j].assign(point)
     finally:
-        for name, function in saved.items():
-            setattr(module, name, function)
+        for j in trainable:
+            listed[j].assign(saved[j])
+    return moved
+
+
+def _clone_results(layer, x, values, steps, filename):
+    """The ``clone`` step: ``config_json`` and ``out_clone``, or the error."""
+    found, errors = _step("clone", steps, filename, _config_of, layer)
+    if found is None:
+        return errors
+    config, text = found
+    output, errors = _step("clone", steps, filename, _rebuilt_output, layer, config, x, values)
+    return {"config_json": text, "out_clone": output, **errors}
+
+
+def _gradient_results(layer, listed, x, first, seed, gradients, steps, filename):
+    """The ``gradients`` step: ``grad_norms`` and ``influence``, or the error."""
+    norms, errors = _step(
+        "gradients", steps, filename, _gradient_norms, layer, listed, x, first, seed, gradients
+    )
+    if norms is None:
+        return errors
+    moved, errors = _step("gradients", steps, filename, _influence, layer, listed, x, norms, seed)
+    return {"grad_norms": norms, "influence": moved, **errors}
 
 
 def probe_layer(
@@ -270,8 +453,15 @@ def probe_layer(
     reference_cls=None,
     filename=None,
     check_origin=False,
+    seeded=True,
 ):
     """Runs one configuration of a layer class; returns ``{name: array}``.
+
+    With ``seeded``, Keras' random draws (initial weights, dropout masks)
+    follow ``keras.utils.set_random_seed(config["seed"])``, called first, so
+    a run is the same every time. No verdict depends on initial weights: the
+    reference's are redrawn by ``randomize`` (numpy, seeded) and a
+    submission's layer receives them.
 
     Args:
         cls: the class under test.
@@ -288,155 +478,63 @@ def probe_layer(
         filename: the submission's file, for error messages.
         check_origin: bool. Report kcv classes the layer derives from or holds
             (``violations``); set for submissions.
+        seeded: bool. Seed Keras, numpy and Python's global random state from
+            ``config["seed"]`` first. Set in grading processes; off for the
+            in-process public checks, which leave a learner's session alone.
 
     Returns:
         A dict of arrays; a failed step leaves ``error_<step>`` and, where a
         later step needs its result, skips it.
+
+    Example:
+
+    >>> config = {"kwargs": {"units": 2}, "seed": 0, "symbolic_shape": [None, 3]}
+    >>> out = probe_layer(keras.layers.Dense, config, {"x": np.ones((1, 3), "float32")},
+    ...                   steps=PUBLIC_STEPS)  # doctest: +SKIP
+    >>> out["out_eval"].shape  # doctest: +SKIP
+    (1, 2)
     """
     import keras
 
-    out = {}
-    kwargs = _tuples(config["kwargs"])
-    x = arrays["x"]
-
-    def attempt(step, function):
-        if step not in steps:
-            return None
-        try:
-            if step in ("construct", "eval", "clone", "symbolic"):
-                with numpy_initial_values(config["seed"]):
-                    return function()
-            return function()
-        except (Exception, SystemExit) as error:
-            out[f"error_{step}"] = _text(describe(error, filename))
-            return None
-
-    layer = attempt("construct", lambda: cls(**kwargs))
+    if seeded:
+        keras.utils.set_random_seed(config["seed"])
+    kwargs, x, seed = _tuples(config["kwargs"]), arrays["x"], config["seed"]
+    layer, out = _step("construct", steps, filename, _construct, cls, kwargs)
     if layer is None:
         return out
     out["constructed"] = np.array(True)
-    first = attempt("eval", lambda: _numeric(layer(x, training=False), "call()"))
+    first, errors = _step("eval", steps, filename, _call, layer, x, False)
+    out.update(errors)
     if check_origin:
         out["violations"] = np.array(kcv_classes_used(cls, layer), dtype=str)
     if not layer.built:
         return out
     listed = list(layer.weights)
-    out["weight_names"] = np.array([str(w.path) for w in listed], dtype=str)
-    out["weight_shapes"] = _shape_rows([tuple(w.shape) for w in listed])
-    out["weight_trainable"] = np.array([bool(w.trainable) for w in listed], dtype=bool)
-    if randomize is not None:
-        randomize(layer, config["seed"])
-        for j, w in enumerate(listed):
-            out[f"w{j}"] = np.array(w.numpy())
-    elif weights is not None:
-        try:
-            transplant(layer, weights)
-            out["transplanted"] = np.array(True)
-        except (Exception, SystemExit) as error:
-            out["transplanted"] = np.array(False)
-            out["error_transplant"] = _text(describe(error, filename))
+    out.update(_weight_description(listed))
+    out.update(_set_weights(layer, listed, seed, randomize, weights, filename))
     initial = [np.array(w.numpy()) for w in listed]
     if first is not None:
-        out["out_eval"] = attempt("eval", lambda: _numeric(layer(x, training=False), "call()"))
-        if out["out_eval"] is not None:
-            out["out_dtype"] = np.array(out["out_eval"].dtype.name)
+        output, errors = _step("eval", steps, filename, _call, layer, x, False)
+        out.update({"out_eval": output, **errors})
+        if output is not None:
+            out["out_dtype"] = np.array(output.dtype.name)
     if config.get("compiled"):
-
-        def compiled():
-            inputs = keras.Input(x.shape[1:])
-            model = keras.Model(inputs, layer(inputs))
-            return _numeric(model.predict(x, batch_size=x.shape[0], verbose=0), "predict()")
-
-        out["out_compiled"] = attempt("compiled", compiled)
-
-    def clone():
-        config_dict = layer.get_config()
-        if not isinstance(config_dict, dict):
-            raise TypeError(f"get_config() returned a {type(config_dict).__name__}, not a dict")
-        out["config_json"] = _text(json.dumps(config_dict, default=repr, sort_keys=True))
-        rebuilt = type(layer).from_config(config_dict)
-        rebuilt(x, training=False)
-        transplant(rebuilt, initial)
-        return _numeric(rebuilt(x, training=False), "call() of the from_config() layer")
-
-    out["out_clone"] = attempt("clone", clone)
-
-    def symbolic():
-        fresh = cls(**kwargs)
-        result = fresh(keras.Input(batch_shape=tuple(config["symbolic_shape"])))
-        if not hasattr(result, "shape") or isinstance(result, (list, tuple)):
-            raise TypeError(f"the symbolic call returned a {type(result).__name__}")
-        return _shape_rows([tuple(result.shape)])[0]
-
-    out["symbolic_shape"] = attempt("symbolic", symbolic)
+        output, errors = _step("compiled", steps, filename, _predict, layer, x)
+        out.update({"out_compiled": output, **errors})
+    out.update(_clone_results(layer, x, initial, steps, filename))
+    symbolic = config["symbolic_shape"]
+    shape, errors = _step("symbolic", steps, filename, _symbolic_shape, cls, kwargs, symbolic)
+    out.update({"symbolic_shape": shape, **errors})
     dropout = config.get("dropout_argument")
     if reference_cls is not None and dropout and "train" in steps:
-        plain = reference_cls(**{**kwargs, dropout: 0.0})
-        plain(x, training=False)
-        transplant(plain, initial)
-        out["out_train_nodrop"] = _numeric(plain(x, training=True), "call()")
-    out["out_train"] = attempt("train", lambda: _numeric(layer(x, training=True), "call()"))
+        out["out_train_nodrop"] = _output_without_dropout(
+            reference_cls, kwargs, dropout, x, initial
+        )
+    output, errors = _step("train", steps, filename, _call, layer, x, True)
+    out.update({"out_train": output, **errors})
     if "train" in steps:
-        for j, w in enumerate(listed):
-            if not w.trainable:
-                out[f"state{j}"] = np.array(w.numpy())
-
-    def gradient_norms():
-        if first is None:
-            raise RuntimeError("needs a working call()")
-        rng = np.random.default_rng(config["seed"] + 1)
-        target = rng.standard_normal(first.shape).astype("float32")
-
-        def loss(t, y):
-            difference = keras.ops.cast(y, "float32") - keras.ops.convert_to_tensor(t)
-            return keras.ops.mean(keras.ops.square(difference))
-
-        _, grads = gradients(layer, x, target, loss, jit=True)
-        by_id = {id(v): g for v, g in zip(layer.trainable_variables, grads)}
-        norms = np.zeros(len(listed))
-        for j, w in enumerate(listed):
-            if w.trainable:
-                g = by_id.get(id(w))
-                norms[j] = (
-                    math.nan if g is None else float(np.linalg.norm(np.asarray(g, "float64")))
-                )
-        return norms
-
-    out["grad_norms"] = attempt("gradients", gradient_norms)
-
-    def influence():
-        """How much the output moves when a weight without gradient is redrawn.
-
-        A zero gradient may come from ReLUs that are dead for these weights and
-        inputs (the output still depends on the weight elsewhere) or from a
-        weight the output ignores. At each of ``INFLUENCE_POINTS`` random points of
-        weight space (every trainable weight redrawn), the weight is redrawn
-        once more; the largest change of the output is reported.
-        """
-        rng = np.random.default_rng(config["seed"] + 2)
-        trainable = [j for j, w in enumerate(listed) if w.trainable]
-        saved = {j: np.array(listed[j].numpy()) for j in trainable}
-        silent = [j for j in trainable if not out["grad_norms"][j] > 0]
-        moved = np.full(len(listed), math.nan)
-        moved[silent] = 0.0
-        try:
-            for _ in range(INFLUENCE_POINTS if silent else 0):
-                for j in trainable:
-                    listed[j].assign(rng.standard_normal(saved[j].shape).astype(saved[j].dtype))
-                base = _numeric(layer(x, training=False), "call()")
-                for j in silent:
-                    point = np.array(listed[j].numpy())
-                    listed[j].assign(rng.standard_normal(point.shape).astype(point.dtype))
-                    change = _numeric(layer(x, training=False), "call()") - base
-                    moved[j] = max(moved[j], float(np.max(np.abs(change), initial=0.0)))
-                    listed[j].assign(point)
-        finally:
-            for j in trainable:
-                listed[j].assign(saved[j])
-        return moved
-
-    if out.get("grad_norms") is not None:
-        out["influence"] = attempt("gradients", influence)
+        out.update(_states(listed))
+    out.update(_gradient_results(layer, listed, x, first, seed, gradients, steps, filename))
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -510,6 +608,7 @@ def run_task(task, arrays, target, mode, gradients=None, filename=None):
             reference_cls=target if mode == "reference" else None,
             filename=filename,
             check_origin=mode == "submission",
+            seeded=mode != "public",
         )
         for key, value in probed.items():
             results[f"c{i}/{key}"] = value
@@ -590,6 +689,28 @@ def _write_all(fd, data):
         view = view[os.write(fd, view) :]
 
 
+def _run_job(data, mode, module, gradients, filename):
+    """Runs every task of the job ``data`` (the ``.npz`` read from stdin); results ``t{k}/...``."""
+    job = np.load(io.BytesIO(data), allow_pickle=False)
+    spec = json.loads(str(job["spec"]))
+    arrays = {key: job[key] for key in job.files if key != "spec"}
+    results = {}
+    for k, task in enumerate(spec["tasks"]):
+        prefix = f"t{k}/"
+        if mode == "reference":
+            target = _import_reference(task["reference"])
+        else:
+            target = resolve(module, task)
+        local = {key[len(prefix) :]: v for key, v in arrays.items() if key.startswith(prefix)}
+        for key, value in run_task(task, local, target, mode, gradients, filename).items():
+            results[prefix + key] = value
+        if mode == "submission":
+            # kcv is refused at import: if it is loaded, the submission got around that.
+            loaded = sorted(m for m in sys.modules if m.split(".")[0] == "kcv")
+            results[prefix + "kcv_modules"] = np.array(loaded[:20], dtype=str)
+    return results
+
+
 def main(argv=None):
     """The script entry point (see the module docstring)."""
     parser = argparse.ArgumentParser()
@@ -624,23 +745,7 @@ def main(argv=None):
     if import_error:
         results = {"import_error": _text(import_error)}
     else:
-        job = np.load(io.BytesIO(_read_all(0)), allow_pickle=False)
-        spec = json.loads(str(job["spec"]))
-        arrays = {key: job[key] for key in job.files if key != "spec"}
-        results = {}
-        for k, task in enumerate(spec["tasks"]):
-            prefix = f"t{k}/"
-            if args.mode == "reference":
-                target = _import_reference(task["reference"])
-            else:
-                target = resolve(module, task)
-            local = {key[len(prefix) :]: v for key, v in arrays.items() if key.startswith(prefix)}
-            for key, value in run_task(task, local, target, args.mode, gradients, filename).items():
-                results[prefix + key] = value
-            if args.mode == "submission":
-                # kcv is refused at import: if it is loaded, the submission got around that.
-                loaded = sorted(m for m in sys.modules if m.split(".")[0] == "kcv")
-                results[prefix + "kcv_modules"] = np.array(loaded[:20], dtype=str)
+        results = _run_job(_read_all(0), args.mode, module, gradients, filename)
     buffer = io.BytesIO()
     np.savez(buffer, **results)
     _write_all(args.results_fd, buffer.getvalue())

@@ -12,12 +12,16 @@ from kcv.layers.msd import MSDClassifier
 from kcv.layers.msd import MSDDenseLayer
 from kcv.layers.msd import MSDFirstLayer
 from kcv.layers.msd import MSDTransition
+from kcv.layers.residual import BasicBlock
+from kcv.layers.residual import Bottleneck
 from kcv.layers.squeeze_excite import SqueezeExcite
 from kcv.layers.strip_pooling import MixedPooling
 from kcv.layers.strip_pooling import StripPooling
 
 __all__ = [
     "ASPP",
+    "BasicBlock",
+    "Bottleneck",
     "ContextEncoding",
     "Conv2D",
     "DepthwiseConv2D",

@@ -15,6 +15,8 @@ from kcv.models.googlenet import GoogLeNetCIFAR
 from kcv.models.mobilenet import MobileNetV1
 from kcv.models.mobilenet import MobileNetV2
 from kcv.models.msdnet import MSDNet
+from kcv.models.resnet import ResNet
+from kcv.models.resnet import ResNeXt
 from kcv.models.senet import SEResNet50
 from kcv.models.senet import SEResNetCIFAR
 from kcv.models.spnet import SPNet
@@ -29,6 +31,8 @@ __all__ = [
     "MSDNet",
     "MobileNetV1",
     "MobileNetV2",
+    "ResNeXt",
+    "ResNet",
     "SEResNet50",
     "SEResNetCIFAR",
     "SPNet",

@@ -12,184 +12,28 @@ Conventions compared with torchvision ``models/segmentation/deeplabv3.py``
 (``DeepLabHead``, ``deeplabv3_resnet50``) and keras-hub
 ``models/deeplab_v3/`` (``DeepLabV3Backbone``).
 
-:func:`atrous_backbone` is the dilated feature extractor that the other
-segmentation networks (:mod:`kcv.models.encnet`, :mod:`kcv.models.spnet`)
-share, and :func:`segmentation_output` their last step (bilinear upsampling
-of the logits to the input size).
+The encoder (:func:`kcv.models.segmentation.segmentation_encoder`, a
+MobileNetV2 or ResNet at output stride 16 or 8) and the output step
+(:func:`kcv.models.segmentation.segmentation_output`) are shared with
+:mod:`kcv.models.encnet` and :mod:`kcv.models.spnet`.
 """
 
 import keras
 
-from kcv._validation import activation
-from kcv._validation import one_of
-from kcv._validation import positive_int
+from kcv import _validation
 from kcv.layers import ASPP
 from kcv.layers import DepthwiseSeparableConv
+from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.layers.layout import channel_axis
-from kcv.layers.layout import spatial_axes
-from kcv.models._utils import apply_conv_bn_act
-from kcv.models._utils import check_classes
-from kcv.models._utils import check_weights
-from kcv.models._utils import image_input
-from kcv.models._utils import positive_number
-from kcv.models.mobilenet import MobileNetV2
-from kcv.models.senet import resnet_backbone
-
-BACKBONES = ("mobilenet_v2", "resnet50", "resnet101", "resnet_tiny")
-RESNET_BACKBONES = ("resnet50", "resnet101", "resnet_tiny")
-# Blocks per stage and bottleneck widths: ResNet-50/101 (He et al., Table 1), and
-# a course-size ResNet with ResNet-50's layout, one block per stage, 1/8 of the widths.
-RESNET_DEPTHS = {"resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3), "resnet_tiny": (1, 1, 1, 1)}
-RESNET_WIDTHS = {
-    "resnet50": (64, 128, 256, 512),
-    "resnet101": (64, 128, 256, 512),
-    "resnet_tiny": (8, 16, 32, 64),
-}
-OUTPUT_STRIDES = (8, 16)
-DEFAULT_SIZE = 512
-
-
-def _check_size(inputs, data_format, output_stride, require_size):
-    shape = tuple(inputs.shape[1:])
-    sides = [inputs.shape[axis] for axis in spatial_axes(data_format)]
-    if require_size and None in sides:
-        raise ValueError(f"`input_shape` must give height and width, received {shape!r}.")
-    if any(side is not None and side % output_stride for side in sides):
-        raise ValueError(
-            f"`input_shape` must have height and width divisible by the output stride "
-            f"{output_stride} (the logits are upsampled by {output_stride} back to the "
-            f"input size), received {shape!r}."
-        )
-
-
-def atrous_backbone(
-    input_shape,
-    backbone,
-    output_stride,
-    alpha=1.0,
-    block_hook=None,
-    choices=BACKBONES,
-    require_size=False,
-):
-    """A dilated feature extractor: the encoder of the segmentation networks.
-
-    The last strides of the backbone become dilation (atrous convolution,
-    DeepLabv3 Sec. 3.1, :func:`kcv.models._utils.atrous_schedule`) so that
-    its features stay at ``1/output_stride`` of the input; the parameters
-    do not change.
-
-    * ``"resnet50"``, ``"resnet101"``: the plain ResNet of
-      :func:`kcv.models.senet.resnet_backbone` (7x7 stem, bottlenecks, no
-      SE); features: the last stage (2048 channels); low-level features:
-      the first stage (``conv2``, 256 channels, stride 4).
-    * ``"resnet_tiny"``: the same layout with one block per stage and
-      bottleneck widths 8, 16, 32, 64 (stem 8 channels; features 256
-      channels, low-level 32): 128,392 parameters, small enough to train in
-      a chapter on a laptop CPU. Not from a paper.
-    * ``"mobilenet_v2"``: :func:`kcv.models.MobileNetV2` with width
-      ``alpha``; features: the last inverted residual (``block_16``, 320
-      channels at ``alpha=1``), without the final 1x1 convolution to 1280,
-      as DeepLab's ``mobilenet_v2`` feature extractor (``layer_18``);
-      low-level features: ``block_2`` (24 channels at ``alpha=1``, stride
-      4), where DeepLab takes the expanded depthwise output inside that
-      block (``layer_4/depthwise_output``, 144 channels), which a kcv
-      :class:`kcv.layers.InvertedResidual` does not expose.
-
-    Args:
-        input_shape: tuple or None. ``(H, W, C)`` (``(C, H, W)`` in
-            ``channels_first``); known sides must be multiples of
-            ``output_stride``. None means 512x512 RGB.
-        backbone: str. One of ``choices``.
-        output_stride: 8 or 16. Total stride of the features.
-        alpha: float > 0. Width multiplier of ``"mobilenet_v2"`` (must stay
-            1.0 for the ResNets).
-        block_hook: callable or None. For the ResNets, passed to
-            :func:`kcv.models.senet.resnet_stages` (a module inside every
-            residual block).
-        choices: the backbones the calling network accepts.
-        require_size: bool. Whether height and width must be known.
-
-    Returns:
-        ``(inputs, data_format, low_level_features, features)``.
-
-    Raises:
-        ValueError: naming ``backbone``, ``output_stride``, ``alpha`` or
-            ``input_shape``.
-    """
-    one_of("backbone", backbone, choices)
-    one_of("output_stride", output_stride, OUTPUT_STRIDES)
-    positive_number("alpha", alpha)
-    data_format = keras.config.image_data_format()
-    if input_shape is None:
-        rgb = (DEFAULT_SIZE, DEFAULT_SIZE, 3)
-        input_shape = rgb if data_format == "channels_last" else rgb[::-1]
-    if backbone == "mobilenet_v2":
-        mobilenet = MobileNetV2(
-            alpha=alpha, include_top=False, input_shape=input_shape, output_stride=output_stride
-        )
-        inputs = mobilenet.inputs[0]
-        low_level, high_level = (
-            mobilenet.get_layer("block_2").output,
-            mobilenet.get_layer("block_16").output,
-        )
-    else:
-        if alpha != 1.0:
-            raise ValueError(
-                f"`alpha` is the width of backbone='mobilenet_v2' only; keep 1.0 for "
-                f"backbone={backbone!r}, received {alpha!r}."
-            )
-        inputs, data_format = image_input(
-            input_shape, DEFAULT_SIZE, min_size=output_stride, channels=None
-        )
-        stages = resnet_backbone(
-            inputs,
-            data_format,
-            depths=RESNET_DEPTHS[backbone],
-            reduction=None,
-            output_stride=output_stride,
-            widths=RESNET_WIDTHS[backbone],
-            block_hook=block_hook,
-        )
-        low_level, high_level = stages[0], stages[-1]
-    _check_size(inputs, data_format, output_stride, require_size)
-    return inputs, data_format, low_level, high_level
-
-
-def upsample(x, factor, data_format, name):
-    """Bilinear upsampling by an integer ``factor`` (half-pixel centres, ``align_corners=False``)."""
-    return keras.layers.UpSampling2D(
-        factor, data_format=data_format, interpolation="bilinear", name=name
-    )(x)
-
-
-def segmentation_output(x, classes, factor, data_format, classifier_activation):
-    """1x1 convolution to ``classes`` logits, upsampled by ``factor`` to the input size.
-
-    The output layer is named ``"segmentation"``; ``classifier_activation``
-    (None for logits) follows the upsampling, ``"softmax"`` over the channel
-    axis of ``data_format``.
-    """
-    activation("classifier_activation", classifier_activation)
-    x = apply_conv_bn_act(x, classes, 1, "logits", data_format, batch_norm=False, activation=None)
-    if classifier_activation is None:
-        return upsample(x, factor, data_format, "segmentation")
-    x = upsample(x, factor, data_format, "upsample")
-    if classifier_activation == "softmax":
-        return keras.layers.Softmax(axis=channel_axis(data_format), name="segmentation")(x)
-    return keras.layers.Activation(classifier_activation, name="segmentation")(x)
+from kcv.models.segmentation import OUTPUT_STRIDES
+from kcv.models.segmentation import segmentation_encoder
+from kcv.models.segmentation import segmentation_output
+from kcv.models.segmentation import upsample
 
 
 def _rates(rates, output_stride):
     """The ASPP rates at ``output_stride``, from ``rates`` given for output stride 16."""
-    if (
-        not isinstance(rates, (tuple, list))
-        or not rates
-        or any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in rates)
-    ):
-        raise ValueError(
-            "`rates` must be a non-empty tuple of integers >= 1 (the ASPP rates at "
-            f"output stride 16), received {rates!r}."
-        )
+    rates = _validation.int_sequence("rates", rates)
     return tuple(r * 16 // output_stride for r in rates)
 
 
@@ -209,7 +53,7 @@ def DeepLabV3(
 
     ``backbone at output stride 16 or 8 -> ASPP (filters) -> 1x1 conv to
     classes -> bilinear upsampling by the output stride`` (DeepLabv3, Sec.
-    3.3 and Fig. 5): the atrous backbone (:func:`atrous_backbone`) keeps the
+    3.3 and Fig. 5): the atrous backbone (:func:`kcv.models.segmentation.segmentation_encoder`) keeps the
     features at 1/16 or 1/8 of the input, :class:`kcv.layers.ASPP` (1x1
     branch, three 3x3 atrous branches, image pooling, each ``filters``
     channels + BN + ReLU; concatenated, 1x1 projection + BN + ReLU, dropout
@@ -245,7 +89,8 @@ def DeepLabV3(
             None for any size that is (the model then accepts several sizes).
         classes: int. Number of classes (logit channels).
         backbone: str. ``"mobilenet_v2"`` (width ``alpha``), ``"resnet50"``,
-            ``"resnet101"`` or ``"resnet_tiny"`` (see :func:`atrous_backbone`).
+            ``"resnet101"`` or ``"resnet_tiny"`` (see
+            :func:`kcv.models.segmentation.segmentation_encoder`).
             For a chapter on a laptop CPU: ``"mobilenet_v2"`` with
             ``alpha=0.35`` or ``"resnet_tiny"``, with ``filters=64``.
         output_stride: 16 or 8. Ratio of the input size to the feature size.
@@ -276,11 +121,13 @@ def DeepLabV3(
         Segmentation, 2017, Sec. 3-4, Fig. 5; torchvision
         ``models/segmentation/deeplabv3.py``.
     """
-    check_weights(weights)
-    check_classes(classes)
-    positive_int("filters", filters)
-    rates = _rates(rates, one_of("output_stride", output_stride, OUTPUT_STRIDES))
-    inputs, data_format, _, features = atrous_backbone(input_shape, backbone, output_stride, alpha)
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
+    _validation.positive_int("filters", filters)
+    rates = _rates(rates, _validation.one_of("output_stride", output_stride, OUTPUT_STRIDES))
+    inputs, data_format, _, features = segmentation_encoder(
+        input_shape, backbone, output_stride, alpha
+    )
     x = ASPP(filters, rates, data_format=data_format, name="aspp")(features)
     outputs = segmentation_output(x, classes, output_stride, data_format, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
@@ -367,12 +214,12 @@ def DeepLabV3Plus(
         Chen et al., Encoder-Decoder with Atrous Separable Convolution for
         Semantic Image Segmentation, ECCV 2018, Sec. 3, Fig. 2, Tables 1-3.
     """
-    check_weights(weights)
-    check_classes(classes)
-    positive_int("filters", filters)
-    positive_int("low_level_filters", low_level_filters)
-    rates = _rates(rates, one_of("output_stride", output_stride, OUTPUT_STRIDES))
-    inputs, data_format, low_level, features = atrous_backbone(
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
+    _validation.positive_int("filters", filters)
+    _validation.positive_int("low_level_filters", low_level_filters)
+    rates = _rates(rates, _validation.one_of("output_stride", output_stride, OUTPUT_STRIDES))
+    inputs, data_format, low_level, features = segmentation_encoder(
         input_shape, backbone, output_stride, alpha
     )
     x = ASPP(filters, rates, separable=separable, data_format=data_format, name="aspp")(features)

@@ -11,21 +11,21 @@ early releases (``encnet.py``: ``Net``; ``mynn.py``: ``EncBasicBlock``,
 """
 
 import keras
+from keras import ops
 
-from kcv._validation import positive_int
+from kcv import _validation
 from kcv.layers import ContextEncoding
 from kcv.layers import Encoding
+from kcv.layers import conv_bn
+from kcv.layers import layout
+from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.layers.layout import channel_axis
-from kcv.models._utils import apply_conv_bn_act
-from kcv.models._utils import check_classes
-from kcv.models._utils import check_dropout
-from kcv.models._utils import check_weights
-from kcv.models._utils import classifier
-from kcv.models._utils import image_input
-from kcv.models.deeplab import RESNET_BACKBONES
-from kcv.models.deeplab import atrous_backbone
-from kcv.models.deeplab import segmentation_output
-from kcv.models.senet import resnet_stages
+from kcv.models.common import classifier
+from kcv.models.common import image_input
+from kcv.models.resnet import resnet_stages
+from kcv.models.segmentation import RESNET_BACKBONES
+from kcv.models.segmentation import segmentation_encoder
+from kcv.models.segmentation import segmentation_output
 
 
 def EncNet(
@@ -89,7 +89,7 @@ def EncNet(
         classes: int. Number of classes.
         backbone: str. ``"resnet50"``, ``"resnet101"`` or ``"resnet_tiny"``
             (the last to train on a CPU; see
-            :func:`kcv.models.deeplab.atrous_backbone`).
+            :func:`kcv.models.segmentation.segmentation_encoder`).
         num_codes: int. Codewords ``K`` of the Encoding layer (paper: 32).
         se_loss: bool. Whether to output the SE-loss logits too.
         output_stride: 8 (paper) or 16. Total stride of the backbone.
@@ -120,12 +120,12 @@ def EncNet(
         Sec. 3, Fig. 2, Sec. 4.1 (α = 0.2); PyTorch-Encoding
         ``encoding/models/sseg/encnet.py``.
     """
-    check_weights(weights)
-    check_classes(classes)
-    positive_int("num_codes", num_codes)
-    positive_int("head_filters", head_filters)
-    check_dropout(dropout)
-    inputs, data_format, _, features = atrous_backbone(
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
+    _validation.positive_int("num_codes", num_codes)
+    _validation.positive_int("head_filters", head_filters)
+    _validation.number("dropout", dropout, 0, 1, high_open=True)
+    inputs, data_format, _, features = segmentation_encoder(
         input_shape, backbone, output_stride, choices=RESNET_BACKBONES
     )
     x = apply_conv_bn_act(features, head_filters, 3, "head_conv", data_format)
@@ -146,24 +146,96 @@ def EncNet(
     return keras.Model(inputs, [segmentation, se_logits], name=name)
 
 
-def _encoding_gate(x, num_codes, reduction, data_format, name):
+@keras.saving.register_keras_serializable(package="kcv")
+class EncodingGate(keras.layers.Layer):
     """The official CIFAR ``EncLayer``: channel gates from an L2-normalised encoding.
 
-    ``1x1 conv (C/r) + BN + ReLU -> Encoding (K) -> flatten (K·C/r) -> L2
-    normalisation -> dense (C) + sigmoid``; the output is ``x`` times the
-    gates.
+    ``1x1 conv (C/r) + BN + ReLU -> Encoding (K codewords) -> flatten
+    (K·C/r) -> L2 normalisation -> dense (C) + sigmoid``; the output is the
+    input times the gates, one per channel. It plays the part of SE in
+    EncNet's CIFAR network (the ``attention`` of its residual blocks), with
+    an :class:`kcv.layers.Encoding` instead of average pooling; unlike
+    :class:`kcv.layers.ContextEncoding` it keeps every codeword's residual
+    (flattened; no BN over codewords, no mean) and has no SE loss.
+
+    Parameters on ``C`` channels, ``D = C // r``: ``C·D + 2D`` (1x1 + BN,
+    no bias; the official one has a bias, ``D`` more) + ``K·D + K``
+    (codewords, smoothing factors) + ``K·D·C + C`` (dense).
+
+    Args:
+        num_codes: int. Codewords ``K`` (official default 16).
+        reduction: int. Channel reduction ``r`` before the Encoding layer (4).
+        data_format: str or None. ``"channels_last"`` or ``"channels_first"``;
+            None reads ``keras.config.image_data_format()``.
+        **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
+
+    Returns:
+        A tensor of the input's shape: the input scaled per channel.
+
+    Example:
+
+    >>> import numpy as np
+    >>> gate = EncodingGate(num_codes=4)
+    >>> gate(np.ones((2, 8, 8, 16), "float32")).shape
+    (2, 8, 8, 16)
+    >>> gate.count_params()  # 16·4 + 8 (+ 8 BN statistics) + 4·4 + 4 + 4·4·16 + 16
+    372
+
+    Reference:
+        Zhang et al., Context Encoding for Semantic Segmentation, CVPR 2018,
+        CIFAR-10 experiment; PyTorch-Encoding ``experiments/recognition/model/mynn.py``
+        (``EncLayer``).
     """
-    axis = channel_axis(data_format)
-    channels = x.shape[axis]
-    reduced = channels // reduction
-    y = apply_conv_bn_act(x, reduced, 1, f"{name}_reduce", data_format)
-    y = Encoding(num_codes, data_format=data_format, name=f"{name}_encoding")(y)
-    y = keras.layers.Reshape((num_codes * reduced,), name=f"{name}_flatten")(y)
-    y = keras.layers.UnitNormalization(name=f"{name}_l2_normalize")(y)
-    y = keras.layers.Dense(channels, activation="sigmoid", name=f"{name}_gate")(y)
-    gate_shape = (1, 1, channels) if axis == -1 else (channels, 1, 1)
-    y = keras.layers.Reshape(gate_shape, name=f"{name}_gate_reshape")(y)
-    return keras.layers.Multiply(name=f"{name}_scale")([x, y])
+
+    def __init__(self, num_codes=16, reduction=4, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_codes = _validation.positive_int("num_codes", num_codes)
+        self.reduction = _validation.positive_int("reduction", reduction)
+        self.data_format = _validation.data_format(data_format)
+        self.supports_masking = False
+
+    def build(self, input_shape):
+        channels = _validation.image_shape(self, input_shape, self.data_format)
+        reduced = channels // self.reduction
+        if reduced < 1:
+            _validation.fail(
+                "reduction", f"at most the input channels ({channels})", self.reduction
+            )
+        self.reduce = conv_bn.conv_bn_act(self, reduced, 1, "reduce")
+        shape = conv_bn.build_chain(self.reduce, input_shape)
+        self.encoding = Encoding(
+            self.num_codes, data_format=self.data_format, dtype=self.dtype_policy, name="encoding"
+        )
+        self.normalize = keras.layers.UnitNormalization(
+            dtype=self.dtype_policy, name="l2_normalize"
+        )
+        self.gate = keras.layers.Dense(
+            channels, activation="sigmoid", dtype=self.dtype_policy, name="gate"
+        )
+        self.encoding.build(shape)
+        flat = (input_shape[0], self.num_codes * reduced)
+        conv_bn.build_chain([self.normalize, self.gate], flat)
+
+    def call(self, inputs, training=None):
+        y = conv_bn.call_chain(self.reduce, inputs, training=training)
+        y = self.encoding(y)
+        y = ops.reshape(y, (-1, y.shape[1] * y.shape[2]))
+        y = self.gate(self.normalize(y))
+        return inputs * ops.cast(layout.per_channel(y, self.data_format), inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_codes": self.num_codes,
+                "reduction": self.reduction,
+                "data_format": self.data_format,
+            }
+        )
+        return config
 
 
 def EncNetCIFAR(
@@ -186,8 +258,8 @@ def EncNetCIFAR(
     paper's CIFAR-10 experiment, whose EncNets are named by their codewords
     and base width, e.g. 16 codewords at 64 channels for ``widen=4``). A basic
     block is ``3x3 + BN + ReLU -> 3x3 + BN -> encoding gate -> + shortcut
-    -> ReLU`` (:func:`kcv.models.senet.resnet_stages` with an encoding gate
-    as its ``block_hook``); the gate is the official ``EncLayer``:
+    -> ReLU`` (:class:`kcv.layers.BasicBlock` with an :class:`EncodingGate`
+    as its ``attention``); the gate is the official ``EncLayer``:
     ``1x1 conv (C/4) + BN + ReLU -> Encoding (K codewords) -> flatten
     (K·C/4) -> L2 normalisation -> dense (C) + sigmoid``, which scales the
     block's channels, as SE does but from an Encoding layer instead of
@@ -235,37 +307,34 @@ def EncNetCIFAR(
 
     >>> import kcv
     >>> model = kcv.models.EncNetCIFAR(widen=1, num_codes=4)
-    >>> model.output_shape, model.get_layer("conv4_block2_enc_encoding").output.shape
-    ((None, 10), (None, 4, 16))
+    >>> gate = model.get_layer("conv4_block2").attention  # an EncodingGate
+    >>> model.output_shape, tuple(gate.encoding.codewords.shape)  # K x C/4
+    ((None, 10), (4, 16))
 
     Reference:
         Zhang et al., Context Encoding for Semantic Segmentation, CVPR 2018,
         CIFAR-10 experiment; PyTorch-Encoding ``experiments/recognition/model/``
         (``encnet.py``, ``mynn.py``).
     """
-    check_weights(weights)
-    check_classes(classes)
-    positive_int("widen", widen)
-    positive_int("num_codes", num_codes)
-    if (
-        isinstance(reduction, bool)
-        or not isinstance(reduction, int)
-        or not 1 <= reduction <= 16 * widen
-    ):
-        raise ValueError(
-            f"`reduction` must be an integer in [1, 16·widen = {16 * widen}] (the gates "
-            f"reduce at least 16·widen channels by it), received {reduction!r}."
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
+    _validation.positive_int("widen", widen)
+    _validation.positive_int("num_codes", num_codes)
+    if not _validation.positive_int("reduction", reduction) <= 16 * widen:
+        _validation.fail(
+            "reduction",
+            f"an integer in [1, 16·widen = {16 * widen}] (the gates reduce at least "
+            "16·widen channels by it)",
+            reduction,
         )
     inputs, data_format = image_input(input_shape, 32, min_size=4, channels=None)
 
-    def hook(x, point, stage, block, name):
-        if point != "residual":
-            return x
-        return _encoding_gate(x, num_codes, reduction, data_format, f"{name}_enc")
+    def gate(stage, block):
+        return EncodingGate(num_codes, reduction, data_format=data_format, name="enc")
 
     x = apply_conv_bn_act(inputs, 16 * widen, 3, "conv1", data_format)
     widths = (16 * widen, 32 * widen, 64 * widen)
-    x = resnet_stages(x, "basic", (2, 2, 2), widths, (1, 2, 2), data_format, block_hook=hook)[-1]
+    x = resnet_stages(x, "basic", (2, 2, 2), widths, (1, 2, 2), data_format, attention=gate)[-1]
     x = keras.layers.BatchNormalization(axis=channel_axis(data_format), name="final_bn")(x)
     x = keras.layers.Activation("relu", name="final_relu")(x)
     outputs = classifier(x, include_top, classes, pooling, classifier_activation)

@@ -13,12 +13,11 @@ classifiers). :func:`GoogLeNetCIFAR` follows kuangliu/pytorch-cifar
 
 import keras
 
+from kcv import _validation
 from kcv.layers import InceptionModule
-from kcv.models._utils import apply_conv_bn_act
-from kcv.models._utils import check_classes
-from kcv.models._utils import check_weights
-from kcv.models._utils import classifier
-from kcv.models._utils import image_input
+from kcv.layers.conv_bn import apply_conv_bn_act
+from kcv.models.common import classifier
+from kcv.models.common import image_input
 
 # Table 1, one tuple per stage (3, 4, 5) of (module, (#1x1, #3x3 reduce, #3x3,
 # #5x5 reduce, #5x5, pool proj)); a 3x3/2 max pooling separates the stages.
@@ -150,12 +149,11 @@ def GoogLeNet(
         Szegedy et al., Going Deeper with Convolutions, CVPR 2015, Sec. 5,
         Table 1 and Fig. 3.
     """
-    check_weights(weights)
-    check_classes(classes)
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
     if aux_logits and not include_top:
-        raise ValueError(
-            "`aux_logits=True` adds classifiers and needs `include_top=True`, "
-            f"received include_top={include_top!r}."
+        _validation.fail(
+            "aux_logits", "False when `include_top=False` (it adds classifiers)", aux_logits
         )
     inputs, data_format = image_input(
         input_shape, 224, min_size=65 if aux_logits else 32, channels=None, require_size=aux_logits
@@ -233,8 +231,8 @@ def GoogLeNetCIFAR(
         Szegedy et al., Going Deeper with Convolutions, CVPR 2015, Table 1;
         https://github.com/kuangliu/pytorch-cifar (models/googlenet.py).
     """
-    check_weights(weights)
-    check_classes(classes)
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
     inputs, data_format = image_input(input_shape, 32, min_size=4, channels=None)
     x = apply_conv_bn_act(inputs, 192, 3, "conv1", data_format, batch_norm=batch_norm)
     x, _ = _inception_stages(x, data_format, batch_norm, factorize_5x5)

@@ -16,18 +16,14 @@ MobileNet 1.0 and 3,504,872 for MobileNetV2 1.0 (1000 classes).
 
 import keras
 
-from kcv._validation import one_of
+from kcv import _validation
 from kcv.layers import DepthwiseSeparableConv
 from kcv.layers import InvertedResidual
-from kcv.models._utils import apply_conv_bn_act
-from kcv.models._utils import atrous_schedule
-from kcv.models._utils import check_classes
-from kcv.models._utils import check_dropout
-from kcv.models._utils import check_weights
-from kcv.models._utils import classifier
-from kcv.models._utils import image_input
-from kcv.models._utils import make_divisible
-from kcv.models._utils import positive_number
+from kcv.layers.conv_bn import apply_conv_bn_act
+from kcv.models.common import atrous_schedule
+from kcv.models.common import classifier
+from kcv.models.common import image_input
+from kcv.models.common import make_divisible
 
 # MobileNet, Table 1: (pointwise filters, stride) of the 13 separable blocks.
 _V1_BLOCKS = (
@@ -116,14 +112,12 @@ def MobileNetV1(
     Reference:
         Howard et al., MobileNets, 2017, Sec. 3, Table 1.
     """
-    check_weights(weights)
-    check_classes(classes)
-    positive_number("alpha", alpha)
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
+    _validation.number("alpha", alpha, 0, low_open=True)
     if int(32 * alpha) < 1:
-        raise ValueError(
-            f"`alpha` must be >= 1/32 (every layer keeps a channel), received {alpha!r}."
-        )
-    check_dropout(dropout)
+        _validation.fail("alpha", ">= 1/32 (every layer keeps a channel)", alpha)
+    _validation.number("dropout", dropout, 0, 1, high_open=True)
     inputs, data_format = image_input(input_shape, 224, min_size=32, channels=None)
     x = apply_conv_bn_act(
         inputs, int(32 * alpha), 3, "conv1", data_format, activation="relu6", strides=2
@@ -160,7 +154,7 @@ def MobileNetV2(
     :class:`kcv.layers.InvertedResidual` (expansion 6, 1 for the first; a
     residual connection where stride is 1 and widths match). Widths are
     ``make_divisible(int(alpha · c), 8)`` (official code, see
-    :func:`kcv.models._utils.make_divisible`), the stem
+    :func:`kcv.models.common.make_divisible`), the stem
     ``make_divisible(32 · alpha, 8)``; the last convolution keeps 1280
     channels unless ``alpha > 1``.
 
@@ -172,7 +166,7 @@ def MobileNetV2(
     ``output_stride`` (16 or 8) keeps the features at 1/16 or 1/8 of the
     input: the later strides become dilation of the depthwise convolutions
     that follow, as in DeepLabv3's MobileNetV2 backbone
-    (:func:`kcv.models._utils.atrous_schedule`); the parameter count does not
+    (:func:`kcv.models.common.atrous_schedule`); the parameter count does not
     change. The 1/4-resolution features (for a DeepLabv3+ decoder) are the
     output of layer ``block_2``.
 
@@ -210,10 +204,10 @@ def MobileNetV2(
         Chen et al., Rethinking Atrous Convolution (DeepLabv3), 2017,
         https://arxiv.org/abs/1706.05587, Sec. 3.1.
     """
-    check_weights(weights)
-    check_classes(classes)
-    positive_number("alpha", alpha)
-    one_of("output_stride", output_stride, (None, 8, 16, 32))
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
+    _validation.number("alpha", alpha, 0, low_open=True)
+    _validation.one_of("output_stride", output_stride, (None, 8, 16, 32))
     inputs, data_format = image_input(input_shape, 224, min_size=output_stride or 32, channels=None)
     stem = make_divisible(32 * alpha, 8)
     x = apply_conv_bn_act(inputs, stem, 3, "conv1", data_format, activation="relu6", strides=2)

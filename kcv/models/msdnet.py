@@ -13,11 +13,11 @@ import math
 
 import keras
 
+from kcv import _validation
 from kcv import layers
 from kcv._validation import one_of
 from kcv._validation import positive_int
-from kcv.models._utils import check_classes
-from kcv.models._utils import image_input
+from kcv.models.common import image_input
 
 # The official README's three configurations (its argument names in comments).
 PRESETS = {
@@ -236,14 +236,13 @@ def MSDNet(
     settings.update({k: v for k, v in given.items() if v is not None})
     for argument in ("classes", "blocks"):
         if settings[argument] is None:
-            raise ValueError(f"`{argument}` must be given (or a `preset`), received None.")
-    check_classes(settings["classes"])
+            _validation.fail(argument, "given (or a `preset`)", None)
+    positive_int("classes", settings["classes"])
     for argument in ("blocks", "step", "base", "channels", "growth_rate"):
         positive_int(argument, settings[argument])
     one_of("prune", settings["prune"], ("max", "min"))
     reduction = settings["reduction"]
-    if not isinstance(reduction, (int, float)) or not 0 <= reduction < 1:
-        raise ValueError(f"`reduction` must be a number in [0, 1), received {reduction!r}.")
+    _validation.number("reduction", reduction, 0, 1, high_open=True)
 
     factors = tuple(settings["growth_factor"])
     steps = block_steps(

@@ -12,46 +12,44 @@ module).
 
 import keras
 
-from kcv._validation import one_of
+from kcv import _validation
 from kcv.layers import MixedPooling
 from kcv.layers import StripPooling
+from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.layers.layout import channel_axis
-from kcv.models._utils import apply_conv_bn_act
-from kcv.models._utils import check_classes
-from kcv.models._utils import check_dropout
-from kcv.models._utils import check_weights
-from kcv.models.deeplab import RESNET_BACKBONES
-from kcv.models.deeplab import RESNET_DEPTHS
-from kcv.models.deeplab import atrous_backbone
-from kcv.models.deeplab import segmentation_output
+from kcv.models.segmentation import RESNET_BACKBONES
+from kcv.models.segmentation import RESNET_DEPTHS
+from kcv.models.segmentation import segmentation_encoder
+from kcv.models.segmentation import segmentation_output
 
 
-def strip_pooling_hook(depths, data_format):
-    """A ``block_hook`` that puts SPNet's strip pooling where the official ResNet does.
+def strip_pooling_modules(depths, data_format):
+    """The ``inner_attention`` factory that puts SPNet's strip pooling where the official ResNet does.
 
     Official ``ResNet._make_layer`` (``spm_on=True``): a
     :class:`kcv.layers.StripPooling` in the last block of each of the first
     three stages and in every block of the last stage, on the output of the
-    bottleneck's 3x3 convolution + BN + ReLU (the ``"inner"`` point of
-    :func:`kcv.models.senet.resnet_stages`), so it gates the ``filters``
-    channels of the bottleneck, before its 1x1 expansion. Its layers are
-    named ``{block}_spm``.
+    bottleneck's 3x3 convolution + BN + ReLU (the ``inner_attention`` of
+    :class:`kcv.layers.Bottleneck`), so it gates the ``filters`` channels of
+    the bottleneck, before its 1x1 expansion. The modules are named ``spm``
+    inside their blocks.
 
     Args:
         depths: blocks per stage of the ResNet.
         data_format: ``"channels_last"`` or ``"channels_first"``.
 
     Returns:
-        A callable ``hook(x, point, stage, block, name)``.
+        A callable ``(stage, block) -> StripPooling or None`` for
+        :func:`kcv.models.resnet.resnet_stages`.
     """
     last_stage = len(depths) - 1
 
-    def hook(x, point, stage, block, name):
-        if point != "inner" or (stage != last_stage and block != depths[stage] - 1):
-            return x
-        return StripPooling(data_format=data_format, name=f"{name}_spm")(x)
+    def factory(stage, block):
+        if stage != last_stage and block != depths[stage] - 1:
+            return None
+        return StripPooling(data_format=data_format, name="spm")
 
-    return hook
+    return factory
 
 
 def SPNet(
@@ -72,7 +70,7 @@ def SPNet(
     resolution, stages 4 and 5 dilated by 2 and 4) with
     :class:`kcv.layers.StripPooling` (the strip pooling module, SPM) inside
     the residual blocks where the official code puts them
-    (:func:`strip_pooling_hook`: the last block of stages 2-4, every block
+    (:func:`strip_pooling_modules`: the last block of stages 2-4, every block
     of stage 5, after the 3x3 convolution). Head (official ``SPHead``; the
     paper's Sec. 3 describes the modules): ``1x1 conv (C/2) + BN + ReLU ->
     MixedPooling -> MixedPooling -> 3x3 conv (C/4) + BN + ReLU -> spatial
@@ -107,7 +105,7 @@ def SPNet(
         classes: int. Number of classes.
         backbone: str. ``"resnet50"``, ``"resnet101"`` or ``"resnet_tiny"``
             (to train on a CPU; see
-            :func:`kcv.models.deeplab.atrous_backbone`).
+            :func:`kcv.models.segmentation.segmentation_encoder`).
         output_stride: 8 (paper) or 16. Total stride of the backbone.
         strip_pooling: bool. Strip pooling modules in the backbone (False:
             the ablation with the mixed-pooling head only).
@@ -130,26 +128,27 @@ def SPNet(
     >>> model = kcv.models.SPNet((32, 32, 3), classes=4, backbone="resnet_tiny")
     >>> model.output_shape
     (None, 32, 32, 4)
-    >>> [l.name for l in model.layers if "spm" in l.name]
-    ['conv2_block1_spm', 'conv3_block1_spm', 'conv4_block1_spm', 'conv5_block1_spm']
+    >>> [l.name for l in model.layers if getattr(l, "inner_attention", None) is not None]
+    ['conv2_block1', 'conv3_block1', 'conv4_block1', 'conv5_block1']
 
     Reference:
         Hou et al., Strip Pooling: Rethinking Spatial Pooling for Scene
         Parsing, CVPR 2020, Sec. 3; official ``models/resnet.py`` and
         ``models/spnet.py``.
     """
-    check_weights(weights)
-    check_classes(classes)
-    check_dropout(dropout)
-    one_of("backbone", backbone, RESNET_BACKBONES)
-    hook = None
+    _validation.no_weights(weights)
+    _validation.positive_int("classes", classes)
+    _validation.number("dropout", dropout, 0, 1, high_open=True)
+    _validation.one_of("backbone", backbone, RESNET_BACKBONES)
+    _validation.boolean("strip_pooling", strip_pooling)
+    factory = None
     if strip_pooling:
-        hook = strip_pooling_hook(RESNET_DEPTHS[backbone], keras.config.image_data_format())
-    inputs, data_format, _, features = atrous_backbone(
+        factory = strip_pooling_modules(RESNET_DEPTHS[backbone], keras.config.image_data_format())
+    inputs, data_format, _, features = segmentation_encoder(
         input_shape,
         backbone,
         output_stride,
-        block_hook=hook,
+        inner_attention=factory,
         choices=RESNET_BACKBONES,
         require_size=True,
     )

@@ -1,54 +1,75 @@
-"""Argument checks and building helpers shared by the model builders (``keras.applications`` style)."""
+"""What the model builders share: the input, the classifier top, width rounding, output stride.
+
+``keras.applications`` conventions (``input_shape``, ``input_tensor``,
+``include_top``, ``pooling``); argument checks live in :mod:`kcv._validation`.
+"""
 
 import keras
 
+from kcv._validation import fail
 from kcv._validation import one_of
-from kcv.layers.conv_bn import apply_conv_bn_act  # noqa: F401  (re-exported to the model modules)
 
 
-def check_weights(weights):
-    """kcv ships no pretrained weights: only ``weights=None`` is accepted."""
-    if weights is not None:
-        raise ValueError(
-            "`weights` must be None: kcv ships no pretrained weights (the course "
-            f"trains its models from scratch), received {weights!r}."
-        )
-
-
-def image_input(input_shape, default_size, min_size=1, channels=3, require_size=False):
-    """Checks ``input_shape`` and returns ``(keras.Input, data_format)``.
+def image_input(
+    input_shape, default_size, min_size=1, channels=3, require_size=False, input_tensor=None
+):
+    """Checks ``input_shape`` (or ``input_tensor``) and returns ``(inputs, data_format)``.
 
     Args:
         input_shape: tuple or None. ``(H, W, C)`` in ``channels_last`` or
             ``(C, H, W)`` in ``channels_first`` (Keras' image data format);
-            ``H``/``W`` may be None. None gives ``default_size`` RGB images.
+            ``H``/``W`` may be None. None gives ``default_size`` RGB images
+            (or the shape of ``input_tensor``).
         default_size: int. Side used when ``input_shape`` is None.
         min_size: int. Smallest side the network's strides accept.
         channels: int or None. Required channel count (None: any).
         require_size: bool. Whether ``H`` and ``W`` must be known.
+        input_tensor: symbolic tensor or None. The image tensor to build on
+            (``keras.Input``, or a layer's output), as in ``keras.applications``.
+
+    Returns:
+        ``(inputs, data_format)``: ``input_tensor`` or a new ``keras.Input``,
+        and ``keras.config.image_data_format()``. Give the model
+        :func:`model_inputs` of ``inputs``.
     """
     fmt = keras.config.image_data_format()
+    if input_tensor is not None:
+        if not isinstance(input_tensor, keras.KerasTensor) or len(input_tensor.shape) != 4:
+            fail(
+                "input_tensor",
+                "None or a symbolic 4D image tensor (keras.Input or a layer output)",
+                input_tensor,
+                received=type(input_tensor).__name__,
+            )
+        shape = tuple(input_tensor.shape[1:])
+        if input_shape is not None and tuple(input_shape) != shape:
+            fail("input_shape", f"None or the shape of `input_tensor`, {shape}", input_shape)
+        input_shape = shape
     if input_shape is None:
         side = default_size
         input_shape = (side, side, 3) if fmt == "channels_last" else (3, side, side)
-    input_shape = tuple(input_shape)
     layout = "(height, width, channels)" if fmt == "channels_last" else "(channels, height, width)"
-    if len(input_shape) != 3:
-        raise ValueError(f"`input_shape` must be {layout}, received {input_shape!r}.")
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        fail("input_shape", layout, input_shape)
+    input_shape = tuple(input_shape)
     spatial = input_shape[:2] if fmt == "channels_last" else input_shape[1:]
     depth = input_shape[2] if fmt == "channels_last" else input_shape[0]
     if channels is not None and depth != channels:
-        raise ValueError(
-            f"`input_shape` must have {channels} channels {layout}, received {input_shape!r}."
-        )
+        fail("input_shape", f"{layout} with {channels} channels", input_shape)
     for side in spatial:
         if side is None and require_size:
-            raise ValueError(f"`input_shape` must give height and width, received {input_shape!r}.")
+            fail("input_shape", f"{layout} with known height and width", input_shape)
         if side is not None and side < min_size:
-            raise ValueError(
-                f"`input_shape` must have height and width >= {min_size}, received {input_shape!r}."
-            )
-    return keras.Input(input_shape), fmt
+            fail("input_shape", f"{layout} with height and width >= {min_size}", input_shape)
+    inputs = keras.Input(input_shape) if input_tensor is None else input_tensor
+    return inputs, fmt
+
+
+def model_inputs(inputs):
+    """The inputs of a model built on ``inputs``: the tensor itself, or the
+    ``keras.Input`` it comes from when it is a layer's output (``input_tensor``)."""
+    sources = keras.utils.get_source_inputs(inputs)
+    return sources[0] if len(sources) == 1 else sources
 
 
 def classifier(
@@ -71,27 +92,6 @@ def classifier(
     if pooling == "max":
         return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
     return x
-
-
-def check_classes(classes):
-    """``classes`` must be a positive int."""
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
-        raise ValueError(f"`classes` must be an integer >= 1, received {classes!r}.")
-    return classes
-
-
-def check_dropout(dropout):
-    """Returns ``dropout`` if it is a number in [0, 1), else raises ValueError."""
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ValueError(f"`dropout` must be a number in [0, 1), received {dropout!r}.")
-    return dropout
-
-
-def positive_number(argument, value, minimum=0.0):
-    """Returns ``value`` if it is a real number > ``minimum``, else raises ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > minimum:
-        raise ValueError(f"`{argument}` must be a number > {minimum}, received {value!r}.")
-    return value
 
 
 def make_divisible(value, divisor=8, min_value=None):
