@@ -45,9 +45,9 @@ def test_image_pooling_branch_is_broadcast_over_space():
     """Output minus the atrous branch = the pooled branch, the same at every pixel."""
     aspp = kcv.layers.ASPP(4, rates=(1,), merge="sum", batch_norm=False, dropout=0.0)
     x = np.random.default_rng(1).standard_normal((2, 7, 6, 3)).astype("float32")
-    rest = _np(aspp(x)) - _np(kcv.layers._utils.call_chain(aspp.branches[0], x))
+    rest = _np(aspp(x)) - _np(kcv.layers.conv_bn.call_chain(aspp.branches[0], x))
     pooled = keras.ops.mean(x, axis=(1, 2), keepdims=True)
-    branch = _np(kcv.layers._utils.call_chain(aspp.pool_branch, pooled))
+    branch = _np(kcv.layers.conv_bn.call_chain(aspp.pool_branch, pooled))
     assert branch.shape == (2, 1, 1, 4) and np.all(branch >= 0)  # 1x1 conv + ReLU
     np.testing.assert_allclose(rest, np.broadcast_to(branch, rest.shape), atol=1e-5)
 

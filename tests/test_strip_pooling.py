@@ -353,7 +353,7 @@ def test_unknown_channels_are_rejected(cls):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_mpm_needs_four_channels(channels):
-    pattern = r"at least 4 input channels.*" + re.escape(str((None, 8, 8, channels)))
+    pattern = r"must be a tensor of at least 4 channels.*" + re.escape(str((None, 8, 8, channels)))
     with pytest.raises(ValueError, match=pattern):
         MixedPooling().build((None, 8, 8, channels))
 
