@@ -316,7 +316,13 @@ def _trace_counted_calls(model, shape):
                 del calls[start:]
             return outputs
 
-        graph = keras.Model(inputs, traced)
+        try:
+            graph = keras.Model(inputs, traced)
+        except ValueError as error:
+            raise ValueError(
+                f"count_macs traces {type(layer).__name__} {layer.name!r} as a functional "
+                f"graph of its sublayers, which needs unique sublayer names: {error}"
+            ) from error
         keras.models.clone_model(graph, clone_function=_reuse, call_function=visit_sublayer)
         for _, part in sorted(parts, key=lambda item: item[0]):
             calls.extend(part)

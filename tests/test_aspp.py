@@ -97,3 +97,20 @@ def test_bad_arguments_are_named(kwargs, match):
 def test_wrong_rank_is_rejected():
     with pytest.raises(ValueError, match="input` must be a 4D tensor"):
         kcv.layers.ASPP(8).build((None, 16, 16))
+
+
+def test_equal_rates_get_unique_branch_names_and_can_be_counted():
+    """An ablation with one rate repeated (chapter 04) builds, and count_macs
+    traces it: every sublayer name is unique."""
+    inputs = keras.Input((9, 9, 4))
+    model = keras.Model(inputs, kcv.layers.ASPP(4, rates=(1, 1, 2))(inputs))
+    aspp = model.layers[-1]
+    assert [b[0].name for b in aspp.branches[1:]] == [
+        "atrous_rate1_0",
+        "atrous_rate1_1",
+        "atrous_rate2",
+    ]
+    single = keras.Model(inputs, kcv.layers.ASPP(4, rates=(1, 2))(inputs))
+    # One more 3x3 branch (9·4·4 MACs per pixel) and a wider projection (4·4 per pixel).
+    extra = kcv.analysis.count_macs(model) - kcv.analysis.count_macs(single)
+    assert extra == 81 * (9 * 4 * 4 + 4 * 4)

@@ -115,8 +115,12 @@ class ASPP(keras.layers.Layer):
             dilation_rate=dilation_rate,
         )
 
-    def _rate_branch(self, rate):
+    def _rate_branch(self, index, rate):
+        # Named after the rate; a rate given twice (an ablation with equal
+        # rates) gets its position too, so that every sublayer name is unique.
         name = f"atrous_rate{rate}"
+        if self.rates.count(rate) > 1:
+            name = f"{name}_{index}"
         if self.separable:
             return [
                 DepthwiseSeparableConv(
@@ -135,7 +139,7 @@ class ASPP(keras.layers.Layer):
 
     def build(self, input_shape):
         _validation.image_shape(self, input_shape, self.data_format)
-        self.branches = [self._rate_branch(rate) for rate in self.rates]
+        self.branches = [self._rate_branch(i, rate) for i, rate in enumerate(self.rates)]
         if self.merge == "concat":
             self.branches.insert(0, self._conv_unit(1, "conv1x1"))
         for branch in self.branches:
