@@ -24,6 +24,7 @@ def _unit(
     activation="relu",
     strides=1,
     dilation_rate=1,
+    groups=1,
 ):
     layers = [
         Conv2D(
@@ -32,6 +33,7 @@ def _unit(
             strides=strides,
             padding="same",
             dilation_rate=dilation_rate,
+            groups=groups,
             use_bias=not batch_norm,
             data_format=data_format,
             dtype=dtype,
@@ -60,7 +62,8 @@ def conv_bn_act(layer, filters, kernel_size, name, **options):
             ``name_bn`` and ``name_act``.
         **options: ``batch_norm`` (bool, default True), ``activation`` (str,
             callable or None; default ``"relu"``), ``strides``,
-            ``dilation_rate``.
+            ``dilation_rate``, ``groups`` (a grouped convolution, as in
+            ResNeXt).
 
     Returns:
         A list of layers, for :func:`build_chain` and :func:`call_chain`.
@@ -82,8 +85,9 @@ def apply_conv_bn_act(x, filters, kernel_size, name, data_format, **options):
 
     Args:
         x: symbolic 4D tensor in ``data_format``.
-        filters, kernel_size, name, **options: as for :func:`conv_bn_act`.
+        filters, kernel_size, name: as for :func:`conv_bn_act`.
         data_format: ``"channels_last"`` or ``"channels_first"``.
+        options: the keyword options of :func:`conv_bn_act`.
 
     Returns:
         The output tensor.

@@ -22,7 +22,6 @@ from keras import ops
 from kcv import _validation
 from kcv.layers import conv_bn
 from kcv.layers import layout
-from kcv.layers.conv import Conv2D
 
 
 def _extension(argument, value, data_format):
@@ -132,12 +131,6 @@ class _ResidualBlock(keras.layers.Layer):
                 received=f"{type(layer).__name__} giving {output}",
             )
         return shape
-
-    def _unit(self, filters, kernel_size, name, groups=1, **options):
-        unit = conv_bn.conv_bn_act(self, filters, kernel_size, name, **options)
-        if groups > 1:
-            unit[0] = Conv2D.from_config({**unit[0].get_config(), "groups": groups})
-        return unit
 
     @staticmethod
     def _extend(layer, x, training):
@@ -271,14 +264,17 @@ class BasicBlock(_ResidualBlock):
 
     def _branch(self, channels):
         return [
-            self._unit(
+            conv_bn.conv_bn_act(
+                self,
                 self.filters,
                 3,
                 "conv1",
                 strides=self.strides,
                 dilation_rate=self.dilation_rate,
             ),
-            self._unit(self.filters, 3, "conv2", dilation_rate=self.dilation_rate, activation=None),
+            conv_bn.conv_bn_act(
+                self, self.filters, 3, "conv2", dilation_rate=self.dilation_rate, activation=None
+            ),
         ]
 
 
@@ -388,8 +384,9 @@ class Bottleneck(_ResidualBlock):
 
     def _branch(self, channels):
         return [
-            self._unit(self.width, 1, "conv1"),
-            self._unit(
+            conv_bn.conv_bn_act(self, self.width, 1, "conv1"),
+            conv_bn.conv_bn_act(
+                self,
                 self.width,
                 3,
                 "conv2",
@@ -397,7 +394,7 @@ class Bottleneck(_ResidualBlock):
                 strides=self.strides,
                 dilation_rate=self.dilation_rate,
             ),
-            self._unit(self.output_channels, 1, "conv3", activation=None),
+            conv_bn.conv_bn_act(self, self.output_channels, 1, "conv3", activation=None),
         ]
 
     def get_config(self):

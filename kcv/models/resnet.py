@@ -174,7 +174,9 @@ def resnet_backbone(
         block: ``"bottleneck"`` or ``"basic"`` (ResNet-18/34).
         widths: filters of each stage; the stem has ``widths[0]`` channels.
         output_stride: None, 8, 16 or 32. Total stride of the last stage.
-        attention, inner_attention, **block_kwargs: see :func:`resnet_stages`.
+        attention, inner_attention: see :func:`resnet_stages`.
+        block_kwargs: further keyword arguments of the blocks (``groups``...),
+            see :func:`resnet_stages`.
 
     Returns:
         The four stage outputs, at strides 4, 8, 16 and 32 (or less with
@@ -352,8 +354,8 @@ def ResNeXt(
         cardinality: int. Groups of every 3x3 convolution (``C``, 32).
         width_per_group: int. Channels of each group in the first stage
             (``d``: 4 in 32x4d, 8 in 32x8d).
-        include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, output_stride: as for :func:`ResNet`.
+        include_top, weights, input_tensor, input_shape, pooling, classes: as for :func:`ResNet`.
+        classifier_activation, output_stride: as for :func:`ResNet`.
         name: str or None. Model name; None gives
             ``"resnext{depth}_{cardinality}x{width_per_group}d"``.
 
