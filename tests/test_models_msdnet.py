@@ -107,7 +107,7 @@ def test_exit_model_stops_at_its_exit():
 
 def test_imagenet_stem_shapes():
     model = models.MSDNet(
-        input_shape=(64, 64, 3),
+        input_shape=(128, 128, 3),
         classes=4,
         blocks=1,
         base=1,
@@ -118,7 +118,7 @@ def test_imagenet_stem_shapes():
         classifier_filters="input",
     )
     first = model.get_layer("first_layer")
-    assert [tuple(t.shape[1:3]) for t in first.output] == [(16, 16), (8, 8), (4, 4), (2, 2)]
+    assert [tuple(t.shape[1:3]) for t in first.output] == [(32, 32), (16, 16), (8, 8), (4, 4)]
     assert model.outputs[0].shape == (None, 4)
 
 
@@ -143,6 +143,17 @@ def test_imagenet_stem_shapes():
             "`bottleneck_factor` must be a sequence with one entry per scale",
         ),
         ({"preset": "cifar_anytime", "input_shape": (32, 32)}, "`input_shape` must be"),
+        # CIFAR stem, 3 scales: 2 scale steps + 2 exit convolutions halve a side 4 times;
+        # 4x4 would give 1x1 coarse scales (4, 2, 1) and exits on 1x1 maps.
+        (
+            {"preset": "cifar_anytime", "input_shape": (4, 4, 3)},
+            r"`input_shape` must be \(height, width, channels\) with height and width >= 9",
+        ),
+        # ImageNet stem (7x7/2 conv, 3x3/2 pool), 4 scales, 2 exit convolutions: 7 halvings.
+        (
+            {"preset": "imagenet", "input_shape": (64, 64, 3)},
+            "height and width >= 65",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message):

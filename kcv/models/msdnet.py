@@ -174,7 +174,10 @@ def MSDNet(
 
     Args:
         input_shape: tuple. ``(H, W, 3)`` (or ``(3, H, W)`` in
-            ``channels_first``); None takes the preset's.
+            ``channels_first``); None takes the preset's. Each side must
+            leave the last stride-2 step (in the exits) at least 2 pixels:
+            ``H, W >= 2**(n - 1) + 1`` for ``n`` halvings, e.g. 9 for the
+            CIFAR stem with 3 scales, 65 for the ImageNet stem with 4.
         classes: int. Logits per exit.
         blocks: int. Number of blocks, hence of exits (``nBlocks``).
         step: int. Layers per block after the first (``step``).
@@ -249,7 +252,14 @@ def MSDNet(
         settings["blocks"], settings["step"], settings["base"], settings["step_mode"]
     )
     plan = _layer_plan(steps, len(factors), settings["prune"], reduction)
-    inputs, _ = image_input(settings["input_shape"], default_size=32)
+    # Every stride-2 step (the ImageNet stem's convolution and pooling, one per
+    # coarser scale, two in each exit) halves the side, rounding up; the last
+    # must still see at least 2 pixels, or the coarse scales and the exits
+    # degenerate into 1x1 maps of 1x1 maps.
+    halvings = (2 if settings["stem"] == "imagenet" else 0) + len(factors) - 1 + 2
+    inputs, _ = image_input(
+        settings["input_shape"], default_size=32, min_size=2 ** (halvings - 1) + 1
+    )
 
     dense = dict(
         growth_factor=factors,
