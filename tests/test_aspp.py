@@ -100,7 +100,7 @@ def test_wrong_rank_is_rejected():
 
 
 def test_equal_rates_get_unique_branch_names_and_can_be_counted():
-    """An ablation with one rate repeated (chapter 04) builds, and count_macs
+    """An ablation with one rate repeated (chapter 08) builds, and count_macs
     traces it: every sublayer name is unique."""
     inputs = keras.Input((9, 9, 4))
     model = keras.Model(inputs, kcv.layers.ASPP(4, rates=(1, 1, 2))(inputs))

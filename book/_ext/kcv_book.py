@@ -31,7 +31,7 @@ def colab_url(repository_url, branch, notebook):
     Args:
         repository_url: ``https://github.com/<owner>/<name>``.
         branch: the branch (or tag) Colab should open.
-        notebook: the file name, e.g. ``02_senet_squeeze_excitation.ipynb``.
+        notebook: the file name, e.g. ``04_senet_squeeze_excitation.ipynb``.
 
     Returns:
         ``https://colab.research.google.com/github/<owner>/<name>/blob/<branch>/notebooks/<notebook>``.
