@@ -85,6 +85,8 @@ def _block_reference(x, block):
             y = _se(y, block.inner_attention)  # after the 3x3 (bottleneck) / first 3x3 (basic)
     if block.attention is not None:
         y = _se(y, block.attention)  # the end of the residual branch, before the addition
+    if block.plain:  # He et al. Sec. 4.1: the plain network's layer has no shortcut
+        return np.maximum(y, 0.0)
     shortcut = x if block.shortcut is None else _unit(x, block.shortcut, relu=False)
     return np.maximum(y + shortcut, 0.0)
 
@@ -110,6 +112,8 @@ CASES = {
         (2, 8, 9, 8),
     ),
     "bottleneck_identity": (lambda: kcv.layers.Bottleneck(4), (2, 5, 5, 16)),
+    "basic_plain_strided": (lambda: kcv.layers.BasicBlock(8, strides=2, plain=True), (2, 7, 6, 4)),
+    "bottleneck_plain": (lambda: kcv.layers.Bottleneck(4, plain=True), (2, 5, 5, 16)),
     "resnext_grouped_dilated": (
         lambda: kcv.layers.Bottleneck(8, dilation_rate=2, groups=4, width_per_group=16),
         (2, 6, 6, 16),
@@ -160,6 +164,8 @@ def test_bottleneck_structure():
         # ResNet-18 conv3_x first block: 3x3 64 -> 128 stride 2, 3x3 128 -> 128, projection.
         # 73,728 + 256 + 147,456 + 256 + 8,192 + 256.
         (lambda: kcv.layers.BasicBlock(128, strides=2), (None, 56, 56, 64), 230_144),
+        # The same layer of a plain network: no projection (230,144 - 8,192 - 256).
+        (lambda: kcv.layers.BasicBlock(128, strides=2, plain=True), (None, 56, 56, 64), 221_696),
     ],
 )
 def test_parameter_counts(block, input_shape, expected):
@@ -200,11 +206,28 @@ def test_parameter_counts(block, input_shape, expected):
             "received SqueezeExcite with data_format='channels_first'",
         ),
         (kcv.layers.BasicBlock, {"data_format": "NHWC"}, "`data_format` must be one of"),
+        (kcv.layers.Bottleneck, {"plain": "yes"}, "`plain` must be True or False, received 'yes'"),
     ],
 )
 def test_bad_arguments_are_named(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(**{"filters": 8, "data_format": "channels_last", **kwargs})
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_identity_is_easy_with_a_shortcut_and_lost_without(plain):
+    # He et al. Sec. 3.1: with the branch's last BN scale at zero, a residual block is the
+    # identity (for x >= 0, e.g. the previous block's ReLU output); a plain block outputs
+    # zeros: to be the identity, its convolutions would have to learn it.
+    block = kcv.layers.BasicBlock(6, plain=plain)
+    x = np.abs(np.random.default_rng(0).standard_normal((2, 5, 5, 6))).astype("float32")
+    block(x)
+    testing.randomize_weights(block, seed=1)
+    last_bn = block.units[-1][1]
+    last_bn.gamma.assign(np.zeros(6, "float32"))
+    last_bn.beta.assign(np.zeros(6, "float32"))
+    y = keras.ops.convert_to_numpy(block(x, training=False))
+    np.testing.assert_allclose(y, np.zeros_like(x) if plain else x, atol=1e-6)
 
 
 def test_unknown_option_is_rejected():

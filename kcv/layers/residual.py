@@ -65,9 +65,11 @@ class _ResidualBlock(keras.layers.Layer):
         attention=None,
         inner_attention=None,
         data_format=None,
+        plain=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.plain = _validation.boolean("plain", plain)
         self.filters = _validation.positive_int("filters", filters)
         self.strides = _validation.positive_int("strides", strides)
         self.dilation_rate = _validation.positive_int("dilation_rate", dilation_rate)
@@ -101,9 +103,9 @@ class _ResidualBlock(keras.layers.Layer):
             setattr(self, f"conv{index}", unit)
         self._depth = len(units)
         # Identity shortcut where the shape is kept, else a 1x1 projection + BN
-        # (He et al., Sec. 3.3, option B).
+        # (He et al., Sec. 3.3, option B); none in a plain block.
         self.shortcut = None
-        if self.strides != 1 or channels != self.output_channels:
+        if not self.plain and (self.strides != 1 or channels != self.output_channels):
             self.shortcut = conv_bn.conv_bn_act(
                 self, self.output_channels, 1, "shortcut", activation=None, strides=self.strides
             )
@@ -142,6 +144,8 @@ class _ResidualBlock(keras.layers.Layer):
         x = self.residual(inputs, training=training)
         if self.attention is not None:
             x = self._extend(self.attention, x, training)
+        if self.plain:
+            return ops.relu(x)
         shortcut = inputs
         if self.shortcut is not None:
             shortcut = conv_bn.call_chain(self.shortcut, inputs, training=training)
@@ -193,6 +197,7 @@ class _ResidualBlock(keras.layers.Layer):
                 "attention": _serialize(self.attention),
                 "inner_attention": _serialize(self.inner_attention),
                 "data_format": self.data_format,
+                "plain": self.plain,
             }
         )
         return config
@@ -239,6 +244,9 @@ class BasicBlock(_ResidualBlock):
             first convolution + BN + ReLU; same rules.
         data_format: str or None. ``"channels_last"`` or
             ``"channels_first"``; None reads ``keras.config.image_data_format()``.
+        plain: bool. True drops the shortcut (and its projection): the block
+            returns ``relu(residual)``, a layer of He et al.'s *plain*
+            networks (Sec. 4.1), the baseline of the degradation experiment.
         **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
 
     Returns:
@@ -320,6 +328,8 @@ class Bottleneck(_ResidualBlock):
             last 1x1 (where SPNet puts its strip pooling); same rules.
         data_format: str or None. ``"channels_last"`` or
             ``"channels_first"``; None reads ``keras.config.image_data_format()``.
+        plain: bool. True drops the shortcut (and its projection): the block
+            returns ``relu(residual)`` (He et al.'s plain networks, Sec. 4.1).
         **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
 
     Returns:
@@ -356,6 +366,7 @@ class Bottleneck(_ResidualBlock):
         attention=None,
         inner_attention=None,
         data_format=None,
+        plain=False,
         **kwargs,
     ):
         super().__init__(
@@ -365,6 +376,7 @@ class Bottleneck(_ResidualBlock):
             attention=attention,
             inner_attention=inner_attention,
             data_format=data_format,
+            plain=plain,
             **kwargs,
         )
         self.groups = _validation.positive_int("groups", groups)
