@@ -234,6 +234,66 @@ Trainable parameters for 24 → 24, $t = 6$: $24{\cdot}144 + 2{\cdot}144 + 9{\cd
         "target": "InvertedResidual",
     },
     {
+        "name": "resnext_block",
+        "title": "The grouped bottleneck block (ResNeXt)",
+        "text": r"""
+Xie, Girshick, Dollár, Tu, He, *Aggregated Residual Transformations for Deep
+Neural Networks*, CVPR 2017 ([arXiv:1611.05431](https://arxiv.org/abs/1611.05431)),
+Sec. 3.3, Fig. 3c, Table 1; He et al., *Deep Residual Learning for Image
+Recognition*, CVPR 2016, Fig. 5.
+
+A ResNeXt block is ResNet's bottleneck whose 3×3 convolution is split into
+`groups` groups (the cardinality $C$): each group of input channels is
+convolved with its own filters, and the outputs are concatenated. It adds
+the block's input back (He et al., Eq. 1–2):
+
+$$
+\begin{aligned}
+h &= \mathrm{relu}(\mathrm{BN}(\mathrm{conv}_{1\times1}(x))) && \text{to } w \text{ channels} \\
+d &= \mathrm{relu}(\mathrm{BN}(\mathrm{conv}^{\,C\text{ groups}}_{3\times3,\,s}(h))) && \text{grouped, stride } s \\
+y &= \mathrm{relu}\big(\mathrm{BN}(\mathrm{conv}_{1\times1}(d)) + \mathrm{shortcut}(x)\big) && 4F \text{ channels}
+\end{aligned}
+$$
+
+with $F$ = `filters` and the inner width $w = \lfloor F \cdot
+\text{width\_per\_group} / 64 \rfloor \cdot C$ (torchvision's rule: $w = F$ for
+ResNet, `groups=1, width_per_group=64`; $w = 128$ for the first stage of
+ResNeXt-50 32x4d, `filters=64, groups=32, width_per_group=4`). The shortcut
+is the input itself when `strides == 1` and the input has $4F$ channels,
+otherwise a 1×1 convolution with stride $s$ followed by BN. The stride sits
+on the 3×3 convolution (torchvision's "ResNet v1.5"). No convolution has a
+bias (BN follows each); convolutions use `padding="same"`:
+$(B, H, W, C_{in}) \to (B, \lceil H/s \rceil, \lceil W/s \rceil, 4F)$.
+
+**Arguments:** `filters`, `strides=1`, `groups=1`, `width_per_group=64` and
+`**kwargs`.
+
+**Create the sublayers in this order:**
+
+| # | layer | weights |
+|---|-------|---------|
+| 1 | `Conv2D(w, 1, use_bias=False)` | $(1, 1, C_{in}, w)$ |
+| 2 | `BatchNormalization` | γ, β, mean, variance |
+| 3 | `Conv2D(w, 3, strides, padding="same", groups=C, use_bias=False)` | $(3, 3, w/C, w)$ |
+| 4 | `BatchNormalization` | |
+| 5 | `Conv2D(4F, 1, use_bias=False)` | $(1, 1, w, 4F)$ |
+| 6 | `BatchNormalization` | |
+| 7 | `Conv2D(4F, 1, strides, use_bias=False)` (projection shortcut only) | $(1, 1, C_{in}, 4F)$ |
+| 8 | `BatchNormalization` (projection shortcut only) | |
+
+Trainable parameters for $C_{in} = 16$, $F = 8$, stride 2, 4 groups of
+width 16 ($w = 8$): $16{\cdot}8 + 16 + 9{\cdot}2{\cdot}8 + 16 + 8{\cdot}32 + 64
++ 16{\cdot}32 + 64 = 1{,}200$.
+""",
+        "stub": _layer_stub(
+            "ResNeXtBottleneck",
+            "ResNeXt block: 1x1, grouped 3x3 (stride), 1x1 to 4·filters, shortcut, ReLU.",
+            init="filters, strides=1, groups=1, width_per_group=64, **kwargs",
+            call="inputs, training=None",
+        ),
+        "target": "ResNeXtBottleneck",
+    },
+    {
         "name": "aspp",
         "title": "Atrous Spatial Pyramid Pooling (DeepLabv3)",
         "text": r"""

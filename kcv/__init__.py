@@ -42,6 +42,7 @@ _SUBPACKAGES = (
     "losses",
     "models",
     "testing",
+    "training",
     "viz",
 )
 

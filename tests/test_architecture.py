@@ -30,6 +30,7 @@ RANKS = {
     "data": 2,
     "distribute": 2,
     "testing": 2,
+    "training": 2,
     "models": 3,
     "analysis": 4,
     "catalogue": 4,

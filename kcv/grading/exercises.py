@@ -283,7 +283,7 @@ class FunctionExercise:
 
 
 # ---------------------------------------------------------------------------
-# The seven exercises, one per chapter.
+# The exercises, one or more per chapter.
 
 INCEPTION = LayerExercise(
     name="inception_module",
@@ -398,6 +398,48 @@ INVERTED_RESIDUAL = LayerExercise(
             "expand 1x1 (skipped when expansion == 1) -> BN -> ReLU6 -> depthwise 3x3 -> BN "
             "-> ReLU6 -> project 1x1 -> BN, no activation; add the input only when strides "
             "is 1 and the channel counts match."
+        ),
+    },
+)
+
+RESNEXT_BLOCK = LayerExercise(
+    name="resnext_block",
+    title="ResNeXt's grouped bottleneck block",
+    class_name="ResNeXtBottleneck",
+    reference="kcv.layers.Bottleneck",
+    arguments=("filters", "strides", "groups", "width_per_group"),
+    configs=(
+        LayerConfig(
+            "grouped_projection_s2",
+            {"filters": 8, "strides": 2, "groups": 4, "width_per_group": 16},
+            (2, 7, 7, 16),
+            (None, None, None, 16),
+            compiled=True,
+        ),
+        LayerConfig(
+            "grouped_identity",
+            {"filters": 4, "strides": 1, "groups": 2, "width_per_group": 32},
+            (2, 5, 6, 16),
+            (None, None, None, 16),
+        ),
+        LayerConfig(
+            "resnet_bottleneck_s2",  # groups=1, width_per_group=64: ResNet's own block
+            {"filters": 4, "strides": 2, "groups": 1, "width_per_group": 64},
+            (2, 6, 5, 8),
+            (None, 6, 5, 8),
+        ),
+    ),
+    hints={
+        "parameters": (
+            "width = int(filters · width_per_group / 64) · groups; the 3x3 is grouped "
+            "(Conv2D(groups=groups): 9·width·width/groups weights); no convolution has a bias; "
+            "a 1x1 projection (+ BN) only where strides != 1 or the input has != 4·filters "
+            "channels."
+        ),
+        "numerics": (
+            "1x1 (width) -> BN -> ReLU -> 3x3 grouped, stride on this 3x3 -> BN -> ReLU -> "
+            "1x1 (4·filters) -> BN, then relu(branch + shortcut); the shortcut is the input, "
+            "or 1x1 stride `strides` -> BN. Create the layers in the notebook's table order."
         ),
     },
 )
@@ -544,6 +586,7 @@ EXERCISES = {
         INCEPTION,
         SQUEEZE_EXCITE,
         INVERTED_RESIDUAL,
+        RESNEXT_BLOCK,
         ASPP,
         ENCODING,
         STRIP_POOLING,
