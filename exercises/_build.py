@@ -294,6 +294,86 @@ width 16 ($w = 8$): $16{\cdot}8 + 16 + 9{\cdot}2{\cdot}8 + 16 + 8{\cdot}32 + 64
         "target": "ResNeXtBottleneck",
     },
     {
+        "name": "channel_shuffle",
+        "title": "The channel shuffle (ShuffleNet)",
+        "text": r"""
+Zhang, Zhou, Lin, Sun, *ShuffleNet: An Extremely Efficient Convolutional Neural
+Network for Mobile Devices*, CVPR 2018 ([arXiv:1707.01083](https://arxiv.org/abs/1707.01083)),
+Sec. 3.1, Fig. 1; Ma, Zhang, Zheng, Sun, *ShuffleNet V2*, ECCV 2018, Fig. 3.
+
+A grouped convolution with $G$ groups only mixes channels inside a group.
+Stack two of them and each output still depends on one group of the input.
+The channel shuffle lets information cross groups at no cost: view the $C =
+G \cdot n$ channels as a $G \times n$ matrix (group $g$, position $j$ in the
+group), transpose it to $n \times G$ and read it back row by row:
+
+$$
+y[\dots, j \cdot G + g] = x[\dots, g \cdot n + j], \qquad
+0 \le g < G,\; 0 \le j < n .
+$$
+
+For $C = 6$, $G = 2$ the input channels $0, 1, 2 \,|\, 3, 4, 5$ come out in
+the order $0, 3, 1, 4, 2, 5$. The layer has no weights; height, width and
+batch are untouched, and any of them may be unknown: reshape with the
+channel axis split, transpose with `keras.ops.transpose`, and merge
+(`keras.ops.reshape` accepts `-1` for one unknown size; read the others
+with `keras.ops.shape`).
+
+**Arguments:** `groups` and `**kwargs`. Input `channels_last`, $(B, H, W, C)
+\to (B, H, W, C)$; $C$ is divisible by `groups`.
+""",
+        "stub": _layer_stub(
+            "ChannelShuffle",
+            "ShuffleNet's channel shuffle: (groups, n) -> (n, groups) on the channel axis.",
+            init="groups, **kwargs",
+        ),
+        "target": "ChannelShuffle",
+    },
+    {
+        "name": "fire_module",
+        "title": "The Fire module (SqueezeNet)",
+        "text": r"""
+Iandola, Han, Moskewicz, Ashraf, Dally, Keutzer, *SqueezeNet: AlexNet-level
+accuracy with 50x fewer parameters and <0.5MB model size*, 2016
+([arXiv:1602.07360](https://arxiv.org/abs/1602.07360)), Sec. 3.1–3.2, Fig. 1.
+
+SqueezeNet saves parameters by feeding its 3×3 filters few channels: a Fire
+module first *squeezes* the input with $s$ 1×1 filters, then *expands* with
+$e_1$ 1×1 and $e_3$ 3×3 filters side by side, and concatenates the two
+expansions on the channel axis, the 1×1 expansion first:
+
+$$
+\begin{aligned}
+q &= \mathrm{relu}(\mathrm{conv}_{1\times1}(x)) && s \text{ channels} \\
+y &= \big[\, \mathrm{relu}(\mathrm{conv}_{1\times1}(q)) \;\|\; \mathrm{relu}(\mathrm{conv}_{3\times3}(q)) \,\big] && e_1 + e_3 \text{ channels}
+\end{aligned}
+$$
+
+Every convolution has a bias (there is no batch normalization in
+SqueezeNet); the 3×3 uses `padding="same"`, so $(B, H, W, C) \to (B, H, W, e_1
++ e_3)$ and $H$, $W$ may be unknown.
+
+**Arguments:** `squeeze`, `expand_1x1`, `expand_3x3` and `**kwargs`.
+
+**Create the sublayers in this order:**
+
+| # | layer | weights |
+|---|-------|---------|
+| 1 | `Conv2D(squeeze, 1)` | $(1, 1, C, s)$, bias $(s)$ |
+| 2 | `Conv2D(expand_1x1, 1)` | $(1, 1, s, e_1)$, bias |
+| 3 | `Conv2D(expand_3x3, 3, padding="same")` | $(3, 3, s, e_3)$, bias |
+
+Trainable parameters of SqueezeNet's fire2 (96 → 16, 64, 64): $96{\cdot}16 + 16
++ 16{\cdot}64 + 64 + 9{\cdot}16{\cdot}64 + 64 = 11{,}920$.
+""",
+        "stub": _layer_stub(
+            "FireModule",
+            "SqueezeNet's Fire module: squeeze 1x1, expand 1x1 and 3x3, concatenated.",
+            init="squeeze, expand_1x1, expand_3x3, **kwargs",
+        ),
+        "target": "FireModule",
+    },
+    {
         "name": "aspp",
         "title": "Atrous Spatial Pyramid Pooling (DeepLabv3)",
         "text": r"""

@@ -279,7 +279,8 @@ def value_and_gradients(model, inputs, targets, loss_fn, jit=False):
         for v in variables:
             v.value.grad = None
         loss = loss_fn(targets, model(inputs, training=True))
-        loss.backward()
+        if loss.requires_grad:  # False for a layer without trainable weights
+            loss.backward()
         loss = loss.detach()
         grads = [v.value.grad for v in variables]
     else:

@@ -33,6 +33,15 @@ LAYER_CASES = (
         (2, 6, 6, 24),
         expected_trainable_params=318,
     ),
+    # MobileNetV3's SE width, set directly: make_divisible(24 // 4, 8) = 8, C = 24:
+    # 24·8 + 8 + 8·24 + 24 = 416.
+    LayerCase(
+        "se_squeeze_channels",
+        layers.SqueezeExcite,
+        {"gate": "hard_sigmoid", "squeeze_channels": 8},
+        (2, 5, 5, 24),
+        expected_trainable_params=416,
+    ),
     # ResNet basic block 8 -> 16, stride 2, projection shortcut; no conv bias, BN 2 per channel:
     # 3x3 9·8·16 + 32, 3x3 9·16·16 + 32, 1x1 projection 8·16 + 32 = 1,184 + 2,336 + 160 = 3,680.
     LayerCase(
@@ -53,6 +62,18 @@ LAYER_CASES = (
         (2, 7, 7, 8),
         expected_output_shape=(2, 7, 7, 8),
         expected_trainable_params=1184,
+    ),
+    # Plain (shortcut-free) basic block 8 -> 16, stride 2: the projection above is gone,
+    # 3,680 - 160 = 3,520.
+    LayerCase(
+        "basic_block_plain_s2",
+        layers.BasicBlock,
+        {"filters": 16, "strides": 2, "plain": True},
+        (2, 8, 8, 8),
+        expected_output_shape=(2, 4, 4, 16),
+        expected_trainable_params=3520,
+        expected_num_trainable_weights=6,
+        expected_num_non_trainable_weights=4,
     ),
     # Bottleneck 16 -> 4 filters -> 16 channels, identity shortcut:
     # 1x1 16·4 + 8, 3x3 9·4·4 + 8, 1x1 4·16 + 32 = 72 + 152 + 96 = 320.
@@ -143,6 +164,48 @@ LAYER_CASES = (
         (2, 7, 7, 16),
         expected_trainable_params=1920,
         expected_num_non_trainable_weights=14,
+    ),
+    # Fire module (SqueezeNet), 8 -> squeeze 4 -> 6 + 6, biases, no BN:
+    # 8·4 + 4 + 4·6 + 6 + 9·4·6 + 6 = 36 + 30 + 222 = 288.
+    LayerCase(
+        "fire_8_4_6_6",
+        layers.FireModule,
+        {"squeeze": 4, "expand_1x1": 6, "expand_3x3": 6},
+        (2, 7, 7, 8),
+        expected_output_shape=(2, 7, 7, 12),
+        expected_trainable_params=288,
+        expected_num_trainable_weights=6,
+        expected_num_non_trainable_weights=0,
+    ),
+    # Unequal expands (so that their order shows), 10 -> 3 -> 5 + 7:
+    # 10·3 + 3 + 3·5 + 5 + 9·3·7 + 7 = 33 + 20 + 196 = 249.
+    LayerCase(
+        "fire_unequal_expands",
+        layers.FireModule,
+        {"squeeze": 3, "expand_1x1": 5, "expand_3x3": 7},
+        (2, 6, 5, 10),
+        expected_output_shape=(2, 6, 5, 12),
+        expected_trainable_params=249,
+    ),
+    # Local response normalization (AlexNet, Sec. 3.3), paper constants: no weights.
+    LayerCase(
+        "lrn_paper",
+        layers.LocalResponseNormalization,
+        {},
+        (2, 5, 5, 16),
+        expected_output_shape=(2, 5, 5, 16),
+        expected_trainable_params=0,
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
+    ),
+    # A window of 3 and a strong alpha, so that the normalization changes the outputs: no weights.
+    LayerCase(
+        "lrn_size3_strong",
+        layers.LocalResponseNormalization,
+        {"size": 3, "alpha": 0.5, "beta": 0.75, "k": 1.0},
+        (2, 4, 3, 6),
+        expected_output_shape=(2, 4, 3, 6),
+        expected_trainable_params=0,
     ),
     # ASPP v3 (concat, BN, image pooling), 6 -> 8, rates (2, 3):
     # 1x1 (6·8 + 16) + 2 rates (9·6·8 + 16) + pool (6·8 + 16) + project (4·8·8 + 16)
@@ -271,6 +334,88 @@ LAYER_CASES = (
         (2, 9, 9, 16),
         expected_output_shape=(2, 5, 5, 24),
         expected_trainable_params=3804,
+    ),
+    # MobileNetV3 block (Large, Table 1 style): 16 -> 16, 5x5, explicit expanded width 48,
+    # hard-swish, SE of width make_divisible(48 // 4, 8) = 16 with hard-sigmoid gate, residual:
+    # expand 16·48 + 2·48 = 864, depthwise 25·48 + 96 = 1,296, SE 48·16 + 16 + 16·48 + 48
+    # = 1,600, project 48·16 + 2·16 = 800. Total 4,560.
+    LayerCase(
+        "inverted_residual_v3_hard_swish_se",
+        layers.InvertedResidual,
+        {
+            "filters": 16,
+            "kernel_size": 5,
+            "activation": "hard_swish",
+            "expanded_channels": 48,
+            "se_channels": 16,
+        },
+        (2, 7, 7, 16),
+        expected_output_shape=(2, 7, 7, 16),
+        expected_trainable_params=4560,
+        expected_num_trainable_weights=13,
+        expected_num_non_trainable_weights=6,
+    ),
+    # MobileNetV3-Small's first block: expanded width 16 = input width, so no expand conv;
+    # stride 2, ReLU, SE 8: depthwise 9·16 + 32 = 176, SE 16·8 + 8 + 8·16 + 16 = 280,
+    # project 16·16 + 32 = 288. Total 744.
+    LayerCase(
+        "inverted_residual_v3_no_expand_s2",
+        layers.InvertedResidual,
+        {
+            "filters": 16,
+            "strides": 2,
+            "activation": "relu",
+            "expanded_channels": 16,
+            "se_channels": 8,
+        },
+        (2, 8, 8, 16),
+        expected_output_shape=(2, 4, 4, 16),
+        expected_trainable_params=744,
+    ),
+    # Channel shuffle (ShuffleNet), 2 groups of 4 channels: a permutation, no weights.
+    LayerCase(
+        "channel_shuffle_g2",
+        layers.ChannelShuffle,
+        {"groups": 2},
+        (2, 4, 4, 8),
+        expected_output_shape=(2, 4, 4, 8),
+        expected_trainable_params=0,
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
+    ),
+    # 3 groups of 4 on a non-square map: the battery's channels_first check compares the
+    # (C, H, W) permutation with the (H, W, C) one.
+    LayerCase(
+        "channel_shuffle_g3",
+        layers.ChannelShuffle,
+        {"groups": 3},
+        (2, 3, 5, 12),
+        expected_output_shape=(2, 3, 5, 12),
+        expected_trainable_params=0,
+    ),
+    # ShuffleNet v2 basic unit (Fig. 3c), 16 channels, b = 8 per branch (BN 2 per channel):
+    # 1x1 8·8 + 16, depthwise 9·8 + 16, 1x1 8·8 + 16 = 2b² + 15b = 248.
+    LayerCase(
+        "shufflenet_v2_unit_s1",
+        layers.ShuffleNetV2Unit,
+        {"filters": 16},
+        (2, 6, 6, 16),
+        expected_output_shape=(2, 6, 6, 16),
+        expected_trainable_params=248,
+        expected_num_trainable_weights=9,
+        expected_num_non_trainable_weights=6,
+    ),
+    # Down-sampling unit (Fig. 3d), 8 -> 16 channels, b = 8: left depthwise 9·8 + 16, 1x1
+    # 8·8 + 16 = 168; right 1x1 8·8 + 16, depthwise 9·8 + 16, 1x1 8·8 + 16 = 248. Total 416.
+    LayerCase(
+        "shufflenet_v2_unit_s2",
+        layers.ShuffleNetV2Unit,
+        {"filters": 16, "strides": 2},
+        (2, 7, 7, 8),
+        expected_output_shape=(2, 4, 4, 16),
+        expected_trainable_params=416,
+        expected_num_trainable_weights=15,
+        expected_num_non_trainable_weights=10,
     ),
     # Strip pooling module (SPNet SPM, official SPBlock with midplanes = C), C = 8:
     # 3C² + 2C (3x1 conv + BN) + 3C² + 2C (1x3 conv + BN) + C² + C (1x1 conv, bias)
@@ -429,6 +574,65 @@ MODEL_CASES = (
         (2, 8, 8, 3),
         expected_trainable_params=6_158_346,
     ),
+    # AlexNet, the paper's (groups 2 in conv2/4/5, LRN), dense layers 64 wide, 5 classes, at 67x67
+    # (its smallest input: pool5 1x1, pooled adaptively to 6x6). Convolutions (paper, Fig. 2):
+    # 11·11·3·96 + 96 = 34,944; 5·5·48·256 + 256 = 307,456; 9·256·384 + 384 = 885,120;
+    # 9·192·384 + 384 = 663,936; 9·192·256 + 256 = 442,624: 2,334,080. Dense 9216·64 + 64
+    # = 589,888, 64·64 + 64 = 4,160, 64·5 + 5 = 325. Total 2,928,453.
+    ModelCase(
+        "alexnet_paper",
+        models.AlexNet,
+        {"variant": "paper", "classes": 5, "fc_units": 64},
+        (2, 67, 67, 3),
+        expected_trainable_params=2_928_453,
+    ),
+    # torchvision's AlexNet at 63x63 (its min_size), dense 64, 5 classes. Convolutions
+    # 23,296 + 307,392 + 663,936 + 884,992 + 590,080 = 2,469,696 (torchvision's 61,100,840
+    # less its dense layers 58,631,144); dense 589,888 + 4,160 + 325. Total 3,064,069.
+    ModelCase(
+        "alexnet_torchvision",
+        models.AlexNet,
+        {"variant": "torchvision", "classes": 5, "fc_units": 64},
+        (2, 63, 63, 3),
+        expected_trainable_params=3_064_069,
+    ),
+    # VGG-11 at 32x32 (pool5 1x1, pooled adaptively to 7x7), dense 32, 5 classes. Convolutions:
+    # torchvision vgg11 132,863,336 - dense (25088·4096 + 4096) - (4096·4096 + 4096)
+    # - (4096·1000 + 1000) = 9,220,480; dense 25088·32 + 32 = 802,848, 32·32 + 32 = 1,056,
+    # 32·5 + 5 = 165. Total 10,024,549.
+    ModelCase(
+        "vgg11",
+        models.VGG,
+        {"depth": 11, "classes": 5, "fc_units": 32},
+        (2, 32, 32, 3),
+        expected_trainable_params=10_024_549,
+    ),
+    # VGG-11-BN: + BN 2·(64 + 128 + 2·256 + 4·512) = 5,504 (conv biases kept, as torchvision:
+    # 132,868,840 - 132,863,336). Total 10,030,053.
+    ModelCase(
+        "vgg11_bn",
+        models.VGG,
+        {"depth": 11, "batch_norm": True, "classes": 5, "fc_units": 32},
+        (2, 32, 32, 3),
+        expected_trainable_params=10_030_053,
+    ),
+    # SqueezeNet 1.0, 5 classes: 1,248,424 (torchvision squeezenet1_0) - conv10 (512·1000 + 1000)
+    # + (512·5 + 5) = 735,424 + 2,565 = 737,989.
+    ModelCase(
+        "squeezenet1_0",
+        models.SqueezeNet,
+        {"version": "1.0", "classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=737_989,
+    ),
+    # SqueezeNet 1.1, 5 classes: 1,235,496 (torchvision squeezenet1_1) - 513,000 + 2,565 = 725,061.
+    ModelCase(
+        "squeezenet1_1",
+        models.SqueezeNet,
+        {"version": "1.1", "classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=725_061,
+    ),
     # ResNet-18, 5 classes: 11,689,512 (1000 classes, torchvision resnet18)
     # - (512·1000 + 1000) + (512·5 + 5) = 11,176,512 + 2,565 = 11,179,077.
     ModelCase(
@@ -495,6 +699,25 @@ MODEL_CASES = (
         {"alpha": 0.35, "classes": 5},
         (2, 32, 32, 3),
         expected_trainable_params=402_533,
+    ),
+    # MobileNetV3-Small, 5 classes: 2,542,856 (1000 classes, torchvision mobilenet_v3_small)
+    # - (1024·1000 + 1000) + (1024·5 + 5) = 1,517,856 + 5,125 = 1,522,981. 32x32 is the
+    # smallest input (total stride 32).
+    ModelCase(
+        "mobilenet_v3_small",
+        models.MobileNetV3,
+        {"variant": "small", "classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=1_522_981,
+    ),
+    # ShuffleNet V2 0.5x, 5 classes: 1,366,792 (1000 classes, torchvision shufflenet_v2_x0_5)
+    # - (1024·1000 + 1000) + (1024·5 + 5) = 341,792 + 5,125 = 346,917.
+    ModelCase(
+        "shufflenet_v2_x0_5",
+        models.ShuffleNetV2,
+        {"scale": 0.5, "classes": 5},
+        (2, 32, 32, 3),
+        expected_trainable_params=346_917,
     ),
     # MSDNet, 2 scales (factors 1, 2), 4 base channels, growth 2, blocks of 2 and 1 layers
     # (prune "max": the third layer drops scale 0, then a transition to floor(0.5·10) = 5),
@@ -589,6 +812,28 @@ MODEL_CASES = (
         {"classes": 3, "backbone": "resnet_tiny"},
         (2, 32, 32, 3),
         expected_trainable_params=413_027,
+    ),
+    # FCN-8s on VGG-16, fc6/fc7 16 channels wide, 3 classes, at 32x32. VGG-16 convolutions
+    # 14,714,688 (torchvision vgg16 138,357,544 less its dense layers); fc6 7·7·512·16 + 16
+    # = 401,424; fc7 16·16 + 16 = 272; score_fr 16·3 + 3 = 51; upscore2 4·4·3·3 = 144;
+    # score_pool4 512·3 + 3 = 1,539; upscore_pool4 144; score_pool3 256·3 + 3 = 771.
+    # Total 15,119,033 (the fixed upscore8 holds 16·16·3·3 = 2,304 non-trainable weights).
+    ModelCase(
+        "fcn8s_vgg16",
+        models.FCN,
+        {"classes": 3, "backbone": "vgg16", "stride": 8, "fc_units": 16},
+        (2, 32, 32, 3),
+        expected_trainable_params=15_119_033,
+    ),
+    # FCN-16s on ResNet-18, 3 classes: features 11,176,512 (torchvision resnet18 less its dense
+    # layer); score_fr 512·3 + 3 = 1,539; upscore2 144; score on conv4 (256 ch) 771.
+    # Total 11,178,966.
+    ModelCase(
+        "fcn16s_resnet18",
+        models.FCN,
+        {"classes": 3, "backbone": "resnet18", "stride": 16},
+        (2, 32, 32, 3),
+        expected_trainable_params=11_178_966,
     ),
 )
 

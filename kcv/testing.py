@@ -433,6 +433,8 @@ def _loss(targets, outputs):
 
 def _check_fit(case, seed):
     model = case.model()
+    if not model.trainable_weights:  # a permutation (ChannelShuffle): no step to take
+        raise _Skip("no trainable weights: nothing to fit")
     x = case.inputs(seed)
     rng = np.random.default_rng(seed + 1)
     targets = [

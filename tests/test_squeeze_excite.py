@@ -76,3 +76,39 @@ def test_excitation_is_the_gate_the_block_applies(data_format):
         gate[:, :, None, None] if data_format == "channels_first" else gate[:, None, None, :]
     )
     np.testing.assert_allclose(y, x * per_channel, rtol=1e-6, atol=1e-6)
+
+
+def test_squeeze_channels_set_the_width():
+    """MobileNetV3's SE: width make_divisible(C // 4, 8) = 24 for C = 72, not 72 // 4 = 18."""
+    x = np.random.default_rng(2).standard_normal((2, 3, 4, 72)).astype("float32")
+    layer = kcv.layers.SqueezeExcite(4, gate="hard_sigmoid", squeeze_channels=24)
+    y = keras.ops.convert_to_numpy(layer(x))
+    w1, b1, w2, b2 = [keras.ops.convert_to_numpy(w) for w in layer.weights]
+    assert w1.shape == (72, 24) and w2.shape == (24, 72)
+    assert layer.count_params() == 72 * 24 + 24 + 24 * 72 + 72
+    np.testing.assert_allclose(
+        y, _reference(x, w1, b1, w2, b2, "hard_sigmoid"), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_keras_hard_sigmoid_is_torch_hardsigmoid():
+    """torch.nn.Hardsigmoid: 0 below -3, 1 above 3, x / 6 + 1/2 between (Keras 2's was 0.2x + 0.5)."""
+    x = np.array([-4.0, -3.0, -1.5, 0.0, 1.5, 3.0, 4.0], "float32")
+    got = keras.ops.convert_to_numpy(keras.activations.hard_sigmoid(x))
+    np.testing.assert_allclose(got, [0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0], atol=1e-6)
+
+
+def test_default_config_is_unchanged_and_old_configs_load():
+    layer = kcv.layers.SqueezeExcite(8)
+    config = layer.get_config()
+    assert (config["reduction"], config["gate"], config["squeeze_channels"]) == (8, "sigmoid", None)
+    old = {k: v for k, v in config.items() if k != "squeeze_channels"}
+    restored = kcv.layers.SqueezeExcite.from_config(old)
+    restored.build((None, 4, 4, 64))
+    assert restored.count_params() == 2 * 64 * 8 + 8 + 64  # max(1, C // r) as before
+
+
+@pytest.mark.parametrize("value", [0, 2.5, "8"])
+def test_bad_squeeze_channels(value):
+    with pytest.raises(ValueError, match="`squeeze_channels` must be an integer >= 1"):
+        kcv.layers.SqueezeExcite(squeeze_channels=value)

@@ -444,6 +444,65 @@ RESNEXT_BLOCK = LayerExercise(
     },
 )
 
+CHANNEL_SHUFFLE = LayerExercise(
+    name="channel_shuffle",
+    title="ShuffleNet's channel shuffle",
+    class_name="ChannelShuffle",
+    reference="kcv.layers.ChannelShuffle",
+    arguments=("groups",),
+    configs=(
+        LayerConfig(
+            "g3_of_12", {"groups": 3}, (2, 4, 5, 12), (None, None, None, 12), compiled=True
+        ),
+        LayerConfig("g2_of_8", {"groups": 2}, (2, 3, 3, 8), (None, 3, 3, 8)),
+        LayerConfig("g4_of_8", {"groups": 4}, (1, 2, 6, 8), (None, None, 6, 8)),
+    ),
+    # No weights: nothing for the gradient check to find; its points go to the numbers.
+    points={**LAYER_POINTS, "gradients": 0, "numerics": 6},
+    hints={
+        "numerics": (
+            "Split the channels as (groups, n) — group first —, swap those two axes and "
+            "merge them back: output channel j·groups + g is input channel g·n + j."
+        ),
+    },
+)
+
+FIRE_MODULE = LayerExercise(
+    name="fire_module",
+    title="SqueezeNet's Fire module",
+    class_name="FireModule",
+    reference="kcv.layers.FireModule",
+    arguments=("squeeze", "expand_1x1", "expand_3x3"),
+    configs=(
+        LayerConfig(
+            "fire_small",
+            {"squeeze": 3, "expand_1x1": 4, "expand_3x3": 5},
+            (2, 6, 7, 8),
+            (None, None, None, 8),
+            compiled=True,
+        ),
+        LayerConfig(
+            "wide_squeeze",
+            {"squeeze": 6, "expand_1x1": 2, "expand_3x3": 3},
+            (2, 5, 5, 4),
+            (None, 5, 5, 4),
+        ),
+        LayerConfig(
+            "one_pixel",
+            {"squeeze": 2, "expand_1x1": 3, "expand_3x3": 3},
+            (3, 1, 1, 6),
+            (None, 1, 1, 6),
+        ),
+    ),
+    hints={
+        "numerics": (
+            "squeeze 1x1 -> ReLU, then [1x1 expand -> ReLU, 3x3 expand ('same') -> ReLU] "
+            "concatenated on the channel axis, the 1x1 expansion first; every convolution "
+            "has a bias."
+        ),
+    },
+)
+
 ASPP = LayerExercise(
     name="aspp",
     title="DeepLabv3 Atrous Spatial Pyramid Pooling",
@@ -587,6 +646,8 @@ EXERCISES = {
         SQUEEZE_EXCITE,
         INVERTED_RESIDUAL,
         RESNEXT_BLOCK,
+        CHANNEL_SHUFFLE,
+        FIRE_MODULE,
         ASPP,
         ENCODING,
         STRIP_POOLING,

@@ -7,13 +7,17 @@ from kcv.layers.depthwise import DepthwiseSeparableConv
 from kcv.layers.depthwise import InvertedResidual
 from kcv.layers.encoding import ContextEncoding
 from kcv.layers.encoding import Encoding
+from kcv.layers.fire import FireModule
 from kcv.layers.inception import InceptionModule
+from kcv.layers.local_response_norm import LocalResponseNormalization
 from kcv.layers.msd import MSDClassifier
 from kcv.layers.msd import MSDDenseLayer
 from kcv.layers.msd import MSDFirstLayer
 from kcv.layers.msd import MSDTransition
 from kcv.layers.residual import BasicBlock
 from kcv.layers.residual import Bottleneck
+from kcv.layers.shufflenet import ChannelShuffle
+from kcv.layers.shufflenet import ShuffleNetV2Unit
 from kcv.layers.squeeze_excite import SqueezeExcite
 from kcv.layers.strip_pooling import MixedPooling
 from kcv.layers.strip_pooling import StripPooling
@@ -22,18 +26,22 @@ __all__ = [
     "ASPP",
     "BasicBlock",
     "Bottleneck",
+    "ChannelShuffle",
     "ContextEncoding",
     "Conv2D",
     "DepthwiseConv2D",
     "DepthwiseSeparableConv",
     "Encoding",
+    "FireModule",
     "InceptionModule",
     "InvertedResidual",
+    "LocalResponseNormalization",
     "MSDClassifier",
     "MSDDenseLayer",
     "MSDFirstLayer",
     "MSDTransition",
     "MixedPooling",
+    "ShuffleNetV2Unit",
     "SqueezeExcite",
     "StripPooling",
 ]

@@ -1,4 +1,4 @@
-"""Depthwise separable and inverted-residual convolutions (MobileNet v1/v2, Xception).
+"""Depthwise separable and inverted-residual convolutions (MobileNet v1/v2/v3, Xception).
 
 Howard et al. "MobileNets: Efficient Convolutional Neural Networks for Mobile
 Vision Applications". 2017. https://arxiv.org/abs/1704.04861
@@ -7,7 +7,7 @@ CVPR 2018. https://arxiv.org/abs/1801.04381
 Chollet. "Xception: Deep Learning with Depthwise Separable Convolutions".
 CVPR 2017. https://arxiv.org/abs/1610.02357
 Howard et al. "Searching for MobileNetV3". ICCV 2019 (SE in the inverted
-residual). https://arxiv.org/abs/1905.02244
+residual, explicit expanded widths). https://arxiv.org/abs/1905.02244
 """
 
 import keras
@@ -182,10 +182,22 @@ class InvertedResidual(_ConvBlock):
     Convolutions have no bias (BN follows each). Trainable parameters for
     24 -> 24, t = 6: ``24·144 + 2·144 + 9·144 + 2·144 + 144·24 + 2·24 = 8,832``.
 
-    With ``se_reduction`` set, a :class:`SqueezeExcite` block recalibrates the
-    expanded channels after the depthwise stage, where MobileNetV3 places it.
-    Difference from MobileNetV3: its SE width is ``make_divisible(t·C/4, 8)``;
-    ours is ``max(1, t·C // se_reduction)``.
+    MobileNetV3 (paper, Tables 1-2; torchvision ``models/mobilenetv3.py``)
+    gives the expanded width of each block explicitly (16 -> 72, 80 -> 200,
+    80 -> 184, ...), not as a factor: ``expanded_channels`` overrides
+    ``expansion``, and the expansion is then skipped when the width equals
+    the input channels, torchvision's rule.
+
+    With ``se_reduction`` or ``se_channels`` set, a :class:`SqueezeExcite`
+    block (ReLU inside, gate ``se_gate``) recalibrates the expanded channels
+    after the depthwise stage, where MobileNetV3 places it. Its reduced width
+    is ``se_channels`` when given, else ``max(1, hidden // se_reduction)``
+    (SENet's rule). MobileNetV3's width is ``make_divisible(hidden // 4, 8)``
+    (24 for 72 channels, where ``72 // 4 = 18``):
+    :func:`kcv.models.MobileNetV3` passes it as ``se_channels``. Its gate,
+    ``"hard_sigmoid"``, is Keras 3's ``relu6(x + 3) / 6``, the same function
+    as torchvision's ``nn.Hardsigmoid``; ``"hard_swish"`` is
+    ``x · relu6(x + 3) / 6``, torchvision's ``nn.Hardswish``.
 
     Args:
         filters: int. Output channels of the projection.
@@ -198,8 +210,12 @@ class InvertedResidual(_ConvBlock):
         se_reduction: int or None. Reduction ratio of an SE block; None for v2.
         se_gate: str. Gate of the SE block, "hard_sigmoid" (v3) or "sigmoid".
         activation: str. Non-linearity after expansion and depthwise; "relu6"
-            (v2) or "hard_swish" (v3).
+            (v2), "relu" or "hard_swish" (v3).
         data_format: str or None. None reads ``keras.config.image_data_format()``.
+        expanded_channels: int or None. The hidden width, overriding
+            ``expansion`` (MobileNetV3's "exp size"); None uses ``expansion``.
+        se_channels: int or None. Reduced width of the SE block (adds one
+            when ``se_reduction`` is None); None: ``hidden // se_reduction``.
         **kwargs: base ``keras.layers.Layer`` arguments.
 
     Returns:
@@ -212,10 +228,16 @@ class InvertedResidual(_ConvBlock):
     >>> block = kcv.layers.InvertedResidual(24, expansion=6)
     >>> block(np.ones((1, 16, 16, 24), "float32")).shape
     (1, 16, 16, 24)
+    >>> v3 = kcv.layers.InvertedResidual(  # MobileNetV3-Large, 24 -> 40, exp 72
+    ...     40, kernel_size=5, strides=2, activation="relu", expanded_channels=72,
+    ...     se_channels=24)
+    >>> v3(np.ones((1, 16, 16, 24), "float32")).shape
+    (1, 8, 8, 40)
 
     Reference:
         Sandler et al., MobileNetV2, CVPR 2018, Sec. 3-4, Table 1;
-        Howard et al., Searching for MobileNetV3, ICCV 2019, Sec. 5.3.
+        Howard et al., Searching for MobileNetV3, ICCV 2019, Sec. 5.2-5.3,
+        Tables 1-2; torchvision ``models/mobilenetv3.py``.
     """
 
     def __init__(
@@ -229,6 +251,8 @@ class InvertedResidual(_ConvBlock):
         dilation_rate=1,
         se_gate="hard_sigmoid",
         data_format=None,
+        expanded_channels=None,
+        se_channels=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -243,23 +267,35 @@ class InvertedResidual(_ConvBlock):
         self.se_gate = _validation.one_of("se_gate", se_gate, ("sigmoid", "hard_sigmoid"))
         self.activation = _validation.activation("activation", activation)
         self.data_format = _validation.data_format(data_format)
+        if expanded_channels is not None:
+            _validation.positive_int("expanded_channels", expanded_channels)
+        self.expanded_channels = expanded_channels
+        if se_channels is not None:
+            _validation.positive_int("se_channels", se_channels)
+        self.se_channels = se_channels
 
     def _make_layers(self, in_channels):
-        hidden = int(round(in_channels * self.expansion))
+        if self.expanded_channels is None:
+            hidden = int(round(in_channels * self.expansion))
+            expand = self.expansion != 1
+        else:
+            hidden = self.expanded_channels
+            expand = hidden != in_channels
         layers = []
-        if self.expansion != 1:
+        if expand:
             layers += conv_bn.conv_bn_act(self, hidden, 1, "expand", activation=self.activation)
         layers += [
             self._depthwise(self.kernel_size, self.strides, self.dilation_rate, 1, False),
             self._bn("depthwise_bn"),
             self._activation(self.activation, "depthwise_act"),
         ]
-        if self.se_reduction is not None:
+        if self.se_reduction is not None or self.se_channels is not None:
             layers.append(
                 SqueezeExcite(
-                    self.se_reduction,
+                    4 if self.se_reduction is None else self.se_reduction,
                     gate=self.se_gate,
                     data_format=self.data_format,
+                    squeeze_channels=self.se_channels,
                     dtype=self.dtype_policy,
                     name="squeeze_excite",
                 )
@@ -288,6 +324,8 @@ class InvertedResidual(_ConvBlock):
                 "dilation_rate": self.dilation_rate,
                 "se_gate": self.se_gate,
                 "data_format": self.data_format,
+                "expanded_channels": self.expanded_channels,
+                "se_channels": self.se_channels,
             }
         )
         return config

@@ -31,13 +31,21 @@ class SqueezeExcite(keras.layers.Layer):
     ``2·C·(C // r) + (C // r) + C`` parameters: 8,464 for ``C=256, r=16``.
 
     ``gate="hard_sigmoid"`` (``relu6(x + 3) / 6``) is the cheaper gate that
-    MobileNetV3 uses in its SE blocks (Howard et al., ICCV 2019).
+    MobileNetV3 uses in its SE blocks (Howard et al., ICCV 2019). Keras 3's
+    ``hard_sigmoid`` is exactly PyTorch's ``nn.Hardsigmoid`` (Keras 2's was
+    ``clip(0.2·x + 0.5, 0, 1)``, a different function). ``squeeze_channels``
+    sets the reduced width directly, for MobileNetV3's
+    ``make_divisible(C // 4, 8)`` (torchvision ``ops.SqueezeExcitation``
+    with ``squeeze_channels``): for ``C = 72`` that is 24, where
+    ``72 // 4 = 18``.
 
     Args:
         reduction: int. The reduction ratio ``r`` (paper default 16).
         gate: str. ``"sigmoid"`` (paper) or ``"hard_sigmoid"``.
         data_format: str or None. ``"channels_last"`` or ``"channels_first"``;
             None reads ``keras.config.image_data_format()``.
+        squeeze_channels: int or None. Width of the reduced layer; overrides
+            ``reduction`` when set (None: ``max(1, C // reduction)``).
         **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
 
     Returns:
@@ -56,16 +64,21 @@ class SqueezeExcite(keras.layers.Layer):
         Hu et al., "Squeeze-and-Excitation Networks", CVPR 2018, Sec. 3 and Fig. 2.
     """
 
-    def __init__(self, reduction=16, gate="sigmoid", data_format=None, **kwargs):
+    def __init__(
+        self, reduction=16, gate="sigmoid", data_format=None, squeeze_channels=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.reduction = _validation.positive_int("reduction", reduction)
         self.gate = _validation.one_of("gate", gate, GATES)
         self.data_format = _validation.data_format(data_format)
+        if squeeze_channels is not None:
+            _validation.positive_int("squeeze_channels", squeeze_channels)
+        self.squeeze_channels = squeeze_channels
         self.supports_masking = False
 
     def build(self, input_shape):
         channels = _validation.image_shape(self, input_shape, self.data_format)
-        hidden = max(1, channels // self.reduction)
+        hidden = self.squeeze_channels or max(1, channels // self.reduction)
         self.reduce = keras.layers.Dense(
             hidden, activation="relu", dtype=self.dtype_policy, name="reduce"
         )
@@ -115,6 +128,7 @@ class SqueezeExcite(keras.layers.Layer):
                 "reduction": self.reduction,
                 "gate": self.gate,
                 "data_format": self.data_format,
+                "squeeze_channels": self.squeeze_channels,
             }
         )
         return config
