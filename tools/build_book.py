@@ -69,13 +69,18 @@ class BookError(RuntimeError):
 
 
 def copy_if_changed(source, target):
-    """Copies ``source`` to ``target`` unless the bytes are the same already."""
+    """Copies ``source`` to ``target`` unless the bytes are the same already.
+
+    The copy gets the current time, not the source's: Sphinx rebuilds a page
+    when a file it includes is newer than the last build, and a committed file
+    (``book/chapter_matrix.md``) keeps its checkout time.
+    """
     if os.path.exists(target):
         with open(source, "rb") as a, open(target, "rb") as b:
             if a.read() == b.read():
                 return False
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    shutil.copy2(source, target)
+    shutil.copyfile(source, target)
     return True
 
 
