@@ -16,12 +16,13 @@ STAMP   := $(VENV)/.kcv-installed
 
 setup: $(STAMP)
 
-# Re-installs whenever pyproject.toml changes. The pip configuration of the
-# machine decides where wheels come from (see README, "Installing").
-$(STAMP): pyproject.toml
+# Re-installs whenever pyproject.toml or the pins change: the versions of
+# constraints/cpu.txt, the ones CI tests (see README, "Installing"). The pip
+# configuration of the machine decides where wheels come from.
+$(STAMP): pyproject.toml constraints/cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all,book,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints/cpu.txt -e '.[all,book,dev]'
 	touch $@
 
 # The book's browser test needs Debian's chromium (installed when missing).

@@ -1,10 +1,11 @@
 """``python -m kcv`` / ``kcv``: the command line of kcv.
 
 ``kcv`` (or ``kcv info``) prints the versions of kcv, Keras and the backends,
-the active backend and its devices. ``kcv grade`` grades an exercise
-submission (see :mod:`kcv.grading.cli`). ``kcv bench [NAME] [ARGS...]`` runs
-the benchmarks of a source checkout (``benchmarks/NAME.py``; all of them,
-as ``make bench`` does, without a name).
+the active backend and its devices; where Keras cannot start for lack of a
+backend, it says which is missing and how to install one (exit status 1).
+``kcv grade`` grades an exercise submission (see :mod:`kcv.grading.cli`).
+``kcv bench [NAME] [ARGS...]`` runs the benchmarks of a source checkout
+(``benchmarks/NAME.py``; all of them, as ``make bench`` does, without a name).
 """
 
 import argparse
@@ -24,12 +25,23 @@ BENCHMARKS = (
 )
 
 
+def _extras(backends):
+    return f"pip install 'kcv[{','.join(backends)}]'"
+
+
 def _info(args):
-    # Imported here so that `kcv --help` does not pay for starting a backend.
+    # Imported here, as everything that `kcv --help` does not need.
     from kcv import backend
 
     installed = backend.installed_backends()
-    active = backend.name()
+    try:
+        active = backend.name()  # imports Keras, which loads its backend
+    except ImportError as error:
+        needed = (error.name or "").split(".")[0]
+        if needed not in backend.BACKENDS or installed[needed]:
+            raise  # not a missing backend: a broken installation
+        print(_no_backend(needed, installed))
+        return 1
     lines = [f"{k:<11} {v}" for k, v in backend.versions().items()]
     applied = environment.settings()
     lines += [
@@ -43,9 +55,43 @@ def _info(args):
     )
     missing = [b for b, v in installed.items() if not v]
     if missing:
-        lines.append(f"{'missing':<11} {', '.join(missing)}  (pip install 'kcv[all]')")
+        lines.append(f"{'missing':<11} {', '.join(missing)}  ({_extras(missing)}: CPU builds)")
     print("\n".join(lines))
     return 0
+
+
+def _no_backend(needed, installed):
+    """What ``kcv info`` prints when Keras cannot start: ``needed`` is not installed."""
+    import importlib.metadata
+
+    import kcv
+
+    present = [b for b, v in installed.items() if v]
+    chosen = os.environ.get("KERAS_BACKEND")
+    source = (
+        f"KERAS_BACKEND={chosen}" if chosen else "KERAS_BACKEND unset: keras.json, else tensorflow"
+    )
+    lines = [
+        f"{'kcv':<11} {kcv.__version__}",
+        f"{'keras':<11} {importlib.metadata.version('keras')}",
+        *(f"{b:<11} {v or 'not installed'}" for b, v in installed.items()),
+        f"{'backend':<11} none: Keras needs {needed}, which is not installed ({source})",
+        f"{'installed':<11} {', '.join(present) or 'none'}",
+        "",
+    ]
+    if present:
+        lines.append(
+            f"Run on an installed backend (KERAS_BACKEND={present[0]} python -m kcv), "
+            f'or install {needed}: {_extras([needed])} (README, "Installing").'
+        )
+    else:
+        lines += [
+            "kcv runs on JAX, TensorFlow or PyTorch, and none is installed. Install one, or all,",
+            f"with kcv's extras: {_extras(['jax'])}, or kcv[tensorflow], kcv[torch], kcv[all]",
+            '(CPU builds; README, "Installing"). On a GPU machine, install the backend\'s GPU',
+            "build as its own guide says: kcv itself needs no backend extra.",
+        ]
+    return "\n".join(lines)
 
 
 def _bench(args):

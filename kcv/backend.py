@@ -8,13 +8,16 @@ convolutions (:func:`sum_together`, :func:`custom_conv_gradients`). Which
 implementation a convolution layer uses is not decided here: the layer
 resolves it when it is built (``kcv.layers.conv.resolve_implementation``,
 from its ``implementation`` argument and :mod:`kcv.config`).
+
+Importing this module loads neither Keras nor a backend: the functions that
+need Keras import it when called. So :func:`installed_backends` answers
+where Keras cannot start for lack of a backend (``python -m kcv`` says so).
 """
 
 import importlib
 import importlib.metadata
 import inspect
 
-import keras
 import numpy as np
 
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -30,6 +33,8 @@ _MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 
 def name():
     """Returns the name of the running Keras backend (``"jax"``, ...)."""
+    import keras
+
     return keras.backend.backend()
 
 
@@ -131,6 +136,8 @@ def sum_together(tensors, axes):
     Returns:
         The list of sums, in order.
     """
+    import keras
+
     if name() != "jax":
         return [keras.ops.sum(t, axis=axes) for t in tensors]
     from jax import lax
@@ -181,6 +188,7 @@ def custom_conv_gradients(
     if name() != "jax":
         return convolve(inputs, kernel)
     import jax
+    import keras
 
     # Variables become their (autocast) values.
     inputs, kernel = keras.ops.convert_to_tensor(inputs), keras.ops.convert_to_tensor(kernel)
@@ -247,6 +255,8 @@ def value_and_gradients(model, inputs, targets, loss_fn, jit=False):
         ``(loss, gradients)``: a Python float and one numpy array per entry of
         ``model.trainable_variables``, in the same order.
     """
+    import keras
+
     backend = name()
     variables = model.trainable_variables
     if backend == "jax":
@@ -312,6 +322,8 @@ def value_and_input_gradient(fn, inputs):
     >>> value, grad.tolist()
     (5.0, [2.0, 4.0])
     """
+    import keras
+
     backend = name()
     x = keras.ops.convert_to_tensor(inputs, dtype="float32")
     if backend == "jax":
@@ -346,6 +358,8 @@ def value_and_input_gradient(fn, inputs):
 
 def versions():
     """Returns an ordered mapping of the versions that matter for a bug report."""
+    import keras
+
     import kcv
 
     info = {"kcv": kcv.__version__, "keras": keras.__version__}

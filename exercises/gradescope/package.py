@@ -4,9 +4,9 @@
 
 The zip holds what Gradescope needs at its root — ``setup.sh``,
 ``run_autograder`` — plus ``exercise.txt`` (the exercise's name) and the kcv
-source (``kcv/``: ``pyproject.toml``, ``README.md``, the ``kcv`` package),
-which ``setup.sh`` installs. The instructor solutions (``exercises/``) are
-not included.
+source (``kcv/``: ``pyproject.toml``, ``README.md``, the ``kcv`` package,
+``constraints/cpu.txt``), which ``setup.sh`` installs at the versions CI
+tests. The instructor solutions (``exercises/``) are not included.
 """
 
 import argparse
@@ -21,6 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 def _source_files():
     yield "pyproject.toml"
     yield "README.md"
+    yield os.path.join("constraints", "cpu.txt")
     for folder, dirs, files in os.walk(os.path.join(ROOT, "kcv")):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         for name in sorted(files):

@@ -13,9 +13,10 @@ apt-get install -y --no-install-recommends python3.11 python3.11-venv
 
 python3.11 -m venv /autograder/venv
 /autograder/venv/bin/python -m pip install --upgrade pip
-# The CPU builds of the backends (PyPI's default torch wheel carries CUDA).
+# The CPU builds of the backends (PyPI's default torch wheel carries CUDA), at
+# the versions kcv's CI tests (constraints/cpu.txt; torch==2.13.0 takes 2.13.0+cpu).
 /autograder/venv/bin/python -m pip install --extra-index-url https://download.pytorch.org/whl/cpu \
-    "/autograder/source/kcv[all]"
+    -c /autograder/source/kcv/constraints/cpu.txt "/autograder/source/kcv[all]"
 
 # Grading runs as this user: it cannot write the installed packages or the
 # grader, raise its resource limits, or fork past RLIMIT_NPROC.
