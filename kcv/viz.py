@@ -315,9 +315,14 @@ def se_excitations(model, images, labels, layer_names=None, class_names=None, ba
             means drawn here.
         class_names: list of str indexed by class id, or None for the ids.
 
+    Every class keeps one colour in all panels, from matplotlib's "tab10"
+    (up to 10 classes) or "tab20" (up to 20; evenly spaced hues beyond), so
+    that no two classes share one; the legend sits outside the panels, to
+    the right, where it hides no line.
+
     Returns:
-        The Figure, one Axes per SE layer; the first has a legend entry per
-        class present and one for all images.
+        The Figure, one Axes per SE layer, and one figure legend with an
+        entry per class present and one for all images.
 
     Example:
 
@@ -337,20 +342,27 @@ def se_excitations(model, images, labels, layer_names=None, class_names=None, ba
     fig, axes = subplots(math.ceil(len(means) / ncols), ncols)
     for ax in axes[len(means) :]:
         ax.remove()
+    classes = [key for key in next(iter(means.values())) if key != "all"]
+    if len(classes) <= 10:
+        palette = plt.get_cmap("tab10").colors
+    elif len(classes) <= 20:
+        palette = plt.get_cmap("tab20").colors
+    else:
+        palette = [plt.get_cmap("hsv")(i / len(classes)) for i in range(len(classes))]
+    colors = dict(zip(classes, palette))
     for ax, (name, per_class) in zip(axes, means.items()):
         for key, mean in per_class.items():
             if key == "all":
                 ax.plot(mean, color="black", linestyle="--", linewidth=1, label="all")
             else:
-                ax.plot(
-                    mean, linewidth=1, label=class_names[key] if class_names else f"class {key}"
-                )
+                label = class_names[key] if class_names else f"class {key}"
+                ax.plot(mean, color=colors[key], linewidth=1, label=label)
         ax.set_title(name)
         ax.set_xlabel("channel index")
         ax.set_ylabel("mean excitation")
         ax.set_ylim(-0.02, 1.02)
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    axes[0].legend(fontsize="x-small")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="x-small")
     return fig
 
 
@@ -875,10 +887,109 @@ def timing_bars(
     return fig
 
 
+# --- Experiments over seeds -------------------------------------------------
+
+
+def _comparison_arms(comparison, arms):
+    if not hasattr(comparison, "values") or not hasattr(comparison, "arms"):
+        raise ValueError(
+            "`comparison` must be a kcv.experiments.Comparison, "
+            f"received {type(comparison).__name__}."
+        )
+    if arms is None:
+        return list(comparison.arms)
+    missing = [arm for arm in arms if arm not in comparison.arms]
+    if missing or not arms:
+        raise ValueError(f"`arms` must be some of {comparison.arms}, received {list(arms)}.")
+    return list(arms)
+
+
+def comparison_figure(comparison, metrics, arms=None):
+    """Each seed's result per arm, the seeds joined across arms, and each arm's mean ± sd.
+
+    The lines join the runs of one seed, so a paired effect shows as lines
+    that slope the same way, whatever the spread between seeds.
+
+    Args:
+        comparison: a :class:`kcv.experiments.Comparison`.
+        metrics: str or list of str. Scalar metrics, one panel each.
+        arms: list of str or None (all arms, in the comparison's order).
+
+    Returns:
+        The Figure, one Axes per metric.
+
+    Example:
+
+    >>> from kcv import experiments
+    >>> c = experiments.compare({"a": lambda s: {"acc": 0.5 + s / 10}, "b": lambda s: {"acc": 0.7}},
+    ...                         seeds=[0, 1, 2], name="demo", verbose=0)
+    >>> len(comparison_figure(c, "acc").axes)
+    1
+    """
+    arms = _comparison_arms(comparison, arms)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    fig, axes = subplots(1, len(metrics), panel_size=(max(3.0, 1.2 * len(arms) + 1), 3.0))
+    positions = np.arange(len(arms))
+    for ax, metric in zip(axes, metrics):
+        table = np.stack([comparison.values(metric, arm) for arm in arms], axis=1)  # (seeds, arms)
+        if table.ndim != 2:
+            raise ValueError(f"`metrics` must be scalar metrics, received the curve {metric!r}.")
+        for row in table:
+            ax.plot(positions, row, "o-", color="0.6", ms=4, lw=1, zorder=1)
+        spread = table.std(axis=0, ddof=1) if len(table) > 1 else np.zeros(len(arms))
+        ax.errorbar(
+            positions + 0.08,
+            table.mean(axis=0),
+            yerr=spread,
+            fmt="s",
+            color=COLORS[0],
+            capsize=4,
+            label="mean ± sd",
+            zorder=2,
+        )
+        ax.set_xticks(positions, arms, rotation=20 if len(arms) > 3 else 0)
+        ax.set_xlim(-0.5, len(arms) - 0.5)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} ({len(table)} seeds, one grey line each)", fontsize="medium")
+    axes[0].legend(fontsize="small", loc="best")
+    return fig
+
+
+def comparison_curves(comparison, metric, arms=None, xlabel="epoch"):
+    """A curve metric (e.g. the loss per epoch) per arm: the mean over seeds and its range.
+
+    Args:
+        comparison: a :class:`kcv.experiments.Comparison`.
+        metric: str. A metric each run returned as a sequence of numbers.
+        arms: list of str or None (all arms).
+        xlabel: str. What the curve's positions are (counted from 1).
+
+    Returns:
+        The Figure, with one Axes.
+    """
+    arms = _comparison_arms(comparison, arms)
+    fig, (ax,) = subplots(panel_size=(5.0, 3.2))
+    for i, arm in enumerate(arms):
+        curves = comparison.values(metric, arm)
+        if curves.ndim != 2:
+            raise ValueError(f"`metric` must be a curve metric, received {metric!r}.")
+        steps = np.arange(1, curves.shape[1] + 1)
+        color = COLORS[i % len(COLORS)]
+        ax.plot(steps, curves.mean(axis=0), "-", color=color, label=arm)
+        ax.fill_between(steps, curves.min(axis=0), curves.max(axis=0), color=color, alpha=0.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric}: mean and range over {len(comparison.seeds)} seeds", fontsize="medium")
+    ax.legend(fontsize="small")
+    return fig
+
+
 __all__ = [
     "COLORS",
     "SEGMENTATION_COLORS",
     "budget_curves",
+    "comparison_curves",
+    "comparison_figure",
     "feature_maps",
     "grad_cam_figure",
     "receptive_field_figure",

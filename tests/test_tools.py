@@ -1,5 +1,6 @@
 """The developer tools behind `make book` and `make test`."""
 
+import json
 import os
 import subprocess
 import sys
@@ -163,3 +164,41 @@ def test_runner_plan_splits_tests_and_chapters_longest_first():
     assert [label for label, *_ in torch_only] == ["independent", "torch", "torch-chapters"]
     assert torch_only[2][3] == ["tests/test_chapters.py", "tests/test_book.py"]
     assert run_tests.plan([]) == []
+
+
+_RECORDING_CHAPTER = (
+    "FAST = False\nSEEDS = 2\nRECORD = None",
+    "import kcv\n"
+    "seeds = [0] if FAST else list(range(SEEDS))\n"
+    "c = kcv.experiments.compare({'base': lambda s: {'m': 1.0}, 'more': lambda s: {'m': 2.0 + s}},"
+    " seeds, 'demo', verbose=0)\n"
+    "if RECORD:\n    c.save(RECORD, chapter='99_demo')",
+)
+
+
+def test_reproduce_records_a_chapter_and_keeps_the_old_record_on_failure(tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import reproduce
+
+    monkeypatch.setattr(reproduce, "RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(reproduce, "ROOT", str(tmp_path))
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    good = _notebook(tmp_path / "99_demo.ipynb", *_RECORDING_CHAPTER)
+    nb = nbformat.read(good, as_version=4)
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(nb, good)
+    assert reproduce.records(good) and not reproduce.records(_notebook(tmp_path / "x.ipynb", "1"))
+
+    assert reproduce.reproduce(good, seeds=3, timeout=300) is None
+    record = json.loads((tmp_path / "results" / "99_demo.json").read_text())
+    demo = record["comparisons"]["demo"]
+    assert record["chapter"] == "99_demo" and demo["seeds"] == [0, 1, 2]  # SEEDS = 3 injected
+    assert demo["metrics"]["more"]["m"] == [2.0, 3.0, 4.0] and demo["backend"] == "numpy"
+    summary = (tmp_path / "results" / "99_demo.md").read_text()
+    assert "| more | 3.000 ± 1.000 |" in summary
+    assert "- over 3 seeds, more minus base on m: +2.000 ± 1.000" in summary
+
+    nb.cells[1].source += "\nraise RuntimeError('broken')"
+    nbformat.write(nb, good)
+    assert "broken" in reproduce.reproduce(good, seeds=2, timeout=300)
+    assert json.loads((tmp_path / "results" / "99_demo.json").read_text()) == record

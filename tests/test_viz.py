@@ -112,11 +112,26 @@ def test_se_excitations_draws_one_panel_per_se_layer(close):
     fig = viz.se_excitations(model, images, np.eye(3)[labels], class_names=["a", "b", "c"])
     close(fig)
     assert [ax.get_title() for ax in fig.axes] == ["se1", "se2"]
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert legend == ["a", "c", "all"]
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "c", "all"]
+    assert fig.axes[0].get_legend() is None
     assert all(line.get_xdata().size == 2 for line in fig.axes[0].lines)
     means = kcv.interpret.mean_excitations(model, images, labels)
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), means["se1"][0])
+
+
+def test_se_excitations_ten_classes_get_ten_colours_and_the_legend_covers_no_panel(close):
+    inputs = keras.Input((4, 4, 8))
+    x = kcv.layers.SqueezeExcite(reduction=2, name="se")(inputs)
+    labels = np.arange(20) % 10
+    fig = viz.se_excitations(keras.Model(inputs, x), np.ones((20, 4, 4, 8)), labels)
+    close(fig)
+    colours = {matplotlib.colors.to_hex(line.get_color()) for line in fig.axes[0].lines[:10]}
+    assert len(colours) == 10
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend_box = fig.legends[0].get_window_extent(renderer)
+    assert all(legend_box.x0 >= ax.get_window_extent(renderer).x1 for ax in fig.axes)
 
 
 def test_se_excitations_arguments_are_checked():

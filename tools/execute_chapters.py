@@ -132,11 +132,16 @@ def store(target, notebook):
     return target
 
 
-def execute(path, output_dir, timeout, fast=False):
-    """Runs one notebook; returns ``(error text or None, executed notebook)``."""
+def execute(path, output_dir, timeout, fast=False, parameters=None):
+    """Runs one notebook; returns ``(error text or None, executed notebook)``.
+
+    ``parameters`` (source code, e.g. ``"SEEDS = 5"``) is injected after the
+    ``parameters`` cell, after ``FAST = True`` when ``fast``.
+    """
     notebook = nbformat.read(path, as_version=4)
-    if fast:
-        inject_parameters(notebook, "FAST = True")
+    injected = "\n".join(part for part in ("FAST = True" if fast else "", parameters) if part)
+    if injected:
+        inject_parameters(notebook, injected)
     client = nbclient.NotebookClient(
         notebook,
         timeout=timeout,
