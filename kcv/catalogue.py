@@ -465,14 +465,15 @@ LAYER_CASES = (
         expected_num_trainable_weights=9,
         expected_num_non_trainable_weights=6,
     ),
-    # ImageNet stem (7x7/2 conv, 3x3/2 max pool), two scales: (49·3·4 + 8) + (9·4·8 + 16) = 900.
+    # ImageNet stem (7x7/2 conv with a bias, as in the official code, 3x3/2 max pool), two
+    # scales: (49·3·4 + 4 + 8) + (9·4·8 + 16) = 904.
     LayerCase(
         "msd_first_imagenet",
         layers.MSDFirstLayer,
         {"filters": 4, "growth_factor": (1, 2), "stem": "imagenet"},
         (2, 32, 32, 3),
         expected_output_shape=[(2, 8, 8, 4), (2, 4, 4, 8)],
-        expected_trainable_params=900,
+        expected_trainable_params=904,
     ),
     # MSD dense layer, growth 4, factors (1, 2, 4), bottlenecks min(C_in, b·C_out) with
     # b = (1, 2, 4) of the scale each path reads; 1x1 + BN then 3x3 + BN per path:

@@ -217,9 +217,19 @@ class Comparison:
             digits: int. Decimals shown.
 
         Returns:
-            str, e.g. ``"over 3 seeds, smoothed minus hard on accuracy: +0.8 ± 0.2
-            points (95% CI +0.3 to +1.3; higher on 3, lower on 0 of 3 seeds):
-            clear, larger than the seed spread."``
+            str, one sentence: the number of seeds, the mean paired difference
+            ± its standard deviation, the 95 % confidence interval, on how many
+            seeds it was positive and negative, and whether it is *clear*
+            (larger than the seed spread) or "within the seed spread, no
+            effect shown".
+
+        Example:
+
+        >>> c = Comparison("demo", ["a", "b"], [0, 1, 2],
+        ...                {"a": {"acc": [0.81, 0.80, 0.82]}, "b": {"acc": [0.70, 0.71, 0.69]}},
+        ...                {"a": [1, 1, 1], "b": [1, 1, 1]}, {})
+        >>> print(c.outcome("acc", "a", "b", scale=100, unit="points", digits=1))
+        over 3 seeds, a minus b on acc: +11.0 ± 2.0 points (95% CI +6.0 to +16.0; higher on 3, lower on 0 of 3 seeds): clear, larger than the seed spread.
         """
         d = self.difference(metric, arm, baseline)
         n = len(d.values)

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "book", "_ext"))
 
 import build_book  # noqa: E402
+import check_links  # noqa: E402
 import kcv_book  # noqa: E402
 
 CHAPTERS = sorted(
@@ -47,11 +48,20 @@ def _read(path):
         return f.read()
 
 
+def _repository_url():
+    """``kcv_repository_url`` of ``book/_config.yml`` (empty: no Colab links)."""
+    import yaml
+
+    with open(os.path.join(ROOT, "book", "_config.yml"), encoding="utf-8") as f:
+        return yaml.safe_load(f)["sphinx"]["config"]["kcv_repository_url"] or ""
+
+
 @pytest.mark.slow
 def test_every_chapter_and_reference_page_is_in_the_html(html_dir):
+    colab = bool(_repository_url())
     for chapter in CHAPTERS:
         page = _read(os.path.join(html_dir, "chapters", f"{chapter}.html"))
-        assert "kcv-colab" in page and "kcv-download" in page, chapter
+        assert "kcv-download" in page and ("kcv-colab" in page) == colab, chapter
         assert os.path.exists(os.path.join(html_dir, "notebooks", f"{chapter}.ipynb")), chapter
         assert "Traceback (most recent call last)" not in page, chapter
     layers = _read(os.path.join(html_dir, "api", "layers.html"))
@@ -92,6 +102,16 @@ def test_chapters_cite_the_bibliography_and_number_their_equations(html_dir):
     assert re.search(r'<span class="eqno">\(\d+\)', page), "no numbered equation"
     assert re.search(r'class="caption-number">Fig\. \d+', page), "no numbered figure"
     assert 'href="#fig-' in page or 'href="#id' in page
+
+
+@pytest.mark.slow
+def test_every_internal_link_and_anchor_resolves(html_dir):
+    report = check_links.check_links(html_dir)
+    assert report.broken == [], "broken internal links:\n" + "\n".join(map(str, report.broken))
+    assert len(report.pages) > len(CHAPTERS) and report.internal > 1000
+    print(f"{len(report.external)} external addresses, not fetched:")
+    for address in sorted(report.external):
+        print(f"  {address}")
 
 
 class _Assets(html.parser.HTMLParser):
@@ -175,11 +195,32 @@ def test_a_chapter_renders_offline_in_chromium(html_dir):
 
 @pytest.mark.backend_independent
 def test_colab_links_point_at_the_committed_notebook():
-    assert kcv_book.colab_url("https://github.com/kcv-course/kcv/", "main", "02_x.ipynb") == (
-        "https://colab.research.google.com/github/kcv-course/kcv/blob/main/notebooks/02_x.ipynb"
+    assert kcv_book.colab_url("https://github.com/someone/kcv/", "main", "02_x.ipynb") == (
+        "https://colab.research.google.com/github/someone/kcv/blob/main/notebooks/02_x.ipynb"
     )
     with pytest.raises(ValueError, match="kcv_repository_url"):
         kcv_book.colab_url("https://gitlab.com/a/b", "main", "x.ipynb")
+
+
+@pytest.mark.backend_independent
+def test_chapter_links_follow_the_one_repository_setting():
+    from types import SimpleNamespace
+
+    unset = kcv_book.links_html(
+        SimpleNamespace(kcv_repository_url="", kcv_repository_branch="main"), "chapters/02_x"
+    )
+    assert "kcv-colab" not in unset and "github.com" not in unset
+    assert 'href="../notebooks/02_x.ipynb" download' in unset
+    assert "git+&lt;address of the kcv repository&gt;" in unset
+    configured = kcv_book.links_html(
+        SimpleNamespace(
+            kcv_repository_url="https://github.com/someone/kcv", kcv_repository_branch="v1"
+        ),
+        "chapters/02_x",
+    )
+    colab = "https://colab.research.google.com/github/someone/kcv/blob/v1/notebooks/02_x.ipynb"
+    assert f'class="kcv-colab" href="{colab}"' in configured
+    assert "%pip install &#x27;kcv @ git+https://github.com/someone/kcv&#x27;" in configured
 
 
 @pytest.mark.backend_independent

@@ -5,6 +5,8 @@ with ``FAST = True`` injected after its ``parameters`` cell. Its status, time
 and number of figures go to ``test-results/chapters/<backend>.json``;
 ``tools/run_tests.py`` prints them as the chapter × backend matrix and writes
 ``test-results/chapters.md`` for the book. Times are recorded, not asserted.
+The kernel gets a temporary directory of its own (``TMPDIR``), in which a
+chapter must leave no ``kcv_chapter*`` folder or file of its own making.
 A chapter that passes is stored in the book's cache (``build/chapters-cache``),
 from which ``tools/build_book.py --fast`` builds without running it again.
 """
@@ -43,16 +45,23 @@ def _record(name, status, seconds, figures):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=os.path.basename)
-def test_chapter_runs_in_fast_mode(path, tmp_path):
+def test_chapter_runs_in_fast_mode(path, tmp_path, monkeypatch):
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     cached = execute_chapters.cached_path(execute_chapters.CACHE, path, backend, True)
+    # The kernel (and any process it starts) inherits this TMPDIR: what the chapter
+    # leaves in its temporary directory is left here, apart from other runs.
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
     start = time.monotonic()
     error, executed = execute_chapters.execute(path, str(tmp_path), timeout=600, fast=True)
     figures = execute_chapters.count_images(executed)
-    ok = error is None and figures >= MIN_FIGURES
+    left = sorted(entry.name for entry in temporary.glob("kcv_chapter*"))
+    ok = error is None and figures >= MIN_FIGURES and not left
     _record(os.path.basename(path), "ok" if ok else "FAILED", time.monotonic() - start, figures)
     assert error is None, error[-3000:]
     assert figures >= MIN_FIGURES, f"{figures} figure(s); a chapter shows at least {MIN_FIGURES}"
+    assert not left, f"the chapter left {left} in its temporary directory: delete what it creates"
     # The book build (tools/build_book.py --fast) reuses this execution.
     execute_chapters.store(cached, executed)
 

@@ -19,6 +19,9 @@
 3. **HTML.** ``jupyter-book build`` (Jupyter Book 1.x, Sphinx) with no
    execution of its own. Every Sphinx warning is printed; one not listed,
    with its reason, in ``book/known_warnings.txt`` fails the build.
+4. **Links.** ``tools/check_links.py`` reads every page reachable from
+   ``index.html``: an internal link or anchor that does not resolve fails
+   the build; external links are counted, not fetched.
 
 Prints the path of ``index.html``, and the time of each step. ``--fast``
 builds from the chapters' FAST mode into ``build/book-fast`` (what the tests
@@ -40,6 +43,7 @@ import nbformat
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
+import check_links  # noqa: E402
 import execute_chapters  # noqa: E402
 
 from kcv import environment  # noqa: E402
@@ -292,8 +296,9 @@ def build(backend, fast=False, output=None, timeout=900, log=print):
     """Builds the book; returns a dict with ``index``, ``warnings``, ``times``.
 
     Raises:
-        BookError: when a chapter fails, a tool is missing, Sphinx fails, or
-            Sphinx warns in a way ``book/known_warnings.txt`` does not explain.
+        BookError: when a chapter fails, a tool is missing, Sphinx fails,
+            Sphinx warns in a way ``book/known_warnings.txt`` does not
+            explain, or an internal link does not resolve.
     """
     output = output or os.path.join(ROOT, "build", "book-fast" if fast else "book")
     src = os.path.join(output, "src")
@@ -326,6 +331,16 @@ def build(backend, fast=False, output=None, timeout=900, log=print):
             f"(log: {log_path})"
         )
     index = os.path.join(output, "_build", "html", "index.html")
+    links = check_links.check_links(os.path.dirname(index))
+    log(
+        f"Links: {len(links.pages)} pages, {links.internal} internal references, "
+        f"{len(links.external)} external addresses (not fetched)"
+    )
+    if links.broken:
+        raise BookError(
+            f"{len(links.broken)} broken internal link(s):\n"
+            + "\n".join(f"  {link}" for link in links.broken)
+        )
     return {"index": index, "warnings": warnings, "times": times, "executed": executed}
 
 

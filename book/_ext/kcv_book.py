@@ -3,13 +3,18 @@
 Each page under ``chapters/`` gets, under its title, a line of links:
 
 * **Open in Colab**: the committed notebook (``notebooks/<name>.ipynb``) of
-  the repository named by ``kcv_repository_url`` / ``kcv_repository_branch``;
+  the repository named by ``kcv_repository_url`` / ``kcv_repository_branch``,
+  only when ``kcv_repository_url`` is set;
 * **Download notebook**: the same notebook, without outputs, served by the
   book itself (``tools/build_book.py`` stages it under ``notebooks/``, an
   ``html_extra_path``);
 * the executed copy is the theme's own download button (``.ipynb``).
 
-Colab has no kcv installed; the links line says what to run first.
+Colab has no kcv installed; the links line says what to run first: the
+exact ``%pip install`` line when the repository's address is set, and the
+same line with a placeholder for the address when it is not (empty, the
+committed default), so that the book never links to an address that is
+not the project's.
 
 Sphinx's own ``html_extra_path`` copies the notebooks; this extension only
 writes the links, as a raw HTML node, so that the search index and the
@@ -49,19 +54,44 @@ def colab_url(repository_url, branch, notebook):
 
 
 def links_html(config, docname):
-    """The HTML line of links for the chapter page ``docname``."""
+    """The HTML line of links for the chapter page ``docname``.
+
+    Args:
+        config: the Sphinx config; reads ``kcv_repository_url`` (empty or
+            None: no Colab link) and ``kcv_repository_branch``.
+        docname: the page's document name, e.g. ``chapters/04_senet``.
+
+    Returns:
+        The ``<p class="kcv-chapter-links">`` element as a string.
+
+    Example:
+
+    >>> from types import SimpleNamespace
+    >>> config = SimpleNamespace(kcv_repository_url="", kcv_repository_branch="main")
+    >>> "kcv-colab" in links_html(config, "chapters/04_senet")
+    False
+    """
     notebook = posixpath.basename(docname) + ".ipynb"
-    colab = colab_url(config.kcv_repository_url, config.kcv_repository_branch, notebook)
+    repository = (config.kcv_repository_url or "").strip()
     depth = docname.count("/")
     download = "../" * depth + f"notebooks/{notebook}"
     # Colab has JAX, TensorFlow and PyTorch (GPU builds) already: no extra,
     # which would pull the CPU builds over them.
-    install = f"%pip install 'kcv @ git+{config.kcv_repository_url}'"
+    install = f"%pip install 'kcv @ git+{repository or '<address of the kcv repository>'}'"
+    download_link = (
+        f'<a class="kcv-download" href="{html.escape(download)}" download>Download notebook</a>'
+    )
+    if repository:
+        colab = colab_url(repository, config.kcv_repository_branch, notebook)
+        links = (
+            f'<a class="kcv-colab" href="{html.escape(colab)}">Open in Colab</a> · {download_link}'
+        )
+        where = "on Colab, run"
+    else:
+        links = download_link
+        where = "on Colab (upload the notebook) or any Jupyter without kcv, run"
     return (
-        '<p class="kcv-chapter-links">'
-        f'<a class="kcv-colab" href="{html.escape(colab)}">Open in Colab</a> · '
-        f'<a class="kcv-download" href="{html.escape(download)}" download>Download notebook</a> '
-        "(without outputs) · on Colab, run "
+        f'<p class="kcv-chapter-links">{links} (without outputs) · {where} '
         f"<code>{html.escape(install)}</code> in a first cell</p>"
     )
 
@@ -78,7 +108,7 @@ def add_chapter_links(app, doctree):
 
 
 def setup(app):
-    app.add_config_value("kcv_repository_url", "https://github.com/kcv-course/kcv", "html")
+    app.add_config_value("kcv_repository_url", "", "html")
     app.add_config_value("kcv_repository_branch", "main", "html")
     app.connect("doctree-read", add_chapter_links)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -493,6 +493,21 @@ its own group.
 # ---------------------------------------------------------------------------
 # Scoring
 
+SELF_CHECKS = frozenset(
+    {"training", "gradients", "config", "compiled", "defined", "last_exit", "pure"}
+)
+"""Checks that compare a submission with itself, or test a property any output can have.
+
+They pay out for a configuration (or case) only where the comparison with the
+reference passes too (``numerics`` for layers, ``values`` / ``edge_cases`` for
+functions): a wrong layer whose ``get_config`` round-trips keeps no points for
+that, and scores at most the share of the reference comparisons it passes.
+"""
+NOT_COUNTED = (
+    "not counted: your output differs from the reference's (see {reference}), and this "
+    "check compares your code only with itself"
+)
+
 
 def _test(exercise, check, backend, verdicts, prefix=""):
     """One TestResult from ``[(label, reason or None)]`` (partial credit)."""
@@ -509,7 +524,8 @@ def _test(exercise, check, backend, verdicts, prefix=""):
             lines.append(f"- all {len(reasons)} failed: {reasons[0]}")
         else:
             lines += [f"- {label}: {reason}" for label, reason in verdicts if reason is not None]
-        lines.append(f"hint: {exercise.hint(check)}")
+        if not all(reason.startswith("not counted:") for reason in reasons):
+            lines.append(f"hint: {exercise.hint(check)}")
     return TestResult(check, backend, round(score, 4), points, "\n".join(lines))
 
 
@@ -568,24 +584,35 @@ def run_failure(exercise, run):
 
 
 def _function_verdicts(exercise, check, reference, results):
-    """``[(case name, reason or None)]`` of one function check."""
+    """``[(case name, reason or None)]`` of one function check.
+
+    A check of :data:`SELF_CHECKS` passes a case only where the case's values
+    equal the reference's (``defined``: where any case's do).
+    """
+    cases = [_Case(exercise, i, reference, results) for i in range(len(exercise.cases))]
     if check == "defined":
-        ran = any(
-            f"c{i}/{key}" in results for i in range(len(exercise.cases)) for key in ("out", "error")
-        )
-        return [(exercise.function_name, None if ran else "no result")]
+        ran = any(f"c{i}/{key}" in results for i in range(len(cases)) for key in ("out", "error"))
+        reason = None if ran else "no result"
+        if reason is None and all(_values(case) is not None for case in cases):
+            reason = NOT_COUNTED.format(reference="values")
+        return [(exercise.function_name, reason)]
     verdicts = []
-    for i, case in enumerate(exercise.cases):
-        if check in ("values", "edge_cases") and case.group != check:
+    for case in cases:
+        if check in ("values", "edge_cases") and case.case.group != check:
             continue
-        verdicts.append(
-            (case.name, FUNCTION_CHECK_FUNCTIONS[check](_Case(exercise, i, reference, results)))
-        )
+        reason = FUNCTION_CHECK_FUNCTIONS[check](case)
+        if reason is None and check in SELF_CHECKS and _values(case) is not None:
+            reason = NOT_COUNTED.format(reference=case.case.group)
+        verdicts.append((case.case.name, reason))
     return verdicts
 
 
 def _layer_verdicts(exercise, check, backend, reference, results):
-    """``[(configuration, reason or None)]`` of one layer check on ``backend``."""
+    """``[(configuration, reason or None)]`` of one layer check on ``backend``.
+
+    A check of :data:`SELF_CHECKS` passes a configuration only where
+    ``numerics`` passes it too (the grading rule, ``exercises/README.md``).
+    """
     verdicts = []
     for i, config in enumerate(exercise.configs):
         if check == "compiled" and not config.compiled:
@@ -594,6 +621,8 @@ def _layer_verdicts(exercise, check, backend, reference, results):
         reason = _constructs(ctx)
         if reason is None:
             reason = LAYER_CHECK_FUNCTIONS[check](ctx)
+            if reason is None and check in SELF_CHECKS and _numerics(ctx) is not None:
+                reason = NOT_COUNTED.format(reference="numerics")
         elif check != "constructs":
             reason = "not run: the layer could not be constructed"
         verdicts.append((_describe_config(exercise, config), reason))

@@ -93,10 +93,13 @@ class MSDFirstLayer(keras.layers.Layer):
     Scale 0 is the stem: a 3x3 convolution (``stem="cifar"``) or a 7x7
     stride-2 convolution and 3x3 stride-2 max pooling (``stem="imagenet"``);
     each coarser scale ``s`` is a 3x3 stride-2 convolution of scale ``s-1``.
-    Every convolution is followed by BN and ReLU (no bias). Scale ``s`` has
-    ``filters * growth_factor[s]`` channels. On the CIFAR stem with
-    ``filters=16, growth_factor=(1, 2, 4)`` that is ``27·16 + 2·16`` +
-    ``9·16·32 + 2·32`` + ``9·32·64 + 2·64`` = 23,696 trainable parameters.
+    Every convolution is followed by BN and ReLU and has no bias, except the
+    ImageNet stem's 7x7 convolution, which keeps one as in the official code
+    (a plain ``nn.Conv2d``, whose ``bias`` defaults to True: ``filters`` more
+    parameters). Scale ``s`` has ``filters * growth_factor[s]`` channels. On
+    the CIFAR stem with ``filters=16, growth_factor=(1, 2, 4)`` that is
+    ``27·16 + 2·16`` + ``9·16·32 + 2·32`` + ``9·32·64 + 2·64`` = 23,696
+    trainable parameters.
 
     Args:
         filters: int. Channels at scale 0 (the paper's and official code's
@@ -138,7 +141,16 @@ class MSDFirstLayer(keras.layers.Layer):
         if self.stem == "cifar":
             stem = conv_bn.conv_bn_act(self, widths[0], 3, "scale0_conv")
         else:
-            stem = conv_bn.conv_bn_act(self, widths[0], 7, "scale0_conv", strides=2) + [
+            # Biased 7x7/2 convolution, then BN, ReLU and max pooling (official stem).
+            stem = conv_bn.conv_bn_act(
+                self, widths[0], 7, "scale0_conv", strides=2, batch_norm=False, activation=None
+            ) + [
+                keras.layers.BatchNormalization(
+                    axis=layout.channel_axis(self.data_format),
+                    dtype=self.dtype_policy,
+                    name="scale0_conv_bn",
+                ),
+                keras.layers.Activation("relu", dtype=self.dtype_policy, name="scale0_conv_act"),
                 keras.layers.MaxPooling2D(
                     3,
                     2,
@@ -146,7 +158,7 @@ class MSDFirstLayer(keras.layers.Layer):
                     data_format=self.data_format,
                     dtype=self.dtype_policy,
                     name="scale0_pool",
-                )
+                ),
             ]
         self.scale_layers = [stem] + [
             conv_bn.conv_bn_act(self, width, 3, f"scale{s}_conv", strides=2)

@@ -170,7 +170,8 @@ def MSDNet(
 
     Trainable parameters, as counted with the official code for the same
     arguments: ``cifar_anytime`` 3,067,960; ``cifar_budgeted`` 2,078,924;
-    ``imagenet`` 23,958,408.
+    ``imagenet`` 23,958,440 (its 7x7 stem convolution keeps PyTorch's default
+    bias, 32 parameters; every other convolution has none).
 
     Args:
         input_shape: tuple. ``(H, W, 3)`` (or ``(3, H, W)`` in

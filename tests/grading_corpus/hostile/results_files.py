@@ -3,7 +3,7 @@
 Results travel through a pipe: the files change nothing.
 
 exercise: exit_thresholds
-loses: last_exit, values, edge_cases
+loses: defined, last_exit, values, edge_cases, pure
 message: the last threshold is not -inf
 """
 

@@ -1,7 +1,7 @@
 """Wrong: splits the channels as (n, groups), the inverse permutation.
 
 exercise: channel_shuffle
-loses: numerics
+loses: numerics, training, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: reshapes and merges back without the transpose (the identity).
 
 exercise: channel_shuffle
-loses: numerics
+loses: numerics, training, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: codewords stored transposed, (C, K) instead of (K, C) — same count, wrong layout.
 
 exercise: encoding
-loses: numerics
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: forgets that every sample left leaves at the last exit (last threshold stays +inf).
 
 exercise: exit_thresholds
-loses: last_exit, values, edge_cases
+loses: defined, last_exit, values, edge_cases, pure
 """
 
 import numpy as np

@@ -1,7 +1,7 @@
 """Wrong: a sample leaves only strictly above the threshold (> instead of >=).
 
 exercise: exit_thresholds
-loses: values, edge_cases
+loses: last_exit, values, edge_cases, pure
 """
 
 import numpy as np

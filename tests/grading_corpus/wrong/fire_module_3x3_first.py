@@ -1,7 +1,7 @@
 """Wrong: concatenates the 3x3 expansion before the 1x1 expansion.
 
 exercise: fire_module
-loses: numerics
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: no ReLU after the squeeze layer.
 
 exercise: fire_module
-loses: numerics
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

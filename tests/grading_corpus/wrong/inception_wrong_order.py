@@ -1,7 +1,7 @@
 """Wrong: creates the 5x5 branch before the 3x3 branch (same parameters, wrong order).
 
 exercise: inception_module
-loses: numerics, training
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: never adds the shortcut, even when stride 1 and the channel counts match.
 
 exercise: inverted_residual
-loses: numerics, training
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: no ReLU after the addition (returns branch + shortcut).
 
 exercise: resnext_block
-loses: numerics, training
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

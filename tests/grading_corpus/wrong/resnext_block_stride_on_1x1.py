@@ -1,7 +1,7 @@
 """Wrong: the stride on the first 1x1 (the original Caffe ResNet), not on the 3x3.
 
 exercise: resnext_block
-loses: numerics, training
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: an ordinary 3x3 convolution (groups ignored): ResNet's block at ResNeXt's width.
 
 exercise: resnext_block
-loses: parameters, numerics, training
+loses: parameters, numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: the first fully connected layer of the excitation has no ReLU.
 
 exercise: squeeze_excite
-loses: numerics
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: squeezes with a global max instead of a global average.
 
 exercise: squeeze_excite
-loses: numerics
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: the hidden width ignores `reduction` (always C // 2).
 
 exercise: squeeze_excite
-loses: parameters, numerics
+loses: parameters, numerics, training, gradients, config, compiled
 """
 
 import keras

@@ -1,7 +1,7 @@
 """Wrong: a shape-only fake — the right weights, but it returns zeros.
 
 exercise: squeeze_excite
-loses: numerics, gradients
+loses: numerics, training, gradients, config, compiled
 """
 
 import keras
