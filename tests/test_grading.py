@@ -189,9 +189,9 @@ def test_each_wrong_submission_loses_exactly_its_checks(wrong_grades, capsys):
                 and exercise != "exit_thresholds"
                 and test.check != "constructs"
             ):
-                assert any(
-                    words in test.output for words in ("hint:", "not run", "not counted")
-                ), test.output
+                assert any(words in test.output for words in ("hint:", "not run", "not counted")), (
+                    test.output
+                )
     assert not problems, "\n\n".join(problems)
     _say(
         capsys,
@@ -343,7 +343,10 @@ def test_notebooks_give_their_solution_cells_or_else_all_but_the_check_cells(tmp
     )
     source, notes = submission.notebook_source(tagged)
     assert "y = 2" in source and "x = 1" not in source and "# %matplotlib inline" in source
-    assert notes == ["1 cell(s) tagged 'solution'"]
+    assert notes == [
+        "1 cell(s) tagged 'solution'",
+        "1 other code cell(s) ignored: In[1] (defines x)",
+    ]
     untagged = _notebook_json(
         [
             {"cell_type": "code", "metadata": {}, "source": "x = 1"},
@@ -357,6 +360,26 @@ def test_notebooks_give_their_solution_cells_or_else_all_but_the_check_cells(tmp
     source, notes = submission.notebook_source(untagged)
     assert "x = 1" in source and "check(" not in source
     assert "leaving out 1 check() cell(s)" in notes[0]
+    helper_elsewhere = _notebook_json(
+        [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": "import numpy as np\ndef helper(x):\n    return x",
+            },
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["solution"]},
+                "source": "y = helper(np.ones(2))",
+            },
+            {"cell_type": "code", "metadata": {}, "source": "from kcv.grading import check"},
+        ]
+    )
+    _, notes = submission.notebook_source(helper_elsewhere)
+    assert notes[1] == "1 other code cell(s) ignored: In[1] (defines helper, np)"
+    assert notes[2].startswith(
+        "the graded cells use helper, np, defined only in the untagged In[1]"
+    )
     path = tmp_path / "bad.ipynb"
     path.write_text("{not json")
     assert "cannot be read" in submission.load_submission(str(path)).problems[0]
@@ -629,3 +652,21 @@ print("repeated")
         env={**os.environ, "KERAS_BACKEND": "numpy"},
     )
     assert done.returncode == 0 and "repeated" in done.stdout, done.stderr[-3000:]
+
+
+def test_reports_are_plain_text_rounded_as_displayed():
+    # Thirds of 2 points on three backends: 0.6667 each, 2 in total (not 2.0001).
+    tests = [
+        report.TestResult("numerics", b, 2 * 1 / 3, 2.0, "\x1b[1mbold\x1b[0m feedback\x1b[31m!")
+        for b in ("jax", "tensorflow", "torch")
+    ]
+    graded = report.GradeReport("s.py", "squeeze_excite", ["jax", "tensorflow", "torch"], tests)
+    graded.notes.append("\x1b[2Knote")
+    scope = report.gradescope(graded)
+    assert scope["score"] == 2.0 and [t["score"] for t in scope["tests"]] == [0.67] * 3
+    dumped = report.dumps(scope) + report.dumps(report.as_dict(graded)) + report.text(graded)
+    dumped += report.csv_text([graded])
+    assert "\x1b" not in dumped and "\\u001b" not in dumped
+    assert "bold feedback!" in scope["tests"][0]["output"]
+    assert "2/6" in report.text(graded) and "2.0001" not in dumped
+    assert report.csv_text([graded]).splitlines()[1].startswith("s.py,squeeze_excite,2,6,33.3,2,")

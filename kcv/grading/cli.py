@@ -115,7 +115,10 @@ def run(args, parser):
 
     def progress(graded):
         if batch:
-            print(f"{graded.score:g}/{graded.max_score:g}  {graded.submission}", file=sys.stderr)
+            print(
+                f"{reports.points(graded.score)}/{reports.points(graded.max_score)}  {graded.submission}",
+                file=sys.stderr,
+            )
 
     try:
         graded = runner.grade_many(items, backends, limits, args.jobs, progress)

@@ -2,7 +2,10 @@
 
 A :class:`GradeReport` holds one :class:`TestResult` per (check, backend):
 its score, its maximum and the feedback (what failed, on which
-configuration, expected against got, and a hint).
+configuration, expected against got, and a hint). Every format shows points
+rounded to two decimals, as Gradescope does (a total is the rounded sum of
+the exact scores, so three thirds make 2, never 2.0001), and plain text:
+terminal colour codes from a submission's output (``\x1b[1m``) are removed.
 
 Example:
 
@@ -18,6 +21,32 @@ import csv
 import dataclasses
 import io
 import json
+import re
+
+# ANSI escape sequences (colours, cursor moves) that Keras' or a submission's output may carry.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+
+
+def plain(text):
+    """``text`` without terminal escape sequences.
+
+    Example:
+
+    >>> plain("\x1b[1mbold\x1b[0m and plain")
+    'bold and plain'
+    """
+    return _ANSI.sub("", text)
+
+
+def points(value):
+    """Points as shown in every format: rounded to two decimals, no trailing zeros.
+
+    Example:
+
+    >>> points(2 * 2 / 3), points(3 * (2 / 3)), points(4.0)
+    ('1.33', '2', '4')
+    """
+    return f"{round(value, 2) + 0.0:g}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +104,12 @@ class GradeReport:
 
     @property
     def score(self):
-        return round(sum(t.score for t in self.tests), 4)
+        """The total, rounded to two decimals from the exact scores."""
+        return round(sum(t.score for t in self.tests), 2)
 
     @property
     def max_score(self):
-        return round(sum(t.max_score for t in self.tests), 4)
+        return round(sum(t.max_score for t in self.tests), 2)
 
     def result(self, check, backend):
         """The :class:`TestResult` of ``check`` on ``backend``."""
@@ -118,20 +148,20 @@ def text(report):
         str.
     """
     lines = [f"kcv grade: {report.submission}  (exercise {report.exercise})"]
-    lines += [f"  note: {note}" for note in report.notes]
+    lines += [f"  note: {plain(note)}" for note in report.notes]
     width = max([len(c) for c in _checks(report)] + [12])
     lines.append("")
     header = "".join(f"{b:>12}" for b in report.backends)
     lines.append(f"{'check':<{width}}  {header}{'total':>12}")
     for check in _checks(report):
         row = [report.result(check, b) for b in report.backends]
-        cells = "".join(f"{f'{t.score:g}/{t.max_score:g}':>12}" for t in row)
-        total = f"{sum(t.score for t in row):g}/{sum(t.max_score for t in row):g}"
+        cells = "".join(f"{f'{points(t.score)}/{points(t.max_score)}':>12}" for t in row)
+        total = f"{points(sum(t.score for t in row))}/{points(sum(t.max_score for t in row))}"
         lines.append(f"{check:<{width}}  {cells}{total:>12}")
     percent = 100.0 * report.score / report.max_score if report.max_score else 0.0
     lines.append(
         f"{'score':<{width}}  {'':>{12 * len(report.backends)}}"
-        f"{f'{report.score:g}/{report.max_score:g}':>12}  ({percent:.1f}%)"
+        f"{f'{points(report.score)}/{points(report.max_score)}':>12}  ({percent:.1f}%)"
     )
     if report.total_seconds:
         lines.append(f"graded in {report.total_seconds:.1f} s")
@@ -145,8 +175,8 @@ def text(report):
                 lines.append(f"[{test.name}] same as above")
                 continue
             shown.add(key)
-            lines.append(f"[{test.name}] {test.score:g}/{test.max_score:g}")
-            lines += ["  " + line for line in test.output.splitlines()]
+            lines.append(f"[{test.name}] {points(test.score)}/{points(test.max_score)}")
+            lines += ["  " + line for line in plain(test.output).splitlines()]
     return "\n".join(lines) + "\n"
 
 
@@ -163,13 +193,13 @@ def as_dict(report):
                 "name": t.name,
                 "check": t.check,
                 "backend": t.backend,
-                "score": t.score,
+                "score": round(t.score, 2),
                 "max_score": t.max_score,
-                "output": t.output,
+                "output": plain(t.output),
             }
             for t in report.tests
         ],
-        "notes": report.notes,
+        "notes": [plain(note) for note in report.notes],
         "runs": report.runs,
         "seconds": round(report.total_seconds, 2),
     }
@@ -183,14 +213,14 @@ def gradescope(report):
     return {
         "score": report.score,
         "execution_time": round(report.total_seconds, 2),
-        "output": "\n".join([f"kcv grade, exercise {report.exercise}"] + report.notes),
+        "output": plain("\n".join([f"kcv grade, exercise {report.exercise}"] + report.notes)),
         "stdout_visibility": "hidden",
         "tests": [
             {
                 "name": t.name,
-                "score": t.score,
+                "score": round(t.score, 2),
                 "max_score": t.max_score,
-                "output": t.output,
+                "output": plain(t.output),
                 "visibility": t.visibility,
             }
             for t in report.tests
@@ -209,10 +239,10 @@ def csv_text(report_list):
         ["submission", "exercise", "score", "max_score", "percent", *checks, "problems"]
     )
     for report in report_list:
-        per_check = [f"{sum(t.score for t in report.tests if t.check == c):g}" for c in checks]
+        per_check = [points(sum(t.score for t in report.tests if t.check == c)) for c in checks]
         problems = sorted(
             {
-                t.output.splitlines()[0]
+                plain(t.output).splitlines()[0]
                 for t in report.tests
                 if t.score == 0 and t.output and "passed" not in t.output.splitlines()[0]
             }
@@ -222,8 +252,8 @@ def csv_text(report_list):
             [
                 report.submission,
                 report.exercise,
-                f"{report.score:g}",
-                f"{report.max_score:g}",
+                points(report.score),
+                points(report.max_score),
                 f"{percent:.1f}",
                 *per_check,
                 " | ".join(problems)[:500],

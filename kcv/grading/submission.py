@@ -60,6 +60,52 @@ def _cell_source(cell):
     return "\n".join(lines)
 
 
+def _names(source):
+    """``(defined, used)``: the names a cell binds at top level and the names it reads."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set(), set()
+    defined = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                defined.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return defined, used
+
+
+def _ignored_notes(cells, chosen, is_check):
+    """Notes on the code cells left out: what each defines, and what the graded code misses."""
+    numbers = {id(c): i + 1 for i, c in enumerate(cells)}
+    left_out = [c for c in cells if all(c is not k for k in chosen) and not is_check(c)]
+    if not left_out:
+        return []
+    graded_defined, graded_used = set(), set()
+    for cell in chosen:
+        defined, used = _names(_cell_source(cell))
+        graded_defined |= defined
+        graded_used |= used
+    described, notes = [], []
+    for cell in left_out:
+        defined, _ = _names(_cell_source(cell))
+        shown = ", ".join(sorted(defined)[:6]) + (", ..." if len(defined) > 6 else "")
+        described.append(f"In[{numbers[id(cell)]}]" + (f" (defines {shown})" if defined else ""))
+        missing = sorted((defined & graded_used) - graded_defined)
+        if missing:
+            notes.append(
+                f"the graded cells use {', '.join(missing)}, defined only in the untagged "
+                f"In[{numbers[id(cell)]}]: tag that cell '{SOLUTION_TAG}' too, or the grader "
+                "will not see it (NameError)"
+            )
+    return [f"{len(left_out)} other code cell(s) ignored: {'; '.join(described)}", *notes]
+
+
 def notebook_source(data):
     """The code to grade from a notebook's JSON; returns ``(source, notes)``.
 
@@ -68,21 +114,27 @@ def notebook_source(data):
 
     Returns:
         ``(source, notes)``: the cells' code joined with ``# In[n]`` markers,
-        and a note saying which cells were taken.
+        and notes saying which cells were taken, which other code cells were
+        ignored and what they define, and which names the graded cells use
+        that only an ignored cell defines.
     """
     cells = [c for c in data.get("cells", []) if c.get("cell_type") == "code"]
     tagged = [c for c in cells if SOLUTION_TAG in c.get("metadata", {}).get("tags", [])]
+
+    def is_check(cell):
+        return "kcv.grading" in _cell_source(cell)
+
     if tagged:
         chosen, note = tagged, f"{len(tagged)} cell(s) tagged '{SOLUTION_TAG}'"
     else:
-        chosen = [c for c in cells if "kcv.grading" not in _cell_source(c)]
+        chosen = [c for c in cells if not is_check(c)]
         note = f"no cell is tagged '{SOLUTION_TAG}': graded all {len(chosen)} code cell(s)" + (
             f", leaving out {len(cells) - len(chosen)} check() cell(s)"
             if len(chosen) < len(cells)
             else ""
         )
     parts = [f"# In[{cells.index(c) + 1}]\n{_cell_source(c)}\n" for c in chosen]
-    return "\n".join(parts), [note]
+    return "\n".join(parts), [note, *_ignored_notes(cells, chosen, is_check)]
 
 
 def load_submission(path):
