@@ -204,8 +204,30 @@ def _numerics(ctx):
     got = ctx.mine.array("out_eval")
     if got is None:
         return f"call() failed: {ctx.mine.error('eval', 'no output')}"
-    mismatch = compare(got, ctx.ref.array("out_eval"), ctx.tolerance)
-    return f"training=False output: {mismatch}" if mismatch else None
+    expected = ctx.ref.array("out_eval")
+    mismatch = compare(got, expected, ctx.tolerance)
+    if not mismatch:
+        return None
+    diagnosis = _diagnosis(ctx, got.astype("float64"), expected.astype("float64"))
+    return f"training=False output: {mismatch}" + (
+        f"\n  diagnosis: {diagnosis}" if diagnosis else ""
+    )
+
+
+def _diagnosis(ctx, got, expected):
+    """The first of the exercise's common mistakes that explains ``got``, or None."""
+    if got.shape != expected.shape or not np.all(np.isfinite(got)):
+        return None
+    x = jobs.layer_inputs(ctx.exercise)[f"c{ctx.index}/x"].astype("float64")
+    count = len(ctx.ref.weights() or ())
+    weights = [ctx.ref.array(f"w{j}", kinds="f") for j in range(count)]
+    for diagnosis in ctx.exercise.diagnoses:
+        try:
+            if diagnosis.test(x, weights, expected, got, ctx.config.kwargs):
+                return diagnosis.message
+        except (ValueError, TypeError, IndexError):
+            continue  # the mistake's computation does not apply to these shapes
+    return None
 
 
 def _states(view, weights):
@@ -398,7 +420,7 @@ class _Context:
     """What a layer check reads: one configuration, the reference's and the submission's arrays."""
 
     def __init__(self, exercise, backend, index, reference, results):
-        self.exercise, self.backend = exercise, backend
+        self.exercise, self.backend, self.index = exercise, backend, index
         self.config = exercise.configs[index]
         self.tolerance = exercise.tolerances[backend]
         self.ref, self.mine = _View(reference, index), _View(results, index)

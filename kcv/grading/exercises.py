@@ -184,6 +184,94 @@ class LayerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    """A common mistake, recognised from a wrong output.
+
+    Args:
+        message: str. What the learner did, in their terms.
+        test: callable ``test(x, weights, expected, got, kwargs) -> bool``:
+            ``x`` the configuration's input, ``weights`` the reference's
+            weights in creation order (the ones copied into the submission),
+            ``expected`` the reference's output, ``got`` the submission's
+            (same shape), ``kwargs`` the constructor arguments. True when
+            ``got`` is what the mistake produces. Shown when ``numerics``
+            fails, first match only.
+    """
+
+    message: str
+    test: object
+
+
+def _close(candidate, got):
+    """``got`` equals ``candidate`` (what a mistake computes) to float32 precision."""
+    candidate = np.asarray(candidate, dtype="float64")
+    return candidate.shape == got.shape and np.allclose(got, candidate, rtol=1e-3, atol=1e-4)
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _excitation(x, weights, pool=np.mean, act=lambda v: np.maximum(v, 0.0), gate=_sigmoid):
+    """SE's ``s`` from the reference weights [W1, b1, W2, b2] (channels_last ``x``)."""
+    w1, b1, w2, b2 = (np.asarray(w, dtype="float64") for w in weights[:4])
+    z = pool(np.asarray(x, dtype="float64"), axis=(1, 2))
+    return gate(act(z @ w1 + b1) @ w2 + b2)[:, None, None, :]
+
+
+def _shuffled(x, groups):
+    """Channels of channels_last ``x`` split as (groups, n), transposed, merged."""
+    *lead, channels = x.shape
+    split = x.reshape(*lead, groups, channels // groups)
+    return np.swapaxes(split, -1, -2).reshape(x.shape)
+
+
+SE_DIAGNOSES = (
+    Diagnosis(
+        "the output is the gate s itself: return x * s, the input rescaled per channel",
+        lambda x, w, expected, got, kw: _close(np.broadcast_to(_excitation(x, w), x.shape), got),
+    ),
+    Diagnosis(
+        "the gate has no sigmoid: s = sigmoid(W2·relu(W1·z + b1) + b2) must lie in (0, 1)",
+        lambda x, w, expected, got, kw: _close(x * _excitation(x, w, gate=lambda v: v), got),
+    ),
+    Diagnosis(
+        "there is no ReLU between the two fully connected layers",
+        lambda x, w, expected, got, kw: _close(x * _excitation(x, w, act=lambda v: v), got),
+    ),
+    Diagnosis(
+        "the squeeze takes the maximum over height and width; SENet's squeeze is the mean",
+        lambda x, w, expected, got, kw: _close(x * _excitation(x, w, pool=np.max), got),
+    ),
+)
+INVERTED_RESIDUAL_DIAGNOSES = (
+    Diagnosis(
+        "the shortcut is missing: add the input when strides is 1 and the channels match",
+        lambda x, w, expected, got, kw: x.shape == got.shape and _close(expected - x, got),
+    ),
+    Diagnosis(
+        "no output is negative: the projection (last 1x1 and its BN) must stay linear, "
+        "without ReLU6 after it",
+        lambda x, w, expected, got, kw: bool(got.min() >= 0 > expected.min()),
+    ),
+)
+CHANNEL_SHUFFLE_DIAGNOSES = (
+    Diagnosis(
+        "the channels come out in their input order: the transpose of the (groups, n) axes "
+        "is missing",
+        lambda x, w, expected, got, kw: _close(x, got),
+    ),
+    Diagnosis(
+        "this is the inverse permutation: the channels were split as (n, groups); split "
+        "them as (groups, n), group first",
+        lambda x, w, expected, got, kw: _close(
+            _shuffled(x, x.shape[-1] // kw.get("groups", 1)), got
+        ),
+    ),
+)
+
+
+@dataclasses.dataclass(frozen=True)
 class LayerExercise:
     """A layer the learner implements, graded against a ``kcv.layers`` class.
 
@@ -197,6 +285,8 @@ class LayerExercise:
         hints: dict. Per-check hints replacing the defaults.
         points: dict. Points per check, per backend.
         tolerances: dict. ``{backend: Tolerance}``.
+        diagnoses: tuple of :class:`Diagnosis`, the common mistakes that
+            ``numerics`` names when it fails.
     """
 
     name: str
@@ -206,6 +296,7 @@ class LayerExercise:
     arguments: tuple
     configs: tuple
     hints: dict = dataclasses.field(default_factory=dict)
+    diagnoses: tuple = ()
     points: dict = dataclasses.field(default_factory=lambda: dict(LAYER_POINTS))
     tolerances: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
 
@@ -362,6 +453,7 @@ SQUEEZE_EXCITE = LayerExercise(
         LayerConfig("default_r16", {}, (2, 3, 3, 32), (None, None, None, 32)),
         LayerConfig("narrow_input", {"reduction": 16}, (3, 4, 4, 8), (None, 4, 4, 8)),
     ),
+    diagnoses=SE_DIAGNOSES,
     hints={
         "numerics": (
             "s = sigmoid(W2·relu(W1·z + b1) + b2) with z the spatial mean of each channel; "
@@ -393,6 +485,7 @@ INVERTED_RESIDUAL = LayerExercise(
         ),
         LayerConfig("wider_t3", {"filters": 10, "expansion": 3}, (2, 5, 5, 6), (None, 5, 5, 6)),
     ),
+    diagnoses=INVERTED_RESIDUAL_DIAGNOSES,
     hints={
         "numerics": (
             "expand 1x1 (skipped when expansion == 1) -> BN -> ReLU6 -> depthwise 3x3 -> BN "
@@ -459,6 +552,7 @@ CHANNEL_SHUFFLE = LayerExercise(
     ),
     # No weights: nothing for the gradient check to find; its points go to the numbers.
     points={**LAYER_POINTS, "gradients": 0, "numerics": 6},
+    diagnoses=CHANNEL_SHUFFLE_DIAGNOSES,
     hints={
         "numerics": (
             "Split the channels as (groups, n) — group first —, swap those two axes and "

@@ -2,6 +2,7 @@
 
 exercise: channel_shuffle
 loses: numerics, training, config, compiled
+message: diagnosis: this is the inverse permutation
 """
 
 import keras

@@ -2,6 +2,7 @@
 
 exercise: channel_shuffle
 loses: numerics, training, config, compiled
+message: the transpose of the (groups, n) axes is missing
 """
 
 import keras

@@ -2,6 +2,7 @@
 
 exercise: inverted_residual
 loses: numerics, training, gradients, config, compiled
+message: diagnosis: the shortcut is missing
 """
 
 import keras

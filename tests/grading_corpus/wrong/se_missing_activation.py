@@ -2,6 +2,7 @@
 
 exercise: squeeze_excite
 loses: numerics, training, gradients, config, compiled
+message: diagnosis: there is no ReLU between the two fully connected layers
 """
 
 import keras

@@ -2,6 +2,7 @@
 
 exercise: squeeze_excite
 loses: numerics, training, gradients, config, compiled
+message: the squeeze takes the maximum over height and width
 """
 
 import keras
