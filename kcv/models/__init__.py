@@ -3,7 +3,9 @@
 Functional ``keras.Model`` builders following ``keras.applications``
 conventions (``include_top``, ``input_shape``, ``classes``, ``pooling``,
 ``classifier_activation``, ``name``). kcv ships no pretrained weights:
-``weights`` accepts only ``None``. One module per paper.
+``weights`` accepts only ``None``. One module per paper, and
+:mod:`kcv.models.features` (``feature_info``, ``feature_extractor``): any
+backbone's feature maps by stride.
 """
 
 from kcv.models.alexnet import AlexNet
@@ -12,6 +14,8 @@ from kcv.models.deeplab import DeepLabV3Plus
 from kcv.models.encnet import EncNet
 from kcv.models.encnet import EncNetCIFAR
 from kcv.models.fcn import FCN
+from kcv.models.features import feature_extractor
+from kcv.models.features import feature_info
 from kcv.models.googlenet import GoogLeNet
 from kcv.models.googlenet import GoogLeNetCIFAR
 from kcv.models.mobilenet import MobileNetV1
@@ -48,4 +52,6 @@ __all__ = [
     "SPNet",
     "ShuffleNetV2",
     "SqueezeNet",
+    "feature_extractor",
+    "feature_info",
 ]
