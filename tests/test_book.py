@@ -89,6 +89,8 @@ def test_every_chapter_and_reference_page_is_in_the_html(html_dir):
     bibliography = _read(os.path.join(html_dir, "bibliography.html")).lower()
     assert "squeeze-and-excitation networks" in bibliography
     assert "multi-scale dense networks" in bibliography
+    zoo = _read(os.path.join(html_dir, "zoo.html"))
+    assert "ResNet(18)" in zoo and "11,689,512" in zoo and "<table" in zoo
     matrix = _read(os.path.join(html_dir, "matrix.html"))
     assert "11_msdnet_anytime_budgeted.ipynb" in matrix and "<table" in matrix
     assert os.path.exists(os.path.join(html_dir, "search.html"))

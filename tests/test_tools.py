@@ -202,3 +202,28 @@ def test_reproduce_records_a_chapter_and_keeps_the_old_record_on_failure(tmp_pat
     nbformat.write(nb, good)
     assert "broken" in reproduce.reproduce(good, seeds=2, timeout=300)
     assert json.loads((tmp_path / "results" / "99_demo.json").read_text()) == record
+
+
+def test_model_zoo_lists_every_model_and_computes_its_row(tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import model_zoo
+
+    import kcv
+
+    listed = {call.split("(")[0] for call, *_ in model_zoo.entries()}
+    builders = {name for name in kcv.models.__all__ if name[0].isupper()}
+    assert builders <= listed, f"not in the zoo: {sorted(builders - listed)}"
+
+    (tmp_path / "models.csv").write_text(
+        "model,implementation,ratio\n"
+        "resnet,native PyTorch (torch.nn),1.0\nresnet,kcv on jax,1.25\nresnet,kcv on torch,2.0\n"
+    )
+    monkeypatch.setattr(model_zoo, "BENCHMARK", str(tmp_path / "models.csv"))
+    assert model_zoo.speeds() == {"resnet": {"jax": 1.25, "torch": 2.0}}
+    chosen = [e for e in model_zoo.entries() if e[0] in ("ResNet(18)", "SqueezeNet('1.1')")]
+    chosen[0] = (*chosen[0][:4], "resnet")
+    page = model_zoo.markdown(model_zoo.rows(chosen))
+    # torchvision's counts and MACs (resnet18: 11,689,512, 1.81 G; squeezenet1_1: 0.35 G)
+    assert "| `ResNet(18)` | 11,689,512 | 1.81 G | 224×224×3 |" in page
+    assert "| 1.25× |  | 2.00× |" in page
+    assert "| `SqueezeNet('1.1')` | 1,235,496 | 349.2 M |" in page
