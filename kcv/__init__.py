@@ -10,8 +10,10 @@ Sub-packages:
     kcv.analysis    parameters, MACs, receptive fields and output sizes of the papers' tables.
     kcv.distribute  data-parallel training with keras.distribution (JAX).
     kcv.data        small data sets that run offline (procedural, digits; CIFAR).
+    kcv.experiments comparisons over several seeds: effects, spreads, recorded results.
     kcv.interpret   what a network computes and where it looks (activations, CAM, Grad-CAM).
     kcv.viz         the matplotlib figures the chapters share.
+    kcv.weights     pretrained torchvision weights on kcv's models, and their preprocessing.
     kcv.testing     the layer test battery used by kcv's tests and its grader.
     kcv.backend     the one module that talks to the running backend directly.
     kcv.config      user settings read when a layer is built (convolution implementations).
@@ -37,6 +39,7 @@ _SUBPACKAGES = (
     "data",
     "distribute",
     "environment",
+    "experiments",
     "interpret",
     "layers",
     "losses",
@@ -44,6 +47,7 @@ _SUBPACKAGES = (
     "testing",
     "training",
     "viz",
+    "weights",
 )
 
 __all__ = ["__version__", *_SUBPACKAGES]

@@ -3,7 +3,8 @@
 Everything else in kcv is written with ``keras.ops`` and asks this module when it
 needs a fact about the running backend: its name and devices, which backends
 are installed, gradients for the test battery and for saliency maps
-(:func:`value_and_input_gradient`), and the JAX-only pieces of kcv's fast
+(:func:`value_and_input_gradient`), PyTorch checkpoints for pretrained
+weights (:func:`load_torch_file`), and the JAX-only pieces of kcv's fast
 convolutions (:func:`sum_together`, :func:`custom_conv_gradients`). Which
 implementation a convolution layer uses is not decided here: the layer
 resolves it when it is built (``kcv.layers.conv.resolve_implementation``,
@@ -366,3 +367,32 @@ def versions():
     for backend, version in installed_backends().items():
         info[backend] = version or "not installed"
     return info
+
+
+def load_torch_file(path):
+    """Reads a PyTorch checkpoint, e.g. a torchvision ``.pth`` state dict, on the CPU.
+
+    ``torch.load(path, map_location="cpu", weights_only=True)``: the safe
+    loader, which unpickles tensors and plain containers only, never code.
+    Works whichever Keras backend runs (PyTorch must be installed);
+    :func:`kcv.weights.load_torchvision` reads ``.pth`` files with it.
+
+    Args:
+        path: str or path-like. The file.
+
+    Returns:
+        What the file holds: for a state dict, a mapping of parameter names
+        to ``torch.Tensor``.
+
+    Raises:
+        ImportError: PyTorch is not installed (the message says how to
+            proceed without it).
+    """
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError(
+            f"Reading {str(path)!r} needs PyTorch: pip install torch (or pass the state dict "
+            "as a dict of NumPy arrays, or use a .safetensors file)."
+        ) from error
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -44,6 +44,21 @@ def test_channels_per_stride_match_timm(build, channels):
     keras.utils.clear_session()
 
 
+def test_explicit_padding_layers_are_not_feature_maps():
+    # torchvision's convention pads before each strided layer (ZeroPadding2D, 34x34 at 64).
+    model = _stateless(
+        lambda: kcv.models.ResNet(
+            18, include_top=False, input_shape=(64, 64, 3), convention="torchvision"
+        )
+    )
+    info = features.feature_info(model)
+    assert [(f["stride"], f["channels"], f["shape"][0]) for f in info][:2] == [
+        (2, 64, 32),
+        (4, 64, 16),
+    ]
+    keras.utils.clear_session()
+
+
 def test_stride_ends_where_the_next_downsampling_begins():
     # VGG-16: each stage ends with its max pooling; the last layer at stride 2 is the
     # second stage's last convolution, not the first stage's pooling before it.

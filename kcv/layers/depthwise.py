@@ -50,25 +50,41 @@ class _ConvBlock(keras.layers.Layer):
             input_shape, self.filters, self.strides, self.data_format
         )
 
-    def _bn(self, name):
+    def _bn(self, name, epsilon=conv_bn.KERAS_BN_EPSILON):
         return keras.layers.BatchNormalization(
             axis=layout.channel_axis(self.data_format),
+            epsilon=epsilon,
             dtype=self.dtype_policy,
             name=name,
         )
 
-    def _depthwise(self, kernel_size, strides, dilation_rate, depth_multiplier, use_bias):
-        return DepthwiseConv2D(
+    def _depthwise(
+        self, kernel_size, strides, dilation_rate, depth_multiplier, use_bias, padding="same"
+    ):
+        """``[ZeroPadding2D,] DepthwiseConv2D`` (see :func:`kcv.layers.conv_bn.padding_layers`)."""
+        layers, mode = conv_bn.padding_layers(
             kernel_size,
-            strides=strides,
-            padding="same",
-            depth_multiplier=depth_multiplier,
-            dilation_rate=dilation_rate,
-            use_bias=use_bias,
-            data_format=self.data_format,
-            dtype=self.dtype_policy,
-            name="depthwise",
+            strides,
+            dilation_rate,
+            padding,
+            "depthwise",
+            self.data_format,
+            self.dtype_policy,
         )
+        return [
+            *layers,
+            DepthwiseConv2D(
+                kernel_size,
+                strides=strides,
+                padding=mode,
+                depth_multiplier=depth_multiplier,
+                dilation_rate=dilation_rate,
+                use_bias=use_bias,
+                data_format=self.data_format,
+                dtype=self.dtype_policy,
+                name="depthwise",
+            ),
+        ]
 
     def _activation(self, activation, name):
         return keras.layers.Activation(activation, dtype=self.dtype_policy, name=name)
@@ -136,11 +152,9 @@ class DepthwiseSeparableConv(_ConvBlock):
 
     def _make_layers(self, in_channels):
         bias = not self.batch_norm
-        layers = [
-            self._depthwise(
-                self.kernel_size, self.strides, self.dilation_rate, self.depth_multiplier, bias
-            )
-        ]
+        layers = self._depthwise(
+            self.kernel_size, self.strides, self.dilation_rate, self.depth_multiplier, bias
+        )
         if self.batch_norm:
             layers.append(self._bn("depthwise_bn"))
         layers.append(self._activation(self.activation, "depthwise_act"))
@@ -199,6 +213,13 @@ class InvertedResidual(_ConvBlock):
     as torchvision's ``nn.Hardsigmoid``; ``"hard_swish"`` is
     ``x · relu6(x + 3) / 6``, torchvision's ``nn.Hardswish``.
 
+    ``padding="symmetric"`` pads a strided depthwise convolution as
+    torchvision does (``(k - 1) // 2`` on both sides, an explicit
+    ``ZeroPadding2D``), where ``"same"`` pads a 3x3/2 on an even size by
+    ``(0, 1)`` and a 5x5/2 by ``(1, 2)``; with ``bn_epsilon`` (1e-5 in
+    torchvision's MobileNetV2, 1e-3 in its MobileNetV3 and Keras) the block
+    computes what torchvision's computes with the same weights.
+
     Args:
         filters: int. Output channels of the projection.
         expansion: int or float >= 1. Expansion factor ``t``; the hidden width
@@ -216,6 +237,9 @@ class InvertedResidual(_ConvBlock):
             ``expansion`` (MobileNetV3's "exp size"); None uses ``expansion``.
         se_channels: int or None. Reduced width of the SE block (adds one
             when ``se_reduction`` is None); None: ``hidden // se_reduction``.
+        padding: str. ``"same"`` (Keras' rule) or ``"symmetric"``
+            (torchvision's), see :func:`kcv.layers.conv_bn.padding_layers`.
+        bn_epsilon: float > 0. Epsilon of every BN (Keras' default 1e-3).
         **kwargs: base ``keras.layers.Layer`` arguments.
 
     Returns:
@@ -253,6 +277,8 @@ class InvertedResidual(_ConvBlock):
         data_format=None,
         expanded_channels=None,
         se_channels=None,
+        padding="same",
+        bn_epsilon=conv_bn.KERAS_BN_EPSILON,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -273,6 +299,8 @@ class InvertedResidual(_ConvBlock):
         if se_channels is not None:
             _validation.positive_int("se_channels", se_channels)
         self.se_channels = se_channels
+        self.padding = _validation.one_of("padding", padding, conv_bn.PADDINGS)
+        self.bn_epsilon = _validation.number("bn_epsilon", bn_epsilon, 0, low_open=True)
 
     def _make_layers(self, in_channels):
         if self.expanded_channels is None:
@@ -281,12 +309,17 @@ class InvertedResidual(_ConvBlock):
         else:
             hidden = self.expanded_channels
             expand = hidden != in_channels
+        epsilon = self.bn_epsilon
         layers = []
         if expand:
-            layers += conv_bn.conv_bn_act(self, hidden, 1, "expand", activation=self.activation)
+            layers += conv_bn.conv_bn_act(
+                self, hidden, 1, "expand", activation=self.activation, bn_epsilon=epsilon
+            )
         layers += [
-            self._depthwise(self.kernel_size, self.strides, self.dilation_rate, 1, False),
-            self._bn("depthwise_bn"),
+            *self._depthwise(
+                self.kernel_size, self.strides, self.dilation_rate, 1, False, self.padding
+            ),
+            self._bn("depthwise_bn", epsilon),
             self._activation(self.activation, "depthwise_act"),
         ]
         if self.se_reduction is not None or self.se_channels is not None:
@@ -300,7 +333,9 @@ class InvertedResidual(_ConvBlock):
                     name="squeeze_excite",
                 )
             )
-        return layers + conv_bn.conv_bn_act(self, self.filters, 1, "project", activation=None)
+        return layers + conv_bn.conv_bn_act(
+            self, self.filters, 1, "project", activation=None, bn_epsilon=epsilon
+        )
 
     @property
     def has_residual(self):
@@ -326,6 +361,8 @@ class InvertedResidual(_ConvBlock):
                 "data_format": self.data_format,
                 "expanded_channels": self.expanded_channels,
                 "se_channels": self.se_channels,
+                "padding": self.padding,
+                "bn_epsilon": self.bn_epsilon,
             }
         )
         return config

@@ -66,10 +66,14 @@ class _ResidualBlock(keras.layers.Layer):
         inner_attention=None,
         data_format=None,
         plain=False,
+        padding="same",
+        bn_epsilon=conv_bn.KERAS_BN_EPSILON,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.plain = _validation.boolean("plain", plain)
+        self.padding = _validation.one_of("padding", padding, conv_bn.PADDINGS)
+        self.bn_epsilon = _validation.number("bn_epsilon", bn_epsilon, 0, low_open=True)
         self.filters = _validation.positive_int("filters", filters)
         self.strides = _validation.positive_int("strides", strides)
         self.dilation_rate = _validation.positive_int("dilation_rate", dilation_rate)
@@ -107,13 +111,24 @@ class _ResidualBlock(keras.layers.Layer):
         self.shortcut = None
         if not self.plain and (self.strides != 1 or channels != self.output_channels):
             self.shortcut = conv_bn.conv_bn_act(
-                self, self.output_channels, 1, "shortcut", activation=None, strides=self.strides
+                self,
+                self.output_channels,
+                1,
+                "shortcut",
+                activation=None,
+                strides=self.strides,
+                **self._unit_options,
             )
             conv_bn.build_chain(self.shortcut, input_shape)
 
     @property
+    def _unit_options(self):
+        """The padding convention and BN epsilon every unit of the block takes."""
+        return {"padding": self.padding, "bn_epsilon": self.bn_epsilon}
+
+    @property
     def units(self):
-        """The units of the residual branch, ``[conv1, conv2, ...]`` (lists: conv, BN, [ReLU])."""
+        """The units of the residual branch, ``[conv1, conv2, ...]`` (lists: [padding], conv, BN, [ReLU])."""
         return [getattr(self, f"conv{index}") for index in range(1, self._depth + 1)]
 
     def _build_extension(self, argument, layer, shape):
@@ -198,6 +213,8 @@ class _ResidualBlock(keras.layers.Layer):
                 "inner_attention": _serialize(self.inner_attention),
                 "data_format": self.data_format,
                 "plain": self.plain,
+                "padding": self.padding,
+                "bn_epsilon": self.bn_epsilon,
             }
         )
         return config
@@ -247,6 +264,14 @@ class BasicBlock(_ResidualBlock):
         plain: bool. True drops the shortcut (and its projection): the block
             returns ``relu(residual)``, a layer of He et al.'s *plain*
             networks (Sec. 4.1), the baseline of the degradation experiment.
+        padding: str. ``"same"`` (Keras' rule: a stride-2 3x3 on an even
+            size pads one pixel at the end) or ``"symmetric"`` (torchvision's
+            ``padding=1`` on both sides, an explicit ``ZeroPadding2D`` before
+            the strided convolution), see
+            :func:`kcv.layers.conv_bn.padding_layers`. Only a strided block
+            differs; the weights are the same.
+        bn_epsilon: float > 0. Epsilon of every BN (Keras' default 1e-3;
+            torchvision's ``nn.BatchNorm2d`` uses 1e-5).
         **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
 
     Returns:
@@ -279,9 +304,16 @@ class BasicBlock(_ResidualBlock):
                 "conv1",
                 strides=self.strides,
                 dilation_rate=self.dilation_rate,
+                **self._unit_options,
             ),
             conv_bn.conv_bn_act(
-                self, self.filters, 3, "conv2", dilation_rate=self.dilation_rate, activation=None
+                self,
+                self.filters,
+                3,
+                "conv2",
+                dilation_rate=self.dilation_rate,
+                activation=None,
+                **self._unit_options,
             ),
         ]
 
@@ -330,6 +362,9 @@ class Bottleneck(_ResidualBlock):
             ``"channels_first"``; None reads ``keras.config.image_data_format()``.
         plain: bool. True drops the shortcut (and its projection): the block
             returns ``relu(residual)`` (He et al.'s plain networks, Sec. 4.1).
+        padding: str. ``"same"`` or ``"symmetric"`` (torchvision's padding
+            of the strided 3x3), as for :class:`BasicBlock`.
+        bn_epsilon: float > 0. Epsilon of every BN (Keras' 1e-3; torchvision 1e-5).
         **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
 
     Returns:
@@ -367,6 +402,8 @@ class Bottleneck(_ResidualBlock):
         inner_attention=None,
         data_format=None,
         plain=False,
+        padding="same",
+        bn_epsilon=conv_bn.KERAS_BN_EPSILON,
         **kwargs,
     ):
         super().__init__(
@@ -377,6 +414,8 @@ class Bottleneck(_ResidualBlock):
             inner_attention=inner_attention,
             data_format=data_format,
             plain=plain,
+            padding=padding,
+            bn_epsilon=bn_epsilon,
             **kwargs,
         )
         self.groups = _validation.positive_int("groups", groups)
@@ -395,8 +434,9 @@ class Bottleneck(_ResidualBlock):
         return int(self.filters * self.width_per_group / 64) * self.groups
 
     def _branch(self, channels):
+        options = self._unit_options
         return [
-            conv_bn.conv_bn_act(self, self.width, 1, "conv1"),
+            conv_bn.conv_bn_act(self, self.width, 1, "conv1", **options),
             conv_bn.conv_bn_act(
                 self,
                 self.width,
@@ -405,8 +445,9 @@ class Bottleneck(_ResidualBlock):
                 groups=self.groups,
                 strides=self.strides,
                 dilation_rate=self.dilation_rate,
+                **options,
             ),
-            conv_bn.conv_bn_act(self, self.output_channels, 1, "conv3", activation=None),
+            conv_bn.conv_bn_act(self, self.output_channels, 1, "conv3", activation=None, **options),
         ]
 
     def get_config(self):

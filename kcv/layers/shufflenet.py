@@ -116,11 +116,20 @@ class ShuffleNetV2Unit(keras.layers.Layer):
     (left) ``+ C·b + 2b + 9b + 2b + b² + 2b`` (right), 2,400 for ``C = 24,
     filters = 48``.
 
+    ``padding="symmetric"`` pads the stride-2 depthwise convolutions as
+    torchvision does (``padding=1`` on both sides, an explicit
+    ``ZeroPadding2D``; ``"same"`` pads an even size by ``(0, 1)``), and
+    ``bn_epsilon=1e-5`` is torchvision's BN: with both the unit computes what
+    torchvision's computes with the same weights.
+
     Args:
         filters: int. Output channels, even. With stride 1 they must equal
             the input channels (checked at build).
         strides: int. 1 (the basic unit) or 2 (the down-sampling unit).
         data_format: str or None. None reads ``keras.config.image_data_format()``.
+        padding: str. ``"same"`` (Keras' rule) or ``"symmetric"``
+            (torchvision's), see :func:`kcv.layers.conv_bn.padding_layers`.
+        bn_epsilon: float > 0. Epsilon of every BN (Keras' default 1e-3).
         **kwargs: base ``keras.layers.Layer`` arguments.
 
     Returns:
@@ -139,7 +148,15 @@ class ShuffleNetV2Unit(keras.layers.Layer):
         torchvision ``models/shufflenetv2.py``, ``InvertedResidual``.
     """
 
-    def __init__(self, filters, strides=1, data_format=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        strides=1,
+        data_format=None,
+        padding="same",
+        bn_epsilon=conv_bn.KERAS_BN_EPSILON,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _validation.positive_int("filters", filters, minimum=2)
         if self.filters % 2:
@@ -148,13 +165,19 @@ class ShuffleNetV2Unit(keras.layers.Layer):
             )
         self.strides = _validation.one_of("strides", strides, (1, 2))
         self.data_format = _validation.data_format(data_format)
+        self.padding = _validation.one_of("padding", padding, conv_bn.PADDINGS)
+        self.bn_epsilon = _validation.number("bn_epsilon", bn_epsilon, 0, low_open=True)
 
     def _depthwise_bn(self, name):
+        pad, mode = conv_bn.padding_layers(
+            3, self.strides, 1, self.padding, name, self.data_format, self.dtype_policy
+        )
         return [
+            *pad,
             DepthwiseConv2D(
                 3,
                 strides=self.strides,
-                padding="same",
+                padding=mode,
                 use_bias=False,
                 data_format=self.data_format,
                 dtype=self.dtype_policy,
@@ -162,6 +185,7 @@ class ShuffleNetV2Unit(keras.layers.Layer):
             ),
             keras.layers.BatchNormalization(
                 axis=layout.channel_axis(self.data_format),
+                epsilon=self.bn_epsilon,
                 dtype=self.dtype_policy,
                 name=f"{name}_bn",
             ),
@@ -183,14 +207,14 @@ class ShuffleNetV2Unit(keras.layers.Layer):
             branch_input = tuple(shape)
         else:
             self.branch1 = self._depthwise_bn("branch1_depthwise") + conv_bn.conv_bn_act(
-                self, half, 1, "branch1_pointwise"
+                self, half, 1, "branch1_pointwise", bn_epsilon=self.bn_epsilon
             )
             conv_bn.build_chain(self.branch1, input_shape)
             branch_input = tuple(input_shape)
         self.branch2 = (
-            conv_bn.conv_bn_act(self, half, 1, "branch2_reduce")
+            conv_bn.conv_bn_act(self, half, 1, "branch2_reduce", bn_epsilon=self.bn_epsilon)
             + self._depthwise_bn("branch2_depthwise")
-            + conv_bn.conv_bn_act(self, half, 1, "branch2_pointwise")
+            + conv_bn.conv_bn_act(self, half, 1, "branch2_pointwise", bn_epsilon=self.bn_epsilon)
         )
         conv_bn.build_chain(self.branch2, branch_input)
 
@@ -213,6 +237,12 @@ class ShuffleNetV2Unit(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"filters": self.filters, "strides": self.strides, "data_format": self.data_format}
+            {
+                "filters": self.filters,
+                "strides": self.strides,
+                "data_format": self.data_format,
+                "padding": self.padding,
+                "bn_epsilon": self.bn_epsilon,
+            }
         )
         return config

@@ -16,6 +16,7 @@ import keras
 from kcv import _validation
 from kcv.layers import Conv2D
 from kcv.layers import LocalResponseNormalization
+from kcv.models.common import CONVENTIONS
 from kcv.models.common import image_input
 from kcv.models.common import model_inputs
 from kcv.models.vgg import features_top
@@ -52,6 +53,7 @@ def AlexNet(
     dropout=0.5,
     fc_units=4096,
     name=None,
+    convention="keras",
 ):
     """AlexNet: five convolutions, three overlapping max pools and three dense layers.
 
@@ -87,6 +89,15 @@ def AlexNet(
     "same" 3x3, conv1 none), the adaptive pool, and no PCA colour
     augmentation or test-time crops (data, not the model).
 
+    ``convention`` (``"keras"`` or ``"torchvision"``, the argument every
+    model with torchvision weights takes, see
+    :func:`kcv.models.common.convention_options`) changes nothing here:
+    AlexNet has no BN, its strided layers (conv1, the pools) pad
+    explicitly or not at all, and its stride-1 "same" convolutions pad
+    ``(k - 1) / 2`` on both sides, as PyTorch's. The torchvision variant
+    gives torchvision's logits with :func:`kcv.weights.load_torchvision`
+    under either.
+
     Args:
         variant: str. ``"paper"`` or ``"torchvision"``.
         include_top: bool. Whether to end with the dense classifier.
@@ -105,6 +116,8 @@ def AlexNet(
             for a quick experiment, not from the paper).
         name: str or None. Model name; None gives ``"alexnet"`` or
             ``"alexnet_torchvision"``.
+        convention: str. ``"keras"`` (default) or ``"torchvision"``; the
+            same network either way (above).
 
     Returns:
         A ``keras.Model`` giving ``(B, classes)`` scores, or the 256-channel
@@ -133,6 +146,7 @@ def AlexNet(
     _validation.activation("classifier_activation", classifier_activation)
     _validation.number("dropout", dropout, 0, 1, high_open=True)
     _validation.positive_int("fc_units", fc_units)
+    _validation.one_of("convention", convention, CONVENTIONS)
     inputs, data_format = image_input(
         input_shape,
         DEFAULT_SIZE[variant],

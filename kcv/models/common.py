@@ -1,4 +1,5 @@
-"""What the model builders share: the input, the classifier top, width rounding, output stride.
+"""What the model builders share: the input, the classifier top, width rounding, output stride,
+and the numerical convention (Keras' or torchvision's padding and BN epsilon).
 
 ``keras.applications`` conventions (``input_shape``, ``input_tensor``,
 ``include_top``, ``pooling``); argument checks live in :mod:`kcv._validation`.
@@ -8,6 +9,59 @@ import keras
 
 from kcv._validation import fail
 from kcv._validation import one_of
+from kcv.layers.conv_bn import KERAS_BN_EPSILON
+from kcv.layers.conv_bn import padding_layers
+
+CONVENTIONS = ("keras", "torchvision")
+TORCH_BN_EPSILON = 1e-5  # torch.nn.BatchNorm2d's default
+
+
+def convention_options(convention, torchvision_bn_epsilon=TORCH_BN_EPSILON):
+    """The layer options of a model's numerical ``convention``: ``padding`` and ``bn_epsilon``.
+
+    The same weights give the same outputs only under the same arithmetic
+    conventions. ``"keras"`` is what Keras layers do by default: ``"same"``
+    padding (TensorFlow's rule: a strided layer on an even size pads the odd
+    pixel at the end) and ``BatchNormalization(epsilon=1e-3)``.
+    ``"torchvision"`` is PyTorch's: ``padding=(k - 1) // 2`` on both sides
+    (explicit ``ZeroPadding2D`` before each strided layer, see
+    :func:`kcv.layers.conv_bn.padding_layers`) and the BN epsilon of the
+    torchvision model (``nn.BatchNorm2d``'s 1e-5; MobileNetV3 sets 1e-3).
+    Parameter counts are the same under both.
+
+    Args:
+        convention: str. ``"keras"`` or ``"torchvision"``.
+        torchvision_bn_epsilon: float. The torchvision model's BN epsilon.
+
+    Returns:
+        A dict with ``padding`` (``"same"`` or ``"symmetric"``) and
+        ``bn_epsilon``, the keyword arguments kcv's blocks take.
+
+    Example:
+
+    >>> convention_options("torchvision")
+    {'padding': 'symmetric', 'bn_epsilon': 1e-05}
+    """
+    one_of("convention", convention, CONVENTIONS)
+    if convention == "keras":
+        return {"padding": "same", "bn_epsilon": KERAS_BN_EPSILON}
+    return {"padding": "symmetric", "bn_epsilon": torchvision_bn_epsilon}
+
+
+def max_pool(x, pool_size, strides, padding, data_format, name):
+    """A max pooling padded by ``padding`` (``"same"`` or ``"symmetric"``).
+
+    ``"symmetric"`` is PyTorch's ``MaxPool2d(k, s, padding=(k - 1) // 2)``:
+    a ``ZeroPadding2D`` (``name_pad``) and a ``"valid"`` pooling. PyTorch
+    pads a max pooling with -inf; zeros give the same maxima because every
+    kcv pooling that uses this follows a ReLU (non-negative inputs).
+    """
+    pads, mode = padding_layers(pool_size, strides, 1, padding, name, data_format)
+    for layer in pads:
+        x = layer(x)
+    return keras.layers.MaxPooling2D(
+        pool_size, strides=strides, padding=mode, data_format=data_format, name=name
+    )(x)
 
 
 def image_input(

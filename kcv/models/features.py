@@ -67,6 +67,8 @@ def feature_info(model, data_format=None):
     ends = {}
     largest = 1
     for layer in model.layers:
+        if isinstance(layer, keras.layers.ZeroPadding2D):
+            continue  # explicit padding (torchvision's convention) before a strided layer
         try:
             output = layer.output
         except (AttributeError, ValueError):  # a layer used twice has no single output

@@ -22,6 +22,7 @@ from kcv.layers import InvertedResidual
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.models.common import atrous_schedule
 from kcv.models.common import classifier
+from kcv.models.common import convention_options
 from kcv.models.common import image_input
 from kcv.models.common import make_divisible
 
@@ -145,6 +146,7 @@ def MobileNetV2(
     classifier_activation="softmax",
     output_stride=None,
     name="mobilenetv2",
+    convention="keras",
 ):
     """MobileNetV2: inverted residual blocks with linear bottlenecks.
 
@@ -159,9 +161,19 @@ def MobileNetV2(
     channels unless ``alpha > 1``.
 
     Trainable parameters for 1000 classes equal ``keras.applications``:
-    3,504,872 at ``alpha=1``. Differences from the official code: no dropout
-    before the classifier (``keras.applications`` has none; slim uses 0.2);
-    "same" padding throughout.
+    3,504,872 at ``alpha=1``, as torchvision's ``mobilenet_v2``. Differences
+    from the official code: no dropout before the classifier
+    (``keras.applications`` has none; slim and torchvision use 0.2, which
+    changes nothing at inference).
+
+    ``convention`` (:func:`kcv.models.common.convention_options`):
+    ``"keras"`` (default) is ``keras.applications``' arithmetic, "same"
+    padding (a stride-2 layer on an even size pads ``(0, 1)``) and BN
+    epsilon 1e-3, and the tests hold the model to ``keras.applications``'
+    outputs; ``"torchvision"`` pads the stride-2 stem and depthwise
+    convolutions by 1 on both sides (``conv1_pad``, the blocks'
+    ``depthwise_pad``) and uses ``nn.BatchNorm2d``'s epsilon 1e-5, so that
+    :func:`kcv.weights.load_torchvision` gives torchvision's logits.
 
     ``output_stride`` (16 or 8) keeps the features at 1/16 or 1/8 of the
     input: the later strides become dilation of the depthwise convolutions
@@ -185,6 +197,8 @@ def MobileNetV2(
         output_stride: None, 8, 16 or 32. Total stride of the features
             (None and 32: the classification network).
         name: str. Model name.
+        convention: str. ``"keras"`` (default) or ``"torchvision"``: padding
+            and BN epsilon, as above.
 
     Returns:
         A ``keras.Model`` giving ``(B, classes)`` scores, or the features
@@ -208,9 +222,12 @@ def MobileNetV2(
     _validation.positive_int("classes", classes)
     _validation.number("alpha", alpha, 0, low_open=True)
     _validation.one_of("output_stride", output_stride, (None, 8, 16, 32))
+    options = convention_options(convention)
     inputs, data_format = image_input(input_shape, 224, min_size=output_stride or 32, channels=None)
     stem = make_divisible(32 * alpha, 8)
-    x = apply_conv_bn_act(inputs, stem, 3, "conv1", data_format, activation="relu6", strides=2)
+    x = apply_conv_bn_act(
+        inputs, stem, 3, "conv1", data_format, activation="relu6", strides=2, **options
+    )
     units = [(t, c, s if i == 0 else 1) for t, c, n, s in _V2_BLOCKS for i in range(n)]
     schedule = atrous_schedule([s for _, _, s in units], output_stride, input_stride=2)
     for index, ((expansion, channels, _), (stride, rate)) in enumerate(zip(units, schedule)):
@@ -221,8 +238,9 @@ def MobileNetV2(
             dilation_rate=rate,
             data_format=data_format,
             name=f"block_{index}",
+            **options,
         )(x)
     last = make_divisible(1280 * alpha, 8) if alpha > 1 else 1280
-    x = apply_conv_bn_act(x, last, 1, "conv_last", data_format, activation="relu6")
+    x = apply_conv_bn_act(x, last, 1, "conv_last", data_format, activation="relu6", **options)
     outputs = classifier(x, include_top, classes, pooling, classifier_activation)
     return keras.Model(inputs, outputs, name=name)

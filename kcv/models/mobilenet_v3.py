@@ -14,6 +14,7 @@ from kcv import _validation
 from kcv.layers import InvertedResidual
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.models.common import classifier
+from kcv.models.common import convention_options
 from kcv.models.common import image_input
 from kcv.models.common import make_divisible
 from kcv.models.common import model_inputs
@@ -71,6 +72,7 @@ def MobileNetV3(
     classifier_activation="softmax",
     dropout=0.2,
     name=None,
+    convention="keras",
 ):
     """MobileNetV3-Large or -Small: inverted residuals with SE and hard-swish.
 
@@ -97,11 +99,19 @@ def MobileNetV3(
     216.6M (Large) and 56.5M (Small). torchvision lists 0.217 and 0.057
     "GFLOPS" (multiply-adds), within 0.9%; the paper's Table 3 lists 219M and
     56M MAdds (1.1% more, 0.9% less; it does not break its count down).
-    Differences from
-    torchvision: padding is "same" (TensorFlow's: a stride-2 layer on an
-    even size pads one pixel at the end, where torchvision pads both sides);
-    its BN (``eps=0.001, momentum=0.01``) equals Keras' default
-    (``epsilon=1e-3, momentum=0.99``).
+    torchvision's BN (``eps=0.001, momentum=0.01``) equals Keras' default
+    (``epsilon=1e-3, momentum=0.99``), and its ``nn.Hardswish``,
+    ``nn.Hardsigmoid`` and ``SqueezeExcitation`` (average pool, 1x1
+    convolution with bias, ReLU, 1x1 convolution with bias, hard-sigmoid,
+    product) compute the functions above.
+
+    ``convention`` (:func:`kcv.models.common.convention_options`):
+    ``"keras"`` (default) pads "same" (TensorFlow's rule: a stride-2 3x3 on
+    an even size pads ``(0, 1)``, a 5x5 ``(1, 2)``); ``"torchvision"`` pads
+    ``(k - 1) // 2`` on both sides, torchvision's ``Conv2dNormActivation``
+    (``conv1_pad``, the blocks' ``depthwise_pad``), so that
+    :func:`kcv.weights.load_torchvision` gives torchvision's logits. The BN
+    epsilon is 1e-3 under both.
 
     Args:
         variant: str. ``"large"`` or ``"small"``.
@@ -121,6 +131,8 @@ def MobileNetV3(
             torchvision).
         name: str or None. Model name; None gives ``"mobilenetv3_large"`` or
             ``"mobilenetv3_small"``.
+        convention: str. ``"keras"`` (default) or ``"torchvision"``: the
+            padding, as above.
 
     Returns:
         A ``keras.Model`` giving ``(B, classes)`` scores, or the features of
@@ -145,6 +157,8 @@ def MobileNetV3(
     _validation.positive_int("classes", classes)
     _validation.activation("classifier_activation", classifier_activation)
     _validation.number("dropout", dropout, 0, 1, high_open=True)
+    # torchvision's MobileNetV3 sets BatchNorm2d(eps=0.001), Keras' default.
+    options = convention_options(convention, torchvision_bn_epsilon=1e-3)
     inputs, data_format = image_input(
         input_shape, 224, min_size=32, channels=None, input_tensor=input_tensor
     )
@@ -153,7 +167,7 @@ def MobileNetV3(
         return make_divisible(channels * alpha, 8)
 
     x = apply_conv_bn_act(
-        inputs, width(16), 3, "conv1", data_format, activation="hard_swish", strides=2
+        inputs, width(16), 3, "conv1", data_format, activation="hard_swish", strides=2, **options
     )
     for index, (kernel, expanded, filters, se, nl, stride) in enumerate(blocks):
         expanded = width(expanded)
@@ -166,9 +180,16 @@ def MobileNetV3(
             expanded_channels=expanded,
             se_channels=make_divisible(expanded // 4, 8) if se else None,
             name=f"block_{index}",
+            **options,
         )(x)
     x = apply_conv_bn_act(
-        x, 6 * width(blocks[-1][2]), 1, "conv_last", data_format, activation="hard_swish"
+        x,
+        6 * width(blocks[-1][2]),
+        1,
+        "conv_last",
+        data_format,
+        activation="hard_swish",
+        **options,
     )
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)

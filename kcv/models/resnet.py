@@ -26,10 +26,13 @@ import keras
 from kcv import _validation
 from kcv.layers import BasicBlock
 from kcv.layers import Bottleneck
+from kcv.layers.conv_bn import KERAS_BN_EPSILON
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.models.common import atrous_schedule
 from kcv.models.common import classifier
+from kcv.models.common import convention_options
 from kcv.models.common import image_input
+from kcv.models.common import max_pool
 from kcv.models.common import model_inputs
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
@@ -45,24 +48,29 @@ WIDTHS = (64, 128, 256, 512)
 OUTPUT_STRIDES = (None, 8, 16, 32)
 
 
-def resnet_stem(inputs, filters, data_format):
+def resnet_stem(inputs, filters, data_format, padding="same", bn_epsilon=KERAS_BN_EPSILON):
     """The ImageNet stem: ``conv 7x7/2 (filters) + BN + ReLU -> max pool 3x3/2``.
 
     Layers ``conv1`` (with ``conv1_bn``, ``conv1_act``) and ``pool1``; total
     stride 4 (He et al., Table 1, ``conv1`` and the pooling of ``conv2_x``).
+    With ``padding="symmetric"`` (torchvision's ``padding=3`` and ``1``)
+    they are preceded by ``conv1_pad`` and ``pool1_pad``.
 
     Args:
         inputs: symbolic image tensor.
         filters: int. Channels of the 7x7 convolution (64).
         data_format: ``"channels_last"`` or ``"channels_first"``.
+        padding: ``"same"`` or ``"symmetric"``
+            (:func:`kcv.layers.conv_bn.padding_layers`).
+        bn_epsilon: float. Epsilon of the BN.
 
     Returns:
         The stem's output tensor.
     """
-    x = apply_conv_bn_act(inputs, filters, 7, "conv1", data_format, strides=2)
-    return keras.layers.MaxPooling2D(
-        3, strides=2, padding="same", data_format=data_format, name="pool1"
-    )(x)
+    x = apply_conv_bn_act(
+        inputs, filters, 7, "conv1", data_format, strides=2, padding=padding, bn_epsilon=bn_epsilon
+    )
+    return max_pool(x, 3, 2, padding, data_format, "pool1")
 
 
 def resnet_stages(
@@ -159,6 +167,8 @@ def resnet_backbone(
     output_stride=None,
     attention=None,
     inner_attention=None,
+    padding="same",
+    bn_epsilon=KERAS_BN_EPSILON,
     **block_kwargs,
 ):
     """The ImageNet ResNet feature extractor: the 7x7 stem and four stages.
@@ -175,6 +185,9 @@ def resnet_backbone(
         widths: filters of each stage; the stem has ``widths[0]`` channels.
         output_stride: None, 8, 16 or 32. Total stride of the last stage.
         attention, inner_attention: see :func:`resnet_stages`.
+        padding: ``"same"`` or ``"symmetric"`` (torchvision's), for the stem
+            and every block (:func:`kcv.layers.conv_bn.padding_layers`).
+        bn_epsilon: float. Epsilon of every BN (Keras' 1e-3, torchvision's 1e-5).
         block_kwargs: further keyword arguments of the blocks (``groups``...),
             see :func:`resnet_stages`.
 
@@ -191,7 +204,7 @@ def resnet_backbone(
     [(16, 16, 256), (8, 8, 512), (8, 8, 1024), (8, 8, 2048)]
     """
     _validation.one_of("output_stride", output_stride, OUTPUT_STRIDES)
-    x = resnet_stem(inputs, widths[0], data_format)
+    x = resnet_stem(inputs, widths[0], data_format, padding=padding, bn_epsilon=bn_epsilon)
     return resnet_stages(
         x,
         block,
@@ -203,6 +216,8 @@ def resnet_backbone(
         input_stride=4,
         attention=attention,
         inner_attention=inner_attention,
+        padding=padding,
+        bn_epsilon=bn_epsilon,
         **block_kwargs,
     )
 
@@ -219,9 +234,11 @@ def _imagenet_resnet(
     classifier_activation,
     output_stride,
     name,
+    convention,
     **block_kwargs,
 ):
     _validation.no_weights(weights)
+    options = convention_options(convention)
     _validation.positive_int("classes", classes)
     _validation.boolean("include_top", include_top)
     _validation.activation("classifier_activation", classifier_activation)
@@ -236,6 +253,7 @@ def _imagenet_resnet(
         depths=depths,
         block=block,
         output_stride=output_stride,
+        **options,
         **block_kwargs,
     )[-1]
     outputs = classifier(x, include_top, classes, pooling, classifier_activation)
@@ -253,6 +271,7 @@ def ResNet(
     classifier_activation="softmax",
     output_stride=None,
     name=None,
+    convention="keras",
 ):
     """ResNet-18, 34, 50, 101 or 152 (He et al., Table 1).
 
@@ -268,9 +287,21 @@ def ResNet(
     Trainable parameters for 1000 classes equal torchvision's: ResNet-18
     11,689,512; ResNet-34 21,797,672; ResNet-50 25,557,032; ResNet-101
     44,549,160; ResNet-152 60,192,808 (``keras.applications.ResNet50`` has
-    26,560 more, the convolution biases it keeps before BN). Padding is
-    "same" (TensorFlow's: a stride-2 layer on an even size pads one pixel
-    at the end, where torchvision pads both sides).
+    26,560 more, the convolution biases it keeps before BN).
+
+    ``convention`` sets the arithmetic that the same weights depend on
+    (:func:`kcv.models.common.convention_options`). ``"keras"`` (default):
+    "same" padding (TensorFlow's rule: on a 224 input the 7x7/2 stem pads
+    ``(2, 3)``; the 3x3/2 pooling and every strided 3x3 pad an even size by
+    ``(0, 1)``) and Keras' BN epsilon 1e-3. ``"torchvision"``:
+    torchvision's ``padding=3`` and ``padding=1`` on both sides (explicit
+    ``ZeroPadding2D`` layers ``conv1_pad`` and ``pool1_pad``, and
+    ``conv2_pad`` / ``conv1_pad`` inside the strided bottleneck / basic
+    blocks; zeros before the max pool equal PyTorch's -inf padding because
+    it follows a ReLU) and ``nn.BatchNorm2d``'s epsilon 1e-5: with
+    :func:`kcv.weights.load_torchvision` the model gives torchvision's
+    logits. The shortcut's 1x1/2 convolution reads the same pixels under
+    both conventions, and parameter counts do not change.
 
     Args:
         depth: int. 18, 34, 50, 101 or 152.
@@ -289,6 +320,8 @@ def ResNet(
             beyond it become dilation (DeepLab's atrous ResNet); None keeps
             the paper's 32.
         name: str or None. Model name; None gives ``"resnet{depth}"``.
+        convention: str. ``"keras"`` (default) or ``"torchvision"``: padding
+            and BN epsilon, as above.
 
     Returns:
         A ``keras.Model`` giving ``(B, classes)`` scores, or the last
@@ -317,6 +350,7 @@ def ResNet(
         classifier_activation,
         output_stride,
         f"resnet{depth}" if name is None else name,
+        convention,
     )
 
 
@@ -336,6 +370,7 @@ def ResNeXt(
     classifier_activation="softmax",
     output_stride=None,
     name=None,
+    convention="keras",
 ):
     """ResNeXt: ResNet-50/101/152 with aggregated (grouped) 3x3 transformations.
 
@@ -347,7 +382,9 @@ def ResNeXt(
     ``int(filters · width_per_group / 64) · cardinality``.
 
     Trainable parameters for 1000 classes equal torchvision's: ResNeXt-50
-    32x4d 25,028,904; ResNeXt-101 32x8d 88,791,336.
+    32x4d 25,028,904; ResNeXt-101 32x8d 88,791,336. ``cardinality=1,
+    width_per_group=128`` is torchvision's ``wide_resnet50_2`` (depth 50)
+    and ``wide_resnet101_2`` (depth 101).
 
     Args:
         depth: int. 50, 101 or 152 (blocks per stage as ResNet's).
@@ -358,6 +395,8 @@ def ResNeXt(
         classifier_activation, output_stride: as for :func:`ResNet`.
         name: str or None. Model name; None gives
             ``"resnext{depth}_{cardinality}x{width_per_group}d"``.
+        convention: str. ``"keras"`` (default) or ``"torchvision"``: padding
+            and BN epsilon, as for :func:`ResNet`.
 
     Returns:
         A ``keras.Model`` giving ``(B, classes)`` scores, or the
@@ -389,6 +428,7 @@ def ResNeXt(
         classifier_activation,
         output_stride,
         f"resnext{depth}_{cardinality}x{width_per_group}d" if name is None else name,
+        convention,
         groups=cardinality,
         width_per_group=width_per_group,
     )

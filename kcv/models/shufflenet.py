@@ -14,7 +14,9 @@ from kcv import _validation
 from kcv.layers import ShuffleNetV2Unit
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.models.common import classifier
+from kcv.models.common import convention_options
 from kcv.models.common import image_input
+from kcv.models.common import max_pool
 from kcv.models.common import model_inputs
 
 # Paper, Table 5 (torchvision's stages_out_channels): the output channels of
@@ -39,6 +41,7 @@ def ShuffleNetV2(
     classes=1000,
     classifier_activation="softmax",
     name=None,
+    convention="keras",
 ):
     """ShuffleNet V2 at width ``scale`` 0.5, 1.0, 1.5 or 2.0 (paper, Table 5).
 
@@ -57,10 +60,16 @@ def ShuffleNetV2(
     583.3M. torchvision lists 0.04, 0.145, 0.296 and 0.583 "GFLOPS"
     (multiply-adds), within 0.2%; the paper (Table 5, "FLOPs", also
     multiply-adds) 41M, 146M, 299M and 591M, 0.8-1.4% higher: it does not
-    say what else it counts. Padding is "same" (TensorFlow's: a
-    stride-2 layer on an even size pads one pixel at the end, where
-    torchvision pads both sides); batch normalization uses Keras' defaults
-    (epsilon 1e-3), torchvision PyTorch's (1e-5).
+    say what else it counts.
+
+    ``convention`` (:func:`kcv.models.common.convention_options`):
+    ``"keras"`` (default) pads "same" (TensorFlow's rule: the stride-2 stem,
+    max pool and depthwise convolutions pad an even size by ``(0, 1)``) and
+    uses Keras' BN epsilon 1e-3; ``"torchvision"`` pads as torchvision
+    (``padding=1`` on both sides: ``conv1_pad``, ``maxpool_pad`` and the
+    units' ``*_depthwise_pad``; zeros before the max pool equal PyTorch's
+    -inf padding after the ReLU) with ``nn.BatchNorm2d``'s epsilon 1e-5, so
+    that :func:`kcv.weights.load_torchvision` gives torchvision's logits.
 
     Args:
         scale: float. Width multiplier: 0.5, 1.0, 1.5 or 2.0.
@@ -77,6 +86,8 @@ def ShuffleNetV2(
         classifier_activation: str, callable or None. None returns logits.
         name: str or None. Model name; None gives ``"shufflenet_v2_x1_0"``
             (torchvision's name) for ``scale=1.0``, and so on.
+        convention: str. ``"keras"`` (default) or ``"torchvision"``: padding
+            and BN epsilon, as above.
 
     Returns:
         A ``keras.Model`` giving ``(B, classes)`` scores, or the ``conv5``
@@ -100,13 +111,12 @@ def ShuffleNetV2(
     _validation.boolean("include_top", include_top)
     _validation.positive_int("classes", classes)
     _validation.activation("classifier_activation", classifier_activation)
+    options = convention_options(convention)
     inputs, data_format = image_input(
         input_shape, 224, min_size=32, channels=None, input_tensor=input_tensor
     )
-    x = apply_conv_bn_act(inputs, widths[0], 3, "conv1", data_format, strides=2)
-    x = keras.layers.MaxPooling2D(
-        3, strides=2, padding="same", data_format=data_format, name="maxpool"
-    )(x)
+    x = apply_conv_bn_act(inputs, widths[0], 3, "conv1", data_format, strides=2, **options)
+    x = max_pool(x, 3, 2, options["padding"], data_format, "maxpool")
     for stage, (repeats, filters) in enumerate(zip(REPEATS, widths[1:4]), start=2):
         for unit in range(repeats):
             x = ShuffleNetV2Unit(
@@ -114,8 +124,9 @@ def ShuffleNetV2(
                 strides=2 if unit == 0 else 1,
                 data_format=data_format,
                 name=f"stage{stage}_unit{unit + 1}",
+                **options,
             )(x)
-    x = apply_conv_bn_act(x, widths[4], 1, "conv5", data_format)
+    x = apply_conv_bn_act(x, widths[4], 1, "conv5", data_format, **options)
     outputs = classifier(x, include_top, classes, pooling, classifier_activation)
     if name is None:
         name = "shufflenet_v2_x" + f"{float(scale):.1f}".replace(".", "_")

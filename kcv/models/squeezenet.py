@@ -15,6 +15,7 @@ import keras
 from kcv import _validation
 from kcv.layers import Conv2D
 from kcv.layers import FireModule
+from kcv.models.common import CONVENTIONS
 from kcv.models.common import image_input
 from kcv.models.common import model_inputs
 from kcv.models.vgg import features_top
@@ -80,6 +81,7 @@ def SqueezeNet(
     classifier_activation="softmax",
     dropout=0.5,
     name=None,
+    convention="keras",
 ):
     """SqueezeNet: a stem convolution, eight Fire modules and a convolutional classifier.
 
@@ -102,6 +104,14 @@ def SqueezeNet(
     Differences from the paper: no bypass connections (the paper's Fig. 2
     middle and right are variants; the released models have none).
 
+    ``convention`` (``"keras"`` or ``"torchvision"``, the argument every
+    model with torchvision weights takes, see
+    :func:`kcv.models.common.convention_options`) changes nothing here:
+    SqueezeNet has no BN, its stem does not pad, its 3x3 convolutions have
+    stride 1 ("same" is PyTorch's ``padding=1``), and the ceil-mode pools
+    are built the same way under both; the model gives torchvision's logits
+    with :func:`kcv.weights.load_torchvision` under either.
+
     Args:
         version: str. ``"1.0"`` or ``"1.1"``.
         include_top: bool. Whether to end with the convolutional classifier.
@@ -119,6 +129,8 @@ def SqueezeNet(
         dropout: float in [0, 1). Dropout before conv10.
         name: str or None. Model name; None gives ``"squeezenet1_0"`` or
             ``"squeezenet1_1"``.
+        convention: str. ``"keras"`` (default) or ``"torchvision"``; the
+            same network either way (above).
 
     Returns:
         A ``keras.Model`` giving ``(B, classes)`` scores, or the
@@ -141,6 +153,7 @@ def SqueezeNet(
     _validation.positive_int("classes", classes)
     _validation.activation("classifier_activation", classifier_activation)
     _validation.number("dropout", dropout, 0, 1, high_open=True)
+    _validation.one_of("convention", convention, CONVENTIONS)
     inputs, data_format = image_input(
         input_shape, 224, min_size=MIN_SIZE[version], channels=None, input_tensor=input_tensor
     )

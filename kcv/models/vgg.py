@@ -14,8 +14,10 @@ import keras
 
 from kcv import _validation
 from kcv.layers import Conv2D
+from kcv.layers.conv_bn import KERAS_BN_EPSILON
 from kcv.layers.layout import channel_axis
 from kcv.layers.layout import spatial_axes
+from kcv.models.common import convention_options
 from kcv.models.common import image_input
 from kcv.models.common import model_inputs
 
@@ -29,7 +31,7 @@ CONFIGS = {
 }
 
 
-def vgg_features(inputs, depth, batch_norm, data_format):
+def vgg_features(inputs, depth, batch_norm, data_format, bn_epsilon=KERAS_BN_EPSILON):
     """The five convolutional blocks of VGG; returns the output of every block's pooling.
 
     Block ``b`` (1 to 5) is its 3x3 convolutions (stride 1, "same", i.e.
@@ -44,6 +46,7 @@ def vgg_features(inputs, depth, batch_norm, data_format):
         depth: 11, 13, 16 or 19.
         batch_norm: bool. BN between every convolution and its ReLU.
         data_format: ``"channels_last"`` or ``"channels_first"``.
+        bn_epsilon: float. Epsilon of the BN layers (Keras' 1e-3; torchvision's 1e-5).
 
     Returns:
         A list of the five pooled outputs, at strides 2, 4, 8, 16 and 32
@@ -56,7 +59,7 @@ def vgg_features(inputs, depth, batch_norm, data_format):
             x = Conv2D(filters, 3, padding="same", data_format=data_format, name=name)(x)
             if batch_norm:
                 x = keras.layers.BatchNormalization(
-                    axis=channel_axis(data_format), name=f"{name}_bn"
+                    axis=channel_axis(data_format), epsilon=bn_epsilon, name=f"{name}_bn"
                 )(x)
             x = keras.layers.Activation("relu", name=f"{name}_act")(x)
         x = keras.layers.MaxPooling2D(
@@ -138,6 +141,7 @@ def VGG(
     dropout=0.5,
     fc_units=4096,
     name=None,
+    convention="keras",
 ):
     """VGG-11, 13, 16 or 19: stacks of 3x3 convolutions and three dense layers (Table 1).
 
@@ -168,6 +172,14 @@ def VGG(
     densely, converting the dense layers to convolutions, as
     :func:`kcv.models.FCN` does) and BN (added later, torchvision).
 
+    ``convention`` (:func:`kcv.models.common.convention_options`) matters
+    for the BN variants only: every VGG convolution is 3x3 with stride 1
+    ("same" is torchvision's ``padding=1``) and every pooling 2x2/2 without
+    padding, the same windows under both conventions. ``"keras"`` (default)
+    gives the BN layers Keras' epsilon 1e-3, ``"torchvision"``
+    ``nn.BatchNorm2d``'s 1e-5, with which
+    :func:`kcv.weights.load_torchvision` gives torchvision's logits.
+
     Args:
         depth: int. 11, 13, 16 or 19.
         batch_norm: bool. BN after every convolution (biases kept).
@@ -185,6 +197,8 @@ def VGG(
         fc_units: int. Width of the two hidden dense layers (paper: 4096;
             smaller for a quick experiment, not from the paper).
         name: str or None. Model name; None gives ``"vgg{depth}"`` (``_bn``).
+        convention: str. ``"keras"`` (default) or ``"torchvision"``: the BN
+            epsilon, as above.
 
     Returns:
         A ``keras.Model`` giving ``(B, classes)`` scores, or the 512-channel
@@ -210,6 +224,7 @@ def VGG(
     _validation.activation("classifier_activation", classifier_activation)
     _validation.number("dropout", dropout, 0, 1, high_open=True)
     _validation.positive_int("fc_units", fc_units)
+    epsilon = convention_options(convention)["bn_epsilon"]
     inputs, data_format = image_input(
         input_shape,
         224,
@@ -218,7 +233,7 @@ def VGG(
         require_size=include_top,
         input_tensor=input_tensor,
     )
-    x = vgg_features(inputs, depth, batch_norm, data_format)[-1]
+    x = vgg_features(inputs, depth, batch_norm, data_format, bn_epsilon=epsilon)[-1]
     if include_top:
         outputs = fully_connected_top(
             x,

@@ -1,0 +1,762 @@
+"""Pretrained weights from PyTorch's model zoo on kcv's models, on every backend.
+
+:func:`load_torchvision` copies a torchvision state dict (a ``.pth`` or
+``.safetensors`` file, or a dict of arrays) into the kcv model of the same
+architecture: it maps torchvision's parameter names to kcv's layers,
+transposes the kernel layouts (PyTorch's ``(out, in, kh, kw)`` to Keras'
+``(kh, kw, in, out)``) and checks that every name and shape fits, so that
+the model gives torchvision's logits on JAX, TensorFlow and PyTorch alike.
+:func:`preprocessing` gives the image preprocessing that goes with a weight
+set (resize, centre crop, ImageNet mean and standard deviation), computed
+with NumPy so that every backend receives the same numbers.
+
+The same weights give the same outputs only under the same arithmetic, and
+Keras' and PyTorch's conventions differ in two places that a state dict
+does not record. Padding: Keras' ``"same"`` pads a strided layer on an even
+input by one pixel at the end, PyTorch's ``padding=1`` by one pixel on both
+sides; batch normalization: Keras' epsilon is 1e-3, PyTorch's 1e-5. kcv's
+models take ``convention="torchvision"`` for PyTorch's arithmetic
+(:func:`kcv.models.common.convention_options`), and :func:`load_torchvision`
+refuses a model built otherwise instead of returning other logits silently.
+
+Nothing is downloaded here: the state dict is the user's (torchvision's
+``weights.get_state_dict()``, or the file from the URL its documentation
+lists). Reading a ``.pth`` file needs PyTorch (:func:`kcv.backend.load_torch_file`),
+a ``.safetensors`` file the ``safetensors`` package; a dict of NumPy arrays
+needs neither.
+
+Reference:
+    torchvision ``models/`` (``resnet.py``, ``vgg.py``, ``alexnet.py``,
+    ``squeezenet.py``, ``shufflenetv2.py``, ``mobilenetv2.py``,
+    ``mobilenetv3.py``: parameter names and layouts) and
+    ``transforms/_presets.py`` (``ImageClassification``: the preprocessing
+    of the ImageNet weights).
+"""
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+
+from kcv import _validation
+from kcv import backend
+from kcv import layers
+from kcv import training
+
+# --- mapping torchvision's names onto kcv's layers -------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Slot:
+    """One torchvision module (``prefix``: its name in the state dict) and the kcv layer
+    holding its weights; ``kind`` says how the layouts differ. A dense layer after a
+    flatten also needs the ``(H, W, C)`` of the flattened map (``flat_input``)."""
+
+    prefix: str
+    layer: keras.layers.Layer
+    kind: str  # conv, depthwise, bn, dense, dense_from_conv (1x1 conv), dense_from_flatten
+    flat_input: tuple = None
+
+
+def _kernel_to_keras(kind, array, keras_shape):
+    """A torchvision weight array in the layout of the Keras kernel of shape ``keras_shape``."""
+    if kind == "conv":  # (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
+        return array.transpose(2, 3, 1, 0)
+    if kind == "depthwise":  # (C·M, 1, kh, kw), channel c·M + m -> (kh, kw, C, M)
+        kh, kw, channels, multiplier = keras_shape
+        return array.reshape(channels, multiplier, kh, kw).transpose(2, 3, 0, 1)
+    if kind == "dense":  # (out, in) -> (in, out)
+        return array.T
+    if kind == "dense_from_conv":  # (out, in, 1, 1) -> (in, out)
+        return array.reshape(array.shape[:2]).T
+    # dense_from_flatten: torch flattens (C, H, W), Keras' Flatten (H, W, C) in either format.
+    (height, width, channels), _ = keras_shape
+    out = array.shape[0]
+    return array.reshape(out, channels, height, width).transpose(2, 3, 1, 0).reshape(-1, out)
+
+
+def _torch_kernel_shape(kind, keras_shape):
+    """The shape torchvision stores for a Keras kernel of ``keras_shape``."""
+    if kind == "conv":
+        kh, kw, fan_in, out = keras_shape
+        return (out, fan_in, kh, kw)
+    if kind == "depthwise":
+        kh, kw, channels, multiplier = keras_shape
+        return (channels * multiplier, 1, kh, kw)
+    if kind == "dense_from_conv":
+        return (keras_shape[1], keras_shape[0], 1, 1)
+    if kind == "dense_from_flatten":
+        return (keras_shape[1][1], int(np.prod(keras_shape[0])))
+    return (keras_shape[1], keras_shape[0])  # dense
+
+
+def _assignments(slot):
+    """``[(torch key, variable, torch shape, to_keras)]`` for one slot."""
+    layer, kind = slot.layer, slot.kind
+    if kind == "bn":
+        pairs = [
+            ("weight", layer.gamma),
+            ("bias", layer.beta),
+            ("running_mean", layer.moving_mean),
+            ("running_var", layer.moving_variance),
+        ]
+        return [(f"{slot.prefix}.{n}", v, tuple(v.shape), lambda a: a) for n, v in pairs]
+    kernel = layer.kernel
+    keras_shape = tuple(kernel.shape)
+    if kind == "dense_from_flatten":
+        keras_shape = (slot.flat_input, keras_shape)
+    found = [
+        (
+            f"{slot.prefix}.weight",
+            kernel,
+            _torch_kernel_shape(kind, keras_shape),
+            lambda a: _kernel_to_keras(kind, a, keras_shape),
+        )
+    ]
+    if getattr(layer, "use_bias", False):
+        found.append((f"{slot.prefix}.bias", layer.bias, tuple(layer.bias.shape), lambda a: a))
+    return found
+
+
+def _flatten_input(model):
+    """``(H, W, C)`` of the map the model's ``flatten`` layer flattens."""
+    flatten = model.get_layer("flatten")
+    shape = tuple(flatten.input.shape[1:])
+    return shape if flatten.data_format == "channels_last" else (*shape[1:], shape[0])
+
+
+def _has(model, name):
+    return any(layer.name == name for layer in model.layers)
+
+
+def _typed(layer_list, cls):
+    return [layer for layer in layer_list if isinstance(layer, cls)]
+
+
+def _conv_bn_slots(prefix, unit, conv_kind="conv"):
+    """``prefix.0`` / ``prefix.1``: torchvision's ``Conv2dNormActivation`` of a kcv unit."""
+    conv_cls = keras.layers.DepthwiseConv2D if conv_kind == "depthwise" else keras.layers.Conv2D
+    conv = _typed(unit, conv_cls)[0]
+    bn = _typed(unit, keras.layers.BatchNormalization)[0]
+    return [_Slot(f"{prefix}.0", conv, conv_kind), _Slot(f"{prefix}.1", bn, "bn")]
+
+
+def _sequential_slots(prefix, layer_list):
+    """torchvision ``nn.Sequential`` indices for kcv layers in the same order.
+
+    Every kcv layer but a ``ZeroPadding2D`` (which torchvision folds into the
+    convolution) takes the next index; convolutions and BN get a slot.
+    """
+    slots, index = [], 0
+    for layer in layer_list:
+        if isinstance(layer, keras.layers.ZeroPadding2D):
+            continue
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            slots.append(_Slot(f"{prefix}.{index}", layer, "depthwise"))
+        elif isinstance(layer, keras.layers.Conv2D):
+            slots.append(_Slot(f"{prefix}.{index}", layer, "conv"))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            slots.append(_Slot(f"{prefix}.{index}", layer, "bn"))
+        index += 1
+    return slots
+
+
+def _head(model, mapping):
+    """Slots of a classifier (``{kcv layer: (torch prefix, kind)}``), if the model has it."""
+    return [
+        _Slot(
+            prefix,
+            model.get_layer(name),
+            kind,
+            _flatten_input(model) if kind == "dense_from_flatten" else None,
+        )
+        for name, (prefix, kind) in mapping.items()
+        if _has(model, name)
+    ]
+
+
+def _resnet(model):
+    slots = [
+        _Slot("conv1", model.get_layer("conv1"), "conv"),
+        _Slot("bn1", model.get_layer("conv1_bn"), "bn"),
+    ]
+    for block in _typed(model.layers, (layers.BasicBlock, layers.Bottleneck)):
+        stage, index = map(int, re.fullmatch(r"conv(\d+)_block(\d+)", block.name).groups())
+        prefix = f"layer{stage - 1}.{index - 1}"
+        for number, unit in enumerate(block.units, start=1):
+            slots.append(
+                _Slot(f"{prefix}.conv{number}", _typed(unit, keras.layers.Conv2D)[0], "conv")
+            )
+            slots.append(
+                _Slot(
+                    f"{prefix}.bn{number}", _typed(unit, keras.layers.BatchNormalization)[0], "bn"
+                )
+            )
+        if block.shortcut is not None:
+            slots += _conv_bn_slots(f"{prefix}.downsample", block.shortcut)
+    return slots + _head(model, {"predictions": ("fc", "dense")}), ("fc.",)
+
+
+def _vgg(model):
+    slots, index = [], 0
+    for layer in model.layers:
+        if not re.match(r"block\d+_", layer.name):
+            continue
+        if isinstance(layer, keras.layers.Conv2D):
+            slots.append(_Slot(f"features.{index}", layer, "conv"))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            slots.append(_Slot(f"features.{index}", layer, "bn"))
+        index += 1  # the conv, its BN, its ReLU and each pool are modules of `features`
+    head = {
+        "fc1": ("classifier.0", "dense_from_flatten"),
+        "fc2": ("classifier.3", "dense"),
+        "predictions": ("classifier.6", "dense"),
+    }
+    return slots + _head(model, head), ("classifier.",)
+
+
+def _alexnet(model):
+    features = {"conv1": 0, "conv2": 3, "conv3": 6, "conv4": 8, "conv5": 10}
+    slots = [_Slot(f"features.{i}", model.get_layer(name), "conv") for name, i in features.items()]
+    head = {
+        "fc1": ("classifier.1", "dense_from_flatten"),
+        "fc2": ("classifier.4", "dense"),
+        "predictions": ("classifier.6", "dense"),
+    }
+    return slots + _head(model, head), ("classifier.",)
+
+
+def _squeezenet(model):
+    slots, index = [_Slot("features.0", model.get_layer("conv1"), "conv")], 2  # conv1, ReLU
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            index += 1
+        elif isinstance(layer, layers.FireModule):
+            prefix = f"features.{index}"
+            for torch_name, unit in (
+                ("squeeze", layer.squeeze_layers),
+                ("expand1x1", layer.expand_1x1_layers),
+                ("expand3x3", layer.expand_3x3_layers),
+            ):
+                slots.append(_Slot(f"{prefix}.{torch_name}", unit[0], "conv"))
+            index += 1
+    return slots + _head(model, {"conv10": ("classifier.1", "conv")}), ("classifier.",)
+
+
+def _shufflenet(model):
+    slots = _conv_bn_slots("conv1", [model.get_layer("conv1"), model.get_layer("conv1_bn")])
+    for unit in _typed(model.layers, layers.ShuffleNetV2Unit):
+        stage, index = map(int, re.fullmatch(r"stage(\d+)_unit(\d+)", unit.name).groups())
+        prefix = f"stage{stage}.{index - 1}"
+        slots += _sequential_slots(f"{prefix}.branch1", unit.branch1)
+        slots += _sequential_slots(f"{prefix}.branch2", unit.branch2)
+    slots += _conv_bn_slots("conv5", [model.get_layer("conv5"), model.get_layer("conv5_bn")])
+    return slots + _head(model, {"predictions": ("fc", "dense")}), ("fc.",)
+
+
+def _inverted_residual_slots(prefix, block):
+    """An InvertedResidual's slots: units ``prefix.k.0/1``; MobileNetV2's projection
+    ``prefix.k`` / ``prefix.k+1``, MobileNetV3's ``prefix.k.0/1``; SE ``prefix.k.fc1/fc2``."""
+    by_name = {layer.name: layer for layer in block.blocks}
+    v3 = block.expanded_channels is not None
+    slots, index = [], 0
+    if "expand" in by_name:
+        slots += _conv_bn_slots(f"{prefix}.0", [by_name["expand"], by_name["expand_bn"]])
+        index += 1
+    slots += _conv_bn_slots(
+        f"{prefix}.{index}", [by_name["depthwise"], by_name["depthwise_bn"]], "depthwise"
+    )
+    index += 1
+    if "squeeze_excite" in by_name:
+        se = by_name["squeeze_excite"]
+        slots.append(_Slot(f"{prefix}.{index}.fc1", se.reduce, "dense_from_conv"))
+        slots.append(_Slot(f"{prefix}.{index}.fc2", se.expand, "dense_from_conv"))
+        index += 1
+    if v3:
+        return slots + _conv_bn_slots(
+            f"{prefix}.{index}", [by_name["project"], by_name["project_bn"]]
+        )
+    return slots + [
+        _Slot(f"{prefix}.{index}", by_name["project"], "conv"),
+        _Slot(f"{prefix}.{index + 1}", by_name["project_bn"], "bn"),
+    ]
+
+
+def _mobilenet(model):
+    blocks = _typed(model.layers, layers.InvertedResidual)
+    v3 = blocks[0].expanded_channels is not None
+    slots = _conv_bn_slots("features.0", [model.get_layer("conv1"), model.get_layer("conv1_bn")])
+    for number, block in enumerate(blocks, start=1):
+        inner = "block" if v3 else "conv"
+        slots += _inverted_residual_slots(f"features.{number}.{inner}", block)
+    last = [model.get_layer("conv_last"), model.get_layer("conv_last_bn")]
+    slots += _conv_bn_slots(f"features.{len(blocks) + 1}", last)
+    if v3:
+        head = {"pre_logits": ("classifier.0", "dense"), "predictions": ("classifier.3", "dense")}
+    else:
+        head = {"predictions": ("classifier.1", "dense")}
+    return slots + _head(model, head), ("classifier.",)
+
+
+# family: (slot maker, torchvision's BN epsilon)
+_FAMILIES = {
+    "ResNet": (_resnet, 1e-5),
+    "VGG": (_vgg, 1e-5),
+    "AlexNet": (_alexnet, 1e-5),
+    "SqueezeNet": (_squeezenet, 1e-5),
+    "ShuffleNetV2": (_shufflenet, 1e-5),
+    "MobileNetV2": (_mobilenet, 1e-5),
+    "MobileNetV3": (_mobilenet, 1e-3),  # torchvision's BatchNorm2d(eps=0.001)
+}
+_SUPPORTED = (
+    "ResNet, ResNeXt, VGG (with or without BN), AlexNet(variant='torchvision'), SqueezeNet, "
+    "ShuffleNetV2, MobileNetV2 or MobileNetV3"
+)
+
+
+def _family(model):
+    """The torchvision family of a kcv model, from the blocks and layers it is made of."""
+    if not isinstance(model, keras.Model):
+        _validation.fail(
+            "model",
+            f"a kcv model (keras.Model) with torchvision weights: {_SUPPORTED}",
+            model,
+            received=type(model).__name__,
+        )
+    types = {type(layer) for layer in model.layers}
+    names = {layer.name for layer in model.layers}
+    inverted = _typed(model.layers, layers.InvertedResidual)
+    if layers.ShuffleNetV2Unit in types:
+        return "ShuffleNetV2"
+    if layers.FireModule in types:
+        return "SqueezeNet"
+    if inverted:
+        return "MobileNetV2" if inverted[0].expanded_channels is None else "MobileNetV3"
+    if types & {layers.BasicBlock, layers.Bottleneck}:
+        return "ResNet"
+    if "block1_conv1" in names:
+        return "VGG"
+    if {"conv1", "conv5", "pool5"} <= names and layers.LocalResponseNormalization not in types:
+        return "AlexNet"  # the paper's variant normalises (LRN) and groups: no torchvision weights
+    _validation.fail(
+        "model",
+        f"a kcv model with torchvision weights: {_SUPPORTED}",
+        model,
+        received=f"keras.Model {model.name!r}",
+    )
+
+
+# Layers whose "same" padding differs from PyTorch's where they stride.
+_WINDOWED = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+)
+
+
+def _convention_problems(model, family):
+    """What in ``model`` computes differently from torchvision with the same weights."""
+    epsilon = _FAMILIES[family][1]
+    same_padded, epsilons = [], set()
+    for layer in training.sublayers(model):
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.epsilon != epsilon:
+            epsilons.add(layer.epsilon)
+        if isinstance(layer, _WINDOWED) and layer.padding == "same" and max(layer.strides) > 1:
+            window = layer.pool_size if hasattr(layer, "pool_size") else layer.kernel_size
+            if max(window) > 1:
+                same_padded.append(layer.path or layer.name)
+    problems = []
+    if same_padded:
+        shown = ", ".join(same_padded[:4]) + (", ..." if len(same_padded) > 4 else "")
+        problems.append(f'strided layers padded "same" ({shown})')
+    if epsilons:
+        problems.append(f"BN epsilon {sorted(epsilons)} where torchvision's is {epsilon:g}")
+    return problems
+
+
+# --- reading state dicts ---------------------------------------------------------------
+
+
+def _as_array(value):
+    """A NumPy array from a tensor of any framework (a torch tensor without importing torch)."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor, on any device
+        value = value.detach().cpu()
+        # float32 for every float (bfloat16 has no NumPy type; kcv's variables are float32).
+        return (value.float() if value.is_floating_point() else value).numpy()
+    return np.asarray(value)
+
+
+def _read_safetensors(path):
+    try:
+        from safetensors.numpy import load_file
+    except ImportError as error:
+        raise ImportError(
+            f"Reading {path!r} needs the safetensors package: pip install safetensors "
+            "(or load the file yourself and pass the state dict as a dict of arrays)."
+        ) from error
+    return load_file(path)
+
+
+def _read_state_dict(state_dict_or_path):
+    """``{name: numpy array}`` from a state dict or a ``.pth`` / ``.safetensors`` path."""
+    source = state_dict_or_path
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not path.endswith((".pth", ".pt", ".safetensors")):
+            _validation.fail(
+                "state_dict_or_path",
+                "a dict of arrays or the path of a .pth, .pt or .safetensors file",
+                source,
+            )
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No state dict file at {path!r}.")
+        source = (
+            _read_safetensors(path)
+            if path.endswith(".safetensors")
+            else backend.load_torch_file(path)
+        )
+    if not isinstance(source, Mapping) or not all(isinstance(k, str) for k in source):
+        _validation.fail(
+            "state_dict_or_path",
+            "a state dict (a mapping of parameter names to tensors or arrays) or its file",
+            state_dict_or_path,
+            received=type(source).__name__,
+        )
+    return {
+        name: _as_array(value)
+        for name, value in source.items()
+        if not name.endswith("num_batches_tracked")  # BN's step counter: no Keras counterpart
+    }
+
+
+def _listed(names, limit=8):
+    names = sorted(names)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def load_torchvision(model, state_dict_or_path):
+    """Copies a torchvision state dict into the kcv model of the same architecture.
+
+    Every parameter is mapped by name: torchvision's ``layer1.0.conv1.weight``
+    is ResNet block ``conv2_block1``'s ``conv1`` kernel, ``features.3.squeeze``
+    SqueezeNet's ``fire2`` squeeze, and so on, for ResNet and ResNeXt
+    (:func:`kcv.models.ResNet`, :func:`kcv.models.ResNeXt`; ``cardinality=1,
+    width_per_group=128`` is ``wide_resnet50_2``), VGG with and without BN,
+    AlexNet (``variant="torchvision"``), SqueezeNet 1.0 and 1.1,
+    ShuffleNetV2, MobileNetV2 and MobileNetV3. Layouts are converted:
+    convolution kernels ``(out, in / groups, kh, kw)`` to ``(kh, kw, in /
+    groups, out)`` (grouped ResNeXt convolutions included); depthwise kernels
+    ``(C, 1, kh, kw)`` to ``(kh, kw, C, 1)``; ``Linear`` weights ``(out,
+    in)`` to dense kernels ``(in, out)``; MobileNetV3's SE ``1x1``
+    convolutions to dense kernels; the first dense layer of AlexNet and VGG
+    from PyTorch's ``(C, H, W)`` flattening to Keras' ``(H, W, C)``, in
+    ``channels_first`` models too (Keras' ``Flatten`` flattens channels
+    last in both formats). BN's ``weight``, ``bias``, ``running_mean`` and
+    ``running_var`` become ``gamma``, ``beta``, ``moving_mean`` and
+    ``moving_variance``; ``num_batches_tracked`` is ignored.
+
+    The model must compute as torchvision does: built with
+    ``convention="torchvision"`` (torchvision's padding of strided layers and
+    its BN epsilon; see :func:`kcv.models.common.convention_options`), else a
+    ``ValueError`` says what differs. A model without its classifier
+    (``include_top=False``) takes a full state dict: the classifier's
+    entries (``fc.*``, ``classifier.*``) are then ignored. Use
+    ``classifier_activation=None`` to compare logits.
+
+    Args:
+        model: a kcv model (``keras.Model``) of one of the families above,
+            built with ``convention="torchvision"``.
+        state_dict_or_path: a mapping of torchvision parameter names to
+            tensors (torch, NumPy or any array), e.g. ``torch_model.state_dict()``,
+            or the path of a ``.pth`` / ``.pt`` file (read with
+            ``torch.load(..., weights_only=True)``; needs PyTorch) or of a
+            ``.safetensors`` file (needs the ``safetensors`` package).
+
+    Returns:
+        ``model``, its weights replaced.
+
+    Raises:
+        ValueError: naming ``model`` (not a supported family, or built with
+            Keras' convention, or with weights torchvision's model has not,
+            e.g. SE blocks), or ``state_dict_or_path`` (keys missing from or
+            unknown to the model, listed; a shape that does not fit, with the
+            key, the expected and the received shape).
+        ImportError: a ``.pth`` file without PyTorch, a ``.safetensors``
+            file without the ``safetensors`` package.
+
+    Example:
+
+    >>> import kcv
+    >>> model = kcv.models.ResNet(
+    ...     18, convention="torchvision", classifier_activation=None)
+    >>> kcv.weights.load_torchvision(model, "resnet18-f37072fd.pth")  # doctest: +SKIP
+    >>> prep = kcv.weights.preprocessing("ResNet18_Weights.IMAGENET1K_V1")
+    >>> logits = model.predict(prep(images))  # doctest: +SKIP
+
+    Reference:
+        torchvision ``models/`` (the modules' names and layouts);
+        ``torch.nn.Conv2d``, ``torch.nn.Linear``, ``torch.nn.BatchNorm2d``.
+    """
+    family = _family(model)
+    problems = _convention_problems(model, family)
+    if problems:
+        _validation.fail(
+            "model",
+            f'built with convention="torchvision" (e.g. kcv.models.{family}(..., '
+            "convention=\"torchvision\")): torchvision's weights give torchvision's "
+            "logits only with its padding and BN epsilon",
+            model,
+            received=f"{model.name!r} with {' and '.join(problems)}",
+        )
+    slots, head_prefixes = _FAMILIES[family][0](model)
+    state = _read_state_dict(state_dict_or_path)
+    assignments = [entry for slot in slots for entry in _assignments(slot)]
+    expected = {key for key, *_ in assignments}
+    uncovered = {id(v) for v in model.weights} - {id(v) for _, v, *_ in assignments}
+    if uncovered:
+        paths = [v.path for v in model.weights if id(v) in uncovered]
+        _validation.fail(
+            "model",
+            f"a {family} as torchvision builds it (no weights torchvision's model lacks)",
+            model,
+            received=f"{model.name!r} with weights {_listed(paths, 4)}",
+        )
+    has_head = any(f"{slot.prefix}.".startswith(head_prefixes) for slot in slots)
+    given = {k for k in state if has_head or not k.startswith(head_prefixes)}
+    missing, unknown = expected - given, given - expected
+    if missing or unknown:
+        found = []
+        if missing:
+            found.append(f"missing {len(missing)} key(s) the model needs: {_listed(missing)}")
+        if unknown:
+            found.append(f"{len(unknown)} key(s) the model does not have: {_listed(unknown)}")
+        _validation.fail(
+            "state_dict_or_path",
+            f"a state dict of torchvision's {family} with the model's configuration",
+            state_dict_or_path,
+            received="a state dict " + "; ".join(found),
+        )
+    wrong = [
+        f"{key}: expected {shape}, received {tuple(state[key].shape)}"
+        for key, _, shape, _ in assignments
+        if tuple(state[key].shape) != shape
+    ]
+    if wrong:
+        _validation.fail(
+            "state_dict_or_path",
+            "a state dict whose shapes fit the model (same depth, widths and classes)",
+            state_dict_or_path,
+            received="a state dict with " + "; ".join(wrong[:8]),
+        )
+    for key, variable, _, to_keras in assignments:
+        variable.assign(np.ascontiguousarray(to_keras(state[key]), dtype=variable.dtype))
+    return model
+
+
+# --- preprocessing ---------------------------------------------------------------------
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# torchvision's ImageNet weight sets: (resize_size, crop_size) of the ImageClassification
+# preset in each Weights entry ("transforms=partial(ImageClassification, crop_size=224,
+# resize_size=232)"; resize_size defaults to 256), bilinear, ImageNet mean and std.
+TORCHVISION_WEIGHTS = {
+    "AlexNet_Weights.IMAGENET1K_V1": (256, 224),
+    **{
+        f"VGG{depth}{bn}_Weights.IMAGENET1K_V1": (256, 224)
+        for depth in (11, 13, 16, 19)
+        for bn in ("", "_BN")
+    },
+    "ResNet18_Weights.IMAGENET1K_V1": (256, 224),
+    "ResNet34_Weights.IMAGENET1K_V1": (256, 224),
+    "ResNet50_Weights.IMAGENET1K_V1": (256, 224),
+    "ResNet50_Weights.IMAGENET1K_V2": (232, 224),
+    "ResNet101_Weights.IMAGENET1K_V1": (256, 224),
+    "ResNet101_Weights.IMAGENET1K_V2": (232, 224),
+    "ResNet152_Weights.IMAGENET1K_V1": (256, 224),
+    "ResNet152_Weights.IMAGENET1K_V2": (232, 224),
+    "ResNeXt50_32X4D_Weights.IMAGENET1K_V1": (256, 224),
+    "ResNeXt50_32X4D_Weights.IMAGENET1K_V2": (232, 224),
+    "ResNeXt101_32X8D_Weights.IMAGENET1K_V1": (256, 224),
+    "ResNeXt101_32X8D_Weights.IMAGENET1K_V2": (232, 224),
+    "ResNeXt101_64X4D_Weights.IMAGENET1K_V1": (232, 224),
+    "Wide_ResNet50_2_Weights.IMAGENET1K_V1": (256, 224),
+    "Wide_ResNet50_2_Weights.IMAGENET1K_V2": (232, 224),
+    "Wide_ResNet101_2_Weights.IMAGENET1K_V1": (256, 224),
+    "Wide_ResNet101_2_Weights.IMAGENET1K_V2": (232, 224),
+    "SqueezeNet1_0_Weights.IMAGENET1K_V1": (256, 224),
+    "SqueezeNet1_1_Weights.IMAGENET1K_V1": (256, 224),
+    "ShuffleNet_V2_X0_5_Weights.IMAGENET1K_V1": (256, 224),
+    "ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1": (256, 224),
+    "ShuffleNet_V2_X1_5_Weights.IMAGENET1K_V1": (232, 224),
+    "ShuffleNet_V2_X2_0_Weights.IMAGENET1K_V1": (232, 224),
+    "MobileNet_V2_Weights.IMAGENET1K_V1": (256, 224),
+    "MobileNet_V2_Weights.IMAGENET1K_V2": (232, 224),
+    "MobileNet_V3_Large_Weights.IMAGENET1K_V1": (256, 224),
+    "MobileNet_V3_Large_Weights.IMAGENET1K_V2": (232, 224),
+    "MobileNet_V3_Small_Weights.IMAGENET1K_V1": (256, 224),
+}
+
+
+def _resampling_matrix(size_in, size_out):
+    """PIL's antialiased bilinear resampling of one axis as a ``(size_out, size_in)`` matrix.
+
+    Output pixel ``i`` averages the inputs with a triangle filter centred at
+    ``(i + 0.5) · s`` (``s = size_in / size_out``), widened to ``max(s, 1)``
+    pixels when shrinking, with weights normalised to sum to 1
+    (``ImagingResample``'s ``precompute_coeffs``; torchvision's
+    ``antialias=True`` resize implements the same filter).
+    """
+    scale = size_in / size_out
+    width = max(scale, 1.0)
+    matrix = np.zeros((size_out, size_in))
+    for i in range(size_out):
+        centre = (i + 0.5) * scale
+        low = max(int(centre - width + 0.5), 0)
+        high = min(int(centre + width + 0.5), size_in)
+        taps = np.arange(low, high)
+        weights = np.clip(1.0 - np.abs((taps - centre + 0.5) / width), 0.0, None)
+        matrix[i, low:high] = weights / weights.sum()
+    return matrix
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """The preprocessing of a weight set; calling it applies it to images.
+
+    torchvision's ``ImageClassification`` preset: resize the shorter side to
+    ``resize_size`` (bilinear, antialiased; the longer side to
+    ``int(resize_size · long / short)``), crop the central ``crop_size`` x
+    ``crop_size`` square (offsets ``int(round((n - crop_size) / 2))``), scale
+    the values to [0, 1] (integer images are divided by their type's
+    maximum, 255 for ``uint8``; float images must already lie in [0, 1]),
+    then subtract ``mean`` and divide by ``std`` per channel (RGB order).
+    Computed in float64 with NumPy, so every backend receives the same
+    numbers; torchvision resizes ``uint8`` images in 8 bits (PIL rounds
+    after each of its two passes), which moves its values by up to about
+    one grey level (1/255 before normalisation).
+
+    Args:
+        name: str. The weight set, as torchvision names it.
+        resize_size: int. Shorter side after resizing.
+        crop_size: int. Side of the central crop (the model's input size).
+        mean: tuple of 3 floats. Per-channel mean of the [0, 1] inputs.
+        std: tuple of 3 floats. Per-channel standard deviation.
+        interpolation: str. ``"bilinear"`` (torchvision's, antialiased).
+
+    Example:
+
+    >>> import numpy as np, kcv
+    >>> prep = kcv.weights.preprocessing("ResNet50_Weights.IMAGENET1K_V2")
+    >>> prep.resize_size, prep.crop_size
+    (232, 224)
+    >>> prep(np.zeros((300, 400, 3), "uint8")).shape
+    (224, 224, 3)
+
+    Reference:
+        torchvision ``transforms/_presets.py``, ``ImageClassification``;
+        ``transforms/functional.py`` (``resize``, ``center_crop``).
+    """
+
+    name: str
+    resize_size: int
+    crop_size: int
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    interpolation: str = "bilinear"
+
+    def __call__(self, images, data_format=None):
+        """Preprocesses one image ``(H, W, 3)`` or a batch ``(B, H, W, 3)`` of one size.
+
+        Args:
+            images: array-like (NumPy, PIL image, ...), channels last, RGB;
+                integer values (``uint8``: 0-255) or floats in [0, 1].
+            data_format: str or None. Layout of the result;
+                None reads ``keras.config.image_data_format()``.
+
+        Returns:
+            A float32 NumPy array ``(crop, crop, 3)`` or ``(B, crop, crop,
+            3)`` (channels first: ``(3, crop, crop)``, ``(B, 3, crop,
+            crop)``).
+        """
+        data_format = _validation.data_format(data_format)
+        array = np.asarray(images)
+        single = array.ndim == 3
+        if array.ndim not in (3, 4) or array.shape[-1] != len(self.mean):
+            _validation.fail(
+                "images",
+                "an image (H, W, 3) or a batch (B, H, W, 3), channels last",
+                images,
+                received=f"an array of shape {array.shape}",
+            )
+        batch = array[None] if single else array
+        if np.issubdtype(batch.dtype, np.integer):
+            batch = batch / np.iinfo(batch.dtype).max
+        batch = batch.astype("float64")
+        height, width = batch.shape[1:3]
+        short, long = sorted((height, width))
+        resized_long = int(self.resize_size * long / short)
+        new_h, new_w = (
+            (self.resize_size, resized_long)
+            if height <= width
+            else (resized_long, self.resize_size)
+        )
+        batch = np.einsum("oh,bhwc->bowc", _resampling_matrix(height, new_h), batch)
+        batch = np.einsum("pw,bowc->bopc", _resampling_matrix(width, new_w), batch)
+        top = int(round((new_h - self.crop_size) / 2.0))
+        left = int(round((new_w - self.crop_size) / 2.0))
+        batch = batch[:, top : top + self.crop_size, left : left + self.crop_size]
+        batch = ((batch - np.asarray(self.mean)) / np.asarray(self.std)).astype("float32")
+        if data_format == "channels_first":
+            batch = batch.transpose(0, 3, 1, 2)
+        return batch[0] if single else batch
+
+
+def preprocessing(name):
+    """The preprocessing that goes with a torchvision weight set.
+
+    ``name`` is torchvision's name of the weights, ``"<Weights enum>.<tag>"``
+    (``str(torchvision.models.ResNet50_Weights.IMAGENET1K_V1)``), for the
+    weight sets of the models :func:`load_torchvision` loads
+    (``TORCHVISION_WEIGHTS`` lists them). All are torchvision's ImageNet
+    preset with a 224 crop, mean ``(0.485, 0.456, 0.406)``, std ``(0.229,
+    0.224, 0.225)`` and inputs in [0, 1]; they differ in the resize: 256
+    for the original ("V1") weights, 232 for those of torchvision's newer
+    recipe (ResNet-50/101/152 and ResNeXt "V2", MobileNetV2/V3-Large "V2",
+    ShuffleNetV2 x1.5 and x2.0). GoogLeNet and Inception v3 are not listed:
+    torchvision's pretrained models re-normalise their input inside the
+    network (``transform_input=True``), which kcv's models do not.
+
+    Args:
+        name: str. E.g. ``"ResNet50_Weights.IMAGENET1K_V1"``.
+
+    Returns:
+        A :class:`Preprocessing`: its fields are the numbers, calling it
+        applies it to images.
+
+    Example:
+
+    >>> import kcv
+    >>> prep = kcv.weights.preprocessing("MobileNet_V3_Small_Weights.IMAGENET1K_V1")
+    >>> prep.resize_size, prep.crop_size, prep.mean
+    (256, 224, (0.485, 0.456, 0.406))
+
+    Reference:
+        torchvision ``models/*.py`` (each ``Weights`` entry's ``transforms``)
+        and ``transforms/_presets.py`` (``ImageClassification``).
+    """
+    if name not in TORCHVISION_WEIGHTS:
+        _validation.fail(
+            "name",
+            "a torchvision weight set such as 'ResNet50_Weights.IMAGENET1K_V1' "
+            "(kcv.weights.TORCHVISION_WEIGHTS lists them)",
+            name,
+        )
+    resize_size, crop_size = TORCHVISION_WEIGHTS[name]
+    return Preprocessing(name, resize_size, crop_size)

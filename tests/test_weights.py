@@ -1,0 +1,544 @@
+"""kcv.weights: torchvision's weights give torchvision's logits on every backend.
+
+The reference networks are torchvision's, rewritten in plain ``torch.nn``
+(tests/torch_references.py: torchvision cannot be installed beside this
+machine's PyTorch), with random weights and random BN statistics. Each
+parity test loads a reference's ``state_dict()`` into the kcv model built
+with ``convention="torchvision"`` and compares logits on random images;
+PyTorch runs in this process whatever ``KERAS_BACKEND`` is.
+
+Tolerance: ``max |kcv - torch| <= 1e-4 · max |torch|``, relative to the
+logits' scale (0.03 to 60 here: random networks). Both sides compute in
+float32 through 10 to 70 layers (measured: at most 6e-6 of the scale), so
+1e-4 leaves a margin of more than 10; the arithmetic the convention fixes
+moves the logits far more (BN epsilon 1e-3 instead of 1e-5: more than 10x
+the tolerance, see test_the_tolerance_sees_the_bn_epsilon; "same" padding:
+of the order of the logits themselves, 0.7x to 2x their scale).
+
+Every full torchvision configuration (each depth, width and BN variant) is
+checked name by name and shape by shape without computing
+(``keras.StatelessScope``). The forward comparisons run one or two full
+configurations per family (ResNet-18, ResNeXt-50 32x4d, VGG-11-BN, AlexNet,
+SqueezeNet 1.0 and 1.1, ShuffleNetV2 x1.0, MobileNetV2, MobileNetV3-Small:
+the deeper or wider ones repeat the same blocks, and cost JAX more
+compilation than this file's budget of about two minutes per backend) and two
+narrowed ones (VGG-11 without BN and the channels_first AlexNet, dense
+layers of 64 units), at 64x64: VGG at 32x32 (its classifier repeats the
+1x1 map), AlexNet at 224x224, where its classifier sees a real 6x6 map, so
+that PyTorch's ``(C, H, W)`` flattening order is tested in both formats.
+"""
+
+import sys
+
+import keras
+import numpy as np
+import pytest
+import torch
+import torch_references as tr
+
+import kcv
+from kcv import backend
+
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(autouse=True)
+def _seeded_torch():
+    """The references' random weights are the same in every run."""
+    torch.manual_seed(0)
+
+
+def _images(size, batch=2, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, 3, size, size)).astype("float32")
+
+
+def _logits(model, x):
+    """The kcv model's output for NCHW images ``x``, in the model's data format."""
+    if keras.config.image_data_format() == "channels_last":
+        x = x.transpose(0, 2, 3, 1)
+    return np.asarray(model.predict(x, batch_size=len(x), verbose=0))
+
+
+def _input_shape(size):
+    if keras.config.image_data_format() == "channels_last":
+        return (size, size, 3)
+    return (3, size, size)
+
+
+def _assert_parity(reference, model, size, batch=2, source=None):
+    """Loads ``reference``'s state dict (or ``source``) into ``model``; compares logits.
+
+    Returns:
+        ``(torch logits, max |diff|)``.
+    """
+    x = _images(size, batch)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    source = reference.state_dict() if source is None else source
+    assert kcv.weights.load_torchvision(model, source) is model
+    error = np.abs(_logits(model, x) - expected).max()
+    scale = np.abs(expected).max()
+    assert error <= TOLERANCE * scale, f"max |diff| {error:.3g} at logit scale {scale:.3g}"
+    return expected, error
+
+
+LOGITS = {"convention": "torchvision", "classifier_activation": None}
+# builder of the torch reference, builder of the kcv model (input shape -> model), input size
+PARITY = {
+    "resnet18": (
+        lambda: tr.resnet(18),
+        lambda s: kcv.models.ResNet(18, input_shape=s, **LOGITS),
+        64,
+    ),
+    "resnext50_32x4d": (
+        lambda: tr.resnet(50, groups=32, width_per_group=4),
+        lambda s: kcv.models.ResNeXt(50, 32, 4, input_shape=s, **LOGITS),
+        64,
+    ),
+    "vgg11_narrow": (
+        lambda: tr.VGG(11, fc_units=64),
+        lambda s: kcv.models.VGG(11, input_shape=s, fc_units=64, **LOGITS),
+        32,
+    ),
+    "vgg11_bn": (
+        lambda: tr.VGG(11, batch_norm=True),
+        lambda s: kcv.models.VGG(11, True, input_shape=s, **LOGITS),
+        32,
+    ),
+    "alexnet_224": (
+        tr.AlexNet,
+        lambda s: kcv.models.AlexNet("torchvision", input_shape=s, **LOGITS),
+        224,
+    ),
+    "alexnet_224_narrow": (
+        lambda: tr.AlexNet(fc_units=64),
+        lambda s: kcv.models.AlexNet("torchvision", input_shape=s, fc_units=64, **LOGITS),
+        224,
+    ),
+    "squeezenet1_0": (
+        lambda: tr.SqueezeNet("1_0"),
+        lambda s: kcv.models.SqueezeNet("1.0", input_shape=s, **LOGITS),
+        64,
+    ),
+    "shufflenet_v2_x1_0": (
+        lambda: tr.ShuffleNetV2(1.0),
+        lambda s: kcv.models.ShuffleNetV2(1.0, input_shape=s, **LOGITS),
+        64,
+    ),
+    "mobilenet_v2": (
+        tr.MobileNetV2,
+        lambda s: kcv.models.MobileNetV2(input_shape=s, **LOGITS),
+        64,
+    ),
+    "mobilenet_v3_small": (
+        lambda: tr.MobileNetV3("small"),
+        lambda s: kcv.models.MobileNetV3("small", input_shape=s, **LOGITS),
+        64,
+    ),
+}
+
+
+def _pair(name):
+    torch_builder, kcv_builder, size = PARITY[name]
+    reference = tr.randomize(torch_builder(), image_size=min(size, 64))
+    return reference, kcv_builder(_input_shape(size)), size
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(PARITY) - {"alexnet_224_narrow"}))
+def test_torchvision_weights_give_torchvision_logits(name):
+    reference, model, size = _pair(name)
+    _assert_parity(reference, model, size, batch=1 if size == 224 else 2)
+
+
+@pytest.mark.backend_independent
+def test_the_tolerance_sees_the_bn_epsilon():
+    """The comparison is sharp: Keras' BN epsilon (1e-3) instead of torchvision's (1e-5)
+    moves ResNet-18's logits by more than 10x the tolerance."""
+    reference = tr.randomize(tr.resnet(18))
+    x = torch.from_numpy(_images(64))
+    with torch.no_grad():
+        expected = reference(x).numpy()
+        for norm in reference.modules():
+            if isinstance(norm, torch.nn.BatchNorm2d):
+                norm.eps = 1e-3
+        shift = np.abs(reference(x).numpy() - expected).max()
+    assert shift > 10 * TOLERANCE * np.abs(expected).max()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "alexnet_224_narrow"])
+def test_channels_first_models_take_the_same_weights(name):
+    supported, reason = backend.channels_first_support()
+    if not supported:
+        pytest.skip(reason)
+    keras.config.set_image_data_format("channels_first")
+    reference, model, size = _pair(name)
+    _assert_parity(reference, model, size, batch=1 if size == 224 else 2)
+
+
+@pytest.mark.slow
+def test_a_model_without_its_classifier_takes_a_full_state_dict():
+    reference = tr.randomize(tr.resnet(18))
+    model = kcv.models.ResNet(
+        18, include_top=False, pooling="avg", input_shape=_input_shape(64), convention="torchvision"
+    )
+    kcv.weights.load_torchvision(model, reference.state_dict())  # fc.* ignored
+    x = _images(64)
+    reference.fc = torch.nn.Identity()
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(_logits(model, x), expected, atol=TOLERANCE * np.abs(expected).max())
+
+
+@pytest.mark.slow
+def test_state_dict_files_and_numpy_arrays_load_like_the_dict(tmp_path):
+    """SqueezeNet 1.1 from a .pth file, then from NumPy arrays (the parity test of 1.1)."""
+    reference = tr.randomize(tr.SqueezeNet("1_1"))
+    path = tmp_path / "squeezenet1_1.pth"
+    torch.save(reference.state_dict(), path)
+    model = kcv.models.SqueezeNet("1.1", input_shape=_input_shape(64), **LOGITS)
+    _assert_parity(reference, model, 64, source=str(path))
+    other = tr.SqueezeNet("1_1").eval()  # other random weights
+    numpy_state = {k: v.numpy() for k, v in other.state_dict().items()}
+    _assert_parity(other, model, 64, source=numpy_state)
+
+
+# --- every torchvision configuration: names and shapes ------------------------------------
+
+# torchvision builder name: (torch reference on the meta device, kcv model)
+RESNETS = (18, 34, 50, 101, 152)
+CONFIGURATIONS = {
+    **{f"resnet{d}": (lambda d=d: tr.resnet(d), kcv.models.ResNet, (d,)) for d in RESNETS},
+    "resnext50_32x4d": (
+        lambda: tr.resnet(50, groups=32, width_per_group=4),
+        kcv.models.ResNeXt,
+        (50, 32, 4),
+    ),
+    "resnext101_32x8d": (
+        lambda: tr.resnet(101, groups=32, width_per_group=8),
+        kcv.models.ResNeXt,
+        (101, 32, 8),
+    ),
+    "resnext101_64x4d": (
+        lambda: tr.resnet(101, groups=64, width_per_group=4),
+        kcv.models.ResNeXt,
+        (101, 64, 4),
+    ),
+    "wide_resnet50_2": (
+        lambda: tr.resnet(50, width_per_group=128),
+        kcv.models.ResNeXt,
+        (50, 1, 128),
+    ),
+    **{
+        f"vgg{d}{'_bn' if bn else ''}": (lambda d=d, bn=bn: tr.VGG(d, bn), kcv.models.VGG, (d, bn))
+        for d in (11, 13, 16, 19)
+        for bn in (False, True)
+    },
+    "alexnet": (tr.AlexNet, kcv.models.AlexNet, ("torchvision",)),
+    "squeezenet1_0": (lambda: tr.SqueezeNet("1_0"), kcv.models.SqueezeNet, ("1.0",)),
+    "squeezenet1_1": (lambda: tr.SqueezeNet("1_1"), kcv.models.SqueezeNet, ("1.1",)),
+    **{
+        f"shufflenet_v2_x{str(s).replace('.', '_')}": (
+            lambda s=s: tr.ShuffleNetV2(s),
+            kcv.models.ShuffleNetV2,
+            (s,),
+        )
+        for s in (0.5, 1.0, 1.5, 2.0)
+    },
+    "mobilenet_v2": (tr.MobileNetV2, kcv.models.MobileNetV2, ()),
+    "mobilenet_v3_large": (lambda: tr.MobileNetV3("large"), kcv.models.MobileNetV3, ("large",)),
+    "mobilenet_v3_small": (lambda: tr.MobileNetV3("small"), kcv.models.MobileNetV3, ("small",)),
+}
+# torchvision's parameter counts (``meta["num_params"]`` of the weights): the references are
+# torchvision's networks.
+NUM_PARAMS = {
+    "resnet18": 11_689_512,
+    "resnet152": 60_192_808,
+    "resnext101_64x4d": 83_455_272,
+    "wide_resnet50_2": 68_883_240,
+    "vgg19_bn": 143_678_248,
+    "alexnet": 61_100_840,
+    "squeezenet1_0": 1_248_424,
+    "shufflenet_v2_x2_0": 7_393_996,
+    "mobilenet_v2": 3_504_872,
+    "mobilenet_v3_small": 2_542_856,
+}
+
+
+def _shapes_only(torch_builder):
+    """The reference's state dict as zero arrays of its shapes (built on the meta device)."""
+    with torch.device("meta"):
+        module = torch_builder()
+    zero = np.float32(0)
+    return module, {k: np.broadcast_to(zero, v.shape) for k, v in module.state_dict().items()}
+
+
+def _stateless(builder, **kwargs):
+    with keras.StatelessScope(initialize_variables=False):
+        return builder(**kwargs)
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
+def test_every_torchvision_configuration_maps_name_by_name(name):
+    torch_builder, kcv_builder, args = CONFIGURATIONS[name]
+    module, state = _shapes_only(torch_builder)
+    if name in NUM_PARAMS:
+        assert sum(p.numel() for p in module.parameters()) == NUM_PARAMS[name]
+    with keras.StatelessScope(initialize_variables=False):
+        model = kcv_builder(*args, convention="torchvision")
+        kcv.weights.load_torchvision(model, state)  # every key and shape fits
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def resnet18_state():
+    return tr.resnet(18).state_dict()
+
+
+def _resnet18(**kwargs):
+    return _stateless(
+        kcv.models.ResNet, depth=18, input_shape=(64, 64, 3), convention="torchvision", **kwargs
+    )
+
+
+def test_a_missing_key_is_named(resnet18_state):
+    state = dict(resnet18_state)
+    del state["layer2.0.downsample.1.running_var"]
+    with pytest.raises(ValueError, match=r"missing 1 key.*layer2\.0\.downsample\.1\.running_var"):
+        kcv.weights.load_torchvision(_resnet18(), state)
+
+
+def test_an_unknown_key_is_named(resnet18_state):
+    state = {**resnet18_state, "layer5.0.conv1.weight": np.zeros((3, 3, 3, 3))}
+    with pytest.raises(ValueError, match=r"1 key\(s\) the model does not have: layer5\.0\.conv1"):
+        kcv.weights.load_torchvision(_resnet18(), state)
+
+
+def test_a_wrong_shape_names_the_key_and_both_shapes(resnet18_state):
+    with pytest.raises(
+        ValueError, match=r"fc\.weight: expected \(10, 512\), received \(1000, 512\)"
+    ):
+        kcv.weights.load_torchvision(_resnet18(classes=10), resnet18_state)
+
+
+def test_a_resnet34_state_dict_does_not_fit_a_resnet18(resnet18_state):
+    _, state = _shapes_only(lambda: tr.resnet(34))
+    with pytest.raises(ValueError, match=r"does not have: layer1\.2\.bn1\.bias"):
+        kcv.weights.load_torchvision(_resnet18(), state)
+
+
+@pytest.mark.parametrize(
+    "builder",
+    [
+        lambda: kcv.models.MobileNetV1(alpha=0.25, input_shape=(32, 32, 3)),
+        lambda: kcv.models.AlexNet("paper"),
+        lambda: kcv.models.GoogLeNet(),
+    ],
+    ids=["mobilenet_v1", "alexnet_paper", "googlenet"],
+)
+def test_a_model_without_torchvision_weights_is_refused(builder, resnet18_state):
+    with pytest.raises(ValueError, match=r"`model` must be a kcv model with torchvision weights"):
+        kcv.weights.load_torchvision(_stateless(builder), resnet18_state)
+
+
+def test_a_layer_is_not_a_model(resnet18_state):
+    with pytest.raises(
+        ValueError, match=r"`model` must be a kcv model \(keras.Model\).*BasicBlock"
+    ):
+        kcv.weights.load_torchvision(kcv.layers.BasicBlock(8), resnet18_state)
+
+
+@pytest.mark.parametrize(
+    ("builder", "problem"),
+    [
+        (
+            lambda: kcv.models.ResNet(18),
+            r'padded "same" \(conv1, pool1, conv3_block1/conv1, .*BN epsilon \[0.001\]',
+        ),
+        (lambda: kcv.models.VGG(11, batch_norm=True), r"BN epsilon \[0.001\] where .* 1e-05"),
+        (lambda: kcv.models.MobileNetV3("small"), r'padded "same" \(conv1, block_0/depthwise'),
+    ],
+    ids=["resnet18", "vgg11_bn", "mobilenet_v3_small"],
+)
+def test_a_model_with_keras_arithmetic_is_refused(builder, problem):
+    model = _stateless(builder)
+    with pytest.raises(ValueError, match=r'`model` must be built with convention="torchvision"'):
+        kcv.weights.load_torchvision(model, {})
+    with pytest.raises(ValueError, match=problem):
+        kcv.weights.load_torchvision(model, {})
+
+
+def test_weights_torchvision_lacks_are_refused(resnet18_state):
+    """A ResNet whose blocks carry SE layers is not torchvision's ResNet."""
+    with keras.StatelessScope(initialize_variables=False):
+        inputs = keras.Input((64, 64, 3))
+        features = kcv.models.resnet.resnet_backbone(
+            inputs,
+            "channels_last",
+            depths=(2, 2, 2, 2),
+            block="basic",
+            attention=lambda stage, block: kcv.layers.SqueezeExcite(16),
+            padding="symmetric",
+            bn_epsilon=1e-5,
+        )[-1]
+        model = keras.Model(inputs, features)
+    with pytest.raises(ValueError, match=r"no weights torchvision's model lacks.*squeeze_excite"):
+        kcv.weights.load_torchvision(model, resnet18_state)
+
+
+def test_files_need_a_known_suffix_and_must_exist(tmp_path, resnet18_state):
+    with pytest.raises(ValueError, match=r"the path of a \.pth, \.pt or \.safetensors file"):
+        kcv.weights.load_torchvision(_resnet18(), str(tmp_path / "weights.h5"))
+    with pytest.raises(FileNotFoundError, match="resnet18.pth"):
+        kcv.weights.load_torchvision(_resnet18(), tmp_path / "resnet18.pth")
+    with pytest.raises(ValueError, match=r"a state dict \(a mapping .* received list"):
+        kcv.weights.load_torchvision(_resnet18(), list(resnet18_state.values()))
+
+
+def test_safetensors_without_the_package_says_to_install_it(tmp_path, monkeypatch):
+    path = tmp_path / "resnet18.safetensors"
+    path.write_bytes(b"")
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    with pytest.raises(ImportError, match="pip install safetensors"):
+        kcv.weights.load_torchvision(_resnet18(), path)
+
+
+@pytest.mark.slow
+def test_safetensors_files_load(tmp_path):
+    safetensors = pytest.importorskip("safetensors.numpy")
+    reference = tr.randomize(tr.SqueezeNet("1_1"))
+    path = tmp_path / "squeezenet1_1.safetensors"
+    safetensors.save_file({k: v.numpy() for k, v in reference.state_dict().items()}, str(path))
+    model = kcv.models.SqueezeNet("1.1", input_shape=_input_shape(64), **LOGITS)
+    kcv.weights.load_torchvision(model, path)
+    _assert_parity(reference, model, 64)
+
+
+# --- the options behind the convention -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        kcv.layers.BasicBlock(8, strides=2, padding="symmetric", bn_epsilon=1e-5),
+        kcv.layers.Bottleneck(8, strides=2, padding="symmetric", bn_epsilon=1e-5),
+        kcv.layers.InvertedResidual(8, strides=2, padding="symmetric", bn_epsilon=1e-5),
+        kcv.layers.ShuffleNetV2Unit(8, strides=2, padding="symmetric", bn_epsilon=1e-5),
+    ],
+    ids=lambda block: type(block).__name__,
+)
+def test_blocks_keep_the_convention_through_their_config(block):
+    clone = type(block).from_config(block.get_config())
+    assert (clone.padding, clone.bn_epsilon) == ("symmetric", 1e-5)
+    with keras.StatelessScope(initialize_variables=False):
+        clone.build((None, 8, 8, 8))
+    pads = [
+        layer
+        for layer in kcv.training.sublayers(clone)
+        if isinstance(layer, keras.layers.ZeroPadding2D)
+    ]
+    assert pads and all(layer.padding == ((1, 1), (1, 1)) for layer in pads)
+    assert clone.compute_output_shape((None, 8, 8, 8))[1:3] == (4, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"padding": "valid"}, {"bn_epsilon": 0}],
+    ids=["padding", "bn_epsilon"],
+)
+def test_blocks_reject_bad_convention_options(kwargs):
+    argument = next(iter(kwargs))
+    with pytest.raises(ValueError, match=f"`{argument}` must be"):
+        kcv.layers.BasicBlock(8, **kwargs)
+
+
+def test_models_reject_an_unknown_convention():
+    with pytest.raises(ValueError, match=r"`convention` must be one of 'keras', 'torchvision'"):
+        kcv.models.ResNet(18, convention="pytorch")
+
+
+# --- preprocessing -----------------------------------------------------------------------------
+
+
+@pytest.mark.backend_independent
+def test_preprocessing_numbers_are_torchvisions():
+    """torchvision's ImageClassification presets: resize 256 (232 for the newer recipes), crop 224."""
+    classic = kcv.weights.preprocessing("ResNet50_Weights.IMAGENET1K_V1")
+    assert (classic.resize_size, classic.crop_size) == (256, 224)
+    assert classic.mean == (0.485, 0.456, 0.406) and classic.std == (0.229, 0.224, 0.225)
+    assert classic.interpolation == "bilinear"
+    for name in (
+        "ResNet50_Weights.IMAGENET1K_V2",
+        "MobileNet_V3_Large_Weights.IMAGENET1K_V2",
+        "ShuffleNet_V2_X2_0_Weights.IMAGENET1K_V1",
+    ):
+        assert kcv.weights.preprocessing(name).resize_size == 232
+    for name in (
+        "AlexNet_Weights.IMAGENET1K_V1",
+        "VGG16_BN_Weights.IMAGENET1K_V1",
+        "SqueezeNet1_1_Weights.IMAGENET1K_V1",
+        "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
+    ):
+        assert kcv.weights.preprocessing(name).resize_size == 256
+
+
+@pytest.mark.backend_independent
+def test_preprocessing_rejects_unknown_weight_sets():
+    with pytest.raises(ValueError, match=r"`name` must be a torchvision weight set"):
+        kcv.weights.preprocessing("GoogLeNet_Weights.IMAGENET1K_V1")
+
+
+def _pil_reference(image, resize_size, crop_size, mode):
+    """torchvision's pipeline on a PIL image: Resize(shorter side), CenterCrop, /255, Normalize."""
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    short, long = sorted((height, width))
+    new_long = int(resize_size * long / short)
+    size = (resize_size, new_long) if width <= height else (new_long, resize_size)
+    if mode == "F":  # PIL's float path: no rounding to 8 bits
+        channels = [
+            np.asarray(
+                Image.fromarray(image[..., c].astype("float32")).resize(size, Image.BILINEAR)
+            )
+            for c in range(3)
+        ]
+        resized = np.stack(channels, -1) / 255
+    else:
+        resized = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)) / 255
+    top = int(round((resized.shape[0] - crop_size) / 2.0))
+    left = int(round((resized.shape[1] - crop_size) / 2.0))
+    crop = resized[top : top + crop_size, left : left + crop_size]
+    return (crop - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize("shape", [(300, 451), (517, 256), (180, 180)], ids=str)
+def test_preprocessing_computes_torchvisions_pipeline(shape):
+    image = np.random.default_rng(1).integers(0, 256, (*shape, 3), dtype="uint8")
+    prep = kcv.weights.preprocessing("ResNet50_Weights.IMAGENET1K_V2")
+    got = prep(image, data_format="channels_last")
+    assert got.shape == (224, 224, 3) and got.dtype == np.float32
+    np.testing.assert_allclose(got, _pil_reference(image, 232, 224, "F"), atol=1e-5)
+    # PIL's uint8 path rounds after each pass: within about a grey level, i.e. 1/255 / std.
+    uint8 = _pil_reference(image, 232, 224, "RGB")
+    assert np.abs(got - uint8).max() <= 1.01 / 255 / 0.224
+
+
+@pytest.mark.backend_independent
+def test_preprocessing_batches_layouts_and_float_images():
+    images = np.random.default_rng(2).integers(0, 256, (2, 240, 320, 3), dtype="uint8")
+    prep = kcv.weights.preprocessing("AlexNet_Weights.IMAGENET1K_V1")
+    last = prep(images, data_format="channels_last")
+    first = prep(images, data_format="channels_first")
+    assert last.shape == (2, 224, 224, 3) and first.shape == (2, 3, 224, 224)
+    np.testing.assert_array_equal(first, last.transpose(0, 3, 1, 2))
+    np.testing.assert_allclose(prep(images / 255, "channels_last"), last, atol=1e-6)
+    np.testing.assert_array_equal(prep(images[0], "channels_last"), last[0])
+    with pytest.raises(ValueError, match=r"`images` must be an image \(H, W, 3\)"):
+        prep(images[..., :2])
