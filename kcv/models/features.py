@@ -34,8 +34,9 @@ def feature_info(model, data_format=None):
             (``keras.config.image_data_format()``), as the model was built.
 
     Returns:
-        A list of dicts ``{"stride": int, "layer": name, "channels": int,
-        "shape": (H, W)}``, strides increasing: for each stride the last
+        A list of dicts with the keys ``stride`` (int), ``layer`` (the
+        layer's name), ``channels`` (int) and ``shape`` (``(H, W)``),
+        strides increasing: for each stride the last
         layer (in the model's order) whose 4D output is that many times
         smaller than the input, before the first layer with a larger stride.
 
