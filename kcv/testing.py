@@ -324,6 +324,63 @@ def randomize_weights(model, seed=0):
         variable.assign(value.astype(variable.dtype))
 
 
+def stateless(builder, *args, **kwargs):
+    """Builds a model without allocating or initializing its weights.
+
+    Paper-size models (VGG-16's 138 M parameters) then cost only their
+    graph: shapes, parameter counts and structure can be checked in a second.
+
+    Args:
+        builder: a callable returning a model or layer (``kcv.models.VGG``).
+        *args, **kwargs: passed to ``builder``.
+
+    Returns:
+        What ``builder`` returns, built inside ``keras.StatelessScope``.
+
+    Example:
+
+    >>> import kcv
+    >>> from kcv.testing import stateless, trainable_parameters
+    >>> trainable_parameters(stateless(kcv.models.ResNet, 18))
+    11689512
+    """
+    with keras.StatelessScope(initialize_variables=False):
+        return builder(*args, **kwargs)
+
+
+def stateless_for_macs(builder, *args, **kwargs):
+    """:func:`stateless`, except on PyTorch, where the model is built for real.
+
+    :func:`kcv.analysis.count_macs` clones the graph; on PyTorch the clone
+    cannot hold uninitialized variables (``torch.nn.Parameter`` needs a tensor).
+
+    Args:
+        builder, *args, **kwargs: as :func:`stateless`.
+
+    Returns:
+        The model.
+    """
+    if keras.backend.backend() == "torch":
+        return builder(*args, **kwargs)
+    return stateless(builder, *args, **kwargs)
+
+
+def trainable_parameters(model_or_layer):
+    """The number of trainable parameters: the product of each trainable weight's shape.
+
+    Counted from the shapes alone, independently of Keras' ``count_params``
+    and of :func:`kcv.analysis.count_params`, so it also works on
+    :func:`stateless` models.
+
+    Args:
+        model_or_layer: a built ``keras.Model`` or ``keras.layers.Layer``.
+
+    Returns:
+        int.
+    """
+    return int(sum(np.prod(w.shape) for w in model_or_layer.trainable_weights))
+
+
 # ---------------------------------------------------------------------------
 # The checks
 
@@ -377,7 +434,7 @@ def _check_weights(case, seed):
         (
             "trainable parameters",
             case.expected_trainable_params,
-            int(sum(np.prod(w.shape) for w in layer.trainable_weights)),
+            trainable_parameters(layer),
         ),
     )
     for what, want, got in expectations:

@@ -12,31 +12,15 @@ import numpy as np
 import pytest
 
 import kcv
+from kcv import testing
 from kcv.analysis import count_macs
-
-
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _for_macs(builder, *args, **kwargs):
-    """A model for count_macs: stateless, except on PyTorch, where count_macs' clone of the
-    graph cannot hold uninitialised variables (torch.nn.Parameter needs a float tensor)."""
-    if keras.backend.backend() == "torch":
-        return builder(*args, **kwargs)
-    return _stateless(builder, *args, **kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("variant, expected", [("paper", 60_965_224), ("torchvision", 61_100_840)])
 def test_alexnet_counts(variant, expected):
-    model = _stateless(kcv.models.AlexNet, variant)
-    assert _trainable(model) == expected
+    model = testing.stateless(kcv.models.AlexNet, variant)
+    assert testing.trainable_parameters(model) == expected
     assert model.output_shape == (None, 1000)
     # 6·6·256 = 9,216 features reach fc6 (paper, Fig. 2: 13x13x256 pooled to 6x6).
     assert tuple(model.get_layer("fc1").kernel.shape) == (9216, 4096)
@@ -44,7 +28,7 @@ def test_alexnet_counts(variant, expected):
 
 @pytest.mark.backend_independent
 def test_paper_alexnet_layout():
-    model = _stateless(kcv.models.AlexNet, "paper")
+    model = testing.stateless(kcv.models.AlexNet, "paper")
     # Fig. 2: kernels of conv2, conv4, conv5 see the 48/192/192 maps on their own GPU.
     kernels = {f"conv{i}": tuple(model.get_layer(f"conv{i}").kernel.shape) for i in range(1, 6)}
     assert kernels == {
@@ -68,7 +52,7 @@ def test_paper_alexnet_layout():
 
 @pytest.mark.backend_independent
 def test_torchvision_alexnet_layout():
-    model = _stateless(kcv.models.AlexNet, "torchvision")
+    model = testing.stateless(kcv.models.AlexNet, "torchvision")
     assert not any(
         isinstance(layer, kcv.layers.LocalResponseNormalization) for layer in model.layers
     )
@@ -85,7 +69,7 @@ def test_torchvision_alexnet_layout():
 @pytest.mark.backend_independent
 def test_alexnet_macs_match_torchvision():
     # torchvision AlexNet_Weights: "_ops": 0.714 (GFLOPS counted as multiply-adds).
-    macs = count_macs(_for_macs(kcv.models.AlexNet, "torchvision"))
+    macs = count_macs(testing.stateless_for_macs(kcv.models.AlexNet, "torchvision"))
     assert macs / 1e9 == pytest.approx(0.714, rel=0.01)
 
 
@@ -95,20 +79,20 @@ def test_alexnet_macs_match_torchvision():
     [("paper", 421, 12), ("paper", 98, 1), ("torchvision", 415, 12), ("torchvision", 63, 1)],
 )
 def test_other_input_sizes_keep_the_dense_layers(variant, size, side):
-    model = _stateless(kcv.models.AlexNet, variant, input_shape=(size, size, 3), classes=10)
+    model = testing.stateless(kcv.models.AlexNet, variant, input_shape=(size, size, 3), classes=10)
     assert model.get_layer("pool5").output.shape[1:3] == (side, side)
     assert model.output_shape == (None, 10)
     assert model.get_layer("avg_pool").output.shape[1:3] == (6, 6)
-    reference = _stateless(kcv.models.AlexNet, variant, classes=10)
-    assert _trainable(model) == _trainable(reference)
+    reference = testing.stateless(kcv.models.AlexNet, variant, classes=10)
+    assert testing.trainable_parameters(model) == testing.trainable_parameters(reference)
 
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("variant, size", [("paper", 100), ("torchvision", 320)])
 def test_sizes_the_pool_cannot_map_to_6x6_are_refused(variant, size):
     with pytest.raises(ValueError, match=r"`input_shape` must be a size whose last feature map"):
-        _stateless(kcv.models.AlexNet, variant, input_shape=(size, size, 3))
-    features = _stateless(
+        testing.stateless(kcv.models.AlexNet, variant, input_shape=(size, size, 3))
+    features = testing.stateless(
         kcv.models.AlexNet, variant, include_top=False, input_shape=(size,) * 2 + (3,)
     )
     assert features.output_shape[1] not in (1, 6, 12)
@@ -119,17 +103,17 @@ def test_sizes_the_pool_cannot_map_to_6x6_are_refused(variant, size):
 def test_smallest_input(variant, smallest):
     # torchvision's AlexNet_Weights min_size is (63, 63); the paper's net, without conv1's
     # padding of 2, needs 4 more pixels for a 15x15 conv1 map.
-    model = _stateless(kcv.models.AlexNet, variant, input_shape=(smallest, smallest, 3))
+    model = testing.stateless(kcv.models.AlexNet, variant, input_shape=(smallest, smallest, 3))
     assert model.get_layer("pool5").output.shape[1:3] == (1, 1)
     with pytest.raises(ValueError, match=f"`input_shape` must be .* >= {smallest}"):
-        _stateless(kcv.models.AlexNet, variant, input_shape=(smallest - 1, smallest, 3))
+        testing.stateless(kcv.models.AlexNet, variant, input_shape=(smallest - 1, smallest, 3))
 
 
 @pytest.mark.backend_independent
 def test_features_and_pooling():
-    model = _stateless(kcv.models.AlexNet, include_top=False)
+    model = testing.stateless(kcv.models.AlexNet, include_top=False)
     assert model.output_shape == (None, 6, 6, 256)
-    pooled = _stateless(kcv.models.AlexNet, "torchvision", include_top=False, pooling="max")
+    pooled = testing.stateless(kcv.models.AlexNet, "torchvision", include_top=False, pooling="max")
     assert pooled.output_shape == (None, 256)
 
 
@@ -159,4 +143,4 @@ def test_alexnet_runs_channels_first():
 )
 def test_alexnet_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        _stateless(kcv.models.AlexNet, **kwargs)
+        testing.stateless(kcv.models.AlexNet, **kwargs)

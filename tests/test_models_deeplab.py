@@ -22,27 +22,26 @@ TORCHVISION_AUX_HEAD = 9 * 1024 * 256 + 2 * 256 + 256 * 21 + 21
 TORCHVISION_EXTRA_CONV = 9 * 256 * 256 + 2 * 256
 
 
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _trainable(model_or_layer):
-    return int(sum(np.prod(w.shape) for w in model_or_layer.trainable_weights))
-
-
 @pytest.mark.backend_independent
 @pytest.mark.parametrize(
     "backbone, torchvision",
     [("resnet50", TORCHVISION_DEEPLABV3_RESNET50), ("resnet101", TORCHVISION_DEEPLABV3_RESNET101)],
 )
 def test_resnet_deeplabv3_counts_against_torchvision(backbone, torchvision):
-    model = _stateless(kcv.models.DeepLabV3, (64, 64, 3), 21, backbone=backbone, output_stride=8)
+    model = testing.stateless(
+        kcv.models.DeepLabV3, (64, 64, 3), 21, backbone=backbone, output_stride=8
+    )
     aspp = model.get_layer("aspp")
     assert aspp.rates == (12, 24, 36)  # torchvision's rates: (6, 12, 18) doubled at stride 8
-    assert _trainable(aspp) == 15_535_104  # torchvision ASPP(2048, [12, 24, 36])
-    assert _trainable(model) == torchvision - TORCHVISION_AUX_HEAD - TORCHVISION_EXTRA_CONV
-    assert _trainable(model) == {"resnet50": 39_048_533, "resnet101": 58_040_661}[backbone]
+    assert testing.trainable_parameters(aspp) == 15_535_104  # torchvision ASPP(2048, [12, 24, 36])
+    assert (
+        testing.trainable_parameters(model)
+        == torchvision - TORCHVISION_AUX_HEAD - TORCHVISION_EXTRA_CONV
+    )
+    assert (
+        testing.trainable_parameters(model)
+        == {"resnet50": 39_048_533, "resnet101": 58_040_661}[backbone]
+    )
 
 
 @pytest.mark.backend_independent
@@ -50,7 +49,7 @@ def test_resnet_deeplabv3_counts_against_torchvision(backbone, torchvision):
 @pytest.mark.parametrize("backbone", ["mobilenet_v2", "resnet_tiny"])
 def test_output_stride_sets_the_feature_size_and_doubles_the_rates(builder, backbone):
     for output_stride, rates in ((16, (6, 12, 18)), (8, (12, 24, 36))):
-        model = _stateless(
+        model = testing.stateless(
             builder, (64, 64, 3), 5, backbone=backbone, output_stride=output_stride, filters=8
         )
         aspp = model.get_layer("aspp")
@@ -59,7 +58,9 @@ def test_output_stride_sets_the_feature_size_and_doubles_the_rates(builder, back
         assert model.output_shape == (None, 64, 64, 5)
     # Dilation replaces stride: the same weights at both output strides.
     counts = {
-        os: _trainable(_stateless(builder, (64, 64, 3), 5, backbone=backbone, output_stride=os))
+        os: testing.trainable_parameters(
+            testing.stateless(builder, (64, 64, 3), 5, backbone=backbone, output_stride=os)
+        )
         for os in (8, 16)
     }
     assert counts[8] == counts[16]
@@ -67,18 +68,18 @@ def test_output_stride_sets_the_feature_size_and_doubles_the_rates(builder, back
 
 @pytest.mark.backend_independent
 def test_v3plus_decoder_joins_stride_4_features():
-    model = _stateless(
+    model = testing.stateless(
         kcv.models.DeepLabV3Plus, (64, 64, 3), 5, backbone="resnet50", filters=256, output_stride=16
     )
     assert model.get_layer("aspp_upsample").output.shape == (None, 16, 16, 256)
     assert model.get_layer("decoder_low_level").input.shape == (None, 16, 16, 256)  # conv2 stage
     assert model.get_layer("decoder_concat").output.shape == (None, 16, 16, 256 + 48)
-    v3 = _stateless(kcv.models.DeepLabV3, (64, 64, 3), 5, backbone="resnet50")
+    v3 = testing.stateless(kcv.models.DeepLabV3, (64, 64, 3), 5, backbone="resnet50")
     # The decoder: 1x1 256 -> 48 + BN, two 3x3 convs 304 -> 256 and 256 -> 256 + BN.
     decoder = (256 * 48 + 96) + (9 * 304 * 256 + 512) + (9 * 256 * 256 + 512)
-    assert _trainable(model) - _trainable(v3) == decoder
+    assert testing.trainable_parameters(model) - testing.trainable_parameters(v3) == decoder
     # MobileNetV2 low-level features: block_2 (24 channels at alpha 1, stride 4).
-    mobile = _stateless(kcv.models.DeepLabV3Plus, (64, 64, 3), 5)
+    mobile = testing.stateless(kcv.models.DeepLabV3Plus, (64, 64, 3), 5)
     assert mobile.get_layer("decoder_low_level").input.shape == (None, 16, 16, 24)
     assert mobile.get_layer("aspp").input.shape == (None, 4, 4, 320)  # block_16, no 1x1 to 1280
 
@@ -86,29 +87,31 @@ def test_v3plus_decoder_joins_stride_4_features():
 @pytest.mark.backend_independent
 def test_separable_decoder_counts():
     kwargs = {"backbone": "resnet50", "output_stride": 16}
-    regular = _stateless(kcv.models.DeepLabV3Plus, (64, 64, 3), 5, **kwargs)
-    separable = _stateless(kcv.models.DeepLabV3Plus, (64, 64, 3), 5, separable=True, **kwargs)
+    regular = testing.stateless(kcv.models.DeepLabV3Plus, (64, 64, 3), 5, **kwargs)
+    separable = testing.stateless(
+        kcv.models.DeepLabV3Plus, (64, 64, 3), 5, separable=True, **kwargs
+    )
     assert separable.get_layer("aspp").separable and not regular.get_layer("aspp").separable
 
     def saving(cin, cout=256):  # 3x3 conv + BN -> depthwise 3x3 + BN + pointwise 1x1 + BN
         return 9 * cin * cout - (9 * cin + 2 * cin + cin * cout)
 
     # Three ASPP rate branches on 2048 channels, decoder convs on 304 and 256 channels.
-    assert _trainable(regular) - _trainable(separable) == 3 * saving(2048) + saving(304) + saving(
-        256
-    )
+    assert testing.trainable_parameters(regular) - testing.trainable_parameters(
+        separable
+    ) == 3 * saving(2048) + saving(304) + saving(256)
 
 
 @pytest.mark.backend_independent
 def test_mobilenet_v2_backbone_follows_alpha():
-    model = _stateless(kcv.models.DeepLabV3, (32, 32, 3), 3, alpha=0.35, filters=16)
-    features = _stateless(
+    model = testing.stateless(kcv.models.DeepLabV3, (32, 32, 3), 3, alpha=0.35, filters=16)
+    features = testing.stateless(
         kcv.models.MobileNetV2, alpha=0.35, include_top=False, input_shape=(32, 32, 3)
     )
     # The classification features minus their last 1x1 conv 112 -> 1280 + BN.
-    backbone = _trainable(features) - (112 * 1280 + 2 * 1280)
+    backbone = testing.trainable_parameters(features) - (112 * 1280 + 2 * 1280)
     aspp = (112 * 16 + 32) * 2 + 3 * (9 * 112 * 16 + 32) + (5 * 16 * 16 + 32)
-    assert _trainable(model) == backbone + aspp + 16 * 3 + 3
+    assert testing.trainable_parameters(model) == backbone + aspp + 16 * 3 + 3
 
 
 @pytest.mark.backend_independent
@@ -137,7 +140,7 @@ def test_mobilenet_v2_backbone_follows_alpha():
 def test_bad_arguments_raise_value_error_naming_them(builder, kwargs, argument):
     arguments = {"input_shape": (64, 64, 3), "classes": 5, **kwargs}
     with pytest.raises(ValueError, match=f"`{argument}`"):
-        _stateless(builder, **arguments)
+        testing.stateless(builder, **arguments)
 
 
 def test_logits_softmax_and_any_size():

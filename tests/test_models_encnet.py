@@ -18,15 +18,6 @@ RESNET101_FEATURES = 42_500_160  # 44,549,160 - 2,049,000
 ENC_MODULE_512 = 542_304  # PyTorch-Encoding EncModule(512, K=32) without its SE layer
 
 
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _trainable(model_or_layer):
-    return int(sum(np.prod(w.shape) for w in model_or_layer.trainable_weights))
-
-
 def _enc_head(classes, channels=2048, width=512):
     """Official EncHead without lateral connections: conv5 (3x3 + BN), EncModule, selayer, conv6."""
     return (9 * channels * width + 2 * width) + ENC_MODULE_512 + 2 * (width * classes + classes)
@@ -42,26 +33,31 @@ def _enc_head(classes, channels=2048, width=512):
     ],
 )
 def test_encnet_counts_follow_the_official_head(backbone, features, classes):
-    model = _stateless(kcv.models.EncNet, (64, 64, 3), classes, backbone=backbone)
+    model = testing.stateless(kcv.models.EncNet, (64, 64, 3), classes, backbone=backbone)
     encoding = model.get_layer("context_encoding")
-    assert _trainable(encoding) == ENC_MODULE_512 + 512 * classes + classes
-    assert _trainable(model) == features + _enc_head(classes)
+    assert testing.trainable_parameters(encoding) == ENC_MODULE_512 + 512 * classes + classes
+    assert testing.trainable_parameters(model) == features + _enc_head(classes)
     if classes == 21:
-        assert _trainable(model) == 33_510_090
-    without_se = _stateless(
+        assert testing.trainable_parameters(model) == 33_510_090
+    without_se = testing.stateless(
         kcv.models.EncNet, (64, 64, 3), classes, backbone=backbone, se_loss=False
     )
-    assert _trainable(model) - _trainable(without_se) == 512 * classes + classes
+    assert (
+        testing.trainable_parameters(model) - testing.trainable_parameters(without_se)
+        == 512 * classes + classes
+    )
 
 
 @pytest.mark.backend_independent
 def test_encnet_outputs_and_output_stride():
-    model = _stateless(kcv.models.EncNet, (64, 64, 3), 6, backbone="resnet_tiny", num_codes=8)
+    model = testing.stateless(
+        kcv.models.EncNet, (64, 64, 3), 6, backbone="resnet_tiny", num_codes=8
+    )
     assert model.output_names == ["segmentation", "se_logits"]
     assert model.output_shape == [(None, 64, 64, 6), (None, 6)]
     assert model.get_layer("head_conv").input.shape == (None, 8, 8, 256)  # output stride 8
     assert model.get_layer("context_encoding").encoding.num_codes == 8
-    plain = _stateless(
+    plain = testing.stateless(
         kcv.models.EncNet, (64, 64, 3), 6, backbone="resnet_tiny", se_loss=False, output_stride=16
     )
     assert plain.output_names == ["segmentation"] and plain.output_shape == (None, 64, 64, 6)
@@ -93,19 +89,19 @@ def _official_encnet_cifar(widen, codes, classes=10, reduction=4):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("widen, codes", [(1, 4), (4, 16), (8, 32)])
 def test_encnet_cifar_counts_against_the_official_structure(widen, codes):
-    model = _stateless(kcv.models.EncNetCIFAR, widen=widen, num_codes=codes)
+    model = testing.stateless(kcv.models.EncNetCIFAR, widen=widen, num_codes=codes)
     # No biases before BN (stem: 16w, EncLayer 1x1s: 56w); projections with BN (+96w).
     assert (
-        _trainable(model)
+        testing.trainable_parameters(model)
         == _official_encnet_cifar(widen, codes) - 16 * widen - 56 * widen + 96 * widen
     )
     if (widen, codes) == (4, 16):
-        assert _trainable(model) == 3_514_346
+        assert testing.trainable_parameters(model) == 3_514_346
 
 
 @pytest.mark.backend_independent
 def test_encnet_cifar_has_14_layers_and_an_encoding_gate_per_block():
-    model = _stateless(kcv.models.EncNetCIFAR, widen=4, num_codes=16)
+    model = testing.stateless(kcv.models.EncNetCIFAR, widen=4, num_codes=16)
     blocks = [layer for layer in model.layers if isinstance(layer, kcv.layers.BasicBlock)]
     nested = [layer for block in blocks for unit in block.units for layer in unit]
     convs_3x3 = [
@@ -149,7 +145,7 @@ def test_encnet_cifar_has_14_layers_and_an_encoding_gate_per_block():
 def test_encnet_bad_arguments(builder, kwargs, argument):
     arguments = {"input_shape": (64, 64, 3), "classes": 5, "backbone": "resnet_tiny", **kwargs}
     with pytest.raises(ValueError, match=f"`{argument}`"):
-        _stateless(builder, **arguments)
+        testing.stateless(builder, **arguments)
 
 
 @pytest.mark.backend_independent
@@ -166,7 +162,7 @@ def test_encnet_bad_arguments(builder, kwargs, argument):
 )
 def test_encnet_cifar_bad_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
-        _stateless(kcv.models.EncNetCIFAR, **kwargs)
+        testing.stateless(kcv.models.EncNetCIFAR, **kwargs)
 
 
 def test_encnet_trains_with_se_loss_and_presence_targets():

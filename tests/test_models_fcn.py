@@ -42,22 +42,15 @@ COUNTS = {
 FIXED = {32: 1_806_336, 16: 451_584, 8: 112_896}
 
 
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _count(weights):
-    return int(sum(np.prod(w.shape) for w in weights))
-
-
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("backbone, stride", sorted(COUNTS))
 def test_fcn_counts(backbone, stride):
-    model = _stateless(kcv.models.FCN, (512, 512, 3), 21, backbone=backbone, stride=stride)
-    assert _count(model.trainable_weights) == COUNTS[(backbone, stride)]
+    model = testing.stateless(kcv.models.FCN, (512, 512, 3), 21, backbone=backbone, stride=stride)
+    assert testing.trainable_parameters(model) == COUNTS[(backbone, stride)]
     final = model.get_layer(f"upscore{stride}")
-    assert not final.trainable and _count(final.weights) == FIXED[stride]
+    assert (
+        not final.trainable and sum(int(np.prod(w.shape)) for w in final.weights) == FIXED[stride]
+    )
     assert model.output_shape == (None, 512, 512, 21)
     assert model.name == f"fcn{stride}s_{backbone}"
 
@@ -65,7 +58,7 @@ def test_fcn_counts(backbone, stride):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("stride", [32, 16, 8])
 def test_fcn_structure_per_stride(stride):
-    model = _stateless(kcv.models.FCN, (64, 96, 3), 5, backbone="resnet18", stride=stride)
+    model = testing.stateless(kcv.models.FCN, (64, 96, 3), 5, backbone="resnet18", stride=stride)
     names = {layer.name for layer in model.layers}
     skips = {"upscore2", "score_pool4", "fuse_pool4"}
     finer = {"upscore_pool4", "score_pool3", "fuse_pool3"}
@@ -85,7 +78,7 @@ def test_fcn_structure_per_stride(stride):
 
 @pytest.mark.backend_independent
 def test_vgg_fcn_convolutionalises_fc6_fc7_and_taps_pool3_pool4():
-    model = _stateless(kcv.models.FCN, (64, 64, 3), 21, stride=8)
+    model = testing.stateless(kcv.models.FCN, (64, 64, 3), 21, stride=8)
     assert tuple(model.get_layer("fc6").kernel.shape) == (7, 7, 512, 4096)
     assert tuple(model.get_layer("fc7").kernel.shape) == (1, 1, 4096, 4096)
     assert model.get_layer("score_pool4").input is model.get_layer("block4_pool").output
@@ -218,4 +211,4 @@ def test_bilinear_kernel_values_and_serialization():
 )
 def test_fcn_rejects_bad_arguments(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        _stateless(kcv.models.FCN, *args, **kwargs)
+        testing.stateless(kcv.models.FCN, *args, **kwargs)

@@ -10,12 +10,8 @@ import numpy as np
 import pytest
 
 import kcv
+from kcv import testing
 from kcv.models import features
-
-
-def _stateless(build):
-    with keras.StatelessScope(initialize_variables=False):
-        return build()
 
 
 @pytest.mark.parametrize(
@@ -38,7 +34,7 @@ def _stateless(build):
     ],
 )
 def test_channels_per_stride_match_timm(build, channels):
-    info = features.feature_info(_stateless(build))
+    info = features.feature_info(testing.stateless(build))
     assert [f["stride"] for f in info] == [2, 4, 8, 16, 32]
     assert [f["channels"] for f in info] == channels
     keras.utils.clear_session()
@@ -46,7 +42,7 @@ def test_channels_per_stride_match_timm(build, channels):
 
 def test_explicit_padding_layers_are_not_feature_maps():
     # torchvision's convention pads before each strided layer (ZeroPadding2D, 34x34 at 64).
-    model = _stateless(
+    model = testing.stateless(
         lambda: kcv.models.ResNet(
             18, include_top=False, input_shape=(64, 64, 3), convention="torchvision"
         )
@@ -62,7 +58,9 @@ def test_explicit_padding_layers_are_not_feature_maps():
 def test_stride_ends_where_the_next_downsampling_begins():
     # VGG-16: each stage ends with its max pooling; the last layer at stride 2 is the
     # second stage's last convolution, not the first stage's pooling before it.
-    model = _stateless(lambda: kcv.models.VGG(16, include_top=False, input_shape=(64, 64, 3)))
+    model = testing.stateless(
+        lambda: kcv.models.VGG(16, include_top=False, input_shape=(64, 64, 3))
+    )
     by_stride = {f["stride"]: f for f in features.feature_info(model)}
     assert by_stride[2]["channels"] == 128 and by_stride[32]["shape"] == (2, 2)
     layer = model.get_layer(by_stride[2]["layer"])
@@ -89,7 +87,7 @@ def test_channels_first():
     previous = keras.config.image_data_format()
     keras.config.set_image_data_format("channels_first")
     try:
-        model = _stateless(
+        model = testing.stateless(
             lambda: kcv.models.ResNet(18, include_top=False, input_shape=(3, 64, 64))
         )
         info = features.feature_info(model)
@@ -107,7 +105,9 @@ def test_bad_models_and_strides_are_named():
         features.feature_info(unknown_size)
     with pytest.raises(ValueError, match="^`model` must be a functional keras.Model"):
         features.feature_info(keras.layers.Dense(3))
-    small = _stateless(lambda: kcv.models.ResNet(18, include_top=False, input_shape=(32, 32, 3)))
+    small = testing.stateless(
+        lambda: kcv.models.ResNet(18, include_top=False, input_shape=(32, 32, 3))
+    )
     with pytest.raises(
         ValueError, match=r"^`strides` must be strides of this model, some of \[2, 4"
     ):

@@ -6,11 +6,10 @@ would compile one random-number program per weight shape), so these tests
 are cheap and backend-independent.
 """
 
-import keras
-import numpy as np
 import pytest
 
 import kcv
+from kcv import testing
 
 # Table 1: module -> (input channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
 TABLE_1 = {
@@ -46,15 +45,6 @@ AUX = {
 }
 
 
-def _stateless(builder, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(**kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
 @pytest.mark.backend_independent
 def test_table_1_modules_match_the_formula():
     for name, (c, f1, r3, f3, r5, f5, fp) in TABLE_1.items():
@@ -70,14 +60,14 @@ def test_paper_parameter_count():
     assert sum(MODULES.values()) == 5_849_136
     expected = STEM + sum(MODULES.values()) + FC
     assert expected == 6_998_552
-    assert _trainable(_stateless(kcv.models.GoogLeNet)) == expected
+    assert testing.trainable_parameters(testing.stateless(kcv.models.GoogLeNet)) == expected
 
 
 @pytest.mark.backend_independent
 def test_auxiliary_classifiers_parameter_count_and_outputs():
     assert AUX == {"4a": 3_188_840, "4d": 3_190_888}
-    model = _stateless(kcv.models.GoogLeNet, aux_logits=True)
-    assert _trainable(model) == 6_998_552 + AUX["4a"] + AUX["4d"] == 13_378_280
+    model = testing.stateless(kcv.models.GoogLeNet, aux_logits=True)
+    assert testing.trainable_parameters(model) == 6_998_552 + AUX["4a"] + AUX["4d"] == 13_378_280
     assert model.output_shape == [(None, 1000)] * 3
     assert model.get_layer("aux1_pool").input is model.get_layer("inception_4a").output
     assert model.get_layer("aux2_pool").input is model.get_layer("inception_4d").output
@@ -95,8 +85,8 @@ def test_batch_norm_variant_parameter_count():
     """
     channels = 320 + sum(sum(row[1:]) for row in TABLE_1.values())
     assert channels == 7_280
-    model = _stateless(kcv.models.GoogLeNet, batch_norm=True)
-    assert _trainable(model) == 6_998_552 + channels == 7_005_832
+    model = testing.stateless(kcv.models.GoogLeNet, batch_norm=True)
+    assert testing.trainable_parameters(model) == 6_998_552 + channels == 7_005_832
     assert 7_005_832 - sum(16 * row[4] * row[5] for row in TABLE_1.values()) == 6_624_904
     convs = [layer for layer in model.layers if isinstance(layer, kcv.layers.Conv2D)]
     assert convs and not any(layer.use_bias for layer in convs)
@@ -104,7 +94,7 @@ def test_batch_norm_variant_parameter_count():
 
 @pytest.mark.backend_independent
 def test_paper_form_has_conv_biases_and_no_batch_norm():
-    model = _stateless(kcv.models.GoogLeNet)
+    model = testing.stateless(kcv.models.GoogLeNet)
     assert not any("bn" in w.path for w in model.weights)
     assert all(
         layer.batch_norm is False
@@ -116,7 +106,7 @@ def test_paper_form_has_conv_biases_and_no_batch_norm():
 
 @pytest.mark.backend_independent
 def test_feature_map_sizes_follow_table_1():
-    model = _stateless(kcv.models.GoogLeNet, include_top=False)
+    model = testing.stateless(kcv.models.GoogLeNet, include_top=False)
     sizes = {
         "conv1": (112, 64),
         "pool1": (56, 64),
@@ -134,11 +124,13 @@ def test_feature_map_sizes_follow_table_1():
     for name, (side, channels) in sizes.items():
         assert model.get_layer(name).output.shape == (None, side, side, channels), name
     assert model.output_shape == (None, 7, 7, 1024)
-    assert _stateless(kcv.models.GoogLeNet, include_top=False, pooling="max").output_shape == (
+    assert testing.stateless(
+        kcv.models.GoogLeNet, include_top=False, pooling="max"
+    ).output_shape == (
         None,
         1024,
     )
-    top = _stateless(kcv.models.GoogLeNet, classes=7, classifier_activation=None)
+    top = testing.stateless(kcv.models.GoogLeNet, classes=7, classifier_activation=None)
     assert top.output_shape == (None, 7)
     assert top.get_layer("dropout").rate == 0.4
 
@@ -151,8 +143,8 @@ def test_cifar_variant():
     """
     biases = 192 + sum(sum(row[1:]) + row[5] for row in TABLE_1.values())
     assert biases == 7_904
-    model = _stateless(kcv.models.GoogLeNetCIFAR)
-    assert _trainable(model) == 6_166_250 - biases == 6_158_346
+    model = testing.stateless(kcv.models.GoogLeNetCIFAR)
+    assert testing.trainable_parameters(model) == 6_166_250 - biases == 6_158_346
     assert model.output_shape == (None, 10)
     for name, side in (
         ("conv1", 32),
@@ -162,8 +154,8 @@ def test_cifar_variant():
     ):
         assert model.get_layer(name).output.shape[1] == side, name
     # The paper's modules on the CIFAR stem: (27·192 + 192) + Σ modules + (1024·10 + 10).
-    paper = _stateless(kcv.models.GoogLeNetCIFAR, batch_norm=False, factorize_5x5=False)
-    assert _trainable(paper) == 5_376 + 5_849_136 + 10_250
+    paper = testing.stateless(kcv.models.GoogLeNetCIFAR, batch_norm=False, factorize_5x5=False)
+    assert testing.trainable_parameters(paper) == 5_376 + 5_849_136 + 10_250
 
 
 @pytest.mark.backend_independent
@@ -184,10 +176,10 @@ def test_cifar_variant():
 )
 def test_bad_arguments_raise_value_error_naming_them(builder, kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}"):
-        _stateless(builder, **kwargs)
+        testing.stateless(builder, **kwargs)
 
 
 @pytest.mark.backend_independent
 def test_any_input_size_without_aux():
-    model = _stateless(kcv.models.GoogLeNet, input_shape=(None, None, 1), classes=3)
+    model = testing.stateless(kcv.models.GoogLeNet, input_shape=(None, None, 1), classes=3)
     assert model.output_shape == (None, 3)

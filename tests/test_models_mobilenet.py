@@ -33,15 +33,6 @@ V2_BLOCKS = [
 ]
 
 
-def _stateless(builder, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(**kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
 def _v1_params(alpha, classes=1000, multiplier=1):
     """Stem 3x3 conv + BN; per block depthwise 3x3·C·m + BN(C·m) + pointwise C·m·N + BN(N); dense."""
     cin = int(32 * alpha)
@@ -89,47 +80,55 @@ def test_make_divisible():
 @pytest.mark.backend_independent
 def test_mobilenet_v1_paper_count():
     assert _v1_params(1.0) == 4_231_976  # keras.applications.MobileNet(alpha=1.0)
-    assert _trainable(_stateless(kcv.models.MobileNetV1)) == 4_231_976
+    assert testing.trainable_parameters(testing.stateless(kcv.models.MobileNetV1)) == 4_231_976
 
 
 @pytest.mark.backend_independent
 def test_mobilenet_v2_paper_count():
     assert _v2_params(1.0) == 3_504_872  # keras.applications.MobileNetV2(alpha=1.0)
-    assert _trainable(_stateless(kcv.models.MobileNetV2)) == 3_504_872
+    assert testing.trainable_parameters(testing.stateless(kcv.models.MobileNetV2)) == 3_504_872
 
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("alpha, multiplier", [(0.25, 1), (0.5, 1), (0.75, 1), (0.5, 2)])
 def test_mobilenet_v1_matches_keras_applications(alpha, multiplier):
-    ours = _stateless(kcv.models.MobileNetV1, alpha=alpha, depth_multiplier=multiplier)
-    reference = _stateless(
+    ours = testing.stateless(kcv.models.MobileNetV1, alpha=alpha, depth_multiplier=multiplier)
+    reference = testing.stateless(
         keras.applications.MobileNet, weights=None, alpha=alpha, depth_multiplier=multiplier
     )
-    assert _trainable(ours) == _trainable(reference) == _v1_params(alpha, multiplier=multiplier)
+    assert (
+        testing.trainable_parameters(ours)
+        == testing.trainable_parameters(reference)
+        == _v1_params(alpha, multiplier=multiplier)
+    )
 
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("alpha", [0.35, 0.5, 0.75, 1.4])
 def test_mobilenet_v2_matches_keras_applications(alpha):
-    ours = _stateless(kcv.models.MobileNetV2, alpha=alpha)
-    reference = _stateless(keras.applications.MobileNetV2, weights=None, alpha=alpha)
-    assert _trainable(ours) == _trainable(reference) == _v2_params(alpha)
+    ours = testing.stateless(kcv.models.MobileNetV2, alpha=alpha)
+    reference = testing.stateless(keras.applications.MobileNetV2, weights=None, alpha=alpha)
+    assert (
+        testing.trainable_parameters(ours)
+        == testing.trainable_parameters(reference)
+        == _v2_params(alpha)
+    )
 
 
 @pytest.mark.backend_independent
 def test_structure():
-    v1 = _stateless(kcv.models.MobileNetV1, include_top=False)
+    v1 = testing.stateless(kcv.models.MobileNetV1, include_top=False)
     assert v1.output_shape == (None, 7, 7, 1024)
     assert all(
         layer.activation == "relu6"
         for layer in v1.layers
         if isinstance(layer, kcv.layers.DepthwiseSeparableConv)
     )
-    top = _stateless(kcv.models.MobileNetV1, alpha=0.5, dropout=0.25, classes=3)
+    top = testing.stateless(kcv.models.MobileNetV1, alpha=0.5, dropout=0.25, classes=3)
     assert top.output_shape == (None, 3) and top.get_layer("dropout").rate == 0.25
-    v2 = _stateless(kcv.models.MobileNetV2, alpha=1.4, include_top=False)
+    v2 = testing.stateless(kcv.models.MobileNetV2, alpha=1.4, include_top=False)
     assert v2.output_shape == (None, 7, 7, 1792)
-    v2 = _stateless(kcv.models.MobileNetV2, include_top=False, pooling="avg")
+    v2 = testing.stateless(kcv.models.MobileNetV2, include_top=False, pooling="avg")
     assert v2.output_shape == (None, 1280)
     blocks = [layer for layer in v2.layers if isinstance(layer, kcv.layers.InvertedResidual)]
     assert len(blocks) == 17
@@ -141,9 +140,13 @@ def test_structure():
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("output_stride, side", [(None, 7), (32, 7), (16, 14), (8, 28)])
 def test_mobilenet_v2_output_stride(output_stride, side):
-    model = _stateless(kcv.models.MobileNetV2, include_top=False, output_stride=output_stride)
+    model = testing.stateless(
+        kcv.models.MobileNetV2, include_top=False, output_stride=output_stride
+    )
     assert model.output_shape == (None, side, side, 1280)
-    assert _trainable(model) == 3_504_872 - (1280 * 1000 + 1000)  # dilation adds no weights
+    assert testing.trainable_parameters(model) == 3_504_872 - (
+        1280 * 1000 + 1000
+    )  # dilation adds no weights
 
 
 @pytest.mark.backend_independent
@@ -155,10 +158,10 @@ def test_output_stride_dilates_the_blocks_after_the_dropped_stride():
         return [(b.strides[0], b.dilation_rate[0]) for b in blocks]
 
     # blocks 0-16; strides 2 at blocks 1, 3, 6 and 13.
-    os16 = geometry(_stateless(kcv.models.MobileNetV2, include_top=False, output_stride=16))
+    os16 = geometry(testing.stateless(kcv.models.MobileNetV2, include_top=False, output_stride=16))
     assert os16[:13] == [(1, 1), (2, 1), (1, 1), (2, 1), (1, 1), (1, 1), (2, 1)] + [(1, 1)] * 6
     assert os16[13:] == [(1, 1), (1, 2), (1, 2), (1, 2)]
-    os8 = geometry(_stateless(kcv.models.MobileNetV2, include_top=False, output_stride=8))
+    os8 = geometry(testing.stateless(kcv.models.MobileNetV2, include_top=False, output_stride=8))
     assert os8[6:] == [(1, 1)] + [(1, 2)] * 6 + [(1, 2), (1, 4), (1, 4), (1, 4)]
 
 
@@ -195,7 +198,7 @@ def test_mobilenet_v2_output_stride_8_runs():
 )
 def test_bad_arguments_raise_value_error_naming_them(builder, kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}"):
-        _stateless(builder, **kwargs)
+        testing.stateless(builder, **kwargs)
 
 
 def test_channels_first_gives_the_same_outputs():

@@ -71,15 +71,6 @@ NONLINEARITY = {
 }
 
 
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
 def _sub(block, name):
     return {sub.name: sub for sub in block.blocks}.get(name)
 
@@ -116,16 +107,16 @@ def _v3_params(variant, alpha=1.0, classes=1000):
 @pytest.mark.parametrize("variant", ["large", "small"])
 def test_counts_equal_torchvision(variant):
     assert _v3_params(variant) == TORCHVISION_PARAMS[variant]
-    model = _stateless(kcv.models.MobileNetV3, variant)
-    assert _trainable(model) == TORCHVISION_PARAMS[variant]
+    model = testing.stateless(kcv.models.MobileNetV3, variant)
+    assert testing.trainable_parameters(model) == TORCHVISION_PARAMS[variant]
     assert model.name == f"mobilenetv3_{variant}" and model.output_shape == (None, 1000)
 
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("variant, alpha", [("large", 0.75), ("large", 0.5), ("small", 0.75)])
 def test_width_multiplier_counts(variant, alpha):
-    model = _stateless(kcv.models.MobileNetV3, variant, alpha=alpha)
-    assert _trainable(model) == _v3_params(variant, alpha)
+    model = testing.stateless(kcv.models.MobileNetV3, variant, alpha=alpha)
+    assert testing.trainable_parameters(model) == _v3_params(variant, alpha)
 
 
 @pytest.mark.backend_independent
@@ -133,7 +124,7 @@ def test_width_multiplier_counts(variant, alpha):
 def test_macs_agree_with_torchvision_and_the_paper(variant):
     # dropout=0.0: no MACs either way, and on PyTorch count_macs cannot yet trace a
     # stateless model holding a Dropout (its uninitialised integer seed variable).
-    macs = kcv.analysis.count_macs(_stateless(kcv.models.MobileNetV3, variant, dropout=0.0))
+    macs = kcv.analysis.count_macs(testing.stateless(kcv.models.MobileNetV3, variant, dropout=0.0))
     # torchvision's figures are rounded to 3 decimals of GFLOPS.
     assert macs / (TORCHVISION_GFLOPS[variant] * 1e9) == pytest.approx(1, abs=0.01)
     assert macs / PAPER_MADDS[variant] == pytest.approx(1, abs=0.015)
@@ -142,7 +133,7 @@ def test_macs_agree_with_torchvision_and_the_paper(variant):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("variant", ["large", "small"])
 def test_blocks_follow_the_paper_tables(variant):
-    model = _stateless(kcv.models.MobileNetV3, variant, include_top=False)
+    model = testing.stateless(kcv.models.MobileNetV3, variant, include_top=False)
     blocks = _blocks(model)
     table = TABLE[variant]
     assert len(blocks) == len(table)
@@ -167,14 +158,14 @@ def test_blocks_follow_the_paper_tables(variant):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("variant, hidden", [("large", 1280), ("small", 1024)])
 def test_head_is_torchvision_classifier(variant, hidden):
-    model = _stateless(kcv.models.MobileNetV3, variant, classes=10, dropout=0.3)
+    model = testing.stateless(kcv.models.MobileNetV3, variant, classes=10, dropout=0.3)
     pre = model.get_layer("pre_logits")
     assert pre.units == hidden and pre.activation is keras.activations.hard_swish
     assert model.get_layer("dropout").rate == 0.3
     assert model.output_shape == (None, 10)
-    no_dropout = _stateless(kcv.models.MobileNetV3, variant, dropout=0.0)
+    no_dropout = testing.stateless(kcv.models.MobileNetV3, variant, dropout=0.0)
     assert "dropout" not in [layer.name for layer in no_dropout.layers]
-    pooled = _stateless(kcv.models.MobileNetV3, variant, include_top=False, pooling="max")
+    pooled = testing.stateless(kcv.models.MobileNetV3, variant, include_top=False, pooling="max")
     assert pooled.output_shape == (None, {"large": 960, "small": 576}[variant])
 
 
@@ -197,12 +188,12 @@ def test_head_is_torchvision_classifier(variant, hidden):
 )
 def test_bad_arguments_raise_value_error_naming_them(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}` must be"):
-        _stateless(kcv.models.MobileNetV3, **kwargs)
+        testing.stateless(kcv.models.MobileNetV3, **kwargs)
 
 
 def test_variant_message_lists_the_variants():
     with pytest.raises(ValueError, match=r"`variant` must be one of 'large', 'small'"):
-        _stateless(kcv.models.MobileNetV3, "tiny")
+        testing.stateless(kcv.models.MobileNetV3, "tiny")
 
 
 def test_runs_and_channels_first_gives_the_same_outputs():

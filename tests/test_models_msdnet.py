@@ -7,11 +7,8 @@ import pytest
 from kcv import adaptive
 from kcv import losses
 from kcv import models
+from kcv import testing
 from kcv.models import msdnet
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 # Counted with the official MSDNet-PyTorch structure (models/msdnet.py) built with the
@@ -30,15 +27,20 @@ def _trainable(model):
 )
 def test_presets_match_the_official_parameter_counts(preset, params, exits):
     model = models.MSDNet(preset=preset)
-    assert _trainable(model) == params
+    assert testing.trainable_parameters(model) == params
     assert model.output_names == [f"exit_{k}" for k in range(1, exits + 1)]
 
 
 @pytest.mark.backend_independent
 def test_prune_min_and_cifar10_counts():
     # Same official structure: CIFAR anytime with 10 classes; with prune "min".
-    assert _trainable(models.MSDNet(preset="cifar_anytime", classes=10)) == 2_986_690
-    assert _trainable(models.MSDNet(preset="cifar_anytime", prune="min")) == 2_819_862
+    assert (
+        testing.trainable_parameters(models.MSDNet(preset="cifar_anytime", classes=10)) == 2_986_690
+    )
+    assert (
+        testing.trainable_parameters(models.MSDNet(preset="cifar_anytime", prune="min"))
+        == 2_819_862
+    )
 
 
 @pytest.mark.backend_independent

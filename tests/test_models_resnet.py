@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import kcv
+from kcv import testing
 from kcv.models import resnet
 
 TORCHVISION = {
@@ -24,15 +25,6 @@ TORCHVISION = {
     101: 44_549_160,
     152: 60_192_808,
 }
-
-
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def _blocks(model):
@@ -46,8 +38,8 @@ def _blocks(model):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("depth", sorted(TORCHVISION))
 def test_resnet_counts_equal_torchvision(depth):
-    model = _stateless(kcv.models.ResNet, depth)
-    assert _trainable(model) == TORCHVISION[depth]
+    model = testing.stateless(kcv.models.ResNet, depth)
+    assert testing.trainable_parameters(model) == TORCHVISION[depth]
     assert model.name == f"resnet{depth}" and model.output_shape == (None, 1000)
     block_type, depths = resnet.DEPTHS[depth]
     blocks = _blocks(model)
@@ -66,10 +58,10 @@ def test_resnet_counts_equal_torchvision(depth):
     ],
 )
 def test_resnext_counts_equal_torchvision(depth, cardinality, width_per_group, expected, widths):
-    model = _stateless(
+    model = testing.stateless(
         kcv.models.ResNeXt, depth, cardinality=cardinality, width_per_group=width_per_group
     )
-    assert _trainable(model) == expected
+    assert testing.trainable_parameters(model) == expected
     assert model.name == f"resnext{depth}_{cardinality}x{width_per_group}d"
     firsts = [model.get_layer(f"conv{s}_block1") for s in (2, 3, 4, 5)]
     assert [block.width for block in firsts] == list(widths)
@@ -81,8 +73,8 @@ def test_resnext_counts_equal_torchvision(depth, cardinality, width_per_group, e
 
 @pytest.mark.backend_independent
 def test_resnet50_is_se_resnet50_without_se():
-    plain = _stateless(kcv.models.ResNet, 50, input_shape=(64, 64, 3))
-    se_free = _stateless(kcv.models.SEResNet50, input_shape=(64, 64, 3), reduction=None)
+    plain = testing.stateless(kcv.models.ResNet, 50, input_shape=(64, 64, 3))
+    se_free = testing.stateless(kcv.models.SEResNet50, input_shape=(64, 64, 3), reduction=None)
 
     def names(model):
         return [layer.name for layer in model.layers[1:]]  # after the input layer
@@ -93,7 +85,7 @@ def test_resnet50_is_se_resnet50_without_se():
 
 @pytest.mark.backend_independent
 def test_resnet18_layout():
-    model = _stateless(kcv.models.ResNet, 18, include_top=False, input_shape=(64, 64, 3))
+    model = testing.stateless(kcv.models.ResNet, 18, include_top=False, input_shape=(64, 64, 3))
     assert model.output_shape == (None, 2, 2, 512)
     names = [block.name for block in _blocks(model)]
     assert names == [f"conv{s}_block{b}" for s in (2, 3, 4, 5) for b in (1, 2)]
@@ -110,7 +102,7 @@ def test_resnet18_layout():
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("output_stride, sides", [(None, 2), (32, 2), (16, 4), (8, 8)])
 def test_output_stride_keeps_the_weights(output_stride, sides):
-    model = _stateless(
+    model = testing.stateless(
         kcv.models.ResNet,
         50,
         include_top=False,
@@ -118,26 +110,26 @@ def test_output_stride_keeps_the_weights(output_stride, sides):
         output_stride=output_stride,
     )
     assert model.output_shape == (None, sides, sides, 2048)
-    assert _trainable(model) == TORCHVISION[50] - (2048 * 1000 + 1000)
+    assert testing.trainable_parameters(model) == TORCHVISION[50] - (2048 * 1000 + 1000)
 
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("pooling, shape", [(None, (None, 2, 2, 2048)), ("avg", (None, 2048))])
 def test_pooling_and_classes(pooling, shape):
-    features = _stateless(
+    features = testing.stateless(
         kcv.models.ResNeXt, include_top=False, pooling=pooling, input_shape=(64, 64, 3)
     )
     assert features.output_shape == shape
-    model = _stateless(kcv.models.ResNet, 34, classes=7, classifier_activation=None)
+    model = testing.stateless(kcv.models.ResNet, 34, classes=7, classifier_activation=None)
     assert model.output_shape == (None, 7)
-    assert _trainable(model) == TORCHVISION[34] - 512 * 993 - 993
+    assert testing.trainable_parameters(model) == TORCHVISION[34] - 512 * 993 - 993
 
 
 @pytest.mark.backend_independent
 def test_input_tensor():
     image = keras.Input((32, 32, 3))
     x = keras.layers.Rescaling(1 / 255)(image)
-    model = _stateless(kcv.models.ResNet, 18, input_tensor=x, classes=3)
+    model = testing.stateless(kcv.models.ResNet, 18, input_tensor=x, classes=3)
     assert model.inputs[0] is image
     assert model.output_shape == (None, 3)
     assert model.get_layer("conv1").input is x
@@ -167,4 +159,4 @@ def test_input_tensor():
 )
 def test_bad_arguments_raise_value_error_naming_them(builder, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        _stateless(builder, **kwargs)
+        testing.stateless(builder, **kwargs)

@@ -22,15 +22,6 @@ from kcv.models import senet
 BLOCKS = (kcv.layers.BasicBlock, kcv.layers.Bottleneck)
 
 
-def _stateless(builder, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(**kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
 def _blocks(model):
     return [layer for layer in model.layers if isinstance(layer, BLOCKS)]
 
@@ -98,8 +89,8 @@ def test_resnet50_parameter_count():
     }
     expected = RESNET50_STEM + sum(RESNET50_STAGES.values()) + FC
     assert expected == 25_557_032  # torchvision resnet50
-    model = _stateless(kcv.models.SEResNet50, reduction=None)
-    assert _trainable(model) == expected
+    model = testing.stateless(kcv.models.SEResNet50, reduction=None)
+    assert testing.trainable_parameters(model) == expected
     assert not _se_layers(model)
     assert all(
         block.attention is None and block.inner_attention is None for block in _blocks(model)
@@ -110,8 +101,10 @@ def test_resnet50_parameter_count():
 def test_se_resnet50_parameter_count():
     se = 3 * _se_params(256) + 4 * _se_params(512) + 6 * _se_params(1024) + 3 * _se_params(2048)
     assert se == 3 * 8_464 + 4 * 33_312 + 6 * 132_160 + 3 * 526_464 == 2_530_992
-    model = _stateless(kcv.models.SEResNet50)
-    assert _trainable(model) == 25_557_032 + se == 28_088_024  # timm / Cadene se_resnet50
+    model = testing.stateless(kcv.models.SEResNet50)
+    assert (
+        testing.trainable_parameters(model) == 25_557_032 + se == 28_088_024
+    )  # timm / Cadene se_resnet50
     assert len(_se_layers(model)) == 16
     assert all(isinstance(block.attention, kcv.layers.SqueezeExcite) for block in _blocks(model))
 
@@ -124,14 +117,14 @@ def test_keras_applications_resnet50_differs_by_its_conv_biases():
         for n, w in ((3, 64), (4, 128), (6, 256), (3, 512))
     )
     assert biases == 26_560
-    reference = _stateless(keras.applications.ResNet50, weights=None)
-    assert _trainable(reference) == 25_557_032 + biases
+    reference = testing.stateless(keras.applications.ResNet50, weights=None)
+    assert testing.trainable_parameters(reference) == 25_557_032 + biases
 
 
 @pytest.mark.backend_independent
 def test_block_layout():
     """Stride on the 3x3, no conv bias, SE on the residual branch (the block's attention)."""
-    model = _stateless(kcv.models.SEResNet50, input_shape=(64, 64, 3))
+    model = testing.stateless(kcv.models.SEResNet50, input_shape=(64, 64, 3))
     blocks = _blocks(model)
     assert [block.name for block in blocks] == [
         f"conv{s}_block{b}" for s, n in ((2, 3), (3, 4), (4, 6), (5, 3)) for b in range(1, n + 1)
@@ -205,7 +198,9 @@ def test_resnet_backbone_output_stride(output_stride, sides):
     model = _backbone(output_stride)
     assert [shape[1] for shape in model.output_shape] == list(sides)
     assert [shape[-1] for shape in model.output_shape] == [256, 512, 1024, 2048]
-    assert _trainable(model) == 25_557_032 - FC + 2_530_992  # dilation adds no weights
+    assert (
+        testing.trainable_parameters(model) == 25_557_032 - FC + 2_530_992
+    )  # dilation adds no weights
 
 
 @pytest.mark.backend_independent
@@ -269,7 +264,7 @@ def test_extension_factories_reach_every_block():
     assert block.inner_attention.built_shape == (None, 4, 4, 256)  # after the 3x3, width 256
     assert block.attention.built_shape == (None, 4, 4, 1024)  # the residual branch
     assert all(isinstance(b.attention, _Probe) for b in _blocks(model))
-    assert _trainable(model) == 25_557_032 - FC  # the probes add nothing
+    assert testing.trainable_parameters(model) == 25_557_032 - FC  # the probes add nothing
     # A factory that returns None leaves the blocks as they are.
     with keras.StatelessScope(initialize_variables=False):
         plain = keras.Model(
@@ -277,7 +272,7 @@ def test_extension_factories_reach_every_block():
             resnet.resnet_backbone(inputs, "channels_last", attention=lambda stage, block: None),
         )
     assert all(b.attention is None for b in _blocks(plain))
-    assert _trainable(plain) == 25_557_032 - FC
+    assert testing.trainable_parameters(plain) == 25_557_032 - FC
 
 
 @pytest.mark.backend_independent
@@ -292,7 +287,7 @@ def test_backbone_widths():
     stages = sum(
         _bottleneck_params(cin, w, True) for cin, w in ((8, 8), (32, 16), (64, 32), (128, 64))
     )
-    assert _trainable(keras.Model(inputs, features)) == stem + stages
+    assert testing.trainable_parameters(keras.Model(inputs, features)) == stem + stages
     assert [f.shape[-1] for f in features] == [32, 64, 128, 256]
 
 
@@ -318,11 +313,13 @@ def test_cifar_parameter_counts(depth, plain):
     SE adds 2·C·(C//16) + C//16 + C per block, n blocks per width."""
     n = (depth - 2) // 6
     se = n * (_se_params(16) + _se_params(32) + _se_params(64))
-    without = _trainable(_stateless(kcv.models.SEResNetCIFAR, depth=depth, reduction=None))
+    without = testing.trainable_parameters(
+        testing.stateless(kcv.models.SEResNetCIFAR, depth=depth, reduction=None)
+    )
     if plain is not None:
         assert without == plain
-    model = _stateless(kcv.models.SEResNetCIFAR, depth=depth)
-    assert _trainable(model) == without + se
+    model = testing.stateless(kcv.models.SEResNetCIFAR, depth=depth)
+    assert testing.trainable_parameters(model) == without + se
     assert len(_se_layers(model)) == 3 * n
     assert all(isinstance(block, kcv.layers.BasicBlock) for block in _blocks(model))
     convs = [layer for layer in _convs(model) if layer.kernel_size == (3, 3)]
@@ -355,7 +352,7 @@ def test_cifar_parameter_counts(depth, plain):
 )
 def test_bad_arguments_raise_value_error_naming_them(builder, kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}"):
-        _stateless(builder, **kwargs)
+        testing.stateless(builder, **kwargs)
 
 
 @pytest.mark.backend_independent

@@ -30,15 +30,6 @@ PAPER_WIDTHS = {
 }
 
 
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
 def _units(model):
     return [layer for layer in model.layers if isinstance(layer, kcv.layers.ShuffleNetV2Unit)]
 
@@ -46,8 +37,8 @@ def _units(model):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("scale", sorted(TORCHVISION_PARAMS))
 def test_counts_equal_torchvision(scale):
-    model = _stateless(kcv.models.ShuffleNetV2, scale)
-    assert _trainable(model) == TORCHVISION_PARAMS[scale]
+    model = testing.stateless(kcv.models.ShuffleNetV2, scale)
+    assert testing.trainable_parameters(model) == TORCHVISION_PARAMS[scale]
     assert model.name == "shufflenet_v2_x" + {0.5: "0_5", 1.0: "1_0", 1.5: "1_5", 2.0: "2_0"}[scale]
     assert model.output_shape == (None, 1000)
 
@@ -55,7 +46,7 @@ def test_counts_equal_torchvision(scale):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("scale", sorted(TORCHVISION_PARAMS))
 def test_macs_agree_with_torchvision_and_the_paper(scale):
-    macs = kcv.analysis.count_macs(_stateless(kcv.models.ShuffleNetV2, scale))
+    macs = kcv.analysis.count_macs(testing.stateless(kcv.models.ShuffleNetV2, scale))
     # torchvision's figures are rounded to 3 decimals of GFLOPS (0.04: to 2).
     tolerance = 0.015 if scale == 0.5 else 0.005
     assert macs / (TORCHVISION_GFLOPS[scale] * 1e9) == pytest.approx(1, abs=tolerance)
@@ -66,7 +57,7 @@ def test_macs_agree_with_torchvision_and_the_paper(scale):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("scale", sorted(PAPER_WIDTHS))
 def test_structure_follows_table_5(scale):
-    model = _stateless(kcv.models.ShuffleNetV2, scale, include_top=False)
+    model = testing.stateless(kcv.models.ShuffleNetV2, scale, include_top=False)
     units = _units(model)
     assert [u.name for u in units] == (
         [f"stage2_unit{i}" for i in range(1, 5)]
@@ -86,21 +77,24 @@ def test_structure_follows_table_5(scale):
 
 @pytest.mark.backend_independent
 def test_top_and_pooling():
-    model = _stateless(kcv.models.ShuffleNetV2, 0.5, include_top=False, pooling="avg")
+    model = testing.stateless(kcv.models.ShuffleNetV2, 0.5, include_top=False, pooling="avg")
     assert model.output_shape == (None, 1024)
-    model = _stateless(
+    model = testing.stateless(
         kcv.models.ShuffleNetV2, 1.0, classes=7, classifier_activation=None, name="net"
     )
     assert model.output_shape == (None, 7) and model.name == "net"
     assert model.get_layer("predictions").activation is keras.activations.linear
     # The classifier sits on the 1024 pooled conv5 features.
-    assert _trainable(model) == TORCHVISION_PARAMS[1.0] - 1024 * 1000 - 1000 + 1024 * 7 + 7
+    assert (
+        testing.trainable_parameters(model)
+        == TORCHVISION_PARAMS[1.0] - 1024 * 1000 - 1000 + 1024 * 7 + 7
+    )
 
 
 @pytest.mark.backend_independent
 def test_input_tensor_and_channels():
     tensor = keras.Input((64, 64, 1))
-    model = _stateless(kcv.models.ShuffleNetV2, 0.5, input_tensor=tensor, classes=3)
+    model = testing.stateless(kcv.models.ShuffleNetV2, 0.5, input_tensor=tensor, classes=3)
     assert model.input_shape == (None, 64, 64, 1) and model.output_shape == (None, 3)
 
 
@@ -123,12 +117,12 @@ def test_input_tensor_and_channels():
 )
 def test_bad_arguments_raise_value_error_naming_them(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}` must be"):
-        _stateless(kcv.models.ShuffleNetV2, **kwargs)
+        testing.stateless(kcv.models.ShuffleNetV2, **kwargs)
 
 
 def test_scale_message_lists_the_scales():
     with pytest.raises(ValueError, match=r"`scale` must be one of 0.5, 1.0, 1.5, 2.0"):
-        _stateless(kcv.models.ShuffleNetV2, 0.75)
+        testing.stateless(kcv.models.ShuffleNetV2, 0.75)
 
 
 def test_runs_and_channels_first_gives_the_same_outputs():

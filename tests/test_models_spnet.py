@@ -16,15 +16,6 @@ from kcv.models import resnet
 RESNET50_FEATURES = 23_508_032
 
 
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _trainable(model_or_layer):
-    return int(sum(np.prod(w.shape) for w in model_or_layer.trainable_weights))
-
-
 def _spm(channels):
     """Official SPBlock(C, C): 3x1 and 1x3 convs + BN, 1x1 conv with bias."""
     return 7 * channels**2 + 5 * channels
@@ -102,7 +93,11 @@ def test_extension_factories_see_every_block_at_two_points():
             resnet.resnet_backbone(image, "channels_last", inner_attention=lambda s, b: None)[-1],
         )
         plain = keras.Model(image, resnet.resnet_backbone(image, "channels_last")[-1])
-    assert _trainable(extended) == _trainable(plain) == RESNET50_FEATURES
+    assert (
+        testing.trainable_parameters(extended)
+        == testing.trainable_parameters(plain)
+        == RESNET50_FEATURES
+    )
     assert len(extended.layers) == len(plain.layers)
     assert all(getattr(layer, "inner_attention", None) is None for layer in extended.layers)
 
@@ -112,7 +107,7 @@ def test_extension_factories_see_every_block_at_two_points():
     "backbone, last_blocks", [("resnet50", (3, 4, 6)), ("resnet101", (3, 4, 23))]
 )
 def test_strip_pooling_where_the_official_resnet_puts_it(backbone, last_blocks):
-    model = _stateless(kcv.models.SPNet, (64, 64, 3), 21, backbone=backbone)
+    model = testing.stateless(kcv.models.SPNet, (64, 64, 3), 21, backbone=backbone)
     blocks = [layer for layer in model.layers if isinstance(layer, kcv.layers.Bottleneck)]
     assert not any(isinstance(layer, kcv.layers.StripPooling) for layer in model.layers)
     assert all(block.attention is None for block in blocks)
@@ -124,7 +119,9 @@ def test_strip_pooling_where_the_official_resnet_puts_it(backbone, last_blocks):
     assert [block.name for block in with_spm] == expected + [f"conv5_block{b}" for b in (1, 2, 3)]
     widths = [64, 128, 256, 512, 512, 512]
     assert [block.width for block in with_spm] == widths
-    assert [_trainable(block.inner_attention) for block in with_spm] == [_spm(c) for c in widths]
+    assert [testing.trainable_parameters(block.inner_attention) for block in with_spm] == [
+        _spm(c) for c in widths
+    ]
     conv5 = model.get_layer("conv5_block1")
     assert conv5.output.shape == (None, 8, 8, 2048)  # output stride 8
     assert conv5.conv2[0].dilation_rate == (2, 2)
@@ -132,14 +129,23 @@ def test_strip_pooling_where_the_official_resnet_puts_it(backbone, last_blocks):
 
 @pytest.mark.backend_independent
 def test_spnet_resnet50_count_follows_the_official_structure():
-    model = _stateless(kcv.models.SPNet, (64, 64, 3), 21)
+    model = testing.stateless(kcv.models.SPNet, (64, 64, 3), 21)
     strip_pooling = _spm(64) + _spm(128) + _spm(256) + 3 * _spm(512)
     assert strip_pooling == 6_117_056
-    assert _trainable(model.get_layer("mixed_pooling1")) == _mpm(1024) == 4_397_568
+    assert (
+        testing.trainable_parameters(model.get_layer("mixed_pooling1")) == _mpm(1024) == 4_397_568
+    )
     head = (2048 * 1024 + 2 * 1024) + 2 * _mpm(1024) + (9 * 1024 * 512 + 2 * 512) + (512 * 21 + 21)
-    assert _trainable(model) == RESNET50_FEATURES + strip_pooling + head == 45_249_813
-    ablation = _stateless(kcv.models.SPNet, (64, 64, 3), 21, strip_pooling=False)
-    assert _trainable(model) - _trainable(ablation) == strip_pooling
+    assert (
+        testing.trainable_parameters(model)
+        == RESNET50_FEATURES + strip_pooling + head
+        == 45_249_813
+    )
+    ablation = testing.stateless(kcv.models.SPNet, (64, 64, 3), 21, strip_pooling=False)
+    assert (
+        testing.trainable_parameters(model) - testing.trainable_parameters(ablation)
+        == strip_pooling
+    )
     assert model.output_shape == (None, 64, 64, 21)
 
 
@@ -161,7 +167,7 @@ def test_spnet_resnet50_count_follows_the_official_structure():
 def test_spnet_bad_arguments(kwargs, argument):
     arguments = {"input_shape": (32, 32, 3), "classes": 5, "backbone": "resnet_tiny", **kwargs}
     with pytest.raises(ValueError, match=f"`{argument}`"):
-        _stateless(kcv.models.SPNet, **arguments)
+        testing.stateless(kcv.models.SPNet, **arguments)
 
 
 def test_channels_first_gives_the_same_outputs():

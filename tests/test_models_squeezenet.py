@@ -12,27 +12,11 @@ import numpy as np
 import pytest
 
 import kcv
+from kcv import testing
 from kcv.analysis import count_macs
 from kcv.models import squeezenet
 
 TORCHVISION = {"1.0": (1_248_424, 0.819, 21), "1.1": (1_235_496, 0.349, 17)}
-
-
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _for_macs(builder, *args, **kwargs):
-    """A model for count_macs: stateless, except on PyTorch, where count_macs' clone of the
-    graph cannot hold uninitialised variables (torch.nn.Parameter needs a float tensor)."""
-    if keras.backend.backend() == "torch":
-        return builder(*args, **kwargs)
-    return _stateless(builder, *args, **kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
 def _torch_sizes(n, version):
@@ -49,26 +33,26 @@ def _torch_sizes(n, version):
 @pytest.mark.parametrize("version", sorted(TORCHVISION))
 def test_squeezenet_counts_and_macs_equal_torchvision(version):
     params, gmacs, _ = TORCHVISION[version]
-    model = _stateless(kcv.models.SqueezeNet, version)
-    assert _trainable(model) == params
+    model = testing.stateless(kcv.models.SqueezeNet, version)
+    assert testing.trainable_parameters(model) == params
     assert model.output_shape == (None, 1000)
-    assert count_macs(_for_macs(kcv.models.SqueezeNet, version)) / 1e9 == pytest.approx(
-        gmacs, rel=0.01
-    )
+    assert count_macs(
+        testing.stateless_for_macs(kcv.models.SqueezeNet, version)
+    ) / 1e9 == pytest.approx(gmacs, rel=0.01)
 
 
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("version", sorted(TORCHVISION))
 @pytest.mark.parametrize("size", [224, 225, 227, 64, 35])
 def test_map_sizes_follow_torchvision_ceil_mode(version, size):
-    model = _stateless(kcv.models.SqueezeNet, version, input_shape=(size, size, 3))
+    model = testing.stateless(kcv.models.SqueezeNet, version, input_shape=(size, size, 3))
     got = [model.get_layer(n).output.shape[1] for n in ("conv1", "pool1", "pool2", "pool3")]
     assert got == _torch_sizes(size, version)
 
 
 @pytest.mark.backend_independent
 def test_fire_modules_follow_table_1():
-    model = _stateless(kcv.models.SqueezeNet, "1.0")
+    model = testing.stateless(kcv.models.SqueezeNet, "1.0")
     fires = [model.get_layer(f"fire{i}") for i in range(2, 10)]
     assert [(f.squeeze, f.expand_1x1, f.expand_3x3) for f in fires] == [
         (16, 64, 64),
@@ -84,7 +68,7 @@ def test_fire_modules_follow_table_1():
     names = [layer.name for layer in model.layers if not layer.name.endswith("_pad")]
     assert names.index("pool2") == names.index("fire4") + 1
     assert names.index("pool3") == names.index("fire8") + 1
-    v11 = [layer.name for layer in _stateless(kcv.models.SqueezeNet, "1.1").layers]
+    v11 = [layer.name for layer in testing.stateless(kcv.models.SqueezeNet, "1.1").layers]
     v11 = [n for n in v11 if not n.endswith("_pad")]
     assert v11.index("pool2") == v11.index("fire3") + 1
     assert v11.index("pool3") == v11.index("fire5") + 1
@@ -122,17 +106,17 @@ def test_classifier_is_relu_then_average():
 @pytest.mark.parametrize("version", sorted(TORCHVISION))
 def test_smallest_input(version):
     smallest = TORCHVISION[version][2]
-    model = _stateless(kcv.models.SqueezeNet, version, input_shape=(smallest, smallest, 3))
+    model = testing.stateless(kcv.models.SqueezeNet, version, input_shape=(smallest, smallest, 3))
     assert model.get_layer("pool3").output.shape[1:3] == (1, 1)
     with pytest.raises(ValueError, match=f"`input_shape` must be .* >= {smallest}"):
-        _stateless(kcv.models.SqueezeNet, version, input_shape=(smallest - 1, 64, 3))
+        testing.stateless(kcv.models.SqueezeNet, version, input_shape=(smallest - 1, 64, 3))
 
 
 @pytest.mark.backend_independent
 def test_features():
-    model = _stateless(kcv.models.SqueezeNet, "1.1", include_top=False)
+    model = testing.stateless(kcv.models.SqueezeNet, "1.1", include_top=False)
     assert model.output_shape == (None, 13, 13, 512)
-    pooled = _stateless(kcv.models.SqueezeNet, include_top=False, pooling="avg")
+    pooled = testing.stateless(kcv.models.SqueezeNet, include_top=False, pooling="avg")
     assert pooled.output_shape == (None, 512)
 
 
@@ -149,4 +133,4 @@ def test_features():
 )
 def test_squeezenet_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        _stateless(kcv.models.SqueezeNet, **kwargs)
+        testing.stateless(kcv.models.SqueezeNet, **kwargs)

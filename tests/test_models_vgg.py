@@ -26,28 +26,11 @@ TORCHVISION = {
 TORCHVISION_GMACS = {11: 7.609, 13: 11.308, 16: 15.47, 19: 19.632}
 
 
-def _stateless(builder, *args, **kwargs):
-    with keras.StatelessScope(initialize_variables=False):
-        return builder(*args, **kwargs)
-
-
-def _for_macs(builder, *args, **kwargs):
-    """A model for count_macs: stateless, except on PyTorch, where count_macs' clone of the
-    graph cannot hold uninitialised variables (torch.nn.Parameter needs a float tensor)."""
-    if keras.backend.backend() == "torch":
-        return builder(*args, **kwargs)
-    return _stateless(builder, *args, **kwargs)
-
-
-def _trainable(model):
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
-
-
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("depth, batch_norm", sorted(TORCHVISION))
 def test_vgg_counts_equal_torchvision(depth, batch_norm):
-    model = _stateless(kcv.models.VGG, depth, batch_norm=batch_norm)
-    assert _trainable(model) == TORCHVISION[(depth, batch_norm)]
+    model = testing.stateless(kcv.models.VGG, depth, batch_norm=batch_norm)
+    assert testing.trainable_parameters(model) == TORCHVISION[(depth, batch_norm)]
     assert model.name == f"vgg{depth}" + ("_bn" if batch_norm else "")
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == depth - 3  # "weight layers" of Table 1: the convolutions and 3 dense
@@ -60,13 +43,13 @@ def test_vgg_counts_equal_torchvision(depth, batch_norm):
 @pytest.mark.backend_independent
 @pytest.mark.parametrize("depth", sorted(TORCHVISION_GMACS))
 def test_vgg_macs_match_torchvision(depth):
-    macs = count_macs(_for_macs(kcv.models.VGG, depth))
+    macs = count_macs(testing.stateless_for_macs(kcv.models.VGG, depth))
     assert macs / 1e9 == pytest.approx(TORCHVISION_GMACS[depth], rel=0.01)
 
 
 @pytest.mark.backend_independent
 def test_vgg16_layout():
-    model = _stateless(kcv.models.VGG, 16)
+    model = testing.stateless(kcv.models.VGG, 16)
     # Table 1, configuration D: 2, 2, 3, 3, 3 convolutions of 64, 128, 256, 512, 512 filters.
     widths = [
         [model.get_layer(f"block{b}_conv{i}").filters for i in range(1, n + 1)]
@@ -84,18 +67,18 @@ def test_vgg16_layout():
 
 @pytest.mark.backend_independent
 def test_other_input_sizes_and_features():
-    small = _stateless(kcv.models.VGG, 11, input_shape=(32, 32, 3), classes=10)
+    small = testing.stateless(kcv.models.VGG, 11, input_shape=(32, 32, 3), classes=10)
     assert small.output_shape == (None, 10)
     assert small.get_layer("avg_pool").output.shape[1:3] == (7, 7)
-    assert _trainable(small) == TORCHVISION[(11, False)] - 4096 * 990 - 990
+    assert testing.trainable_parameters(small) == TORCHVISION[(11, False)] - 4096 * 990 - 990
     # A 1x1 map (inputs of 32 to 63 pixels) is repeated to 7x7, as the adaptive pool does.
     assert small.get_layer("avg_pool_repeat").output.shape[1:3] == (7, 7)
-    wide = _stateless(kcv.models.VGG, 11, input_shape=(32, 96, 3), include_top=False)
+    wide = testing.stateless(kcv.models.VGG, 11, input_shape=(32, 96, 3), include_top=False)
     assert wide.output_shape == (None, 1, 3, 512)
-    assert _stateless(kcv.models.VGG, 11, input_shape=(None, None, 3), include_top=False)
-    features = _stateless(kcv.models.VGG, 19, include_top=False)
+    assert testing.stateless(kcv.models.VGG, 11, input_shape=(None, None, 3), include_top=False)
+    features = testing.stateless(kcv.models.VGG, 19, include_top=False)
     assert features.output_shape == (None, 7, 7, 512)
-    pooled = _stateless(kcv.models.VGG, 13, include_top=False, pooling="avg")
+    pooled = testing.stateless(kcv.models.VGG, 13, include_top=False, pooling="avg")
     assert pooled.output_shape == (None, 512)
 
 
@@ -127,7 +110,7 @@ def test_vgg_runs_channels_first():
 )
 def test_vgg_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        _stateless(kcv.models.VGG, **kwargs)
+        testing.stateless(kcv.models.VGG, **kwargs)
 
 
 @pytest.mark.parametrize("height, width", [(32, 224), (448, 224)])
