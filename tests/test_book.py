@@ -5,7 +5,7 @@
 chapter in the cache the chapter tests just filled and only builds the HTML.
 The browser test opens a chapter from ``file://`` in Debian's headless
 Chromium with the network off (``make test`` installs it,
-``tools/install_chromium.sh``) and saves a screenshot to
+``tools/install_system.sh``) and saves a screenshot to
 ``test-results/book/``.
 """
 
@@ -151,7 +151,7 @@ def test_no_page_loads_anything_from_the_network(html_dir):
 @pytest.mark.slow
 def test_a_chapter_renders_offline_in_chromium(html_dir):
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: run tools/install_chromium.sh (make test does)")
+        pytest.fail(f"{CHROMIUM} is missing: run tools/install_system.sh (make test does)")
     from playwright.sync_api import sync_playwright
 
     os.makedirs(ARTIFACTS, exist_ok=True)

@@ -11,9 +11,12 @@ explicitly.
 
 import ast
 import csv
+import dataclasses
 import glob
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -25,6 +28,7 @@ import pytest
 
 from kcv.grading import checks
 from kcv.grading import exercises
+from kcv.grading import jail
 from kcv.grading import jobs
 from kcv.grading import report
 from kcv.grading import runner
@@ -48,13 +52,20 @@ def _say(capsys, text):
         print(f"\n[grading] {text}", flush=True)
 
 
+def _fields(path):
+    """The ``name: value`` lines of a corpus file's docstring."""
+    with open(path) as f:
+        doc = ast.get_docstring(ast.parse(f.read()))
+    return {
+        k: v.strip() for k, v in (line.split(": ", 1) for line in doc.splitlines() if ": " in line)
+    }
+
+
 def _corpus(kind):
     """``[(path, exercise, lost checks or "all"/"none", message)]`` from the docstrings."""
     found = []
     for path in sorted(glob.glob(os.path.join(CORPUS, kind, "*.py"))):
-        with open(path) as f:
-            doc = ast.get_docstring(ast.parse(f.read()))
-        fields = dict(line.split(": ", 1) for line in doc.splitlines() if ": " in line)
+        fields = _fields(path)
         loses = fields["loses"].strip()
         lost = loses if loses in ("all", "none") else {c.strip() for c in loses.split(",")}
         found.append((path, fields["exercise"].strip(), lost, fields.get("message")))
@@ -221,9 +232,17 @@ def test_hostile_submissions_are_contained(capsys):
     Process-level attacks target the numpy exercise (its process starts in a
     fraction of a second, so the hang costs a short timeout); attacks on
     layers and on the reference class target squeeze_excite, graded on JAX.
+    Every file runs in the jail, except those whose docstring says
+    ``isolation: process``: the attacks on the reuse detectors, which in the
+    jail find no kcv to reuse.
     """
+    problem = jail.unavailable()
+    assert problem is None, f"the grading jail is needed here ({problem}): make system"
     before = _survivors()
     corpus = _corpus("hostile")
+    # escape_the_jail.py tries to connect here and leaves these files behind.
+    listener = socket.create_server(("127.0.0.1", 47613))
+    left_behind = ["/tmp/kcv-hostile-left-behind", "/dev/shm/kcv-hostile-left-behind"]
     start = time.monotonic()
     graded = {}
     # numpy-only processes need little memory: a 1 GiB cap stops the memory bomb sooner.
@@ -231,11 +250,20 @@ def test_hostile_submissions_are_contained(capsys):
         ("exit_thresholds", sandbox.Limits(timeout=40, memory_mib=1024)),
         ("squeeze_excite", sandbox.Limits(timeout=150)),
     ):
-        items = [(path, ex) for path, ex, _, _ in corpus if ex == exercise]
-        results = runner.grade_many(items, ["jax"], limits, jobs=2, references=REFERENCES)
-        graded.update(zip([path for path, _ in items], results))
+        for isolation in ("jail", "process"):
+            items = [
+                (path, ex)
+                for path, ex, _, _ in corpus
+                if ex == exercise and _fields(path).get("isolation", "jail") == isolation
+            ]
+            limits = dataclasses.replace(limits, isolation=isolation)
+            results = runner.grade_many(items, ["jax"], limits, jobs=2, references=REFERENCES)
+            graded.update(zip([path for path, _ in items], results))
     seconds = time.monotonic() - start
-    problems = []
+    listener.close()
+    problems = [
+        f"{path} is on the grader's machine" for path in left_behind if os.path.exists(path)
+    ]
     for path, exercise, expected, message in corpus:
         result, name = graded[path], os.path.basename(path)
         checks_of = set(exercises.get(exercise).checks)
@@ -252,6 +280,9 @@ def test_hostile_submissions_are_contained(capsys):
     assert runs["hang.py"]["numpy"]["timed_out"]
     assert runs["stdout_flood.py"]["numpy"]["output_bytes"] > 20_000_000
     assert runs["subclass_reference.py"] == {}  # refused before any process started
+    for path, result in graded.items():
+        for run in result.runs.values():
+            assert run["isolation"] == _fields(path).get("isolation", "jail"), path
     assert _survivors() == before, "processes survived the hostile corpus"
     _say(capsys, f"{len(corpus)} hostile submissions: {seconds:.0f} s, no process left behind")
 
@@ -618,6 +649,28 @@ def test_limits_and_jobs_are_checked_with_one_message_format():
         runner.grade_many([], ["mxnet"])
 
 
+def test_isolation_is_checked_and_the_jail_report_is_read_from_its_last_line():
+    with pytest.raises(ValueError, match=r"`isolation` must be one of auto, jail, process"):
+        sandbox.Limits(isolation="docker")
+    assert sandbox.Limits(isolation="process").resolved().isolation == "process"
+    # A report forged earlier by the submission is superseded by the jail's own, written last.
+    forged = b"status 0 leftovers 0\n"
+    assert jail.parse_status(forged + b"garbage\nstatus 9 leftovers 3\n") == (-9, 3)
+    assert jail.parse_status(b"status 256 leftovers 0\n") == (1, 0)  # exit status 1
+    assert jail.parse_status(b"no report") is None
+
+
+def test_a_submission_jail_holds_two_files_of_kcv():
+    binds, _, expose = jail.binds_for(sandbox.KCV_ROOT, "submission")
+    package = os.path.join(sandbox.KCV_ROOT, "kcv")
+    assert package not in binds and sandbox.KCV_ROOT not in binds
+    assert sorted(expose) == sorted(
+        [os.path.join(package, "backend.py"), os.path.join(package, "grading", "probe.py")]
+    )
+    assert sandbox.PROBE in expose
+    assert package in jail.binds_for(sandbox.KCV_ROOT, "reference")[0]
+
+
 def test_a_probe_run_repeats_exactly_through_public_seeding():
     """Initial weights and dropout masks follow keras.utils.set_random_seed: two runs agree."""
     script = """
@@ -670,3 +723,63 @@ def test_reports_are_plain_text_rounded_as_displayed():
     assert "bold feedback!" in scope["tests"][0]["output"]
     assert "2/6" in report.text(graded) and "2.0001" not in dumped
     assert report.csv_text([graded]).splitlines()[1].startswith("s.py,squeeze_excite,2,6,33.3,2,")
+
+
+def _memorizing_submission(exercise):
+    """The source of an exit_thresholds that only knows the public inputs' answers.
+
+    The attack public seeds allow: compute every case offline, ship a table of
+    answers keyed by the inputs' bytes, answer zeros to anything else.
+    """
+    reference = jobs.function_reference(exercise)
+    arrays = jobs.function_inputs(exercise)
+    table = {}
+    for i in range(len(exercise.cases)):
+        key = b"".join(arrays[f"c{i}/a{j}"].tobytes() for j in range(len(exercise.arguments)))
+        if f"c{i}/out" in reference:
+            table[hashlib.sha256(key).hexdigest()] = reference[f"c{i}/out"].tobytes().hex()
+    return f"""
+import hashlib
+import numpy as np
+
+TABLE = {table!r}
+
+
+def exit_thresholds(val_probs, fractions):
+    key = np.asarray(val_probs, "float64").tobytes() + np.asarray(fractions, "float64").tobytes()
+    answer = TABLE.get(hashlib.sha256(key).hexdigest())
+    if answer is None:
+        return np.zeros(len(fractions))
+    return np.frombuffer(bytes.fromhex(answer), "float64")
+"""
+
+
+def test_a_grading_secret_defeats_answers_computed_from_the_public_seeds(tmp_path, monkeypatch):
+    exercise = exercises.get("exit_thresholds")
+    solution = os.path.join(EXERCISES_DIR, "solutions", "exit_thresholds.py")
+    memorized = tmp_path / "memorized.py"
+    monkeypatch.delenv(jobs.SECRET_VARIABLE, raising=False)
+    memorized.write_text(_memorizing_submission(exercise))
+    public_inputs = jobs.function_inputs(exercise)
+    public_seed = jobs.task_spec(exercises.get("squeeze_excite"), "submission")["configs"][0][
+        "seed"
+    ]
+
+    def grade(path):
+        return runner.grade_many([(str(path), exercise)], ["jax"], references=jobs.References())[0]
+
+    public = grade(memorized)
+    assert public.score == public.max_score  # the attack works where the seeds are public
+
+    monkeypatch.setenv(jobs.SECRET_VARIABLE, "a teacher's secret")
+    secret_inputs = jobs.function_inputs(exercise)
+    assert not np.array_equal(secret_inputs["c0/a0"], public_inputs["c0/a0"])
+    assert (
+        jobs.task_spec(exercises.get("squeeze_excite"), "submission")["configs"][0]["seed"]
+        != public_seed
+    )
+    np.testing.assert_array_equal(jobs.function_inputs(exercise)["c0/a0"], secret_inputs["c0/a0"])
+    attacked = grade(memorized)
+    assert {"values", "edge_cases"} <= _lost(attacked), report.text(attacked)
+    honest = grade(solution)
+    assert honest.score == honest.max_score, report.text(honest)

@@ -13,8 +13,12 @@ Modules:
     probe       what runs inside a grading process (arrays out); started
                 as a script, it imports nothing of kcv.grading.
     submission  reading notebooks / .py files / folders; static checks.
+    jail        the bubblewrap jail around each probe process (Linux): a
+                read-only view of only what it needs, its own /tmp, /proc
+                and network; stdlib only (its first process runs it).
     sandbox     process isolation: one probe process under resource limits,
-                clean environment, capped output, cleanup of what it leaves.
+                clean environment, capped output, cleanup of what it leaves;
+                in the jail where one can be made.
     jobs        the seeded inputs, specs and reference outputs of an
                 exercise (:class:`~kcv.grading.jobs.References`, one per
                 grading run unless shared).
@@ -26,12 +30,12 @@ Imports inside the package go one way (``a → b``: ``a`` imports ``b``);
 there is no cycle, and ``tests/test_grading.py`` parses the modules to keep
 it so::
 
-    exercises, report, probe     import nothing of kcv.grading
+    exercises, report, probe, jail   import nothing of kcv.grading
     submission → exercises
-    sandbox    → probe                       (and kcv.environment)
+    sandbox    → jail, probe                 (and kcv.environment)
     jobs       → probe, sandbox
     checks     → jobs, probe, report, sandbox
-    runner     → checks, exercises, jobs, report, sandbox, submission
+    runner     → checks, exercises, jail, jobs, report, sandbox, submission
     cli        → exercises, jobs, report, runner, sandbox, submission
     __init__   → exercises, report, runner, sandbox, submission
                  (and, inside check(), checks)

@@ -74,6 +74,13 @@ def add_parser(commands):
         help="processes at a time (default %(default)s)",
     )
     parser.add_argument(
+        "--isolation",
+        default=sandbox.Limits.isolation,
+        choices=sandbox.ISOLATIONS,
+        help="jail: bubblewrap around every process (an error where it cannot run); "
+        "process: resource limits only; auto (default): the jail where it works",
+    )
+    parser.add_argument(
         "--memory",
         type=int,
         default=sandbox.Limits.memory_mib,
@@ -102,7 +109,9 @@ def run(args, parser):
                     f"--backends must name some of {', '.join(sandbox.BACKENDS)}; "
                     f"received {args.backends!r}."
                 )
-        limits = sandbox.Limits(timeout=args.timeout, memory_mib=args.memory)
+        limits = sandbox.Limits(
+            timeout=args.timeout, memory_mib=args.memory, isolation=args.isolation
+        ).resolved()
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, received {args.jobs}.")
         batch = os.path.isdir(args.submission)

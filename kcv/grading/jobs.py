@@ -4,7 +4,8 @@ A job is what a probe process receives: a JSON spec (``{"tasks": [...]}``,
 what :mod:`kcv.grading.probe` reads) and arrays (the inputs; for a
 submission, also the weights the reference process drew). Everything here
 is a function of the exercise alone — seeds come from the exercise's and
-configuration's names — so the reference and every submission see the same
+configuration's names, and the grader's secret where it has one
+(:func:`seed`) — so the reference and every submission see the same
 numbers on every backend.
 
 The reference outputs of layer exercises come from separate processes that
@@ -24,7 +25,10 @@ Example:
 >>> spec, arrays = submission_job(exercise, outputs["squeeze_excite"])  # doctest: +SKIP
 """
 
+import hashlib
+import hmac
 import importlib
+import os
 import zlib
 
 import numpy as np
@@ -37,9 +41,31 @@ class GradingError(RuntimeError):
     """The grader itself failed (e.g. a reference process): not the learner's fault."""
 
 
+SECRET_VARIABLE = "KCV_GRADING_SECRET"
+
+
 def seed(*names):
-    """A 32-bit seed from names (``seed("aspp", "rates")``), the same in every process."""
-    return zlib.crc32("/".join(names).encode())
+    """A 32-bit seed from names (``seed("aspp", "rates")``), the same in every process.
+
+    Without a secret the seeds are public — anyone can compute the inputs,
+    the initial weights and so the expected outputs offline. A grader sets
+    ``KCV_GRADING_SECRET`` (any string, e.g. a fresh random one per grading
+    run, as ``exercises/gradescope/run_autograder`` does): the seeds become
+    an HMAC-SHA256 of the names under it. The secret stays in the grader;
+    grading processes get a clean environment and, in the jail
+    (:mod:`kcv.grading.jail`), cannot see the grader's.
+
+    Example:
+
+    >>> seed("aspp", "rates") == seed("aspp", "rates")
+    True
+    """
+    message = "/".join(names).encode()
+    secret = os.environ.get(SECRET_VARIABLE, "")
+    if not secret:
+        return zlib.crc32(message)
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    return int.from_bytes(digest[:4], "big")
 
 
 def layer_inputs(exercise):

@@ -120,13 +120,14 @@ class GradeReport:
 
 
 def run_summary(run):
-    """What a report keeps of a run: exit status, time, output size, leftovers."""
+    """What a report keeps of a run: exit status, time, output size, leftovers, isolation."""
     return {
         "returncode": run.returncode,
         "timed_out": run.timed_out,
         "seconds": round(run.seconds, 2),
         "output_bytes": run.output_bytes,
         "leftovers": run.leftovers,
+        "isolation": run.isolation,
     }
 
 

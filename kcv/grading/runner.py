@@ -26,6 +26,7 @@ import time
 
 from kcv.grading import checks
 from kcv.grading import exercises as exercise_registry
+from kcv.grading import jail
 from kcv.grading import jobs as grading_jobs
 from kcv.grading import report as reports
 from kcv.grading import sandbox
@@ -149,7 +150,8 @@ def grade_many(items, backends=None, limits=None, jobs=1, progress=None, referen
         ``items``.
 
     Raises:
-        ValueError: for unknown backends or exercises, or ``jobs`` < 1.
+        ValueError: for unknown backends or exercises, ``jobs`` < 1, or
+            ``limits.isolation='jail'`` where no jail can be made.
         GradingError: (:class:`kcv.grading.jobs.GradingError`) when a
             reference process fails.
     """
@@ -158,8 +160,13 @@ def grade_many(items, backends=None, limits=None, jobs=1, progress=None, referen
 
         _validation.fail("jobs", "an integer >= 1", jobs)
     backends = _backends(backends)
-    limits = limits if limits is not None else sandbox.Limits()
+    requested = limits if limits is not None else sandbox.Limits()
+    limits = requested.resolved()
     loaded = _load(items)
+    notes = []
+    if limits.isolation == "process":
+        why = jail.unavailable() if requested.isolation == "auto" else "isolation='process'"
+        notes.append(f"isolation: resource limits only, no jail ({why}); see kcv.grading.jail")
     references = references if references is not None else grading_jobs.References(limits)
     started = time.monotonic()
     done = []
@@ -168,6 +175,7 @@ def grade_many(items, backends=None, limits=None, jobs=1, progress=None, referen
         pending = _start_runs(pool, references, loaded, backends, limits)
         for (sub, exercise), runs in zip(loaded, pending):
             graded = _report(sub, exercise, backends, runs, references)
+            graded.notes += notes
             done.append(graded)
             if progress is not None:
                 progress(graded)

@@ -31,6 +31,11 @@ interpreter that
   with ``allow_pickle=False`` after the archive's declared sizes and array
   headers are checked.
 
+Where bubblewrap works (``Limits.isolation``, default ``"auto"``), the probe
+also runs in a jail of its own (:mod:`kcv.grading.jail`): a read-only view
+of only what it needs, its own ``/tmp``, ``/proc`` and network; the jail's
+first process reports the probe's exit status and the processes it left.
+
 This module knows processes, not exercises: what a job holds is
 :mod:`kcv.grading.jobs`' business, what it is worth :mod:`kcv.grading.checks`'.
 
@@ -63,11 +68,13 @@ import zipfile
 import numpy as np
 
 from kcv import environment as kcv_environment
+from kcv.grading import jail
 from kcv.grading import probe
 
 PROBE = os.path.abspath(probe.__file__)
 KCV_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(PROBE)))
 BACKENDS = ("jax", "tensorflow", "torch")
+ISOLATIONS = ("auto", "jail", "process")
 
 _NPY_NAME = re.compile(r"[A-Za-z0-9_./-]{1,200}\.npy")
 
@@ -83,6 +90,10 @@ class Limits:
         output_kib: int. stdout + stderr kept (half head, half tail), KiB.
         results_mib: int. Largest results archive accepted, MiB.
         reference_timeout: float. Wall-clock seconds for a reference process.
+        jail_mib: int. Size of the jail's ``/tmp`` and ``/dev/shm``, MiB each.
+        isolation: ``"jail"`` (bubblewrap, :mod:`kcv.grading.jail`; an
+            error where it cannot run), ``"process"`` (the limits above
+            only) or ``"auto"`` (the jail where it works).
 
     Example:
 
@@ -96,16 +107,37 @@ class Limits:
     output_kib: int = 64
     results_mib: int = 64
     reference_timeout: float = 900.0
+    jail_mib: int = 256
+    isolation: str = "auto"
 
     def __post_init__(self):
+        # Imported here: kcv._validation imports Keras, which a grader that
+        # was given its backends never needs in its own process.
+        if self.isolation not in ISOLATIONS:
+            from kcv import _validation
+
+            _validation.fail("isolation", f"one of {', '.join(ISOLATIONS)}", self.isolation)
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.name == "isolation":
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                # Imported here: kcv._validation imports Keras, which a grader that
-                # was given its backends never needs in its own process.
                 from kcv import _validation
 
                 _validation.fail(field.name, "a positive number", value)
+
+    def resolved(self):
+        """These limits with ``isolation`` decided (``"auto"`` tries the jail here).
+
+        Raises:
+            ValueError: ``isolation="jail"`` where no jail can be made.
+        """
+        if self.isolation == "process":
+            return self
+        problem = jail.unavailable()
+        if problem and self.isolation == "jail":
+            raise ValueError(f"`isolation` 'jail' cannot be used here: {problem}.")
+        return dataclasses.replace(self, isolation="process" if problem else "jail")
 
 
 @dataclasses.dataclass
@@ -122,6 +154,7 @@ class Run:
         results: dict of arrays, or None.
         problem: str or None. Why there are no usable results.
         leftovers: int. Processes it left running (all killed).
+        isolation: ``"jail"`` or ``"process"`` (see :class:`Limits`).
     """
 
     backend: str
@@ -133,6 +166,7 @@ class Run:
     results: dict = None
     problem: str = None
     leftovers: int = 0
+    isolation: str = "process"
 
 
 # ---------------------------------------------------------------------------
@@ -473,10 +507,19 @@ def _job_bytes(source, spec, arrays):
     return buffer.getvalue()
 
 
-def _start(mode, kind, backend, home, limits, results_fd):
-    """Starts the probe in its own session, under ``limits``, registered as live."""
+def _start(mode, kind, backend, home, limits, results_fd, status_fd=None):
+    """Starts the probe in its own session, under ``limits``, registered as live.
+
+    With a ``status_fd`` the probe runs in a jail (:func:`kcv.grading.jail.command`)
+    whose home replaces ``home`` and whose first process reports on that descriptor.
+    """
     command = [sys.executable, "-I", PROBE, "--mode", mode, "--kind", kind]
     command += ["--kcv-root", KCV_ROOT, "--results-fd", str(results_fd)]
+    fds, inner_home = (results_fd,), home
+    if status_fd is not None:
+        binds, hide, expose = jail.binds_for(KCV_ROOT, mode)
+        command = jail.command(command, status_fd, binds, limits.jail_mib, hide, expose)
+        fds, inner_home = (results_fd, status_fd), jail.HOME
     nproc = None if os.geteuid() == 0 else _user_tasks() + 512
     with _CHILDREN.lock:
         process = subprocess.Popen(
@@ -485,8 +528,8 @@ def _start(mode, kind, backend, home, limits, results_fd):
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=home,
-            env=environment(home, backend),
-            pass_fds=(results_fd,),
+            env=environment(inner_home, backend),
+            pass_fds=fds,
             start_new_session=True,
             preexec_fn=functools.partial(_set_limits, limits, nproc),
         )
@@ -558,33 +601,59 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
         results, and ``problem`` says why.
     """
     become_subreaper()
+    limits = limits.resolved() if limits.isolation == "auto" else limits
     timeout = limits.timeout if mode == "submission" else limits.reference_timeout
     job = _job_bytes(source, spec, arrays)
-    run = Run(backend)
+    run = Run(backend, isolation=limits.isolation)
     with tempfile.TemporaryDirectory(prefix="kcv-grade-", ignore_cleanup_errors=True) as home:
-        read_end, write_end = os.pipe()
+        pipes = [os.pipe() for _ in range(2 if limits.isolation == "jail" else 1)]
         start = time.monotonic()
         try:
-            process = _start(mode, kind, backend, home, limits, write_end)
+            process = _start(
+                mode, kind, backend, home, limits, *(write_end for _, write_end in pipes)
+            )
         except BaseException:
-            os.close(read_end)
+            for read_end, _ in pipes:
+                os.close(read_end)
             raise
         finally:
-            os.close(write_end)
+            for _, write_end in pipes:
+                os.close(write_end)
         half = limits.output_kib << 9
-        output = CappedReader(process.stdout, half, half)
-        results = CappedReader(open(read_end, "rb"), limits.results_mib << 20)  # noqa: SIM115 (the reader closes it)
+        readers = [
+            CappedReader(process.stdout, half, half),
+            CappedReader(open(pipes[0][0], "rb"), limits.results_mib << 20),  # noqa: SIM115 (the reader closes it)
+        ]
+        if len(pipes) == 2:
+            readers.append(CappedReader(open(pipes[1][0], "rb"), 0, 4096))  # noqa: SIM115
         writer = threading.Thread(target=_writer, args=(process.stdin, job), daemon=True)
-        for thread in (output, results, writer):
+        for thread in (*readers, writer):
             thread.start()
         run.timed_out = _wait(process, timeout)
-        run.leftovers = sweep(process.pid)
+        swept = sweep(process.pid)
+        # In the jail, what the probe left is counted inside it (the jail's own
+        # processes are still dying here); outside, by the sweep.
+        run.leftovers = swept if len(pipes) == 1 else 0
         with _CHILDREN.lock:
             _CHILDREN.live.discard(process.pid)
-        for thread in (output, results, writer):
+        for thread in (*readers, writer):
             thread.join(timeout=10)
         run.seconds = time.monotonic() - start
+    output, results = readers[:2]
     run.returncode = process.returncode
     run.output, run.output_bytes = output.text(), output.total
+    if len(readers) == 3 and not run.timed_out:
+        _jail_status(run, readers[2])
     _conclude(run, results, limits, timeout)
     return run
+
+
+def _jail_status(run, status):
+    """The probe's exit status and leftovers from the jail's report (see :mod:`kcv.grading.jail`)."""
+    report = jail.parse_status(bytes(status.last))
+    if report is None:
+        # The jail's first process never reported: killed from inside, or the jail failed.
+        run.returncode = run.returncode or -signal.SIGKILL
+        run.output += "\n[the jail ended without its report: its first process was killed]"
+        return
+    run.returncode, run.leftovers = report

@@ -1,8 +1,10 @@
 """Hostile: removes the import guard and hands in kcv's own function.
 
 The probe reports that kcv was imported.
+Run without the jail, where kcv exists to be reused: in the jail it does not.
 
 exercise: exit_thresholds
+isolation: process
 loses: all
 message: it imported kcv
 """

@@ -1,8 +1,10 @@
 """Hostile: removes the import guard, imports kcv, subclasses the reference.
 
 The probe reports the kcv class in the MRO.
+Run without the jail, where kcv exists to be reused: in the jail it does not.
 
 exercise: squeeze_excite
+isolation: process
 loses: all
 message: derives from kcv.layers
 """

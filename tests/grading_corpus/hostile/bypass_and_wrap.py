@@ -1,8 +1,10 @@
 """Hostile: removes the import guard and wraps the reference in a layer of its own.
 
 The probe reports the kcv sublayer.
+Run without the jail, where kcv exists to be reused: in the jail it does not.
 
 exercise: squeeze_excite
+isolation: process
 loses: all
 message: sublayer
 """
