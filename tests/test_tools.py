@@ -132,6 +132,27 @@ def test_chapter_matrix_table(tmp_path):
     assert table.splitlines()[2] == "| 01.ipynb | ok 12s, 3 fig. | FAILED 3s, 0 fig. |"
 
 
+def test_durations_table_sums_each_test_file_per_run(tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_tests
+
+    monkeypatch.setattr(run_tests, "RESULTS", str(tmp_path))
+    assert run_tests.durations(["jax"]) is None
+    (tmp_path / "jax.xml").write_text(
+        '<testsuites><testsuite tests="3">'
+        '<testcase classname="tests.test_a" name="x" time="2.5"/>'
+        '<testcase classname="tests.test_a" name="y" time="1.0"/>'
+        '<testcase classname="tests.test_b" name="z" time="9.0"/>'
+        "</testsuite></testsuites>"
+    )
+    (tmp_path / "torch.xml").write_text(
+        '<testsuite tests="1"><testcase classname="tests.test_a" name="x" time="4"/></testsuite>'
+    )
+    lines = run_tests.durations(["jax", "torch", "tensorflow"], top=2).splitlines()
+    assert lines[0] == "| test file | total | jax | torch |"
+    assert lines[2:] == ["| test_b | 9 | 9 |  |", "| test_a | 8 | 4 | 4 |"]
+
+
 def test_runner_plan_splits_tests_and_chapters_longest_first():
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import run_tests

@@ -184,6 +184,35 @@ def chapter_matrix(directory=None):
     return "\n".join(lines) + "\n"
 
 
+def durations(labels, top=15):
+    """Where the time went: the ``top`` test files by seconds, per run, as Markdown.
+
+    Read from each run's JUnit XML (pytest's per-test times, setup and
+    teardown included); None when no XML is there.
+    """
+    table = {}
+    for label in labels:
+        xml_path = os.path.join(RESULTS, f"{label}.xml")
+        if not os.path.exists(xml_path):
+            continue
+        for case in ET.parse(xml_path).getroot().iter("testcase"):
+            module = case.get("classname", "").split(".")[-1] or "?"
+            per_run = table.setdefault(module, {})
+            per_run[label] = per_run.get(label, 0.0) + float(case.get("time", 0))
+    if not table:
+        return None
+    labels = [label for label in labels if any(label in row for row in table.values())]
+    ranked = sorted(table.items(), key=lambda item: -sum(item[1].values()))[:top]
+    lines = [
+        "| test file | total | " + " | ".join(labels) + " |",
+        "|---|---:|" + "---:|" * len(labels),
+    ]
+    for module, per_run in ranked:
+        cells = [f"{per_run[label]:.0f}" if label in per_run else "" for label in labels]
+        lines.append(f"| {module} | {sum(per_run.values()):.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=",".join(backend.BACKENDS))
@@ -224,6 +253,11 @@ def main(argv=None):
         with open(os.path.join(RESULTS, "chapters.md"), "w") as f:
             f.write("Chapters in FAST mode (status, time, figures), per backend:\n\n" + matrix)
         print("\nChapters in FAST mode (test-results/chapters.md):\n" + matrix)
+    slowest = durations([r["label"] for r in results])
+    if slowest:
+        with open(os.path.join(RESULTS, "durations.md"), "w") as f:
+            f.write("Seconds per test file and run (JUnit XML times):\n\n" + slowest)
+        print("\nWhere the time went (test-results/durations.md):\n" + slowest)
     totals = [sum(r["counts"][i] for r in results) for i in range(3)]
     print(f"wall time {time.monotonic() - start:.0f}s; logs and JUnit XML in test-results/")
     failed = any(not r["ok"] for r in results) or not totals[0] or (missing and args.require_all)
