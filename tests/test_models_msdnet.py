@@ -26,7 +26,7 @@ from kcv.models import msdnet
     ],
 )
 def test_presets_match_the_official_parameter_counts(preset, params, exits):
-    model = models.MSDNet(preset=preset)
+    model = testing.stateless(models.MSDNet, preset=preset)
     assert testing.trainable_parameters(model) == params
     assert model.output_names == [f"exit_{k}" for k in range(1, exits + 1)]
 
@@ -35,10 +35,15 @@ def test_presets_match_the_official_parameter_counts(preset, params, exits):
 def test_prune_min_and_cifar10_counts():
     # Same official structure: CIFAR anytime with 10 classes; with prune "min".
     assert (
-        testing.trainable_parameters(models.MSDNet(preset="cifar_anytime", classes=10)) == 2_986_690
+        testing.trainable_parameters(
+            testing.stateless(models.MSDNet, preset="cifar_anytime", classes=10)
+        )
+        == 2_986_690
     )
     assert (
-        testing.trainable_parameters(models.MSDNet(preset="cifar_anytime", prune="min"))
+        testing.trainable_parameters(
+            testing.stateless(models.MSDNet, preset="cifar_anytime", prune="min")
+        )
         == 2_819_862
     )
 
@@ -52,7 +57,7 @@ def test_block_steps_and_where_scales_are_dropped():
     plan = msdnet._layer_plan([4, 2, 2, 2, 2, 2, 2], 3, "max", 0.5)
     assert [i + 1 for i, p in enumerate(plan) if p.transition] == [7, 13]
     assert [p.out_scales for p in plan] == [3] * 6 + [2] * 6 + [1] * 4
-    model = models.MSDNet(preset="cifar_anytime")
+    model = testing.stateless(models.MSDNet, preset="cifar_anytime")
     names = [layer.name for layer in model.layers]
     assert "block3_transition7" in names and "block6_transition13" in names
 
