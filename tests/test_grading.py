@@ -783,3 +783,51 @@ def test_a_grading_secret_defeats_answers_computed_from_the_public_seeds(tmp_pat
     assert {"values", "edge_cases"} <= _lost(attacked), report.text(attacked)
     honest = grade(solution)
     assert honest.score == honest.max_score, report.text(honest)
+
+
+@pytest.mark.parametrize(
+    "name", [name for name, e in exercises.EXERCISES.items() if getattr(e, "diagnoses", ())]
+)
+def test_no_diagnosis_mistakes_the_reference_for_a_mistake(name):
+    """The reference's own output, for random weights and inputs, matches none of the mistakes."""
+    import importlib
+
+    import keras
+
+    exercise = exercises.get(name)
+    module, _, class_name = exercise.reference.rpartition(".")
+    reference = getattr(importlib.import_module(module), class_name)
+    inputs = jobs.layer_inputs(exercise)
+    for i, config in enumerate(exercise.configs):
+        keras.utils.set_random_seed(i)
+        layer = reference(**config.kwargs)
+        x = inputs[f"c{i}/x"]
+        layer(x)
+        rng = np.random.default_rng(i)
+        for weight in layer.weights:
+            low = 0.5 if "variance" in weight.path else -1.0
+            weight.assign(rng.uniform(low, 1.0, tuple(weight.shape)).astype("float32"))
+        expected = keras.ops.convert_to_numpy(layer(x, training=False)).astype("float64")
+        weights = [keras.ops.convert_to_numpy(w) for w in layer.weights]
+        for diagnosis in exercise.diagnoses:
+            assert not diagnosis.test(
+                x.astype("float64"), weights, expected, expected, config.kwargs
+            ), f"{config.name}: {diagnosis.message}"
+
+
+def test_the_fire_module_diagnoses_compute_the_reference_from_its_weights():
+    import keras
+
+    import kcv
+
+    layer = kcv.layers.FireModule(3, 4, 5)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 6, 7, 8)).astype("float32")
+    layer.build(x.shape)
+    for weight in layer.weights:  # biases too: zeros would hide a missing one
+        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32"))
+    expected = keras.ops.convert_to_numpy(layer(x))
+    weights = [keras.ops.convert_to_numpy(w) for w in layer.weights]
+    np.testing.assert_allclose(
+        exercises._fire(x.astype("float64"), weights), expected, rtol=1e-4, atol=1e-5
+    )

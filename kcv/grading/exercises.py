@@ -226,6 +226,36 @@ def _shuffled(x, groups):
     return np.swapaxes(split, -1, -2).reshape(x.shape)
 
 
+def _relu(v):
+    return np.maximum(v, 0.0)
+
+
+def _conv_same(x, kernel, bias):
+    """A stride-1 'same' convolution of channels_last ``x`` (odd kernel sizes), in float64."""
+    kernel = np.asarray(kernel, dtype="float64")
+    kh, kw = kernel.shape[:2]
+    _, height, width, _ = x.shape
+    padded = np.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
+    out = sum(
+        padded[:, i : i + height, j : j + width, :] @ kernel[i, j]
+        for i in range(kh)
+        for j in range(kw)
+    )
+    return out + np.asarray(bias, dtype="float64")
+
+
+def _fire(x, weights, squeeze_act=_relu, expand_act=_relu):
+    """The Fire module from the reference weights [squeeze, 1x1, 3x3 kernels and biases]."""
+    squeezed = squeeze_act(_conv_same(x, weights[0], weights[1]))
+    return np.concatenate(
+        [
+            expand_act(_conv_same(squeezed, weights[2], weights[3])),
+            expand_act(_conv_same(squeezed, weights[4], weights[5])),
+        ],
+        axis=-1,
+    )
+
+
 SE_DIAGNOSES = (
     Diagnosis(
         "the output is the gate s itself: return x * s, the input rescaled per channel",
@@ -267,6 +297,27 @@ CHANNEL_SHUFFLE_DIAGNOSES = (
         lambda x, w, expected, got, kw: _close(
             _shuffled(x, x.shape[-1] // kw.get("groups", 1)), got
         ),
+    ),
+)
+
+FIRE_MODULE_DIAGNOSES = (
+    Diagnosis(
+        "the expansions are concatenated in the wrong order: SqueezeNet's Fire module "
+        "puts the 1x1 expansion first, then the 3x3 one",
+        lambda x, w, expected, got, kw: _close(
+            np.concatenate(
+                [expected[..., kw["expand_1x1"] :], expected[..., : kw["expand_1x1"]]], axis=-1
+            ),
+            got,
+        ),
+    ),
+    Diagnosis(
+        "there is no ReLU after the squeeze layer: s = relu(squeeze 1x1 (x))",
+        lambda x, w, expected, got, kw: _close(_fire(x, w, squeeze_act=lambda v: v), got),
+    ),
+    Diagnosis(
+        "the expansions have no ReLU: each expansion is followed by its own ReLU",
+        lambda x, w, expected, got, kw: _close(_fire(x, w, expand_act=lambda v: v), got),
     ),
 )
 
@@ -595,6 +646,7 @@ FIRE_MODULE = LayerExercise(
             "has a bias."
         ),
     },
+    diagnoses=FIRE_MODULE_DIAGNOSES,
 )
 
 ASPP = LayerExercise(

@@ -2,6 +2,7 @@
 
 exercise: fire_module
 loses: numerics, training, gradients, config, compiled
+message: puts the 1x1 expansion first
 """
 
 import keras

@@ -2,6 +2,7 @@
 
 exercise: fire_module
 loses: numerics, training, gradients, config, compiled
+message: there is no ReLU after the squeeze layer
 """
 
 import keras
