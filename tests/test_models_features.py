@@ -37,7 +37,7 @@ def test_channels_per_stride_match_timm(build, channels):
     info = features.feature_info(testing.stateless(build))
     assert [f["stride"] for f in info] == [2, 4, 8, 16, 32]
     assert [f["channels"] for f in info] == channels
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
 
 
 def test_explicit_padding_layers_are_not_feature_maps():
@@ -52,7 +52,7 @@ def test_explicit_padding_layers_are_not_feature_maps():
         (2, 64, 32),
         (4, 64, 16),
     ]
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
 
 
 def test_stride_ends_where_the_next_downsampling_begins():
@@ -65,7 +65,7 @@ def test_stride_ends_where_the_next_downsampling_begins():
     assert by_stride[2]["channels"] == 128 and by_stride[32]["shape"] == (2, 2)
     layer = model.get_layer(by_stride[2]["layer"])
     assert isinstance(layer, keras.layers.Conv2D) or "conv" in layer.name
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)
 
 
 def test_the_extractor_shares_the_backbone_and_computes_its_maps():
@@ -95,7 +95,7 @@ def test_channels_first():
         assert info[-1]["shape"] == (2, 2)
     finally:
         keras.config.set_image_data_format(previous)
-        keras.utils.clear_session()
+        keras.utils.clear_session(free_memory=False)
 
 
 def test_bad_models_and_strides_are_named():
@@ -112,4 +112,4 @@ def test_bad_models_and_strides_are_named():
         ValueError, match=r"^`strides` must be strides of this model, some of \[2, 4"
     ):
         features.feature_extractor(small, strides=(4, 64))
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)

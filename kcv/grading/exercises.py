@@ -321,6 +321,17 @@ FIRE_MODULE_DIAGNOSES = (
     ),
 )
 
+# Any block whose output is relu(branch + shortcut).
+FINAL_RELU_DIAGNOSES = (
+    Diagnosis(
+        "the output has negative values where the block's has zeros, and equals it elsewhere: "
+        "the ReLU after the addition is missing, y = relu(branch + shortcut)",
+        lambda x, w, expected, got, kw: (
+            bool(got.min() < 0) and _close(np.maximum(got, 0), expected)
+        ),
+    ),
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class LayerExercise:
@@ -586,6 +597,7 @@ RESNEXT_BLOCK = LayerExercise(
             "or 1x1 stride `strides` -> BN. Create the layers in the notebook's table order."
         ),
     },
+    diagnoses=FINAL_RELU_DIAGNOSES,
 )
 
 CHANNEL_SHUFFLE = LayerExercise(

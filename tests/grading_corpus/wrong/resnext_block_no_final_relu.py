@@ -2,6 +2,7 @@
 
 exercise: resnext_block
 loses: numerics, training, gradients, config, compiled
+message: the ReLU after the addition is missing
 """
 
 import keras
