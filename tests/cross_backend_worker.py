@@ -36,15 +36,22 @@ def _outputs(model, x):
 
 
 def _randomly_weighted(case):
-    """The case's model with seeded random weights, built without Keras' initializers.
+    """The case's model with seeded random weights; on JAX, without Keras' initializers.
 
     The weights are replaced anyway, and on JAX the initializers cost a
     compiled random program per weight shape (GoogLeNet with its auxiliary
-    classifiers: about 50 s against 0.2 s). The variables stay on Keras'
-    list of variables created in a stateless scope, which the next scope
-    that initializes variables would try to initialize again; nothing in
-    this process opens one after the models are built.
+    classifiers: about 50 s against 0.2 s), so there the model is built in a
+    stateless scope and every variable assigned. TensorFlow cannot assign a
+    variable that was never initialized; its initializers cost little. The
+    variables stay on Keras' list of variables created in a stateless scope,
+    which the next scope that initializes variables would try to initialize
+    again; nothing in this process opens one after the models are built.
     """
+    if backend.name() != "jax":
+        keras.utils.set_random_seed(0)
+        model = case.model()
+        testing.randomize_weights(model, seed=0)
+        return model
     with keras.StatelessScope(initialize_variables=False):
         model = case.model()
     testing.randomize_weights(model, seed=0)

@@ -93,18 +93,19 @@ def command(argv, status_fd, binds, size_mib, hide=(), expose=()):
     """
     jail = [executable() or "bwrap", "--die-with-parent", "--unshare-all", "--new-session"]
     jail += ["--cap-drop", "ALL", "--uid", "65534", "--gid", "65534"]
+    # The memory file systems first: bubblewrap mounts in order, and a bind
+    # below /tmp (an environment in /tmp/...) must land on top of them.
+    size = str(int(size_mib) << 20)
+    jail += ["--proc", "/proc", "--dev", "/dev"]
+    jail += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
     for path in (*SYSTEM, *binds):
         jail += ["--ro-bind-try", path, path]
     for path in hide:
         jail += ["--tmpfs", path]
-    for path in expose:
-        jail += ["--ro-bind", path, path]
-    jail += ["--proc", "/proc", "--dev", "/dev"]
-    size = str(int(size_mib) << 20)
-    jail += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
-    jail += ["--dir", HOME, "--chdir", HOME]
     script = os.path.abspath(__file__)
-    jail += ["--ro-bind", script, script, "--"]
+    for path in (*expose, script):
+        jail += ["--ro-bind", path, path]
+    jail += ["--dir", HOME, "--chdir", HOME, "--"]
     return [*jail, argv[0], "-I", script, "--status-fd", str(status_fd), "--", *argv]
 
 
