@@ -212,7 +212,11 @@ def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def _excitation(x, weights, pool=np.mean, act=lambda v: np.maximum(v, 0.0), gate=_sigmoid):
+def _relu(v):
+    return np.maximum(v, 0.0)
+
+
+def _excitation(x, weights, pool=np.mean, act=_relu, gate=_sigmoid):
     """SE's ``s`` from the reference weights [W1, b1, W2, b2] (channels_last ``x``)."""
     w1, b1, w2, b2 = (np.asarray(w, dtype="float64") for w in weights[:4])
     z = pool(np.asarray(x, dtype="float64"), axis=(1, 2))
@@ -224,10 +228,6 @@ def _shuffled(x, groups):
     *lead, channels = x.shape
     split = x.reshape(*lead, groups, channels // groups)
     return np.swapaxes(split, -1, -2).reshape(x.shape)
-
-
-def _relu(v):
-    return np.maximum(v, 0.0)
 
 
 def _conv_same(x, kernel, bias):
@@ -326,9 +326,7 @@ FINAL_RELU_DIAGNOSES = (
     Diagnosis(
         "the output has negative values where the block's has zeros, and equals it elsewhere: "
         "the ReLU after the addition is missing, y = relu(branch + shortcut)",
-        lambda x, w, expected, got, kw: (
-            bool(got.min() < 0) and _close(np.maximum(got, 0), expected)
-        ),
+        lambda x, w, expected, got, kw: bool(got.min() < 0) and _close(_relu(got), expected),
     ),
 )
 

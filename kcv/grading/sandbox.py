@@ -605,8 +605,9 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
     timeout = limits.timeout if mode == "submission" else limits.reference_timeout
     job = _job_bytes(source, spec, arrays)
     run = Run(backend, isolation=limits.isolation)
+    jailed = limits.isolation == "jail"
     with tempfile.TemporaryDirectory(prefix="kcv-grade-", ignore_cleanup_errors=True) as home:
-        pipes = [os.pipe() for _ in range(2 if limits.isolation == "jail" else 1)]
+        pipes = [os.pipe() for _ in range(2 if jailed else 1)]
         start = time.monotonic()
         try:
             process = _start(
@@ -624,7 +625,7 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
             CappedReader(process.stdout, half, half),
             CappedReader(open(pipes[0][0], "rb"), limits.results_mib << 20),  # noqa: SIM115 (the reader closes it)
         ]
-        if len(pipes) == 2:
+        if jailed:
             readers.append(CappedReader(open(pipes[1][0], "rb"), 0, 4096))  # noqa: SIM115
         writer = threading.Thread(target=_writer, args=(process.stdin, job), daemon=True)
         for thread in (*readers, writer):
@@ -633,7 +634,7 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
         swept = sweep(process.pid)
         # In the jail, what the probe left is counted inside it (the jail's own
         # processes are still dying here); outside, by the sweep.
-        run.leftovers = swept if len(pipes) == 1 else 0
+        run.leftovers = 0 if jailed else swept
         with _CHILDREN.lock:
             _CHILDREN.live.discard(process.pid)
         for thread in (*readers, writer):
@@ -642,7 +643,7 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
     output, results = readers[:2]
     run.returncode = process.returncode
     run.output, run.output_bytes = output.text(), output.total
-    if len(readers) == 3 and not run.timed_out:
+    if jailed and not run.timed_out:
         _jail_status(run, readers[2])
     _conclude(run, results, limits, timeout)
     return run
