@@ -44,6 +44,7 @@ def test_parameter_count_formula(channels, reduction, expected):
     [
         ({"reduction": 0}, "`reduction` must be an integer >= 1"),
         ({"reduction": 2.5}, "`reduction` must be an integer >= 1"),
+        ({"reduction": None}, "`reduction` must be an integer >= 1, received None"),
         ({"gate": "tanh"}, "`gate` must be one of 'sigmoid', 'hard_sigmoid'"),
         ({"data_format": "NHWC"}, "`data_format` must be one of"),
     ],
@@ -81,7 +82,7 @@ def test_excitation_is_the_gate_the_block_applies(data_format):
 def test_squeeze_channels_set_the_width():
     """MobileNetV3's SE: width make_divisible(C // 4, 8) = 24 for C = 72, not 72 // 4 = 18."""
     x = np.random.default_rng(2).standard_normal((2, 3, 4, 72)).astype("float32")
-    layer = kcv.layers.SqueezeExcite(4, gate="hard_sigmoid", squeeze_channels=24)
+    layer = kcv.layers.SqueezeExcite(None, gate="hard_sigmoid", squeeze_channels=24)
     y = keras.ops.convert_to_numpy(layer(x))
     w1, b1, w2, b2 = [keras.ops.convert_to_numpy(w) for w in layer.weights]
     assert w1.shape == (72, 24) and w2.shape == (24, 72)

@@ -17,6 +17,7 @@ import keras
 
 from kcv import _validation
 from kcv.layers.conv import Conv2D
+from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.layout import channel_axis
 
 PADDINGS = ("same", "symmetric")
@@ -87,24 +88,24 @@ def _unit(
     groups=1,
     padding="same",
     bn_epsilon=KERAS_BN_EPSILON,
+    depth_multiplier=None,
 ):
     layers, conv_padding = padding_layers(
         kernel_size, strides, dilation_rate, padding, name, data_format, dtype
     )
-    layers.append(
-        Conv2D(
-            filters,
-            kernel_size,
-            strides=strides,
-            padding=conv_padding,
-            dilation_rate=dilation_rate,
-            groups=groups,
-            use_bias=not batch_norm,
-            data_format=data_format,
-            dtype=dtype,
-            name=name,
-        )
+    common = dict(
+        strides=strides,
+        padding=conv_padding,
+        dilation_rate=dilation_rate,
+        use_bias=not batch_norm,
+        data_format=data_format,
+        dtype=dtype,
+        name=name,
     )
+    if depth_multiplier is None:
+        layers.append(Conv2D(filters, kernel_size, groups=groups, **common))
+    else:
+        layers.append(DepthwiseConv2D(kernel_size, depth_multiplier=depth_multiplier, **common))
     if batch_norm:
         layers.append(
             keras.layers.BatchNormalization(
@@ -144,6 +145,43 @@ def conv_bn_act(layer, filters, kernel_size, name, **options):
     ['Conv2D', 'BatchNormalization', 'Activation']
     """
     return _unit(filters, kernel_size, name, layer.data_format, layer.dtype_policy, **options)
+
+
+def depthwise_bn_act(layer, kernel_size, name, depth_multiplier=1, **options):
+    """[Padding ->] DepthwiseConv -> [BN] -> [activation], the depthwise twin of :func:`conv_bn_act`.
+
+    The depthwise step of MobileNet's separable convolution, of the inverted
+    residual and of ShuffleNet's units: one ``k×k`` filter per input channel
+    (``depth_multiplier`` of them), without bias when BN follows.
+
+    Args:
+        layer: the owning ``keras.layers.Layer`` (its ``data_format`` and
+            ``dtype_policy``).
+        kernel_size: int or pair. The depthwise kernel.
+        name: str. Name of the depthwise convolution; BN and the activation
+            are ``name_bn`` and ``name_act``, a padding layer ``name_pad``.
+        depth_multiplier: int. Output channels per input channel.
+        **options: as for :func:`conv_bn_act`, except ``groups``.
+
+    Returns:
+        A list of layers, for :func:`build_chain` and :func:`call_chain`.
+
+    Example:
+
+    >>> import kcv
+    >>> owner = kcv.layers.SqueezeExcite()
+    >>> [type(x).__name__ for x in depthwise_bn_act(owner, 3, "depthwise", activation=None)]
+    ['DepthwiseConv2D', 'BatchNormalization']
+    """
+    return _unit(
+        None,
+        kernel_size,
+        name,
+        layer.data_format,
+        layer.dtype_policy,
+        depth_multiplier=depth_multiplier,
+        **options,
+    )
 
 
 def apply_conv_bn_act(x, filters, kernel_size, name, data_format, **options):

@@ -15,7 +15,6 @@ import keras
 from kcv import _validation
 from kcv.layers import conv_bn
 from kcv.layers import layout
-from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.squeeze_excite import SqueezeExcite
 
 
@@ -49,45 +48,6 @@ class _ConvBlock(keras.layers.Layer):
         return layout.same_conv_output_shape(
             input_shape, self.filters, self.strides, self.data_format
         )
-
-    def _bn(self, name, epsilon=conv_bn.KERAS_BN_EPSILON):
-        return keras.layers.BatchNormalization(
-            axis=layout.channel_axis(self.data_format),
-            epsilon=epsilon,
-            dtype=self.dtype_policy,
-            name=name,
-        )
-
-    def _depthwise(
-        self, kernel_size, strides, dilation_rate, depth_multiplier, use_bias, padding="same"
-    ):
-        """``[ZeroPadding2D,] DepthwiseConv2D`` (see :func:`kcv.layers.conv_bn.padding_layers`)."""
-        layers, mode = conv_bn.padding_layers(
-            kernel_size,
-            strides,
-            dilation_rate,
-            padding,
-            "depthwise",
-            self.data_format,
-            self.dtype_policy,
-        )
-        return [
-            *layers,
-            DepthwiseConv2D(
-                kernel_size,
-                strides=strides,
-                padding=mode,
-                depth_multiplier=depth_multiplier,
-                dilation_rate=dilation_rate,
-                use_bias=use_bias,
-                data_format=self.data_format,
-                dtype=self.dtype_policy,
-                name="depthwise",
-            ),
-        ]
-
-    def _activation(self, activation, name):
-        return keras.layers.Activation(activation, dtype=self.dtype_policy, name=name)
 
 
 @keras.saving.register_keras_serializable(package="kcv")
@@ -151,13 +111,16 @@ class DepthwiseSeparableConv(_ConvBlock):
         self.data_format = _validation.data_format(data_format)
 
     def _make_layers(self, in_channels):
-        bias = not self.batch_norm
-        layers = self._depthwise(
-            self.kernel_size, self.strides, self.dilation_rate, self.depth_multiplier, bias
+        layers = conv_bn.depthwise_bn_act(
+            self,
+            self.kernel_size,
+            "depthwise",
+            depth_multiplier=self.depth_multiplier,
+            strides=self.strides,
+            dilation_rate=self.dilation_rate,
+            batch_norm=self.batch_norm,
+            activation=self.activation,
         )
-        if self.batch_norm:
-            layers.append(self._bn("depthwise_bn"))
-        layers.append(self._activation(self.activation, "depthwise_act"))
         return layers + conv_bn.conv_bn_act(
             self,
             self.filters,
@@ -315,17 +278,20 @@ class InvertedResidual(_ConvBlock):
             layers += conv_bn.conv_bn_act(
                 self, hidden, 1, "expand", activation=self.activation, bn_epsilon=epsilon
             )
-        layers += [
-            *self._depthwise(
-                self.kernel_size, self.strides, self.dilation_rate, 1, False, self.padding
-            ),
-            self._bn("depthwise_bn", epsilon),
-            self._activation(self.activation, "depthwise_act"),
-        ]
+        layers += conv_bn.depthwise_bn_act(
+            self,
+            self.kernel_size,
+            "depthwise",
+            strides=self.strides,
+            dilation_rate=self.dilation_rate,
+            padding=self.padding,
+            activation=self.activation,
+            bn_epsilon=epsilon,
+        )
         if self.se_reduction is not None or self.se_channels is not None:
             layers.append(
                 SqueezeExcite(
-                    4 if self.se_reduction is None else self.se_reduction,
+                    None if self.se_channels is not None else self.se_reduction,
                     gate=self.se_gate,
                     data_format=self.data_format,
                     squeeze_channels=self.se_channels,

@@ -18,7 +18,6 @@ from keras import ops
 from kcv import _validation
 from kcv.layers import conv_bn
 from kcv.layers import layout
-from kcv.layers.conv import DepthwiseConv2D
 
 
 def _shuffle(x, groups, data_format):
@@ -169,27 +168,15 @@ class ShuffleNetV2Unit(keras.layers.Layer):
         self.bn_epsilon = _validation.number("bn_epsilon", bn_epsilon, 0, low_open=True)
 
     def _depthwise_bn(self, name):
-        pad, mode = conv_bn.padding_layers(
-            3, self.strides, 1, self.padding, name, self.data_format, self.dtype_policy
+        return conv_bn.depthwise_bn_act(
+            self,
+            3,
+            name,
+            strides=self.strides,
+            padding=self.padding,
+            activation=None,
+            bn_epsilon=self.bn_epsilon,
         )
-        return [
-            *pad,
-            DepthwiseConv2D(
-                3,
-                strides=self.strides,
-                padding=mode,
-                use_bias=False,
-                data_format=self.data_format,
-                dtype=self.dtype_policy,
-                name=name,
-            ),
-            keras.layers.BatchNormalization(
-                axis=layout.channel_axis(self.data_format),
-                epsilon=self.bn_epsilon,
-                dtype=self.dtype_policy,
-                name=f"{name}_bn",
-            ),
-        ]
 
     def build(self, input_shape):
         channels = _validation.image_shape(self, input_shape, self.data_format)

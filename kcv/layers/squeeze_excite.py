@@ -40,7 +40,8 @@ class SqueezeExcite(keras.layers.Layer):
     ``72 // 4 = 18``.
 
     Args:
-        reduction: int. The reduction ratio ``r`` (paper default 16).
+        reduction: int, or None when ``squeeze_channels`` is set. The
+            reduction ratio ``r`` (paper default 16).
         gate: str. ``"sigmoid"`` (paper) or ``"hard_sigmoid"``.
         data_format: str or None. ``"channels_last"`` or ``"channels_first"``;
             None reads ``keras.config.image_data_format()``.
@@ -68,11 +69,13 @@ class SqueezeExcite(keras.layers.Layer):
         self, reduction=16, gate="sigmoid", data_format=None, squeeze_channels=None, **kwargs
     ):
         super().__init__(**kwargs)
-        self.reduction = _validation.positive_int("reduction", reduction)
-        self.gate = _validation.one_of("gate", gate, GATES)
-        self.data_format = _validation.data_format(data_format)
         if squeeze_channels is not None:
             _validation.positive_int("squeeze_channels", squeeze_channels)
+        if reduction is not None or squeeze_channels is None:
+            _validation.positive_int("reduction", reduction)
+        self.reduction = reduction
+        self.gate = _validation.one_of("gate", gate, GATES)
+        self.data_format = _validation.data_format(data_format)
         self.squeeze_channels = squeeze_channels
         self.supports_masking = False
 
