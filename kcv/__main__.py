@@ -3,7 +3,9 @@
 ``kcv`` (or ``kcv info``) prints the versions of kcv, Keras and the backends,
 the active backend and its devices; where Keras cannot start for lack of a
 backend, it says which is missing and how to install one (exit status 1).
-``kcv grade`` grades an exercise submission (see :mod:`kcv.grading.cli`).
+``kcv grade`` grades an exercise submission (see :mod:`kcv.grading.cli`);
+``kcv exercise export --nbgrader NAME`` writes an nbgrader source notebook of
+an exercise (see :mod:`kcv.grading.nbgrader`).
 ``kcv bench [NAME] [ARGS...]`` runs the benchmarks of a source checkout
 (``benchmarks/NAME.py``; all of them, as ``make bench`` does, without a name).
 """
@@ -128,6 +130,7 @@ def main(argv=None):
     from kcv.grading import cli as grade_cli
 
     grade_parser = grade_cli.add_parser(commands)
+    exercise_parser = grade_cli.add_exercise_parser(commands)
     bench = commands.add_parser("bench", help="run the benchmarks (source checkout)")
     bench.add_argument(
         "name", nargs="?", help="families, models, encoding_memory or grading; default all"
@@ -136,6 +139,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "grade":
         return grade_cli.run(args, grade_parser)
+    if args.command == "exercise":
+        return grade_cli.run_exercise(args, exercise_parser)
     if args.command == "bench":
         return _bench(args)
     return _info(args)

@@ -649,10 +649,16 @@ def test_limits_and_jobs_are_checked_with_one_message_format():
         runner.grade_many([], ["mxnet"])
 
 
-def test_isolation_is_checked_and_the_jail_report_is_read_from_its_last_line():
+def test_isolation_is_checked_and_the_jail_report_is_read_from_its_last_line(monkeypatch):
     with pytest.raises(ValueError, match=r"`isolation` must be one of auto, jail, process"):
         sandbox.Limits(isolation="docker")
     assert sandbox.Limits(isolation="process").resolved().isolation == "process"
+    # Where no jail can be made, "auto" falls back and keeps the reason; "jail" refuses.
+    monkeypatch.setattr(jail, "unavailable", lambda: "bwrap is missing (test)")
+    fallback = sandbox.Limits().resolved()
+    assert (fallback.isolation, fallback.fallback) == ("process", "bwrap is missing (test)")
+    with pytest.raises(ValueError, match=r"`isolation` 'jail' cannot be used here: bwrap is"):
+        sandbox.Limits(isolation="jail").resolved()
     # A report forged earlier by the submission is superseded by the jail's own, written last.
     forged = b"status 0 leftovers 0\n"
     assert jail.parse_status(forged + b"garbage\nstatus 9 leftovers 3\n") == (-9, 3)

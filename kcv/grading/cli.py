@@ -111,7 +111,7 @@ def run(args, parser):
                 )
         limits = sandbox.Limits(
             timeout=args.timeout, memory_mib=args.memory, isolation=args.isolation
-        ).resolved()
+        )
         if args.jobs < 1:
             raise ValueError(f"--jobs must be >= 1, received {args.jobs}.")
         batch = os.path.isdir(args.submission)
@@ -131,6 +131,8 @@ def run(args, parser):
 
     try:
         graded = runner.grade_many(items, backends, limits, args.jobs, progress)
+    except ValueError as error:  # the isolation asked for cannot be had here
+        parser.error(str(error))
     except jobs.GradingError as error:
         print(f"kcv grade: the grader failed: {error}", file=sys.stderr)
         return 1
@@ -147,4 +149,58 @@ def run(args, parser):
     else:
         text = reports.text(graded[0])
     _write(text, args.output)
+    return 0
+
+
+def add_exercise_parser(commands):
+    """Adds the ``exercise`` sub-command (``kcv exercise export --nbgrader NAME``).
+
+    Args:
+        commands: the result of ``ArgumentParser.add_subparsers()``.
+
+    Returns:
+        The new sub-parser.
+
+    Example:
+
+        kcv exercise export --nbgrader channel_shuffle --output course --backends jax
+    """
+    parser = commands.add_parser(
+        "exercise",
+        help="export an exercise for a course platform (nbgrader)",
+        description="Export an exercise: kcv exercise export --nbgrader NAME [--output DIR] "
+        "writes DIR/source/NAME/NAME.ipynb, an nbgrader source notebook (solution cell, "
+        "locked cells, an autograder cell running kcv's isolated grader).",
+    )
+    parser.add_argument("action", choices=("export",))
+    parser.add_argument(
+        "--nbgrader",
+        metavar="NAME",
+        required=True,
+        help="the exercise to export as an nbgrader source notebook",
+    )
+    parser.add_argument(
+        "--output", default=".", help="the nbgrader course folder (default: the current one)"
+    )
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help="comma-separated backends the autograder cell grades on "
+        "(default: those installed where nbgrader autograde runs)",
+    )
+    return parser
+
+
+def run_exercise(args, parser):
+    """Runs ``kcv exercise`` with parsed ``args``; returns the exit status."""
+    from kcv.grading import nbgrader
+
+    try:
+        backends = None
+        if args.backends is not None:
+            backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+        path = nbgrader.export(args.nbgrader, args.output, backends)
+    except ValueError as error:
+        parser.error(str(error))
+    print(path)
     return 0

@@ -26,7 +26,6 @@ import time
 
 from kcv.grading import checks
 from kcv.grading import exercises as exercise_registry
-from kcv.grading import jail
 from kcv.grading import jobs as grading_jobs
 from kcv.grading import report as reports
 from kcv.grading import sandbox
@@ -160,12 +159,11 @@ def grade_many(items, backends=None, limits=None, jobs=1, progress=None, referen
 
         _validation.fail("jobs", "an integer >= 1", jobs)
     backends = _backends(backends)
-    requested = limits if limits is not None else sandbox.Limits()
-    limits = requested.resolved()
+    limits = (limits if limits is not None else sandbox.Limits()).resolved()
     loaded = _load(items)
     notes = []
     if limits.isolation == "process":
-        why = jail.unavailable() if requested.isolation == "auto" else "isolation='process'"
+        why = limits.fallback or "isolation='process'"
         notes.append(f"isolation: resource limits only, no jail ({why}); see kcv.grading.jail")
     references = references if references is not None else grading_jobs.References(limits)
     started = time.monotonic()

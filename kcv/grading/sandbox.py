@@ -94,6 +94,8 @@ class Limits:
         isolation: ``"jail"`` (bubblewrap, :mod:`kcv.grading.jail`; an
             error where it cannot run), ``"process"`` (the limits above
             only) or ``"auto"`` (the jail where it works).
+        fallback: str or None. Why ``"auto"`` chose ``"process"``: set by
+            :meth:`resolved`, for the report's note.
 
     Example:
 
@@ -109,6 +111,7 @@ class Limits:
     reference_timeout: float = 900.0
     jail_mib: int = 256
     isolation: str = "auto"
+    fallback: str | None = None
 
     def __post_init__(self):
         # Imported here: kcv._validation imports Keras, which a grader that
@@ -119,7 +122,7 @@ class Limits:
             _validation.fail("isolation", f"one of {', '.join(ISOLATIONS)}", self.isolation)
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name == "isolation":
+            if field.name in ("isolation", "fallback"):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 from kcv import _validation
@@ -129,6 +132,10 @@ class Limits:
     def resolved(self):
         """These limits with ``isolation`` decided (``"auto"`` tries the jail here).
 
+        Returns:
+            :class:`Limits` with ``isolation`` ``"jail"`` or ``"process"``;
+            where ``"auto"`` fell back, ``fallback`` says why.
+
         Raises:
             ValueError: ``isolation="jail"`` where no jail can be made.
         """
@@ -137,7 +144,9 @@ class Limits:
         problem = jail.unavailable()
         if problem and self.isolation == "jail":
             raise ValueError(f"`isolation` 'jail' cannot be used here: {problem}.")
-        return dataclasses.replace(self, isolation="process" if problem else "jail")
+        if problem:
+            return dataclasses.replace(self, isolation="process", fallback=problem)
+        return dataclasses.replace(self, isolation="jail")
 
 
 @dataclasses.dataclass
