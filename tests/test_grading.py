@@ -26,6 +26,7 @@ import nbformat
 import numpy as np
 import pytest
 
+from kcv.grading import cgroup
 from kcv.grading import checks
 from kcv.grading import exercises
 from kcv.grading import jail
@@ -240,6 +241,14 @@ def test_hostile_submissions_are_contained(capsys):
     assert problem is None, f"the grading jail is needed here ({problem}): make system"
     before = _survivors()
     corpus = _corpus("hostile")
+    # Without a memory cgroup (a grader that may not make one) shared memory is
+    # not capped: the bomb then scores, and its report must say so.
+    uncapped = [
+        (path, exercise, "none", "shared memory uncapped")
+        for path, exercise, _, _ in corpus
+        if _fields(path).get("needs") == "cgroup" and cgroup.unavailable()
+    ]
+    corpus = [c for c in corpus if c[0] not in {u[0] for u in uncapped}] + uncapped
     # escape_the_jail.py tries to connect here and leaves these files behind.
     listener = socket.create_server(("127.0.0.1", 47613))
     left_behind = ["/tmp/kcv-hostile-left-behind", "/dev/shm/kcv-hostile-left-behind"]
@@ -272,10 +281,13 @@ def test_hostile_submissions_are_contained(capsys):
             problems.append(f"{name}: lost {sorted(_lost(result))}, expected {sorted(expected)}")
         if expected == checks_of and any(t.score for t in result.tests):
             problems.append(f"{name}: scored {result.score}, expected 0")
-        if message and not any(message in t.output for t in result.tests):
+        said = [t.output for t in result.tests] + result.notes
+        if message and not any(message in text for text in said):
             problems.append(f"{name}: no feedback mentions {message!r}:\n{report.text(result)}")
     assert not problems, "\n\n".join(problems)
     runs = {os.path.basename(path): result.runs for path, result in graded.items()}
+    if not uncapped:
+        assert all(r["memory"] == "cgroup" for run in runs.values() for r in run.values())
     assert runs["fork_bomb.py"]["jax"]["leftovers"] > 0
     assert runs["hang.py"]["numpy"]["timed_out"]
     assert runs["stdout_flood.py"]["numpy"]["output_bytes"] > 20_000_000
@@ -837,3 +849,24 @@ def test_the_fire_module_diagnoses_compute_the_reference_from_its_weights():
     np.testing.assert_allclose(
         exercises._fire(x.astype("float64"), weights), expected, rtol=1e-4, atol=1e-5
     )
+
+
+def test_a_memory_cgroup_caps_shared_memory_and_holds_every_process():
+    """A child that forks and fills 256 MiB of shared memory under a 96 MiB cap is OOM-killed."""
+    problem = cgroup.unavailable()
+    if problem:
+        pytest.skip(problem)
+    group = cgroup.MemoryGroup.create(96 << 20)
+    script = (
+        "import mmap, os, time\n"
+        "if os.fork() == 0:\n"
+        "    time.sleep(60)\n"  # a second process in the group, for remove() to find
+        "m = mmap.mmap(-1, 256 << 20, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)\n"
+        "m.write(b'1' * (256 << 20))\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", script], preexec_fn=group.enter, timeout=60)
+        assert done.returncode == -9 and group.out_of_memory()
+    finally:
+        killed = group.remove()
+    assert killed == 1 and not os.path.exists(group.path)  # the sleeping child, then the group

@@ -16,27 +16,32 @@ Modules:
     jail        the bubblewrap jail around each probe process (Linux): a
                 read-only view of only what it needs, its own /tmp, /proc
                 and network; stdlib only (its first process runs it).
+    cgroup      a memory cgroup per probe process: one cap on every kind of
+                memory (shared mappings too); stdlib only.
     sandbox     process isolation: one probe process under resource limits,
                 clean environment, capped output, cleanup of what it leaves;
-                in the jail where one can be made.
+                in the jail and a memory cgroup where they can be made.
     jobs        the seeded inputs, specs and reference outputs of an
                 exercise (:class:`~kcv.grading.jobs.References`, one per
                 grading run unless shared).
     checks      the verdicts, one function per check, computed from arrays.
     runner      orchestration: :func:`grade`, :func:`grade_many`.
-    cli         ``kcv grade``.
+    cli         ``kcv grade``, ``kcv exercise export``.
+    nbgrader    an exercise as an nbgrader source notebook; the autograder
+                cell's grading function.
 
 Imports inside the package go one way (``a → b``: ``a`` imports ``b``);
 there is no cycle, and ``tests/test_grading.py`` parses the modules to keep
 it so::
 
-    exercises, report, probe, jail   import nothing of kcv.grading
+    exercises, report, probe, jail, cgroup   import nothing of kcv.grading
     submission → exercises
-    sandbox    → jail, probe                 (and kcv.environment)
+    sandbox    → cgroup, jail, probe         (and kcv.environment)
     jobs       → probe, sandbox
     checks     → jobs, probe, report, sandbox
-    runner     → checks, exercises, jail, jobs, report, sandbox, submission
-    cli        → exercises, jobs, report, runner, sandbox, submission
+    runner     → cgroup, checks, exercises, jobs, report, sandbox, submission
+    nbgrader   → exercises, report, runner, sandbox, submission
+    cli        → exercises, jobs, nbgrader, report, runner, sandbox, submission
     __init__   → exercises, report, runner, sandbox, submission
                  (and, inside check(), checks)
 

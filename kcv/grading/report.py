@@ -120,7 +120,7 @@ class GradeReport:
 
 
 def run_summary(run):
-    """What a report keeps of a run: exit status, time, output size, leftovers, isolation."""
+    """What a report keeps of a run: exit status, time, output size, leftovers, isolation, memory cap."""
     return {
         "returncode": run.returncode,
         "timed_out": run.timed_out,
@@ -128,6 +128,7 @@ def run_summary(run):
         "output_bytes": run.output_bytes,
         "leftovers": run.leftovers,
         "isolation": run.isolation,
+        "memory": run.memory,
     }
 
 

@@ -24,6 +24,7 @@ True
 import concurrent.futures
 import time
 
+from kcv.grading import cgroup
 from kcv.grading import checks
 from kcv.grading import exercises as exercise_registry
 from kcv.grading import jobs as grading_jobs
@@ -174,12 +175,19 @@ def grade_many(items, backends=None, limits=None, jobs=1, progress=None, referen
         for (sub, exercise), runs in zip(loaded, pending):
             graded = _report(sub, exercise, backends, runs, references)
             graded.notes += notes
+            if any(run["memory"] == "rlimit" for run in graded.runs.values()):
+                graded.notes.append(_memory_note())
             done.append(graded)
             if progress is not None:
                 progress(graded)
     for graded in done:
         graded.total_seconds = time.monotonic() - started
     return done
+
+
+def _memory_note():
+    why = cgroup.unavailable() or "the cgroup could not be made for this submission"
+    return f"memory: shared memory uncapped ({why}); see kcv.grading.cgroup"
 
 
 def grade(submission, exercise, backends=None, limits=None, jobs=None):

@@ -15,6 +15,9 @@ interpreter that
   ``RLIMIT_AS`` would fail them), CPU seconds, file size, no core files,
   and the number of processes (``RLIMIT_NPROC``; only for non-root users:
   Linux exempts uid 0 from it);
+* runs in a memory cgroup of its own where one can be made
+  (:mod:`kcv.grading.cgroup`), which caps the shared memory ``RLIMIT_DATA``
+  misses and holds everything the process starts;
 * gets a clean environment (:func:`environment`: ``PATH``, ``HOME`` and
   ``TMPDIR`` in a fresh temporary directory that is also its working
   directory, ``KERAS_BACKEND``, CPU-only single-threaded backend settings,
@@ -68,6 +71,7 @@ import zipfile
 import numpy as np
 
 from kcv import environment as kcv_environment
+from kcv.grading import cgroup
 from kcv.grading import jail
 from kcv.grading import probe
 
@@ -164,6 +168,8 @@ class Run:
         problem: str or None. Why there are no usable results.
         leftovers: int. Processes it left running (all killed).
         isolation: ``"jail"`` or ``"process"`` (see :class:`Limits`).
+        memory: ``"cgroup"`` (every kind of memory capped, see
+            :mod:`kcv.grading.cgroup`) or ``"rlimit"`` (private mappings only).
     """
 
     backend: str
@@ -176,6 +182,7 @@ class Run:
     problem: str = None
     leftovers: int = 0
     isolation: str = "process"
+    memory: str = "rlimit"
 
 
 # ---------------------------------------------------------------------------
@@ -370,8 +377,8 @@ def sweep(leader):
     return len(alive)
 
 
-def _set_limits(limits, nproc):
-    """Runs in the child between fork and exec."""
+def _set_limits(limits, nproc, group=None):
+    """Runs in the child between fork and exec: the rlimits, then the memory cgroup."""
 
     def cap(kind, value):
         _, hard = resource.getrlimit(kind)
@@ -384,6 +391,8 @@ def _set_limits(limits, nproc):
     cap(resource.RLIMIT_CORE, 0)
     if nproc:
         cap(resource.RLIMIT_NPROC, nproc)
+    if group is not None:
+        group.enter()
 
 
 def environment(home, backend):
@@ -516,8 +525,8 @@ def _job_bytes(source, spec, arrays):
     return buffer.getvalue()
 
 
-def _start(mode, kind, backend, home, limits, results_fd, status_fd=None):
-    """Starts the probe in its own session, under ``limits``, registered as live.
+def _start(mode, kind, backend, home, limits, group, results_fd, status_fd=None):
+    """Starts the probe in its own session, under ``limits`` and in ``group``, registered as live.
 
     With a ``status_fd`` the probe runs in a jail (:func:`kcv.grading.jail.command`)
     whose home replaces ``home`` and whose first process reports on that descriptor.
@@ -540,7 +549,7 @@ def _start(mode, kind, backend, home, limits, results_fd, status_fd=None):
             env=environment(inner_home, backend),
             pass_fds=fds,
             start_new_session=True,
-            preexec_fn=functools.partial(_set_limits, limits, nproc),
+            preexec_fn=functools.partial(_set_limits, limits, nproc, group),
         )
         _CHILDREN.live.add(process.pid)
     return process
@@ -575,10 +584,28 @@ def _exit_problem(returncode, limits):
     return f"was killed by {name}{hint}"
 
 
-def _conclude(run, results, limits, timeout):
+def _cgroup_mib(limits):
+    """The memory cgroup's cap: the data segment's plus the jail's two tmpfs."""
+    return limits.memory_mib + 2 * limits.jail_mib
+
+
+def _memory_group(limits):
+    """A :class:`kcv.grading.cgroup.MemoryGroup` for one process, or None where none can be made."""
+    try:
+        return cgroup.MemoryGroup.create(_cgroup_mib(limits) << 20)
+    except OSError:
+        return None
+
+
+def _conclude(run, results, limits, timeout, out_of_memory=False):
     """Sets ``run.results`` from the results pipe, or ``run.problem`` to why not."""
     if run.timed_out:
         run.problem = f"timed out after {timeout:.0f} s; its processes were killed"
+    elif run.returncode != 0 and out_of_memory:
+        run.problem = (
+            f"was killed for using more than {_cgroup_mib(limits)} MiB of memory "
+            "(all kinds, shared memory and tmpfs files included)"
+        )
     elif results.truncated:
         run.problem = f"its results exceed the {limits.results_mib} MiB cap"
     elif run.returncode != 0:
@@ -615,16 +642,20 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
     job = _job_bytes(source, spec, arrays)
     run = Run(backend, isolation=limits.isolation)
     jailed = limits.isolation == "jail"
+    group = _memory_group(limits)
+    run.memory = "rlimit" if group is None else "cgroup"
     with tempfile.TemporaryDirectory(prefix="kcv-grade-", ignore_cleanup_errors=True) as home:
         pipes = [os.pipe() for _ in range(2 if jailed else 1)]
         start = time.monotonic()
         try:
             process = _start(
-                mode, kind, backend, home, limits, *(write_end for _, write_end in pipes)
+                mode, kind, backend, home, limits, group, *(write_end for _, write_end in pipes)
             )
         except BaseException:
             for read_end, _ in pipes:
                 os.close(read_end)
+            if group is not None:
+                group.remove()
             raise
         finally:
             for _, write_end in pipes:
@@ -641,8 +672,12 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
             thread.start()
         run.timed_out = _wait(process, timeout)
         swept = sweep(process.pid)
+        out_of_memory = False
+        if group is not None:  # kills what escaped the sweep (none should have)
+            out_of_memory = group.out_of_memory()
+            swept += group.remove()
         # In the jail, what the probe left is counted inside it (the jail's own
-        # processes are still dying here); outside, by the sweep.
+        # processes are still dying here); outside, by the sweeps.
         run.leftovers = 0 if jailed else swept
         with _CHILDREN.lock:
             _CHILDREN.live.discard(process.pid)
@@ -654,7 +689,7 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
     run.output, run.output_bytes = output.text(), output.total
     if jailed and not run.timed_out:
         _jail_status(run, readers[2])
-    _conclude(run, results, limits, timeout)
+    _conclude(run, results, limits, timeout, out_of_memory)
     return run
 
 
