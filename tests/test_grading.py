@@ -16,9 +16,11 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -870,3 +872,45 @@ def test_a_memory_cgroup_caps_shared_memory_and_holds_every_process():
     finally:
         killed = group.remove()
     assert killed == 1 and not os.path.exists(group.path)  # the sleeping child, then the group
+
+
+def test_the_gradescope_script_grades_as_an_unprivileged_user():
+    """run_autograder in a fake /autograder tree, grading as `nobody`, as Gradescope lays it out."""
+    if os.geteuid() != 0:
+        pytest.skip("run_autograder runs as root, as on Gradescope")
+    python = os.path.join(os.path.dirname(sys.executable), "python")
+    probe = subprocess.run(
+        ["su", "nobody", "-s", "/bin/sh", "-c", f"'{python}' -c 'import kcv.grading'"],
+        capture_output=True,
+        text=True,
+    )
+    assert probe.returncode == 0, f"nobody cannot start {python} (make system): {probe.stderr}"
+    root = tempfile.mkdtemp(prefix="kcv-autograder-")  # not pytest's tmp_path: mode 700
+    try:
+        os.chmod(root, 0o755)
+        for folder in ("source", "submission", "results"):
+            os.makedirs(os.path.join(root, folder))
+        os.symlink(sys.prefix, os.path.join(root, "venv"))  # setup.sh's /autograder/venv
+        Path(root, "source", "exercise.txt").write_text("exit_thresholds\n")
+        scores = {}
+        for name, path in (
+            ("solution", os.path.join(EXERCISES_DIR, "solutions", "exit_thresholds.py")),
+            ("strict", os.path.join(CORPUS, "wrong", "exit_thresholds_strict.py")),
+        ):
+            shutil.copy(path, os.path.join(root, "submission", "exit_thresholds.py"))
+            done = subprocess.run(
+                ["bash", os.path.join(EXERCISES_DIR, "gradescope", "run_autograder")],
+                env={**os.environ, "KCV_AUTOGRADER_ROOT": root, "KCV_GRADER_USER": "nobody"},
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stderr
+            results = json.loads(Path(root, "results", "results.json").read_text())
+            assert "autograder failed" not in results["output"], results["output"]
+            maximum = sum(t["max_score"] for t in results["tests"])
+            scores[name] = (results["score"], maximum)
+        assert scores["solution"][0] == scores["solution"][1] > 0
+        assert 0 < scores["strict"][0] < scores["strict"][1]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
