@@ -40,7 +40,7 @@ it so::
     jobs       → probe, sandbox
     checks     → jobs, probe, report, sandbox
     runner     → cgroup, checks, exercises, jobs, report, sandbox, submission
-    nbgrader   → exercises, report, runner, sandbox, submission
+    nbgrader   → exercises, report, runner, submission
     cli        → exercises, jobs, nbgrader, report, runner, sandbox, submission
     __init__   → exercises, report, runner, sandbox, submission
                  (and, inside check(), checks)

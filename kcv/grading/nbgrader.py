@@ -39,7 +39,6 @@ import warnings
 from kcv.grading import exercises as registry
 from kcv.grading import report as reports
 from kcv.grading import runner
-from kcv.grading import sandbox
 from kcv.grading import submission as submissions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -92,15 +91,7 @@ def _check_name(name):
 
 
 def _check_backends(backends):
-    if backends is None:
-        return None
-    backends = list(backends)
-    unknown = [b for b in backends if b not in sandbox.BACKENDS]
-    if unknown or not backends:
-        raise ValueError(
-            f"`backends` must name some of {', '.join(sandbox.BACKENDS)}; received {backends!r}."
-        )
-    return backends
+    return None if backends is None else runner.check_backends(backends)
 
 
 def _solution_code(name):
@@ -246,8 +237,8 @@ def submitted_source(name, inputs):
     """
     target = registry.get(name).class_name
     for source in reversed(inputs):
-        code = submissions._cell_source({"source": source})
-        defined, _ = submissions._names(code)
+        code = submissions.cell_source({"source": source})
+        defined, _ = submissions.names(code)
         if target in defined:
             return code + "\n"
     return ""

@@ -40,15 +40,24 @@ def default_backends():
     return [b for b, version in backend.installed_backends().items() if version]
 
 
-def _backends(backends):
-    """The backends to grade on: checked, or the installed ones."""
-    backends = list(backends) if backends else default_backends()
+def check_backends(backends):
+    """``backends`` as a list, each a known backend (:data:`kcv.grading.sandbox.BACKENDS`).
+
+    Raises:
+        ValueError: naming ``backends`` when one is unknown or the list is empty.
+    """
+    backends = list(backends)
     unknown = [b for b in backends if b not in sandbox.BACKENDS]
     if unknown or not backends:
         from kcv import _validation  # imports Keras: only when there is an error to word
 
         _validation.fail("backends", f"some of {', '.join(sandbox.BACKENDS)}", backends)
     return backends
+
+
+def _backends(backends):
+    """The backends to grade on: checked, or the installed ones."""
+    return check_backends(backends if backends else default_backends())
 
 
 def _load(items):
@@ -168,7 +177,7 @@ def grade_many(items, backends=None, limits=None, jobs=1, progress=None, referen
         notes.append(f"isolation: resource limits only, no jail ({why}); see kcv.grading.jail")
     references = references if references is not None else grading_jobs.References(limits)
     started = time.monotonic()
-    done = []
+    done, memory_note = [], None
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         _fetch_references(pool, references, loaded, backends)
         pending = _start_runs(pool, references, loaded, backends, limits)
@@ -176,7 +185,8 @@ def grade_many(items, backends=None, limits=None, jobs=1, progress=None, referen
             graded = _report(sub, exercise, backends, runs, references)
             graded.notes += notes
             if any(run["memory"] == "rlimit" for run in graded.runs.values()):
-                graded.notes.append(_memory_note())
+                memory_note = memory_note or _memory_note()  # one check per batch
+                graded.notes.append(memory_note)
             done.append(graded)
             if progress is not None:
                 progress(graded)

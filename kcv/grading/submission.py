@@ -50,7 +50,14 @@ class Submission:
     problems: list = dataclasses.field(default_factory=list)
 
 
-def _cell_source(cell):
+def cell_source(cell):
+    """A notebook cell's code as Python: IPython magics and shell lines (``%``, ``!``) commented out.
+
+    Example:
+
+    >>> cell_source({"source": ["%matplotlib inline"]})
+    '# %matplotlib inline'
+    """
     source = cell.get("source", "")
     source = "".join(source) if isinstance(source, list) else str(source)
     lines = [
@@ -60,7 +67,7 @@ def _cell_source(cell):
     return "\n".join(lines)
 
 
-def _names(source):
+def names(source):
     """``(defined, used)``: the names a cell binds at top level and the names it reads."""
     try:
         tree = ast.parse(source)
@@ -88,12 +95,12 @@ def _ignored_notes(cells, chosen, is_check):
         return []
     graded_defined, graded_used = set(), set()
     for cell in chosen:
-        defined, used = _names(_cell_source(cell))
+        defined, used = names(cell_source(cell))
         graded_defined |= defined
         graded_used |= used
     described, notes = [], []
     for cell in left_out:
-        defined, _ = _names(_cell_source(cell))
+        defined, _ = names(cell_source(cell))
         shown = ", ".join(sorted(defined)[:6]) + (", ..." if len(defined) > 6 else "")
         described.append(f"In[{numbers[id(cell)]}]" + (f" (defines {shown})" if defined else ""))
         missing = sorted((defined & graded_used) - graded_defined)
@@ -122,7 +129,7 @@ def notebook_source(data):
     tagged = [c for c in cells if SOLUTION_TAG in c.get("metadata", {}).get("tags", [])]
 
     def is_check(cell):
-        return "kcv.grading" in _cell_source(cell)
+        return "kcv.grading" in cell_source(cell)
 
     if tagged:
         chosen, note = tagged, f"{len(tagged)} cell(s) tagged '{SOLUTION_TAG}'"
@@ -133,7 +140,7 @@ def notebook_source(data):
             if len(chosen) < len(cells)
             else ""
         )
-    parts = [f"# In[{cells.index(c) + 1}]\n{_cell_source(c)}\n" for c in chosen]
+    parts = [f"# In[{cells.index(c) + 1}]\n{cell_source(c)}\n" for c in chosen]
     return "\n".join(parts), [note, *_ignored_notes(cells, chosen, is_check)]
 
 
