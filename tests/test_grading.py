@@ -30,6 +30,7 @@ import pytest
 
 from kcv.grading import cgroup
 from kcv.grading import checks
+from kcv.grading import diagnoses
 from kcv.grading import exercises
 from kcv.grading import jail
 from kcv.grading import jobs
@@ -835,22 +836,41 @@ def test_no_diagnosis_mistakes_the_reference_for_a_mistake(name):
             ), f"{config.name}: {diagnosis.message}"
 
 
-def test_the_fire_module_diagnoses_compute_the_reference_from_its_weights():
+# The float64 numpy recomputation of each reference that the diagnoses start from.
+RECOMPUTED = {
+    "squeeze_excite": lambda x, w, kw: x * diagnoses.excitation(x, w),
+    "fire_module": lambda x, w, kw: diagnoses.fire(x, w),
+    "inception_module": lambda x, w, kw: np.concatenate(diagnoses.inception_branches(x, w), -1),
+    "aspp": diagnoses.aspp,
+    "encoding": lambda x, w, kw: diagnoses.encoding(x, w),
+    "strip_pooling": lambda x, w, kw: diagnoses.strip_pooling(x, w),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECOMPUTED))
+def test_the_diagnoses_recompute_each_reference_from_its_weights(name):
+    """On every configuration, with random weights (biases and BN statistics too: zeros hide a
+    missing term), the numpy recomputation equals the kcv layer in inference mode."""
+    import importlib
+
     import keras
 
-    import kcv
-
-    layer = kcv.layers.FireModule(3, 4, 5)
+    exercise = exercises.get(name)
+    module, _, class_name = exercise.reference.rpartition(".")
+    reference = getattr(importlib.import_module(module), class_name)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 6, 7, 8)).astype("float32")
-    layer.build(x.shape)
-    for weight in layer.weights:  # biases too: zeros would hide a missing one
-        weight.assign(rng.standard_normal(tuple(weight.shape)).astype("float32"))
-    expected = keras.ops.convert_to_numpy(layer(x))
-    weights = [keras.ops.convert_to_numpy(w) for w in layer.weights]
-    np.testing.assert_allclose(
-        exercises._fire(x.astype("float64"), weights), expected, rtol=1e-4, atol=1e-5
-    )
+    for config in exercise.configs:
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in config.kwargs.items()}
+        layer = reference(**kwargs)
+        x = rng.standard_normal(config.input_shape).astype("float32")
+        layer.build(x.shape)
+        for weight in layer.weights:
+            low = 0.5 if "variance" in weight.path else -1.0
+            weight.assign(rng.uniform(low, 1.0, tuple(weight.shape)).astype("float32"))
+        expected = keras.ops.convert_to_numpy(layer(x, training=False))
+        weights = [keras.ops.convert_to_numpy(w).astype("float64") for w in layer.weights]
+        recomputed = RECOMPUTED[name](x.astype("float64"), weights, config.kwargs)
+        np.testing.assert_allclose(recomputed, expected, rtol=1e-4, atol=1e-5, err_msg=config.name)
 
 
 def test_a_memory_cgroup_caps_shared_memory_and_holds_every_process():

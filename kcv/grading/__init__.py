@@ -9,6 +9,8 @@ imports this package.
 Modules:
     exercises   the registry: what each exercise asks, configurations,
                 points, hints, tolerances.
+    diagnoses   the common mistakes per exercise, each recognised from a
+                wrong output by recomputing it (numpy, from the weights).
     report      text, JSON, Gradescope results.json, CSV.
     probe       what runs inside a grading process (arrays out); started
                 as a script, it imports nothing of kcv.grading.
@@ -34,7 +36,8 @@ Imports inside the package go one way (``a → b``: ``a`` imports ``b``);
 there is no cycle, and ``tests/test_grading.py`` parses the modules to keep
 it so::
 
-    exercises, report, probe, jail, cgroup   import nothing of kcv.grading
+    diagnoses, report, probe, jail, cgroup   import nothing of kcv.grading
+    exercises  → diagnoses
     submission → exercises
     sandbox    → cgroup, jail, probe         (and kcv.environment)
     jobs       → probe, sandbox

@@ -44,6 +44,8 @@ import dataclasses
 
 import numpy as np
 
+from kcv.grading import diagnoses
+
 LAYER_CHECKS = (
     "constructs",
     "output_shape",
@@ -184,154 +186,6 @@ class LayerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class Diagnosis:
-    """A common mistake, recognised from a wrong output.
-
-    Args:
-        message: str. What the learner did, in their terms.
-        test: callable ``test(x, weights, expected, got, kwargs) -> bool``:
-            ``x`` the configuration's input, ``weights`` the reference's
-            weights in creation order (the ones copied into the submission),
-            ``expected`` the reference's output, ``got`` the submission's
-            (same shape), ``kwargs`` the constructor arguments. True when
-            ``got`` is what the mistake produces. Shown when ``numerics``
-            fails, first match only.
-    """
-
-    message: str
-    test: object
-
-
-def _close(candidate, got):
-    """``got`` equals ``candidate`` (what a mistake computes) to float32 precision."""
-    candidate = np.asarray(candidate, dtype="float64")
-    return candidate.shape == got.shape and np.allclose(got, candidate, rtol=1e-3, atol=1e-4)
-
-
-def _sigmoid(v):
-    return 1.0 / (1.0 + np.exp(-v))
-
-
-def _relu(v):
-    return np.maximum(v, 0.0)
-
-
-def _excitation(x, weights, pool=np.mean, act=_relu, gate=_sigmoid):
-    """SE's ``s`` from the reference weights [W1, b1, W2, b2] (channels_last ``x``)."""
-    w1, b1, w2, b2 = (np.asarray(w, dtype="float64") for w in weights[:4])
-    z = pool(np.asarray(x, dtype="float64"), axis=(1, 2))
-    return gate(act(z @ w1 + b1) @ w2 + b2)[:, None, None, :]
-
-
-def _shuffled(x, groups):
-    """Channels of channels_last ``x`` split as (groups, n), transposed, merged."""
-    *lead, channels = x.shape
-    split = x.reshape(*lead, groups, channels // groups)
-    return np.swapaxes(split, -1, -2).reshape(x.shape)
-
-
-def _conv_same(x, kernel, bias):
-    """A stride-1 'same' convolution of channels_last ``x`` (odd kernel sizes), in float64."""
-    kernel = np.asarray(kernel, dtype="float64")
-    kh, kw = kernel.shape[:2]
-    _, height, width, _ = x.shape
-    padded = np.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
-    out = sum(
-        padded[:, i : i + height, j : j + width, :] @ kernel[i, j]
-        for i in range(kh)
-        for j in range(kw)
-    )
-    return out + np.asarray(bias, dtype="float64")
-
-
-def _fire(x, weights, squeeze_act=_relu, expand_act=_relu):
-    """The Fire module from the reference weights [squeeze, 1x1, 3x3 kernels and biases]."""
-    squeezed = squeeze_act(_conv_same(x, weights[0], weights[1]))
-    return np.concatenate(
-        [
-            expand_act(_conv_same(squeezed, weights[2], weights[3])),
-            expand_act(_conv_same(squeezed, weights[4], weights[5])),
-        ],
-        axis=-1,
-    )
-
-
-SE_DIAGNOSES = (
-    Diagnosis(
-        "the output is the gate s itself: return x * s, the input rescaled per channel",
-        lambda x, w, expected, got, kw: _close(np.broadcast_to(_excitation(x, w), x.shape), got),
-    ),
-    Diagnosis(
-        "the gate has no sigmoid: s = sigmoid(W2·relu(W1·z + b1) + b2) must lie in (0, 1)",
-        lambda x, w, expected, got, kw: _close(x * _excitation(x, w, gate=lambda v: v), got),
-    ),
-    Diagnosis(
-        "there is no ReLU between the two fully connected layers",
-        lambda x, w, expected, got, kw: _close(x * _excitation(x, w, act=lambda v: v), got),
-    ),
-    Diagnosis(
-        "the squeeze takes the maximum over height and width; SENet's squeeze is the mean",
-        lambda x, w, expected, got, kw: _close(x * _excitation(x, w, pool=np.max), got),
-    ),
-)
-INVERTED_RESIDUAL_DIAGNOSES = (
-    Diagnosis(
-        "the shortcut is missing: add the input when strides is 1 and the channels match",
-        lambda x, w, expected, got, kw: x.shape == got.shape and _close(expected - x, got),
-    ),
-    Diagnosis(
-        "no output is negative: the projection (last 1x1 and its BN) must stay linear, "
-        "without ReLU6 after it",
-        lambda x, w, expected, got, kw: bool(got.min() >= 0 > expected.min()),
-    ),
-)
-CHANNEL_SHUFFLE_DIAGNOSES = (
-    Diagnosis(
-        "the channels come out in their input order: the transpose of the (groups, n) axes "
-        "is missing",
-        lambda x, w, expected, got, kw: _close(x, got),
-    ),
-    Diagnosis(
-        "this is the inverse permutation: the channels were split as (n, groups); split "
-        "them as (groups, n), group first",
-        lambda x, w, expected, got, kw: _close(
-            _shuffled(x, x.shape[-1] // kw.get("groups", 1)), got
-        ),
-    ),
-)
-
-FIRE_MODULE_DIAGNOSES = (
-    Diagnosis(
-        "the expansions are concatenated in the wrong order: SqueezeNet's Fire module "
-        "puts the 1x1 expansion first, then the 3x3 one",
-        lambda x, w, expected, got, kw: _close(
-            np.concatenate(
-                [expected[..., kw["expand_1x1"] :], expected[..., : kw["expand_1x1"]]], axis=-1
-            ),
-            got,
-        ),
-    ),
-    Diagnosis(
-        "there is no ReLU after the squeeze layer: s = relu(squeeze 1x1 (x))",
-        lambda x, w, expected, got, kw: _close(_fire(x, w, squeeze_act=lambda v: v), got),
-    ),
-    Diagnosis(
-        "the expansions have no ReLU: each expansion is followed by its own ReLU",
-        lambda x, w, expected, got, kw: _close(_fire(x, w, expand_act=lambda v: v), got),
-    ),
-)
-
-# Any block whose output is relu(branch + shortcut).
-FINAL_RELU_DIAGNOSES = (
-    Diagnosis(
-        "the output has negative values where the block's has zeros, and equals it elsewhere: "
-        "the ReLU after the addition is missing, y = relu(branch + shortcut)",
-        lambda x, w, expected, got, kw: bool(got.min() < 0) and _close(_relu(got), expected),
-    ),
-)
-
-
-@dataclasses.dataclass(frozen=True)
 class LayerExercise:
     """A layer the learner implements, graded against a ``kcv.layers`` class.
 
@@ -345,8 +199,8 @@ class LayerExercise:
         hints: dict. Per-check hints replacing the defaults.
         points: dict. Points per check, per backend.
         tolerances: dict. ``{backend: Tolerance}``.
-        diagnoses: tuple of :class:`Diagnosis`, the common mistakes that
-            ``numerics`` names when it fails.
+        diagnoses: tuple of :class:`~kcv.grading.diagnoses.Diagnosis`, the
+            common mistakes that ``numerics`` names when it fails.
     """
 
     name: str
@@ -500,6 +354,7 @@ INCEPTION = LayerExercise(
             "projection), ReLU after every one, max pooling 3x3 stride 1 'same'."
         ),
     },
+    diagnoses=diagnoses.INCEPTION,
 )
 
 SQUEEZE_EXCITE = LayerExercise(
@@ -513,7 +368,7 @@ SQUEEZE_EXCITE = LayerExercise(
         LayerConfig("default_r16", {}, (2, 3, 3, 32), (None, None, None, 32)),
         LayerConfig("narrow_input", {"reduction": 16}, (3, 4, 4, 8), (None, 4, 4, 8)),
     ),
-    diagnoses=SE_DIAGNOSES,
+    diagnoses=diagnoses.SQUEEZE_EXCITE,
     hints={
         "numerics": (
             "s = sigmoid(W2·relu(W1·z + b1) + b2) with z the spatial mean of each channel; "
@@ -545,7 +400,7 @@ INVERTED_RESIDUAL = LayerExercise(
         ),
         LayerConfig("wider_t3", {"filters": 10, "expansion": 3}, (2, 5, 5, 6), (None, 5, 5, 6)),
     ),
-    diagnoses=INVERTED_RESIDUAL_DIAGNOSES,
+    diagnoses=diagnoses.INVERTED_RESIDUAL,
     hints={
         "numerics": (
             "expand 1x1 (skipped when expansion == 1) -> BN -> ReLU6 -> depthwise 3x3 -> BN "
@@ -595,7 +450,7 @@ RESNEXT_BLOCK = LayerExercise(
             "or 1x1 stride `strides` -> BN. Create the layers in the notebook's table order."
         ),
     },
-    diagnoses=FINAL_RELU_DIAGNOSES,
+    diagnoses=diagnoses.FINAL_RELU,
 )
 
 CHANNEL_SHUFFLE = LayerExercise(
@@ -613,7 +468,7 @@ CHANNEL_SHUFFLE = LayerExercise(
     ),
     # No weights: nothing for the gradient check to find; its points go to the numbers.
     points={**LAYER_POINTS, "gradients": 0, "numerics": 6},
-    diagnoses=CHANNEL_SHUFFLE_DIAGNOSES,
+    diagnoses=diagnoses.CHANNEL_SHUFFLE,
     hints={
         "numerics": (
             "Split the channels as (groups, n) — group first —, swap those two axes and "
@@ -656,7 +511,7 @@ FIRE_MODULE = LayerExercise(
             "has a bias."
         ),
     },
-    diagnoses=FIRE_MODULE_DIAGNOSES,
+    diagnoses=diagnoses.FIRE_MODULE,
 )
 
 ASPP = LayerExercise(
@@ -699,6 +554,7 @@ ASPP = LayerExercise(
             "after the projection's ReLU."
         ),
     },
+    diagnoses=diagnoses.ASPP,
 )
 
 ENCODING = LayerExercise(
@@ -720,6 +576,7 @@ ENCODING = LayerExercise(
             "(x_i - c_k); create `codewords` (K, C) first, then `scale` (K,)."
         ),
     },
+    diagnoses=diagnoses.ENCODING,
 )
 
 STRIP_POOLING = LayerExercise(
@@ -739,6 +596,7 @@ STRIP_POOLING = LayerExercise(
             "-> sigmoid; multiply the input by the gate."
         ),
     },
+    diagnoses=diagnoses.STRIP_POOLING,
 )
 
 
