@@ -299,7 +299,9 @@ def exit_costs(model, input_shape=None):
     Exit ``k`` costs every layer needed to compute exits ``1..k`` — the
     backbone up to exit ``k`` *and* the earlier classifiers, which a sample
     reaching exit ``k`` has been through (as the official code measures it).
-    Counted with :func:`kcv.analysis.count_macs` (batch 1).
+    Counted with :func:`kcv.analysis.count_macs` (batch 1), traced once: the
+    MACs of each of the model's layers, summed over the layers of the
+    sub-model ``keras.Model(model.inputs, model.outputs[:k + 1])``.
 
     Args:
         model: a functional ``keras.Model`` with one output per exit, first
@@ -320,10 +322,11 @@ def exit_costs(model, input_shape=None):
     """
     if not isinstance(model, keras.Model) or len(model.outputs) < 1:
         _validation.fail("model", "a functional keras.Model with one output per exit", model)
+    per_layer = analysis.count_macs(model, input_shape, by_layer="top")
     return np.array(
         [
-            analysis.count_macs(keras.Model(model.inputs, model.outputs[: k + 1]), input_shape)
-            for k in range(len(model.outputs))
+            sum(per_layer.get(layer, 0) for layer in keras.Model(model.inputs, outputs).layers)
+            for outputs in (model.outputs[: k + 1] for k in range(len(model.outputs)))
         ]
     )
 

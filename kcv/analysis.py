@@ -389,13 +389,18 @@ def count_macs(model, input_shape=None, by_layer=False):
             ``(224, 224, 3)``. Required when the model's input has unknown
             sizes or the layer has no input tensor (a layer not called in a
             functional model); it overrides the model's own input shape.
-        by_layer: bool. Return a dict ``{layer: MACs}`` instead of the
-            total; counted layers in the order of their first call in a
-            functional or Sequential model, and inside another layer in the
-            order it holds its sublayers (the order of ``layer.weights``).
+        by_layer: ``False``, ``True`` or ``"top"``. ``True``: return a dict
+            ``{layer: MACs}`` instead of the total, over the counted layers,
+            in the order of their first call in a functional or Sequential
+            model, and inside another layer in the order it holds its
+            sublayers (the order of ``layer.weights``). ``"top"``: the same
+            dict over the layers of ``model`` itself, each with the MACs of
+            every counted call made inside it (a block's convolutions go to
+            the block); what a part of a functional model costs is then the
+            sum over its layers, without tracing the part again.
 
     Returns:
-        int, the total MACs; or a dict when ``by_layer`` is True.
+        int, the total MACs; or a dict when ``by_layer`` is set.
 
     Raises:
         ValueError: when ``input_shape`` is needed but missing, or invalid;
@@ -416,13 +421,17 @@ def count_macs(model, input_shape=None, by_layer=False):
         raise ValueError(
             f"`model` must be a Keras layer or model, received {type(model).__name__}."
         )
+    if by_layer not in (False, True, "top"):
+        _validation.fail("by_layer", "False, True or 'top'", by_layer)
     shape = _input_shape(model, input_shape)
     if not model.built:
         model = type(model).from_config(model.get_config())
         model.build(shape)
     macs = {}
-    for layer, in_shape, out_shape, _ in _trace_counted_calls(model, shape):
-        macs[layer] = macs.get(layer, 0) + _layer_macs(layer, in_shape, out_shape)
+    for layer, in_shape, out_shape, enclosing in _trace_counted_calls(model, shape):
+        # enclosing[0] is the model; enclosing[1], when there, the model's layer the call is in.
+        key = enclosing[1] if by_layer == "top" and len(enclosing) > 1 else layer
+        macs[key] = macs.get(key, 0) + _layer_macs(layer, in_shape, out_shape)
     if by_layer:
         return macs
     return sum(macs.values())

@@ -387,6 +387,19 @@ def test_a_sublayer_called_twice_inside_a_custom_layer_counts_each_call_at_its_s
     assert macs == per_pixel * (256 + 64)
 
 
+def test_by_layer_top_gives_each_layer_of_the_model_the_macs_called_inside_it():
+    """A block's convolutions go to the block: 9·16·(16·16) + 16·32·(16·16) by hand."""
+    inputs = keras.Input((16, 16, 16))
+    block = kcv.layers.DepthwiseSeparableConv(32, name="block")
+    head = keras.layers.Conv2D(10, 1, name="head")
+    model = keras.Model(inputs, head(block(inputs)))
+    top = count_macs(model, by_layer="top")
+    assert top == {block: (9 * 16 + 16 * 32) * 256, head: 32 * 10 * 256}
+    assert sum(top.values()) == count_macs(model)
+    with pytest.raises(ValueError, match="`by_layer` must be False, True or 'top'"):
+        count_macs(model, by_layer="all")
+
+
 def test_nested_models_and_subclassed_models_are_counted_inside():
     inner = keras.Sequential(
         [keras.Input((8, 8, 4)), keras.layers.Conv2D(6, 1, **ZEROS), keras.layers.ReLU()]

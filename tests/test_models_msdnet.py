@@ -196,6 +196,8 @@ def test_exit_costs_are_cumulative_and_include_earlier_exits():
     from kcv import analysis
 
     assert costs[-1] == analysis.count_macs(model)
+    for k in range(len(costs)):  # each exit costs its sub-network, earlier classifiers included
+        assert costs[k] == analysis.count_macs(keras.Model(model.inputs, model.outputs[: k + 1]))
     assert np.all(np.diff(costs) > 0)
     per_layer = analysis.count_macs(model, by_layer=True)
     head = set(model.get_layer("exit_1")._flatten_layers())
