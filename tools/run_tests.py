@@ -69,13 +69,15 @@ def lane_threads(jobs, cpus=None):
         break the JAX tests that simulate two devices.
     """
     threads = max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
-    settings = {
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-        "TF_NUM_INTRAOP_THREADS": str(threads),
-        "TF_NUM_INTEROP_THREADS": str(threads),
+    return {
+        name: str(threads)
+        for name in (
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "TF_NUM_INTRAOP_THREADS",
+            "TF_NUM_INTEROP_THREADS",
+        )
     }
-    return settings
 
 
 def _counts(xml_path):
@@ -136,10 +138,10 @@ def plan(backends):
     return sorted(runs, key=lambda run: _ORDER.index(run[0]))
 
 
-def _run(label, keras_backend, marker, paths, pytest_args, jobs):
+def _run(label, keras_backend, marker, paths, pytest_args, threads):
     xml_path = os.path.join(RESULTS, f"{label}.xml")
     log_path = os.path.join(RESULTS, f"{label}.log")
-    env = {**SPEEDUPS, **lane_threads(jobs), **os.environ, "KERAS_BACKEND": keras_backend}
+    env = {**SPEEDUPS, **threads, **os.environ, "KERAS_BACKEND": keras_backend}
     command = [
         sys.executable,
         "-m",
@@ -267,9 +269,10 @@ def main(argv=None):
             os.remove(os.path.join(chapter_records, name))
 
     runs = plan(present)
+    threads = lane_threads(args.jobs)
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(lambda r: _run(*r, args.pytest_args, args.jobs), runs))
+        results = list(pool.map(lambda r: _run(*r, args.pytest_args, threads), runs))
 
     print(f"\n{'run':<21}{'status':<26}{'passed':>8}{'failed':>8}{'skipped':>9}{'time':>8}")
     for r in results:
