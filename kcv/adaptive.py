@@ -293,7 +293,7 @@ def exit_model(model, exit_index):
     )
 
 
-def exit_costs(model, input_shape=None):
+def exit_costs(model, input_shape=None, lazy=False):
     """Cumulative multiply-accumulates up to each exit of a multi-output model.
 
     Exit ``k`` costs every layer needed to compute exits ``1..k`` — the
@@ -303,11 +303,25 @@ def exit_costs(model, input_shape=None):
     MACs of each of the model's layers, summed over the layers of the
     sub-model ``keras.Model(model.inputs, model.outputs[:k + 1])``.
 
+    With ``lazy=True``, the costs of *lazy evaluation* (paper, Sec. 4,
+    "computational considerations"): an exit reads only the coarsest scale,
+    which needs only the coarser part of the layers before it — scale ``s``
+    of the layer ``d`` layers before an exit is needed only if the ``d``
+    strided paths between them can reach the coarsest scale. The finer
+    scales are computed later, and only if the sample goes on to an exit
+    that needs them. Multi-scale layers say what each output scale needs
+    through their ``scale_parts()`` method (:class:`kcv.layers.MSDFirstLayer`,
+    :class:`kcv.layers.MSDDenseLayer`, :class:`kcv.layers.MSDTransition`);
+    every other layer is counted whole. The predictions are the same, only
+    the cost of reaching the early exits falls; features no exit needs are
+    never counted.
+
     Args:
         model: a functional ``keras.Model`` with one output per exit, first
             (cheapest) to last, e.g. :func:`kcv.models.MSDNet`.
         input_shape: tuple or None. Input shape without batch, required when
             the model's spatial size is unknown.
+        lazy: bool. Count only the scales each exit needs (see above).
 
     Returns:
         A numpy int array ``(exits,)``, non-decreasing.
@@ -319,16 +333,47 @@ def exit_costs(model, input_shape=None):
     >>> costs = exit_costs(model)
     >>> len(costs), bool(costs[0] < costs[-1])
     (7, True)
+    >>> bool(exit_costs(model, lazy=True)[0] < costs[0])
+    True
+
+    Reference:
+        Huang et al., MSDNet, ICLR 2018, Sec. 4 ("lazy evaluation") and
+        Fig. 2; official ``MSDNet-PyTorch`` ``op_counter.py`` (eager costs).
     """
     if not isinstance(model, keras.Model) or len(model.outputs) < 1:
         _validation.fail("model", "a functional keras.Model with one output per exit", model)
+    if not isinstance(lazy, bool):
+        _validation.fail("lazy", "True or False", lazy)
     per_layer = analysis.count_macs(model, input_shape, by_layer="top")
-    return np.array(
-        [
-            sum(per_layer.get(layer, 0) for layer in keras.Model(model.inputs, outputs).layers)
-            for outputs in (model.outputs[: k + 1] for k in range(len(model.outputs)))
-        ]
-    )
+    layer_sets = [
+        keras.Model(model.inputs, model.outputs[: k + 1]).layers for k in range(len(model.outputs))
+    ]
+    if not lazy:
+        return np.array([sum(per_layer.get(layer, 0) for layer in layers) for layers in layer_sets])
+    per_sublayer = analysis.count_macs(model, input_shape, by_layer=True)
+    computed = {}  # multi-scale layer -> {id: sublayer} computed for the exits so far
+    costs = []
+    for layers in layer_sets:
+        scaled = [layer for layer in layers if hasattr(layer, "scale_parts")]
+        wanted = None  # the scales of the current layer that the exit needs
+        for layer in reversed(scaled):  # from the layer before the exit back to the first
+            parts = layer.scale_parts()
+            wanted = {max(parts)} if wanted is None else wanted
+            reads = set()
+            for scale in wanted:
+                sublayers, inputs = parts[scale]
+                computed.setdefault(layer, {}).update((id(s), s) for s in sublayers)
+                reads.update(inputs)
+            wanted = reads
+        costs.append(
+            sum(
+                sum(per_sublayer.get(s, 0) for s in computed.get(layer, {}).values())
+                if hasattr(layer, "scale_parts")
+                else per_layer.get(layer, 0)
+                for layer in layers
+            )
+        )
+    return np.array(costs)
 
 
 def budgeted_batch_curve(val_probs, val_labels, test_probs, test_labels, exit_costs, qs=None):

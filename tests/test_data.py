@@ -401,6 +401,58 @@ def test_cifar10_loads_from_the_keras_cache(tmp_path, monkeypatch, no_download):
 
 
 @independent
+def test_load_switches_a_chapter_to_cifar10_at_its_size_and_channels(
+    tmp_path, monkeypatch, no_download
+):
+    """``kcv.data.load("cifar10", ...)``: the first n images of the cached split, resized
+    (a constant image stays constant, a vertical ramp keeps its order) and made grey with
+    BT.601's weights; the procedural and digits sets pass through unchanged."""
+    folder = _cache_folder(tmp_path, "cifar-10-batches-py")
+    ramp = np.broadcast_to(np.arange(32, dtype=np.uint8)[:, None] * 8, (32, 32))
+    red = np.stack([np.full((32, 32), 200), np.zeros((32, 32)), np.zeros((32, 32))])
+    images = np.stack([np.stack([ramp] * 3), red, np.zeros((3, 32, 32)), red]).astype(np.uint8)
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        _write_pickle(folder / name, {b"data": images.reshape(4, 3072), b"labels": [3, 1, 4, 1]})
+    _write_pickle(folder / "batches.meta", {b"label_names": [str(k).encode() for k in range(10)]})
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    grey = data.load("cifar10", "test", n=2, size=16, channels=1)
+    assert grey.x.shape == (2, 16, 16, 1) and grey.y.tolist() == [3, 1]
+    assert np.all(np.diff(grey.x[0, :, 0, 0]) > 0)  # the ramp, resized, still rises
+    np.testing.assert_allclose(grey.x[1], 0.299 * 200 / 255, rtol=1e-6)  # red in grey
+    colour = data.load("cifar10", "train", size=32, data_format="channels_first")
+    assert colour.x.shape == (20, 3, 32, 32)
+    np.testing.assert_array_equal(colour.x, data.cifar10("train", data_format="channels_first").x)
+    with pytest.raises(ValueError, match="`n` must be at most the 4 images of cifar10's test"):
+        data.load("cifar10", "test", n=5)
+    shapes = data.load("shapes", "train", n=6, size=16, seed=3)
+    np.testing.assert_array_equal(shapes.x, data.load("shapes", "train", n=6, size=16, seed=3).x)
+    for other in (
+        data.load("shapes", "test", n=6, size=16, seed=3),
+        data.load("shapes", n=6, size=16),
+    ):
+        assert not np.allclose(other.x, shapes.x)  # another split or seed: other images
+    digits = data.load("digits", "test", n=5, size=16, channels=3)
+    np.testing.assert_array_equal(digits.x, data.digits(16, 3, "test").x[:5])
+
+
+@independent
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: data.load("mnist"), "`name` must be one of 'shapes', 'digits', 'cifar10'"),
+        (lambda: data.load("shapes", n=None), '`n` must be a number of images for "shapes"'),
+        (lambda: data.load("digits", "val"), "`split` must be one of 'train', 'test'"),
+        (lambda: data.load("digits", size=8), "`size` must be an integer >= 16"),
+        (lambda: data.load("digits", channels=2), "`channels` must be one of 1, 3"),
+        (lambda: data.load("digits", "test", n=400), "`n` must be at most the 359 images"),
+    ],
+)
+def test_load_names_its_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@independent
 def test_cifar100_label_modes_from_a_given_cache_dir(tmp_path, no_download):
     folder = _cache_folder(tmp_path, "cifar-100-python")
     pixels = np.arange(2 * 3072).reshape(2, 3072).astype(np.uint8)
@@ -501,10 +553,10 @@ def test_presence_targets_follow_the_scene_type():
 def test_digits_resize_matches_keras_bilinear():
     from sklearn.datasets import load_digits
 
-    from kcv.data.digits import _resize_bilinear
+    from kcv.data.digits import resize_bilinear
 
     images = load_digits().images[:5].astype("float32") / 16.0
-    ours = _resize_bilinear(images, 32)
+    ours = resize_bilinear(images, 32)
     theirs = keras.ops.image.resize(
         images[..., None],
         (32, 32),

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from kcv import adaptive
+from kcv import layers
 from kcv import losses
 from kcv import models
 from kcv import testing
@@ -206,3 +207,44 @@ def test_exit_costs_are_cumulative_and_include_earlier_exits():
     # Exit 2 needs exit 1's head too: its sub-network alone costs exit_1's MACs less.
     alone = analysis.count_macs(keras.Model(model.inputs, model.outputs[1]))
     assert costs[1] == alone + exit_1
+
+
+def test_lazy_exit_costs_leave_out_the_finer_scales_an_exit_does_not_need():
+    """Two dense layers, an exit after each; 3 scales 8x8x4, 4x4x8, 2x2x16 after the first layer.
+
+    Counted by hand (3x3 convolutions, no bottlenecks, growth rate 2: new channels
+    2, 4, 8 per scale, half from each path where a finer scale exists):
+    exit 1 reads scale 2 of dense layer 1, which needs its input scales 1 and 2 only,
+    so dense 1's scale 0 (9·4·2·64 = 4,608) and scale 1 (strided 9·4·2·16 + regular
+    9·8·2·16 = 3,456) wait: 8,064 MACs fewer. Exit 2 reads scale 2 of dense 2, which
+    needs dense 1's scales 1 and 2 only: dense 1's scale 0 (4,608), dense 2's scale 0
+    (9·6·2·64 = 6,912) and scale 1 (9·6·2·16 + 9·12·2·16 = 5,184) are never computed.
+    """
+    image = keras.Input((8, 8, 3))
+    scales = layers.MSDFirstLayer(4, growth_factor=(1, 2, 4))(image)
+    dense_1 = layers.MSDDenseLayer(2, growth_factor=(1, 2, 4), bottleneck=False)(scales)
+    dense_2 = layers.MSDDenseLayer(2, growth_factor=(1, 2, 4), bottleneck=False)(dense_1)
+    exits = [layers.MSDClassifier(3, filters=4)(x) for x in (dense_1, dense_2)]
+    model = keras.Model(image, exits)
+    eager = adaptive.exit_costs(model)
+    lazy = adaptive.exit_costs(model, lazy=True)
+    assert (eager - lazy).tolist() == [8_064, 4_608 + 6_912 + 5_184]
+
+
+def test_lazy_costs_of_the_paper_networks_fall_at_the_early_exits_only():
+    with keras.StatelessScope(initialize_variables=False):
+        model = models.MSDNet(preset="imagenet")
+        eager = adaptive.exit_costs(model)
+        lazy = adaptive.exit_costs(model, lazy=True)
+    assert np.all(lazy <= eager) and np.all(np.diff(lazy) > 0)
+    assert lazy[0] < 0.8 * eager[0]  # the first exit needs only part of the finer scales
+    assert lazy[-1] == eager[-1]  # every scale the pruned network computes feeds some exit
+
+
+def test_lazy_must_be_a_bool_and_scale_parts_needs_a_built_layer():
+    with keras.StatelessScope(initialize_variables=False):
+        model = models.MSDNet(preset="cifar_budgeted")
+    with pytest.raises(ValueError, match="`lazy` must be True or False"):
+        adaptive.exit_costs(model, lazy="yes")
+    with pytest.raises(ValueError, match="`MSDDenseLayer` must be a built layer"):
+        layers.MSDDenseLayer(2).scale_parts()

@@ -15,6 +15,9 @@ Real, shipped with scikit-learn (:mod:`kcv.data.digits`):
 
 Downloaded once into the Keras cache, a clear error offline (:mod:`kcv.data.cifar`):
     cifar10, cifar100
+
+By name, resized and in the channels asked for (:mod:`kcv.data.named`):
+    load                the classification sets above, for a chapter's DATASET switch
 """
 
 from kcv.data.cifar import DatasetUnavailableError
@@ -23,6 +26,7 @@ from kcv.data.cifar import cifar100
 from kcv.data.dataset import Batches
 from kcv.data.dataset import Dataset
 from kcv.data.digits import digits
+from kcv.data.named import load
 from kcv.data.synthetic import IGNORE_INDEX
 from kcv.data.synthetic import MULTISCALE_CLASSES
 from kcv.data.synthetic import SCENE_CLASSES
@@ -49,6 +53,7 @@ __all__ = [
     "cifar10",
     "cifar100",
     "digits",
+    "load",
     "multiscale_objects",
     "scenes",
     "shapes",

@@ -68,7 +68,7 @@ def digits(size=32, channels=1, split="train", test_fraction=0.2, seed=0, data_f
     bunch = load_digits()
     labels = bunch.target.astype(np.int32)
     index = _split_index(labels, split, test_fraction, seed)
-    images = _resize_bilinear(bunch.images[index] / 16.0, size)
+    images = resize_bilinear(bunch.images[index] / 16.0, size)
     images = np.repeat(images[:, None], channels, axis=1).astype(np.float32)
     x = to_data_format(np.clip(images, 0.0, 1.0), data_format)
     return Dataset(x, labels[index], DIGIT_CLASSES, {"index": index})
@@ -88,7 +88,7 @@ def _split_index(labels, split, test_fraction, seed):
     return np.flatnonzero(is_test if split == "test" else ~is_test)
 
 
-def _resize_bilinear(images, size):
+def resize_bilinear(images, size):
     """Bilinear resizing of ``(N, h, w)`` images to ``(N, size, size)``.
 
     Output pixel ``o`` samples the input at ``(o + 0.5) · in / out - 0.5``

@@ -86,6 +86,13 @@ def _halved(shape, data_format):
     )
 
 
+def _built(layer):
+    if not layer.built:
+        _validation.fail(
+            type(layer).__name__, "a built layer (call it on its input first)", layer.name
+        )
+
+
 @keras.saving.register_keras_serializable(package="kcv")
 class MSDFirstLayer(keras.layers.Layer):
     """MSDNet's first layer: the image at S scales.
@@ -175,6 +182,23 @@ class MSDFirstLayer(keras.layers.Layer):
             x = conv_bn.call_chain(layers, x, training)
             outputs.append(x)
         return outputs
+
+    def scale_parts(self):
+        """What each output scale needs: ``{scale: (sublayers, input scales)}``.
+
+        Scale ``s`` (an index into ``growth_factor``) is computed from scale
+        ``s - 1`` of this layer, so it needs the convolutions of scales
+        ``0 ... s``; it reads no input scale (the image is not a scale).
+        :func:`kcv.adaptive.exit_costs` uses this for lazy evaluation.
+
+        Returns:
+            dict ``scale -> (list of sublayers, tuple of input scales)``.
+        """
+        _built(self)
+        return {
+            s: ([layer for chain in self.scale_layers[: s + 1] for layer in chain], ())
+            for s in range(len(self.scale_layers))
+        }
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -358,6 +382,7 @@ class MSDDenseLayer(keras.layers.Layer):
             self.paths.append(paths)
             self._sources.append(sources)
         self._first_output = len(shapes) - outputs
+        self._inputs = len(shapes)
 
     def call(self, inputs, training=None):
         axis = layout.channel_axis(self.data_format)
@@ -371,6 +396,28 @@ class MSDDenseLayer(keras.layers.Layer):
             ]
             outputs.append(ops.concatenate([inputs[j]] + new, axis=axis))
         return outputs
+
+    def scale_parts(self):
+        """What each output scale needs: ``{scale: (sublayers, input scales)}``.
+
+        Output scale ``s`` (an index into ``growth_factor``) is its input
+        scale ``s`` with the new channels of its paths concatenated, so it
+        needs those paths' sublayers and input scales ``s`` and, for the
+        strided path, ``s - 1``. :func:`kcv.adaptive.exit_costs` uses this
+        for lazy evaluation.
+
+        Returns:
+            dict ``scale -> (list of sublayers, tuple of input scales)``.
+        """
+        _built(self)
+        first = len(self.growth_factor) - self._inputs
+        parts = {}
+        for j, (paths, sources) in enumerate(
+            zip(self.paths, self._sources), start=self._first_output
+        ):
+            reads = tuple(sorted({first + j, *(first + source for source in sources)}))
+            parts[first + j] = ([layer for chain in paths for layer in chain], reads)
+        return parts
 
     def compute_output_shape(self, input_shape):
         shapes, first, outputs = self._geometry(input_shape)
@@ -448,6 +495,19 @@ class MSDTransition(keras.layers.Layer):
         return [
             conv_bn.call_chain(layers, x, training) for layers, x in zip(self.scale_layers, inputs)
         ]
+
+    def scale_parts(self):
+        """What each output scale needs: ``{scale: (sublayers, input scales)}``.
+
+        Output scale ``s`` is a 1x1 convolution of input scale ``s`` alone.
+        :func:`kcv.adaptive.exit_costs` uses this for lazy evaluation.
+
+        Returns:
+            dict ``scale -> (list of sublayers, tuple of input scales)``.
+        """
+        _built(self)
+        first = len(self.growth_factor) - len(self.scale_layers)
+        return {first + j: (list(chain), (first + j,)) for j, chain in enumerate(self.scale_layers)}
 
     def compute_output_shape(self, input_shape):
         shapes = _scale_shapes(self, input_shape)

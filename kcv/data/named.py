@@ -1,0 +1,100 @@
+"""The image-classification sets by name, in the size and channels a chapter asks for.
+
+A chapter that trains a classifier names its data in its parameters cell
+(``DATASET = "shapes"``) and loads it with :func:`load`, so that a learner
+with CIFAR-10 in the Keras cache (or a GPU and time) switches to it by
+changing that one word: the same number of images, resized to the chapter's
+image size, in the channels its networks take.
+"""
+
+import numpy as np
+
+from kcv import _validation
+from kcv.data import cifar
+from kcv.data import synthetic
+from kcv.data.dataset import Dataset
+from kcv.data.dataset import to_data_format
+from kcv.data.digits import digits
+from kcv.data.digits import resize_bilinear
+
+NAMES = ("shapes", "digits", "cifar10", "cifar100")
+# ITU-R BT.601 luma weights: a colour image in one channel.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def load(name, split="train", n=None, size=32, channels=3, seed=0, data_format=None):
+    """An image-classification set by name: ``n`` images of ``split``, ``size`` pixels square.
+
+    * ``"shapes"``: :func:`kcv.data.shapes`, drawn for this call (``n``
+      required), from a generator seed made of ``seed`` and ``split``
+      (``numpy.random.SeedSequence``): the "train" and "test" images of one
+      ``seed`` differ, and the same call gives the same images.
+    * ``"digits"``: :func:`kcv.data.digits`, the first ``n`` images of the
+      stratified ``split`` (all of it when ``n`` is None).
+    * ``"cifar10"``, ``"cifar100"``: :func:`kcv.data.cifar10` /
+      :func:`kcv.data.cifar100` (fine labels) from the Keras cache, or
+      downloaded once where the machine is online (never offline: a clear
+      :class:`kcv.data.DatasetUnavailableError`); the first ``n`` images of
+      the split (the files are already in random order), resized.
+
+    Resizing is bilinear with half-pixel centres, in numpy (identical on
+    every backend). ``channels=1`` turns colour images grey (ITU-R BT.601
+    weights); ``channels=3`` copies grey digits to three channels.
+
+    Args:
+        name: str. One of ``"shapes"``, ``"digits"``, ``"cifar10"``, ``"cifar100"``.
+        split: str. ``"train"`` or ``"test"``.
+        n: int or None. Number of images; None: the whole split (not for
+            ``"shapes"``, which has no fixed size).
+        size: int >= 16. Height and width.
+        channels: int. 1 or 3.
+        seed: int >= 0. The images of ``"shapes"`` (with ``split``), the
+            split of ``"digits"``; CIFAR's splits are fixed.
+        data_format: str or None. ``"channels_last"`` or ``"channels_first"``;
+            None reads ``keras.config.image_data_format()``.
+
+    Returns:
+        :class:`kcv.data.Dataset` with ``x`` float32 ``(n, size, size,
+        channels)`` (or channels first) in ``[0, 1]`` and ``y`` int32 labels.
+
+    Raises:
+        ValueError: an unknown ``name`` or ``split``, ``n`` missing for
+            ``"shapes"`` or larger than the split, a bad ``size`` or ``channels``.
+        kcv.data.DatasetUnavailableError: CIFAR offline and not in the cache.
+
+    Example:
+
+    >>> import kcv
+    >>> train = kcv.data.load("shapes", "train", n=64, size=16, seed=0)
+    >>> test = kcv.data.load("digits", "test", n=32, size=16, channels=3)
+    >>> train.x.shape, test.x.shape
+    ((64, 16, 16, 3), (32, 16, 16, 3))
+    """
+    name = _validation.one_of("name", name, NAMES)
+    split = _validation.one_of("split", split, ("train", "test"))
+    size = _validation.positive_int("size", size, 16)
+    channels = _validation.one_of("channels", channels, (1, 3))
+    seed = _validation.positive_int("seed", seed, 0)
+    data_format = _validation.data_format(data_format)
+    if n is not None:
+        n = _validation.positive_int("n", n)
+    if name == "shapes":
+        if n is None:
+            _validation.fail("n", 'a number of images for "shapes" (it is drawn on demand)', n)
+        stream = int(np.random.SeedSequence([seed, split == "test"]).generate_state(1)[0])
+        found = synthetic.shapes(n, size=size, seed=stream, data_format="channels_last")
+    elif name == "digits":
+        found = digits(size, channels, split, seed=seed, data_format="channels_last")
+    else:
+        loader = cifar.cifar10 if name == "cifar10" else cifar.cifar100
+        found = loader(split, data_format="channels_last")
+    if n is not None and n > len(found):
+        _validation.fail("n", f"at most the {len(found)} images of {name}'s {split} split", n)
+    found = found if n is None else found[:n]
+    x = found.x.transpose(0, 3, 1, 2)  # (N, C, H, W), as to_data_format takes it
+    if x.shape[2] != size:
+        planes = resize_bilinear(x.reshape(-1, *x.shape[2:]), size)
+        x = np.clip(planes.reshape(len(x), -1, size, size), 0.0, 1.0)
+    if x.shape[1] != channels:
+        x = np.einsum("nchw,c->nhw", x, _LUMA)[:, None]
+    return Dataset(to_data_format(x.astype(np.float32), data_format), found.y, found.class_names)
