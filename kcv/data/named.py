@@ -25,10 +25,10 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 def load(name, split="train", n=None, size=32, channels=3, seed=0, data_format=None):
     """An image-classification set by name: ``n`` images of ``split``, ``size`` pixels square.
 
-    * ``"shapes"``: :func:`kcv.data.shapes`, drawn for this call (``n``
-      required), from a generator seed made of ``seed`` and ``split``
-      (``numpy.random.SeedSequence``): the "train" and "test" images of one
-      ``seed`` differ, and the same call gives the same images.
+    * ``"shapes"``: :func:`kcv.data.shapes` ``(n, size, seed)``, drawn for
+      this call (``n`` required): ``seed`` alone decides the images, so a
+      chapter draws its test images with another seed than its training
+      images (``split`` only names the role).
     * ``"digits"``: :func:`kcv.data.digits`, the first ``n`` images of the
       stratified ``split`` (all of it when ``n`` is None).
     * ``"cifar10"``, ``"cifar100"``: :func:`kcv.data.cifar10` /
@@ -48,8 +48,9 @@ def load(name, split="train", n=None, size=32, channels=3, seed=0, data_format=N
             ``"shapes"``, which has no fixed size).
         size: int >= 16. Height and width.
         channels: int. 1 or 3.
-        seed: int >= 0. The images of ``"shapes"`` (with ``split``), the
-            split of ``"digits"``; CIFAR's splits are fixed.
+        seed: int >= 0. The images of ``"shapes"``. The real sets' splits
+            are fixed (``"digits"``: :func:`kcv.data.digits`' default split),
+            so that one call per split, each with its own seed, suits every set.
         data_format: str or None. ``"channels_last"`` or ``"channels_first"``;
             None reads ``keras.config.image_data_format()``.
 
@@ -66,7 +67,7 @@ def load(name, split="train", n=None, size=32, channels=3, seed=0, data_format=N
 
     >>> import kcv
     >>> train = kcv.data.load("shapes", "train", n=64, size=16, seed=0)
-    >>> test = kcv.data.load("digits", "test", n=32, size=16, channels=3)
+    >>> test = kcv.data.load("shapes", "test", n=32, size=16, seed=1)
     >>> train.x.shape, test.x.shape
     ((64, 16, 16, 3), (32, 16, 16, 3))
     """
@@ -81,10 +82,9 @@ def load(name, split="train", n=None, size=32, channels=3, seed=0, data_format=N
     if name == "shapes":
         if n is None:
             _validation.fail("n", 'a number of images for "shapes" (it is drawn on demand)', n)
-        stream = int(np.random.SeedSequence([seed, split == "test"]).generate_state(1)[0])
-        found = synthetic.shapes(n, size=size, seed=stream, data_format="channels_last")
+        found = synthetic.shapes(n, size=size, seed=seed, data_format="channels_last")
     elif name == "digits":
-        found = digits(size, channels, split, seed=seed, data_format="channels_last")
+        found = digits(size, channels, split, data_format="channels_last")
     else:
         loader = cifar.cifar10 if name == "cifar10" else cifar.cifar100
         found = loader(split, data_format="channels_last")
