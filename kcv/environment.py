@@ -52,6 +52,39 @@ def settings():
     return dict(SETTINGS)
 
 
+def thread_settings(threads):
+    """Environment variables that cap a process's compute threads at ``threads``.
+
+    Every framework sizes its thread pools to the whole machine, so several
+    processes side by side oversubscribe the cores (PyTorch's OpenMP
+    threads then spin while they wait for each other). For a child process
+    that shares the machine: OpenMP (PyTorch, oneDNN), MKL and TensorFlow's
+    intra- and inter-op pools. XLA's CPU threads are not among them: its
+    single-thread flags also change what JAX can simulate (several CPU
+    devices), so the caller decides about those.
+
+    Args:
+        threads: int >= 1.
+
+    Returns:
+        dict ``{variable: str(threads)}``.
+
+    Example:
+
+    >>> thread_settings(2)["OMP_NUM_THREADS"]
+    '2'
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"`threads` must be an integer >= 1, received {threads!r}.")
+    names = (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+    )
+    return dict.fromkeys(names, str(threads))
+
+
 def configure(environ=None):
     """Adds the recommended settings the environment does not set yet.
 

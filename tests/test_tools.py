@@ -106,6 +106,20 @@ def test_configure_adds_only_what_is_missing_and_warns_when_too_late(monkeypatch
         environment.configure()
 
 
+def test_parallel_runs_split_the_cores_between_their_thread_pools():
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_tests
+
+    assert run_tests.lane_threads(2, cpus=2) == environment.thread_settings(1)
+    assert run_tests.lane_threads(2, cpus=8)["TF_NUM_INTRAOP_THREADS"] == "4"
+    assert run_tests.lane_threads(4, cpus=2)["OMP_NUM_THREADS"] == "1"  # never 0
+    assert set(environment.thread_settings(3)) == {
+        "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="`threads` must be an integer >= 1"):
+        environment.thread_settings(0)
+
+
 def test_runner_rejects_unknown_backends():
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, "tools", "run_tests.py"), "--backends", "mxnet"],

@@ -64,20 +64,11 @@ def lane_threads(jobs, cpus=None):
         cpus: int or None. Cores to share (default: ``os.cpu_count()``).
 
     Returns:
-        dict of environment variables: OpenMP (PyTorch, oneDNN) and TensorFlow's
-        two pools. XLA keeps its own: its single-threaded CPU runtime flags
-        break the JAX tests that simulate two devices.
+        dict of environment variables (:func:`kcv.environment.thread_settings`).
+        XLA keeps its own threads: its single-threaded CPU runtime flags break
+        the JAX tests that simulate two devices.
     """
-    threads = max(1, (cpus or os.cpu_count() or 1) // max(1, jobs))
-    return {
-        name: str(threads)
-        for name in (
-            "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS",
-            "TF_NUM_INTRAOP_THREADS",
-            "TF_NUM_INTEROP_THREADS",
-        )
-    }
+    return environment.thread_settings(max(1, (cpus or os.cpu_count() or 1) // max(1, jobs)))
 
 
 def _counts(xml_path):

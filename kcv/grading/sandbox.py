@@ -432,9 +432,7 @@ def environment(home, backend):
         # the random bits change, and no verdict depends on them.
         "JAX_THREEFRY_PARTITIONABLE": "0",
         "CUDA_VISIBLE_DEVICES": "",
-        "OMP_NUM_THREADS": "1",
-        "TF_NUM_INTRAOP_THREADS": "1",
-        "TF_NUM_INTEROP_THREADS": "1",
+        **kcv_environment.thread_settings(1),
         "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
     }
     return {**kcv_environment.settings(), **clean}
