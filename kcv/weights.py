@@ -6,9 +6,12 @@ architecture: it maps torchvision's parameter names to kcv's layers,
 transposes the kernel layouts (PyTorch's ``(out, in, kh, kw)`` to Keras'
 ``(kh, kw, in, out)``) and checks that every name and shape fits, so that
 the model gives torchvision's logits on JAX, TensorFlow and PyTorch alike.
+:func:`load_timm` does the same for timm's SE-ResNet-50 (``seresnet50``).
 :func:`preprocessing` gives the image preprocessing that goes with a weight
 set (resize, centre crop, ImageNet mean and standard deviation), computed
 with NumPy so that every backend receives the same numbers.
+:func:`weight_sets` names the weight sets that fit a model (the model zoo's
+column), from the table ``ARCHITECTURES``.
 
 The same weights give the same outputs only under the same arithmetic, and
 Keras' and PyTorch's conventions differ in two places that a state dict
@@ -28,9 +31,10 @@ needs neither.
 Reference:
     torchvision ``models/`` (``resnet.py``, ``vgg.py``, ``alexnet.py``,
     ``squeezenet.py``, ``shufflenetv2.py``, ``mobilenetv2.py``,
-    ``mobilenetv3.py``: parameter names and layouts) and
+    ``mobilenetv3.py``, ``googlenet.py``: parameter names and layouts) and
     ``transforms/_presets.py`` (``ImageClassification``: the preprocessing
-    of the ImageNet weights).
+    of the ImageNet weights); timm ``models/resnet.py`` and
+    ``layers/squeeze_excite.py`` (``seresnet50``).
 """
 
 import dataclasses
@@ -121,9 +125,9 @@ def _assignments(slot):
     return found
 
 
-def _flatten_input(model):
-    """``(H, W, C)`` of the map the model's ``flatten`` layer flattens."""
-    flatten = model.get_layer("flatten")
+def _flatten_input(model, name="flatten"):
+    """``(H, W, C)`` of the map the model's layer ``name`` (a ``Flatten``) flattens."""
+    flatten = model.get_layer(name)
     shape = tuple(flatten.input.shape[1:])
     return shape if flatten.data_format == "channels_last" else (*shape[1:], shape[0])
 
@@ -198,6 +202,18 @@ def _resnet(model):
         if block.shortcut is not None:
             slots += _conv_bn_slots(f"{prefix}.downsample", block.shortcut)
     return slots + _head(model, {"predictions": ("fc", "dense")}), ("fc.",)
+
+
+def _se_resnet(model):
+    """timm's SE-ResNet: torchvision's ResNet names, and each block's SE as ``.se.fc1`` /
+    ``.se.fc2`` (``SEModule``: 1x1 convolutions with bias, kcv's dense layers)."""
+    slots, head_prefixes = _resnet(model)
+    for block in _typed(model.layers, (layers.BasicBlock, layers.Bottleneck)):
+        stage, index = map(int, re.fullmatch(r"conv(\d+)_block(\d+)", block.name).groups())
+        prefix = f"layer{stage - 1}.{index - 1}.se"
+        slots.append(_Slot(f"{prefix}.fc1", block.attention.reduce, "dense_from_conv"))
+        slots.append(_Slot(f"{prefix}.fc2", block.attention.expand, "dense_from_conv"))
+    return slots, head_prefixes
 
 
 def _vgg(model):
@@ -301,6 +317,46 @@ def _mobilenet(model):
     return slots + _head(model, head), ("classifier.",)
 
 
+def _googlenet(model):
+    """torchvision's ``BasicConv2d`` is ``name.conv`` / ``name.bn``; its Inception branches
+    ``branch1``, ``branch2.0/1``, ``branch3.0/1`` and ``branch4.1`` (after the pool)."""
+
+    def unit(prefix, conv, bn):
+        return [_Slot(f"{prefix}.conv", conv, "conv"), _Slot(f"{prefix}.bn", bn, "bn")]
+
+    slots = []
+    for kcv_name, torch_name in (("conv1", "conv1"), ("conv2_reduce", "conv2"), ("conv2", "conv3")):
+        slots += unit(torch_name, model.get_layer(kcv_name), model.get_layer(f"{kcv_name}_bn"))
+    branch_names = (
+        ("branch1",),
+        ("branch2.0", "branch2.1"),
+        ("branch3.0", "branch3.1"),
+        ("branch4.1",),
+    )
+    for module in _typed(model.layers, layers.InceptionModule):
+        prefix = "inception" + module.name.removeprefix("inception_")
+        for names, branch in zip(branch_names, module.branches):
+            convs = _typed(branch, keras.layers.Conv2D)
+            norms = _typed(branch, keras.layers.BatchNormalization)
+            for name, conv, bn in zip(names, convs, norms):
+                slots += unit(f"{prefix}.{name}", conv, bn)
+    for aux in ("aux1", "aux2"):
+        if _has(model, f"{aux}_conv"):
+            slots += unit(
+                f"{aux}.conv", model.get_layer(f"{aux}_conv"), model.get_layer(f"{aux}_conv_bn")
+            )
+            slots += [
+                _Slot(
+                    f"{aux}.fc1",
+                    model.get_layer(f"{aux}_fc"),
+                    "dense_from_flatten",
+                    _flatten_input(model, f"{aux}_flatten"),
+                ),
+                _Slot(f"{aux}.fc2", model.get_layer(f"{aux}_predictions"), "dense"),
+            ]
+    return slots + _head(model, {"predictions": ("fc", "dense")}), ("fc.", "aux1.", "aux2.")
+
+
 # family: (slot maker, torchvision's BN epsilon)
 _FAMILIES = {
     "ResNet": (_resnet, 1e-5),
@@ -310,10 +366,11 @@ _FAMILIES = {
     "ShuffleNetV2": (_shufflenet, 1e-5),
     "MobileNetV2": (_mobilenet, 1e-5),
     "MobileNetV3": (_mobilenet, 1e-3),  # torchvision's BatchNorm2d(eps=0.001)
+    "GoogLeNet": (_googlenet, 1e-3),  # BasicConv2d's BatchNorm2d(eps=0.001)
 }
 _SUPPORTED = (
     "ResNet, ResNeXt, VGG (with or without BN), AlexNet(variant='torchvision'), SqueezeNet, "
-    "ShuffleNetV2, MobileNetV2 or MobileNetV3"
+    "ShuffleNetV2, MobileNetV2, MobileNetV3 or GoogLeNet"
 )
 
 
@@ -326,9 +383,24 @@ def _family(model):
             model,
             received=type(model).__name__,
         )
+    family = _detected_family(model)
+    if family is None:
+        _validation.fail(
+            "model",
+            f"a kcv model with torchvision weights: {_SUPPORTED}",
+            model,
+            received=f"keras.Model {model.name!r}",
+        )
+    return family
+
+
+def _detected_family(model):
+    """:func:`_family`'s answer, or None for a model of no torchvision family."""
     types = {type(layer) for layer in model.layers}
     names = {layer.name for layer in model.layers}
     inverted = _typed(model.layers, layers.InvertedResidual)
+    if _typed(model.layers, layers.InceptionModule) and "conv2_reduce" in names:
+        return "GoogLeNet"  # GoogLeNetCIFAR (one 3x3 stem) has no torchvision weights
     if layers.ShuffleNetV2Unit in types:
         return "ShuffleNetV2"
     if layers.FireModule in types:
@@ -341,12 +413,7 @@ def _family(model):
         return "VGG"
     if {"conv1", "conv5", "pool5"} <= names and layers.LocalResponseNormalization not in types:
         return "AlexNet"  # the paper's variant normalises (LRN) and groups: no torchvision weights
-    _validation.fail(
-        "model",
-        f"a kcv model with torchvision weights: {_SUPPORTED}",
-        model,
-        received=f"keras.Model {model.name!r}",
-    )
+    return None
 
 
 # Layers whose "same" padding differs from PyTorch's where they stride.
@@ -370,11 +437,27 @@ def _convention_problems(model, family):
             if max(window) > 1:
                 same_padded.append(layer.path or layer.name)
     problems = []
+    if family == "GoogLeNet":
+        problems += _googlenet_problems(model)
     if same_padded:
         shown = ", ".join(same_padded[:4]) + (", ..." if len(same_padded) > 4 else "")
         problems.append(f'strided layers padded "same" ({shown})')
     if epsilons:
         problems.append(f"BN epsilon {sorted(epsilons)} where torchvision's is {epsilon:g}")
+    return problems
+
+
+def _googlenet_problems(model):
+    """What in a kcv GoogLeNet is not torchvision's ``googlenet`` (beyond the arithmetic)."""
+    modules = _typed(model.layers, layers.InceptionModule)
+    problems = []
+    if not any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers):
+        problems.append("no BN (the paper's form; torchvision's has BN: batch_norm=True)")
+    kernels = {tuple(_typed(m.branches[2], keras.layers.Conv2D)[-1].kernel_size) for m in modules}
+    if kernels != {(3, 3)} or any(m.factorize_5x5 for m in modules):
+        problems.append(
+            "the paper's 5x5 in the Inception modules' third branch (torchvision's has a 3x3)"
+        )
     return problems
 
 
@@ -439,6 +522,148 @@ def _listed(names, limit=8):
     return ", ".join(names[:limit]) + more
 
 
+def _load(model, slots, head_prefixes, state_dict_or_path, library, family):
+    """Checks the state dict against the model's ``slots`` and assigns it.
+
+    ``head_prefixes``: the classifiers' key prefixes, ignored when the model
+    lacks them; ``library`` and ``family`` name the network in messages.
+    """
+    state = _read_state_dict(state_dict_or_path)
+    assignments = [entry for slot in slots for entry in _assignments(slot)]
+    expected = {key for key, *_ in assignments}
+    uncovered = {id(v) for v in model.weights} - {id(v) for _, v, *_ in assignments}
+    if uncovered:
+        paths = [v.path for v in model.weights if id(v) in uncovered]
+        _validation.fail(
+            "model",
+            f"a {family} as {library} builds it (no weights {library}'s model lacks)",
+            model,
+            received=f"{model.name!r} with weights {_listed(paths, 4)}",
+        )
+    # A classifier the model lacks (include_top=False, no auxiliary classifiers): its keys go.
+    absent = tuple(
+        head for head in head_prefixes if not any(f"{s.prefix}.".startswith(head) for s in slots)
+    )
+    given = {k for k in state if not (absent and k.startswith(absent))}
+    missing, unknown = expected - given, given - expected
+    if missing or unknown:
+        found = []
+        if missing:
+            found.append(f"missing {len(missing)} key(s) the model needs: {_listed(missing)}")
+        if unknown:
+            found.append(f"{len(unknown)} key(s) the model does not have: {_listed(unknown)}")
+        _validation.fail(
+            "state_dict_or_path",
+            f"a state dict of {library}'s {family} with the model's configuration",
+            state_dict_or_path,
+            received="a state dict " + "; ".join(found),
+        )
+    wrong = [
+        f"{key}: expected {shape}, received {tuple(state[key].shape)}"
+        for key, _, shape, _ in assignments
+        if tuple(state[key].shape) != shape
+    ]
+    if wrong:
+        _validation.fail(
+            "state_dict_or_path",
+            "a state dict whose shapes fit the model (same depth, widths and classes)",
+            state_dict_or_path,
+            received="a state dict with " + "; ".join(wrong[:8]),
+        )
+    for key, variable, _, to_keras in assignments:
+        variable.assign(np.ascontiguousarray(to_keras(state[key]), dtype=variable.dtype))
+    return model
+
+
+def _is_se_resnet(model):
+    """Whether every residual block of ``model`` carries a sigmoid SE block (and nothing else)."""
+    blocks = _typed(model.layers, (layers.BasicBlock, layers.Bottleneck))
+    return bool(blocks) and all(
+        isinstance(block.attention, layers.SqueezeExcite)
+        and block.attention.gate == "sigmoid"
+        and block.inner_attention is None
+        for block in blocks
+    )
+
+
+def load_timm(model, state_dict_or_path):
+    """Copies a timm SE-ResNet state dict (``seresnet50``) into the kcv SE-ResNet.
+
+    timm's ``seresnet50`` (``timm.create_model("seresnet50")``, 28,088,024
+    parameters, :func:`kcv.models.SEResNet50`'s count) is torchvision's
+    ResNet-50 with an ``SEModule`` on the residual branch of every
+    bottleneck, after its last BN and before the addition, as in kcv. Its
+    names are torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1``, ...,
+    ``layer1.0.downsample.0``, ``fc``; see :func:`load_torchvision`) plus
+    ``layerX.Y.se.fc1`` and ``layerX.Y.se.fc2``: 1x1 convolutions with bias
+    (``(C/16, C, 1, 1)`` and ``(C, C/16, 1, 1)``), ReLU between them and a
+    sigmoid gate after, which become the ``reduce`` and ``expand`` dense
+    layers of :class:`kcv.layers.SqueezeExcite` (kernels ``(C, C/16)`` and
+    ``(C/16, C)``). timm rounds the SE width to a multiple of 8
+    (``make_divisible(C / 16, 8)``); for the bottleneck networks (SE on 256
+    to 2048 channels) that is ``C / 16``, kcv's width; the basic-block
+    ``seresnet18`` / ``34`` (SE on 64 channels: 8 in timm, 4 in kcv) do not
+    fit, and the shape check says so.
+
+    The model must compute as PyTorch does: padding of strided layers ``(k -
+    1) // 2`` on both sides and BN epsilon 1e-5, what ``convention=
+    "torchvision"`` gives kcv's ResNets (``kcv.models.SEResNet50(convention=
+    "torchvision")``); a model with Keras' padding or
+    epsilon is refused with what differs. A model without its classifier
+    (``include_top=False``) ignores the state dict's ``fc.*``. timm's
+    weights expect its preprocessing (``timm.data.resolve_data_config``:
+    ImageNet mean and std, and each weight set's own resize and crop).
+
+    Args:
+        model: a kcv SE-ResNet (``keras.Model``): the ImageNet ResNet whose
+            every block has a :class:`kcv.layers.SqueezeExcite` with a
+            sigmoid gate, built with PyTorch's padding and BN epsilon.
+        state_dict_or_path: a mapping of timm parameter names to tensors
+            (``timm_model.state_dict()``, or ``safetensors`` / ``torch.load``
+            output), or the path of a ``.pth`` / ``.pt`` or ``.safetensors``
+            file (timm's hub weights are ``model.safetensors``).
+
+    Returns:
+        ``model``, its weights replaced.
+
+    Raises:
+        ValueError: naming ``model`` (not an SE-ResNet, or computing with
+            Keras' padding or BN epsilon), or ``state_dict_or_path`` (keys
+            missing or unknown, listed; shapes that do not fit).
+        ImportError: a ``.pth`` file without PyTorch, a ``.safetensors``
+            file without the ``safetensors`` package.
+
+    Example:
+
+    >>> import kcv
+    >>> model = kcv.models.SEResNet50(convention="torchvision", classifier_activation=None)
+    >>> kcv.weights.load_timm(model, "seresnet50/model.safetensors")  # doctest: +SKIP
+
+    Reference:
+        timm ``models/resnet.py`` (``Bottleneck``, ``seresnet50``) and
+        ``layers/squeeze_excite.py`` (``SEModule``).
+    """
+    if not isinstance(model, keras.Model) or not _is_se_resnet(model):
+        _validation.fail(
+            "model",
+            "a kcv SE-ResNet (keras.Model; kcv.models.SEResNet50's network, every block with "
+            "a sigmoid SqueezeExcite) for timm's seresnet weights",
+            model,
+            received=getattr(model, "name", type(model).__name__),
+        )
+    problems = _convention_problems(model, "ResNet")
+    if problems:
+        _validation.fail(
+            "model",
+            'built with PyTorch\'s arithmetic (padding="symmetric", bn_epsilon=1e-5, as '
+            "convention=\"torchvision\" sets): timm's weights give timm's logits only with it",
+            model,
+            received=f"{model.name!r} with {' and '.join(problems)}",
+        )
+    slots, head_prefixes = _se_resnet(model)
+    return _load(model, slots, head_prefixes, state_dict_or_path, "timm", "SE-ResNet")
+
+
 def load_torchvision(model, state_dict_or_path):
     """Copies a torchvision state dict into the kcv model of the same architecture.
 
@@ -448,7 +673,7 @@ def load_torchvision(model, state_dict_or_path):
     (:func:`kcv.models.ResNet`, :func:`kcv.models.ResNeXt`; ``cardinality=1,
     width_per_group=128`` is ``wide_resnet50_2``), VGG with and without BN,
     AlexNet (``variant="torchvision"``), SqueezeNet 1.0 and 1.1,
-    ShuffleNetV2, MobileNetV2 and MobileNetV3. Layouts are converted:
+    ShuffleNetV2, MobileNetV2, MobileNetV3 and GoogLeNet. Layouts are converted:
     convolution kernels ``(out, in / groups, kh, kw)`` to ``(kh, kw, in /
     groups, out)`` (grouped ResNeXt convolutions included); depthwise kernels
     ``(C, 1, kh, kw)`` to ``(kh, kw, C, 1)``; ``Linear`` weights ``(out,
@@ -459,6 +684,43 @@ def load_torchvision(model, state_dict_or_path):
     last in both formats). BN's ``weight``, ``bias``, ``running_mean`` and
     ``running_var`` become ``gamma``, ``beta``, ``moving_mean`` and
     ``moving_variance``; ``num_batches_tracked`` is ignored.
+
+    GoogLeNet: torchvision's ``googlenet`` is the BN network with a 3x3
+    convolution where the paper's Inception modules have their 5x5 (a
+    known torchvision slip, pytorch/vision issue 906, kept for its
+    pretrained weights: 6,624,904 parameters instead of 7,005,832), ceil-mode
+    max pools and a 2x2 pool before stage 5; ``kcv.models.GoogLeNet(...,
+    convention="torchvision")`` builds that network, and a GoogLeNet with
+    the paper's 5x5 or without BN is refused. Its names: ``conv1``,
+    ``conv2``, ``conv3`` (kcv's ``conv1``, ``conv2_reduce``, ``conv2``),
+    each ``.conv`` / ``.bn``; ``inception3a.branch1`` (1x1),
+    ``.branch2.0/1`` (3x3 reduce, 3x3), ``.branch3.0/1`` (5x5 reduce, the
+    3x3), ``.branch4.1`` (pool projection); ``aux1`` / ``aux2`` (``.conv``,
+    ``.fc1``, ``.fc2``), loaded into a model with ``aux_logits=True`` and
+    ignored by one without, like ``fc`` with ``include_top=False`` (the
+    pretrained file holds them, untrained). torchvision's pretrained model
+    re-normalises its input (``transform_input=True``); the kcv model takes
+    ``preprocessing("GoogLeNet_Weights.IMAGENET1K_V1")``, which folds that
+    step into the normalisation (mean and std 0.5).
+
+    Not loaded (no kcv model of the same network): torchvision's
+    ``deeplabv3_resnet50``: ``kcv.models.DeepLabV3((H, W, 3), 21,
+    "resnet50", output_stride=8)`` has its dilated ResNet-50 (the stride of
+    stages 4 and 5 replaced by dilation 2 and 4, the first block of each
+    keeping the previous rate, as ``replace_stride_with_dilation=[False,
+    True, True]``), its ASPP (rates 12, 24, 36, image pooling, projection)
+    and its upsampling (bilinear, ``align_corners=False``), but not
+    ``DeepLabHead``'s 3x3 convolution 256 -> 256 + BN + ReLU after ASPP
+    (``classifier.1/2``), nor torchvision's padding and BN epsilon (its
+    encoder and :class:`kcv.layers.ASPP` take no ``convention``), nor the
+    ``aux_classifier`` (an FCN head on stage 4); ``fcn_resnet50``: a dilated
+    ResNet-50 with ``FCNHead`` (3x3 convolution 2048 -> 512 + BN + ReLU,
+    dropout, 1x1 to classes) and no skips, a different network from
+    :func:`kcv.models.FCN` (Long et al.'s VGG or ResNet with scoring layers
+    fused across strides and learned upsampling); ``deeplabv3_mobilenet_v3_large``
+    and ``lraspp_mobilenet_v3_large``: no dilated MobileNetV3 or LR-ASPP in
+    kcv; Inception v3, DenseNet, EfficientNet, RegNet, ViT and the others:
+    no kcv model.
 
     The model must compute as torchvision does: built with
     ``convention="torchvision"`` (torchvision's padding of strided layers and
@@ -514,48 +776,7 @@ def load_torchvision(model, state_dict_or_path):
             received=f"{model.name!r} with {' and '.join(problems)}",
         )
     slots, head_prefixes = _FAMILIES[family][0](model)
-    state = _read_state_dict(state_dict_or_path)
-    assignments = [entry for slot in slots for entry in _assignments(slot)]
-    expected = {key for key, *_ in assignments}
-    uncovered = {id(v) for v in model.weights} - {id(v) for _, v, *_ in assignments}
-    if uncovered:
-        paths = [v.path for v in model.weights if id(v) in uncovered]
-        _validation.fail(
-            "model",
-            f"a {family} as torchvision builds it (no weights torchvision's model lacks)",
-            model,
-            received=f"{model.name!r} with weights {_listed(paths, 4)}",
-        )
-    has_head = any(f"{slot.prefix}.".startswith(head_prefixes) for slot in slots)
-    given = {k for k in state if has_head or not k.startswith(head_prefixes)}
-    missing, unknown = expected - given, given - expected
-    if missing or unknown:
-        found = []
-        if missing:
-            found.append(f"missing {len(missing)} key(s) the model needs: {_listed(missing)}")
-        if unknown:
-            found.append(f"{len(unknown)} key(s) the model does not have: {_listed(unknown)}")
-        _validation.fail(
-            "state_dict_or_path",
-            f"a state dict of torchvision's {family} with the model's configuration",
-            state_dict_or_path,
-            received="a state dict " + "; ".join(found),
-        )
-    wrong = [
-        f"{key}: expected {shape}, received {tuple(state[key].shape)}"
-        for key, _, shape, _ in assignments
-        if tuple(state[key].shape) != shape
-    ]
-    if wrong:
-        _validation.fail(
-            "state_dict_or_path",
-            "a state dict whose shapes fit the model (same depth, widths and classes)",
-            state_dict_or_path,
-            received="a state dict with " + "; ".join(wrong[:8]),
-        )
-    for key, variable, _, to_keras in assignments:
-        variable.assign(np.ascontiguousarray(to_keras(state[key]), dtype=variable.dtype))
-    return model
+    return _load(model, slots, head_prefixes, state_dict_or_path, "torchvision", family)
 
 
 # --- preprocessing ---------------------------------------------------------------------
@@ -601,7 +822,123 @@ TORCHVISION_WEIGHTS = {
     "MobileNet_V3_Large_Weights.IMAGENET1K_V1": (256, 224),
     "MobileNet_V3_Large_Weights.IMAGENET1K_V2": (232, 224),
     "MobileNet_V3_Small_Weights.IMAGENET1K_V1": (256, 224),
+    "GoogLeNet_Weights.IMAGENET1K_V1": (256, 224),
 }
+# Weight sets whose model re-normalises its input: torchvision's pretrained GoogLeNet
+# (transform_input=True) maps the ImageNet-normalised x_c to x_c·std_c / 0.5 + (mean_c - 0.5)
+# / 0.5, i.e. the [0, 1] image normalised with mean and std 0.5: kcv folds that into the
+# preprocessing, the model takes the result as it is.
+_INPUT_NORMALIZATION = {"GoogLeNet_Weights.IMAGENET1K_V1": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
+
+
+# The networks whose weights load, by builder name: (library, weight sets' prefix, kcv family,
+# parameter count with the 1000-class top: torchvision's ``meta["num_params"]``, timm's count).
+ARCHITECTURES = {
+    **{
+        f"resnet{depth}": ("torchvision", f"ResNet{depth}_Weights", "ResNet", count)
+        for depth, count in (
+            (18, 11_689_512),
+            (34, 21_797_672),
+            (50, 25_557_032),
+            (101, 44_549_160),
+            (152, 60_192_808),
+        )
+    },
+    "resnext50_32x4d": ("torchvision", "ResNeXt50_32X4D_Weights", "ResNet", 25_028_904),
+    "resnext101_32x8d": ("torchvision", "ResNeXt101_32X8D_Weights", "ResNet", 88_791_336),
+    "resnext101_64x4d": ("torchvision", "ResNeXt101_64X4D_Weights", "ResNet", 83_455_272),
+    "wide_resnet50_2": ("torchvision", "Wide_ResNet50_2_Weights", "ResNet", 68_883_240),
+    "wide_resnet101_2": ("torchvision", "Wide_ResNet101_2_Weights", "ResNet", 126_886_696),
+    **{
+        f"vgg{depth}{suffix}": ("torchvision", f"VGG{depth}{suffix.upper()}_Weights", "VGG", count)
+        for depth, suffix, count in (
+            (11, "", 132_863_336),
+            (11, "_bn", 132_868_840),
+            (13, "", 133_047_848),
+            (13, "_bn", 133_053_736),
+            (16, "", 138_357_544),
+            (16, "_bn", 138_365_992),
+            (19, "", 143_667_240),
+            (19, "_bn", 143_678_248),
+        )
+    },
+    "alexnet": ("torchvision", "AlexNet_Weights", "AlexNet", 61_100_840),
+    "squeezenet1_0": ("torchvision", "SqueezeNet1_0_Weights", "SqueezeNet", 1_248_424),
+    "squeezenet1_1": ("torchvision", "SqueezeNet1_1_Weights", "SqueezeNet", 1_235_496),
+    **{
+        f"shufflenet_v2_{scale.lower()}": (
+            "torchvision",
+            f"ShuffleNet_V2_{scale}_Weights",
+            "ShuffleNetV2",
+            count,
+        )
+        for scale, count in (
+            ("X0_5", 1_366_792),
+            ("X1_0", 2_278_604),
+            ("X1_5", 3_503_624),
+            ("X2_0", 7_393_996),
+        )
+    },
+    "mobilenet_v2": ("torchvision", "MobileNet_V2_Weights", "MobileNetV2", 3_504_872),
+    "mobilenet_v3_large": ("torchvision", "MobileNet_V3_Large_Weights", "MobileNetV3", 5_483_032),
+    "mobilenet_v3_small": ("torchvision", "MobileNet_V3_Small_Weights", "MobileNetV3", 2_542_856),
+    "googlenet": ("torchvision", "GoogLeNet_Weights", "GoogLeNet", 6_624_904),
+    "seresnet50": ("timm", "seresnet50", "SE-ResNet", 28_088_024),
+}
+# timm's pretrained tags of the networks load_timm maps (timm's ``pretrained_cfgs``).
+TIMM_WEIGHTS = (
+    "seresnet50.a1_in1k",
+    "seresnet50.a2_in1k",
+    "seresnet50.a3_in1k",
+    "seresnet50.ra2_in1k",
+)
+
+
+def weight_sets(model):
+    """The pretrained weight sets that fit ``model``'s architecture.
+
+    The model is matched to a torchvision or timm network
+    (``ARCHITECTURES``) by its family (the blocks it is made of) and its
+    trainable parameter count with the 1000-class classifier, and the
+    network's weight sets are listed: torchvision's (``TORCHVISION_WEIGHTS``,
+    with :func:`preprocessing`; load with :func:`load_torchvision`) or
+    timm's (``TIMM_WEIGHTS``; load with :func:`load_timm`). The model may
+    be built with either convention; the weights load once it is built with
+    ``convention="torchvision"`` (PyTorch's padding and BN epsilon), which
+    does not change its parameters, except GoogLeNet, whose torchvision
+    form has a 3x3 in place of the paper's 5x5 (only
+    ``GoogLeNet(convention="torchvision")`` matches). A model with another
+    number of classes or without its classifier matches nothing here,
+    though the same weights load into it (without ``fc``).
+
+    Args:
+        model: a ``keras.Model`` (built, or inside
+            ``keras.StatelessScope``).
+
+    Returns:
+        A list of ``(library, weight set)`` pairs, ``("torchvision",
+        "ResNet50_Weights.IMAGENET1K_V1")`` or ``("timm",
+        "seresnet50.a1_in1k")``; empty when none fits.
+
+    Example:
+
+    >>> import kcv
+    >>> kcv.weights.weight_sets(kcv.models.SqueezeNet("1.1"))
+    [('torchvision', 'SqueezeNet1_1_Weights.IMAGENET1K_V1')]
+    >>> [name for _, name in kcv.weights.weight_sets(kcv.models.ResNet(50))]
+    ['ResNet50_Weights.IMAGENET1K_V1', 'ResNet50_Weights.IMAGENET1K_V2']
+    """
+    if not isinstance(model, keras.Model):
+        _validation.fail("model", "a keras.Model", model, received=type(model).__name__)
+    family = "SE-ResNet" if _is_se_resnet(model) else _detected_family(model)
+    count = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+    found = []
+    for library, prefix, model_family, parameters in ARCHITECTURES.values():
+        if (model_family, parameters) != (family, count):
+            continue
+        names = TORCHVISION_WEIGHTS if library == "torchvision" else TIMM_WEIGHTS
+        found += [(library, name) for name in names if name.startswith(f"{prefix}.")]
+    return found
 
 
 def _resampling_matrix(size_in, size_out):
@@ -729,9 +1066,13 @@ def preprocessing(name):
     0.224, 0.225)`` and inputs in [0, 1]; they differ in the resize: 256
     for the original ("V1") weights, 232 for those of torchvision's newer
     recipe (ResNet-50/101/152 and ResNeXt "V2", MobileNetV2/V3-Large "V2",
-    ShuffleNetV2 x1.5 and x2.0). GoogLeNet and Inception v3 are not listed:
-    torchvision's pretrained models re-normalise their input inside the
-    network (``transform_input=True``), which kcv's models do not.
+    ShuffleNetV2 x1.5 and x2.0). GoogLeNet's pretrained model re-normalises
+    its input inside the network (``transform_input=True``: ``x_c · std_c /
+    0.5 + (mean_c - 0.5) / 0.5`` on the ImageNet-normalised ``x_c``), which
+    kcv's :func:`kcv.models.GoogLeNet` does not: its preprocessing here
+    normalises with mean and std ``(0.5, 0.5, 0.5)``, the same numbers in
+    one step, so that the kcv model gives torchvision's logits. Inception v3
+    is not listed (no kcv model).
 
     Args:
         name: str. E.g. ``"ResNet50_Weights.IMAGENET1K_V1"``.
@@ -759,4 +1100,4 @@ def preprocessing(name):
             name,
         )
     resize_size, crop_size = TORCHVISION_WEIGHTS[name]
-    return Preprocessing(name, resize_size, crop_size)
+    return Preprocessing(name, resize_size, crop_size, *_INPUT_NORMALIZATION.get(name, ()))

@@ -255,10 +255,18 @@ def test_model_zoo_lists_every_model_and_computes_its_row(tmp_path, monkeypatch)
     )
     monkeypatch.setattr(model_zoo, "BENCHMARK", str(tmp_path / "models.csv"))
     assert model_zoo.speeds() == {"resnet": {"jax": 1.25, "torch": 2.0}}
-    chosen = [e for e in model_zoo.entries() if e[0] in ("ResNet(18)", "SqueezeNet('1.1')")]
-    chosen[0] = (*chosen[0][:4], "resnet")
+    names = ("ResNet(18)", "SqueezeNet('1.1')", "GoogLeNet()", "SEResNet50()")
+    chosen = [
+        (*e[:4], "resnet") if e[0] == "ResNet(18)" else e
+        for e in model_zoo.entries()
+        if e[0] in names
+    ]
     page = model_zoo.markdown(model_zoo.rows(chosen))
     # torchvision's counts and MACs (resnet18: 11,689,512, 1.81 G; squeezenet1_1: 0.35 G)
     assert "| `ResNet(18)` | 11,689,512 | 1.81 G | 224×224×3 |" in page
-    assert "| 1.25× |  | 2.00× |" in page
+    assert "| 1.25× |  | 2.00× | torchvision `ResNet18_Weights`: IMAGENET1K_V1 |" in page
     assert "| `SqueezeNet('1.1')` | 1,235,496 | 349.2 M |" in page
+    assert "`SqueezeNet1_1_Weights`: IMAGENET1K_V1 |" in page
+    # The weights column: the paper's GoogLeNet (5x5s) takes none, SE-ResNet-50 timm's.
+    assert page.split("`GoogLeNet()`")[1].split("\n")[0].endswith("|  |  |  |  |")
+    assert "timm `seresnet50`: a1_in1k, a2_in1k, a3_in1k, ra2_in1k |" in page

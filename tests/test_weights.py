@@ -1,10 +1,11 @@
-"""kcv.weights: torchvision's weights give torchvision's logits on every backend.
+"""kcv.weights: torchvision's (and timm's) weights give their logits on every backend.
 
-The reference networks are torchvision's, rewritten in plain ``torch.nn``
-(tests/torch_references.py: torchvision cannot be installed beside this
-machine's PyTorch), with random weights and random BN statistics. Each
-parity test loads a reference's ``state_dict()`` into the kcv model built
-with ``convention="torchvision"`` and compares logits on random images;
+The reference networks are torchvision's, and timm's SE-ResNet-50, rewritten
+in plain ``torch.nn`` (tests/torch_references.py: neither torchvision nor
+timm can be installed beside this machine's PyTorch), with random weights and
+random BN statistics. Each parity test loads a reference's
+``state_dict()`` into the kcv model built with ``convention="torchvision"``
+(PyTorch's padding and BN epsilon) and compares logits on random images;
 PyTorch runs in this process whatever ``KERAS_BACKEND`` is.
 
 Tolerance: ``max |kcv - torch| <= 1e-4 · max |torch|``, relative to the
@@ -19,15 +20,18 @@ Every full torchvision configuration (each depth, width and BN variant) is
 checked name by name and shape by shape without computing
 (``keras.StatelessScope``). The forward comparisons run one or two full
 configurations per family (ResNet-18, ResNeXt-50 32x4d, VGG-11-BN, AlexNet,
-SqueezeNet 1.0 and 1.1, ShuffleNetV2 x1.0, MobileNetV2, MobileNetV3-Small:
-the deeper or wider ones repeat the same blocks, and cost JAX more
-compilation than this file's budget of about two minutes per backend) and two
-narrowed ones (VGG-11 without BN and the channels_first AlexNet, dense
-layers of 64 units), at 64x64: VGG at 32x32 (its classifier repeats the
-1x1 map), AlexNet at 224x224, where its classifier sees a real 6x6 map, so
-that PyTorch's ``(C, H, W)`` flattening order is tested in both formats.
+SqueezeNet 1.0 and 1.1, ShuffleNetV2 x1.0, MobileNetV2, MobileNetV3-Small,
+GoogLeNet at 88x88 with and without its auxiliary classifiers, timm's
+SE-ResNet-50 at 64x64: the deeper or wider ones repeat the same blocks, and
+cost JAX more compilation than this file's budget of about two minutes per
+backend) and two narrowed ones (VGG-11 without BN and the channels_first
+AlexNet, dense layers of 64 units), at 64x64: VGG at 32x32 (its classifier
+repeats the 1x1 map), AlexNet at 224x224, where its classifier sees a real
+6x6 map, so that PyTorch's ``(C, H, W)`` flattening order is tested in both
+formats (and GoogLeNet's auxiliary ``fc1`` on its 4x4 maps).
 """
 
+import functools
 import sys
 
 import keras
@@ -135,6 +139,13 @@ PARITY = {
         lambda s: kcv.models.MobileNetV3("small", input_shape=s, **LOGITS),
         64,
     ),
+    # 88x88: odd maps (11, 5, 3 pixels) where ceil-mode pooling differs from "same"; the
+    # reference has the auxiliary classifiers, the model not: their keys are ignored.
+    "googlenet": (
+        tr.GoogLeNet,
+        lambda s: kcv.models.GoogLeNet(input_shape=s, **LOGITS),
+        88,
+    ),
 }
 
 
@@ -175,6 +186,86 @@ def test_channels_first_models_take_the_same_weights(name):
     keras.config.set_image_data_format("channels_first")
     reference, model, size = _pair(name)
     _assert_parity(reference, model, size, batch=1 if size == 224 else 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_googlenet_auxiliary_classifiers_give_torchvisions_logits(data_format):
+    """aux1 and aux2 load when the model has them: the three outputs are torchvision's.
+
+    At 88x88 inception (4a) and (4d) are 11x11 maps, which torchvision's
+    ``adaptive_avg_pool2d(x, (4, 4))`` averages in windows of 3 and 4 pixels;
+    their ``fc1`` reads PyTorch's (C, H, W) flattening, in both data formats.
+    """
+    if data_format == "channels_first":
+        supported, reason = backend.channels_first_support()
+        if not supported:
+            pytest.skip(reason)
+        keras.config.set_image_data_format("channels_first")
+    reference = tr.randomize(tr.GoogLeNet())
+    model = kcv.models.GoogLeNet(input_shape=_input_shape(88), aux_logits=True, **LOGITS)
+    kcv.weights.load_torchvision(model, reference.state_dict())
+    x = _images(88)
+    with torch.no_grad():
+        expected = [out.numpy() for out in reference.all_logits(torch.from_numpy(x))]
+    for name, got, want in zip(("main", "aux1", "aux2"), _logits_list(model, x), expected):
+        error, scale = np.abs(got - want).max(), np.abs(want).max()
+        assert error <= TOLERANCE * scale, f"{name}: max |diff| {error:.3g} at scale {scale:.3g}"
+
+
+def _logits_list(model, x):
+    if keras.config.image_data_format() == "channels_last":
+        x = x.transpose(0, 2, 3, 1)
+    return [np.asarray(out) for out in model.predict(x, batch_size=len(x), verbose=0)]
+
+
+@pytest.mark.backend_independent
+def test_torchvision_googlenet_structure():
+    """Map sizes of torchvision's ceil-mode pools at 88x88 (odd maps: 11, 5, 3, where Keras'
+    "same" gives 11, 6, 3), the 2x2 pool4, a 3x3 in each third branch, and the config."""
+    model = _stateless(
+        kcv.models.GoogLeNet, input_shape=(88, 88, 3), include_top=False, convention="torchvision"
+    )
+    sides = {"conv1": 44, "pool1": 22, "pool2": 11, "pool3": 5, "pool4": 3, "inception_5b": 3}
+    for name, side in sides.items():
+        assert model.get_layer(name).output.shape[1:3] == (side, side), name
+    assert model.get_layer("pool4").pool_size == (2, 2)
+    assert model.get_layer("pool1_pad").padding == ((0, 1), (0, 1))
+    module = model.get_layer("inception_4a")
+    assert module.wide_kernel == 3 and module.branches[2][3].kernel_size == (3, 3)
+    clone = type(module).from_config(module.get_config())
+    assert clone.get_config() == module.get_config()
+    with pytest.raises(ValueError, match=r"`wide_kernel` must be 5 with factorize_5x5=True"):
+        kcv.layers.InceptionModule(8, 8, 8, 8, 8, 8, factorize_5x5=True, wide_kernel=3)
+    with pytest.raises(ValueError, match=r"`wide_kernel` must be one of 5, 3"):
+        kcv.layers.InceptionModule(8, 8, 8, 8, 8, 8, wide_kernel=7)
+    with pytest.raises(ValueError, match=r"`convention` must be one of 'keras', 'torchvision'"):
+        kcv.models.GoogLeNet(convention="caffe")
+
+
+@pytest.mark.backend_independent
+def test_googlenet_preprocessing_folds_transform_input():
+    """torchvision's pretrained GoogLeNet re-normalises its ImageNet-normalised input
+    (``transform_input=True``); kcv's preprocessing for it normalises with mean and std 0.5
+    in one step, and the network without transform_input gives the same logits on it."""
+    image = np.random.default_rng(3).integers(0, 256, (90, 120, 3), dtype="uint8")
+    ours = kcv.weights.preprocessing("GoogLeNet_Weights.IMAGENET1K_V1")
+    assert (ours.resize_size, ours.crop_size, ours.mean, ours.std) == (
+        256,
+        224,
+        (0.5, 0.5, 0.5),
+        (0.5, 0.5, 0.5),
+    )
+    imagenet = kcv.weights.Preprocessing("imagenet", 72, 64)
+    folded = kcv.weights.Preprocessing("googlenet", 72, 64, ours.mean, ours.std)
+    x_imagenet = torch.from_numpy(imagenet(image, "channels_first")[None])
+    x_folded = torch.from_numpy(folded(image, "channels_first")[None])
+    reference = tr.randomize(tr.GoogLeNet(aux_logits=False))
+    with torch.no_grad():
+        expected = reference(x_folded).numpy()
+        reference.transform_input = True
+        got = reference(x_imagenet).numpy()
+    assert np.abs(got - expected).max() <= TOLERANCE * np.abs(expected).max()
 
 
 @pytest.mark.slow
@@ -230,6 +321,11 @@ CONFIGURATIONS = {
         kcv.models.ResNeXt,
         (50, 1, 128),
     ),
+    "wide_resnet101_2": (
+        lambda: tr.resnet(101, width_per_group=128),
+        kcv.models.ResNeXt,
+        (101, 1, 128),
+    ),
     **{
         f"vgg{d}{'_bn' if bn else ''}": (lambda d=d, bn=bn: tr.VGG(d, bn), kcv.models.VGG, (d, bn))
         for d in (11, 13, 16, 19)
@@ -249,6 +345,8 @@ CONFIGURATIONS = {
     "mobilenet_v2": (tr.MobileNetV2, kcv.models.MobileNetV2, ()),
     "mobilenet_v3_large": (lambda: tr.MobileNetV3("large"), kcv.models.MobileNetV3, ("large",)),
     "mobilenet_v3_small": (lambda: tr.MobileNetV3("small"), kcv.models.MobileNetV3, ("small",)),
+    "googlenet": (lambda: tr.GoogLeNet(aux_logits=False), kcv.models.GoogLeNet, ()),
+    "googlenet_aux": (tr.GoogLeNet, functools.partial(kcv.models.GoogLeNet, aux_logits=True), ()),
 }
 # torchvision's parameter counts (``meta["num_params"]`` of the weights): the references are
 # torchvision's networks.
@@ -263,6 +361,8 @@ NUM_PARAMS = {
     "shufflenet_v2_x2_0": 7_393_996,
     "mobilenet_v2": 3_504_872,
     "mobilenet_v3_small": 2_542_856,
+    "googlenet": 6_624_904,
+    "googlenet_aux": 13_004_888,  # + aux1 3,188,968 + aux2 3,191,016 (no meta count)
 }
 
 
@@ -289,6 +389,84 @@ def test_every_torchvision_configuration_maps_name_by_name(name):
     with keras.StatelessScope(initialize_variables=False):
         model = kcv_builder(*args, convention="torchvision")
         kcv.weights.load_torchvision(model, state)  # every key and shape fits
+    if name in NUM_PARAMS:
+        assert kcv.analysis.count_params(model) == NUM_PARAMS[name]
+    if name in kcv.weights.ARCHITECTURES:  # the zoo's table: the count, the weight sets
+        library, prefix, _, count = kcv.weights.ARCHITECTURES[name]
+        assert sum(p.numel() for p in module.parameters()) == count
+        sets = [n for n in kcv.weights.TORCHVISION_WEIGHTS if n.startswith(f"{prefix}.")]
+        assert sets and kcv.weights.weight_sets(model) == [(library, n) for n in sets]
+
+
+@pytest.mark.backend_independent
+def test_weight_sets_fit_the_architecture_only():
+    with keras.StatelessScope(initialize_variables=False):
+        assert kcv.weights.weight_sets(kcv.models.ResNet(50)) == [
+            ("torchvision", "ResNet50_Weights.IMAGENET1K_V1"),
+            ("torchvision", "ResNet50_Weights.IMAGENET1K_V2"),
+        ]
+        assert kcv.weights.weight_sets(kcv.models.ResNet(50, classes=10)) == []
+        assert kcv.weights.weight_sets(kcv.models.GoogLeNet(batch_norm=True)) == []  # 5x5s
+        assert kcv.weights.weight_sets(kcv.models.GoogLeNetCIFAR()) == []
+        assert kcv.weights.weight_sets(kcv.models.MobileNetV1()) == []
+        assert kcv.weights.weight_sets(kcv.models.SEResNet50()) == [
+            ("timm", name) for name in kcv.weights.TIMM_WEIGHTS
+        ]
+    with pytest.raises(ValueError, match=r"`model` must be a keras.Model"):
+        kcv.weights.weight_sets(kcv.layers.BasicBlock(8))
+
+
+# --- timm's SE-ResNet-50 ----------------------------------------------------------------------
+
+
+def _se_resnet50(input_shape=(224, 224, 3), **kwargs):
+    """kcv.models.SEResNet50 with PyTorch's padding and BN epsilon, returning logits."""
+    return kcv.models.SEResNet50(
+        input_shape=input_shape, classifier_activation=None, convention="torchvision", **kwargs
+    )
+
+
+@pytest.mark.backend_independent
+def test_timm_seresnet50_maps_name_by_name():
+    """timm's seresnet50 (28,088,024 parameters: ``pretrained_cfg`` of its weights) is
+    kcv.models.SEResNet50's network; every key and shape fits."""
+    module, state = _shapes_only(lambda: tr.seresnet(50))
+    assert sum(p.numel() for p in module.parameters()) == 28_088_024
+    assert sum(key.endswith((".se.fc1.weight", ".se.fc2.bias")) for key in state) == 2 * 16
+    with keras.StatelessScope(initialize_variables=False):
+        model = _se_resnet50()
+        paper = kcv.models.SEResNet50()
+        kcv.weights.load_timm(model, state)
+    assert kcv.analysis.count_params(model) == kcv.analysis.count_params(paper) == 28_088_024
+
+
+@pytest.mark.slow
+def test_timm_weights_give_timms_logits():
+    reference = tr.randomize(tr.seresnet(50))
+    x = _images(64)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    model = _se_resnet50(_input_shape(64))
+    assert kcv.weights.load_timm(model, reference.state_dict()) is model
+    error, scale = np.abs(_logits(model, x) - expected).max(), np.abs(expected).max()
+    assert error <= TOLERANCE * scale, f"max |diff| {error:.3g} at logit scale {scale:.3g}"
+
+
+def test_timm_weights_need_an_se_resnet_with_pytorchs_arithmetic():
+    _, state = _shapes_only(lambda: tr.seresnet(50))
+    with pytest.raises(ValueError, match=r"`model` must be a kcv SE-ResNet .* received resnet18"):
+        kcv.weights.load_timm(_resnet18(), state)
+    keras_se = _stateless(kcv.models.SEResNet50)
+    with pytest.raises(
+        ValueError,
+        match=r"`model` must be built with PyTorch's arithmetic .* padded \"same\" \(conv1, pool1",
+    ):
+        kcv.weights.load_timm(keras_se, state)
+    with pytest.raises(ValueError, match=r"no weights torchvision's model lacks.*conv2_block1/se/"):
+        kcv.weights.load_torchvision(_stateless(_se_resnet50), state)
+    del state["layer4.2.se.fc2.bias"]
+    with pytest.raises(ValueError, match=r"timm's SE-ResNet .* missing 1 key.*layer4\.2\.se\.fc2"):
+        kcv.weights.load_timm(_stateless(_se_resnet50), state)
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -336,9 +514,9 @@ def test_a_resnet34_state_dict_does_not_fit_a_resnet18(resnet18_state):
     [
         lambda: kcv.models.MobileNetV1(alpha=0.25, input_shape=(32, 32, 3)),
         lambda: kcv.models.AlexNet("paper"),
-        lambda: kcv.models.GoogLeNet(),
+        lambda: kcv.models.GoogLeNetCIFAR(),
     ],
-    ids=["mobilenet_v1", "alexnet_paper", "googlenet"],
+    ids=["mobilenet_v1", "alexnet_paper", "googlenet_cifar"],
 )
 def test_a_model_without_torchvision_weights_is_refused(builder, resnet18_state):
     with pytest.raises(ValueError, match=r"`model` must be a kcv model with torchvision weights"):
@@ -361,8 +539,16 @@ def test_a_layer_is_not_a_model(resnet18_state):
         ),
         (lambda: kcv.models.VGG(11, batch_norm=True), r"BN epsilon \[0.001\] where .* 1e-05"),
         (lambda: kcv.models.MobileNetV3("small"), r'padded "same" \(conv1, block_0/depthwise'),
+        (
+            lambda: kcv.models.GoogLeNet(),
+            r"no BN .* and the paper's 5x5 in the Inception .* padded \"same\" \(conv1, pool1,",
+        ),
+        (
+            lambda: kcv.models.GoogLeNet(batch_norm=False, convention="torchvision"),
+            r"with no BN \(the paper's form",
+        ),
     ],
-    ids=["resnet18", "vgg11_bn", "mobilenet_v3_small"],
+    ids=["resnet18", "vgg11_bn", "mobilenet_v3_small", "googlenet_paper", "googlenet_no_bn"],
 )
 def test_a_model_with_keras_arithmetic_is_refused(builder, problem):
     model = _stateless(builder)
@@ -490,7 +676,7 @@ def test_preprocessing_numbers_are_torchvisions():
 @pytest.mark.backend_independent
 def test_preprocessing_rejects_unknown_weight_sets():
     with pytest.raises(ValueError, match=r"`name` must be a torchvision weight set"):
-        kcv.weights.preprocessing("GoogLeNet_Weights.IMAGENET1K_V1")
+        kcv.weights.preprocessing("Inception_V3_Weights.IMAGENET1K_V1")
 
 
 def _pil_reference(image, resize_size, crop_size, mode):

@@ -1,4 +1,4 @@
-"""torchvision's classification networks in plain ``torch.nn``, for tests/test_weights.py.
+"""torchvision's classification networks (and timm's SE-ResNet) in plain ``torch.nn``.
 
 torchvision itself cannot be installed beside this machine's PyTorch, so the
 networks whose weights ``kcv.weights.load_torchvision`` maps are written here
@@ -13,8 +13,10 @@ parameters (torchvision initialises them to 0/1, which would hide a wrong
 mapping of ``running_var`` or ``weight``).
 
 Reference: torchvision ``models/resnet.py``, ``vgg.py``, ``alexnet.py``,
-``squeezenet.py``, ``shufflenetv2.py``, ``mobilenetv2.py``, ``mobilenetv3.py``
-and ``ops/misc.py`` (``Conv2dNormActivation``, ``SqueezeExcitation``).
+``squeezenet.py``, ``shufflenetv2.py``, ``mobilenetv2.py``, ``mobilenetv3.py``,
+``googlenet.py`` and ``ops/misc.py`` (``Conv2dNormActivation``, ``SqueezeExcitation``);
+timm ``models/resnet.py`` (``Bottleneck``, ``seresnet50``) and ``layers/squeeze_excite.py``
+(``SEModule``): timm cannot be installed here either.
 """
 
 import torch
@@ -526,6 +528,151 @@ class MobileNetV3(nn.Module):
 
     def forward(self, x):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+# --- timm's SE-ResNet ---------------------------------------------------------------------
+
+
+class SEModule(nn.Module):
+    """timm's ``SEModule``: mean over H, W -> fc1 (1x1 conv, bias) -> ReLU -> fc2 -> sigmoid."""
+
+    def __init__(self, channels):
+        super().__init__()
+        hidden = max(8, int(channels / 16 + 4) // 8 * 8)  # make_divisible(C / 16, 8)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x):
+        scale = self.fc2(torch.relu(self.fc1(x.mean((2, 3), keepdim=True))))
+        return x * torch.sigmoid(scale)
+
+
+class SEBottleneck(Bottleneck):
+    """timm's ``Bottleneck`` with ``attn_layer="se"``: SE after ``bn3``, before the addition."""
+
+    def __init__(self, inplanes, planes, *args, **kwargs):
+        super().__init__(inplanes, planes, *args, **kwargs)
+        self.se = SEModule(planes * 4)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.se(self.bn3(self.conv3(out)))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+def seresnet(depth, num_classes=1000):
+    """timm's ``seresnet{depth}`` (50, 101, 152): torchvision's ResNet names, plus ``.se``."""
+    return ResNet(SEBottleneck, RESNET_LAYERS[depth][1], num_classes)
+
+
+# --- GoogLeNet ----------------------------------------------------------------------------
+
+
+class BasicConv2d(nn.Module):
+    """torchvision's GoogLeNet unit: convolution without bias, BN (eps 0.001), ReLU."""
+
+    def __init__(self, cin, cout, kernel, stride=1, padding=0):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, padding, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=0.001)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class Inception(nn.Module):
+    """torchvision's ``Inception``: ``branch3`` has a 3x3 where the paper has a 5x5."""
+
+    def __init__(self, cin, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj):
+        super().__init__()
+        self.branch1 = BasicConv2d(cin, ch1x1, 1)
+        self.branch2 = nn.Sequential(
+            BasicConv2d(cin, ch3x3red, 1), BasicConv2d(ch3x3red, ch3x3, 3, padding=1)
+        )
+        self.branch3 = nn.Sequential(
+            BasicConv2d(cin, ch5x5red, 1), BasicConv2d(ch5x5red, ch5x5, 3, padding=1)
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), BasicConv2d(cin, pool_proj, 1)
+        )
+
+    def forward(self, x):
+        branches = (self.branch1, self.branch2, self.branch3, self.branch4)
+        return torch.cat([branch(x) for branch in branches], 1)
+
+
+class InceptionAux(nn.Module):
+    def __init__(self, cin, num_classes):
+        super().__init__()
+        self.conv = BasicConv2d(cin, 128, 1)
+        self.fc1 = nn.Linear(2048, 1024)
+        self.fc2 = nn.Linear(1024, num_classes)
+
+    def forward(self, x):
+        x = self.conv(nn.functional.adaptive_avg_pool2d(x, (4, 4)))
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
+
+
+GOOGLENET_MODULES = {  # name: (in, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
+    "3a": (192, 64, 96, 128, 16, 32, 32),
+    "3b": (256, 128, 128, 192, 32, 96, 64),
+    "4a": (480, 192, 96, 208, 16, 48, 64),
+    "4b": (512, 160, 112, 224, 24, 64, 64),
+    "4c": (512, 128, 128, 256, 24, 64, 64),
+    "4d": (512, 112, 144, 288, 32, 64, 64),
+    "4e": (528, 256, 160, 320, 32, 128, 128),
+    "5a": (832, 256, 160, 320, 32, 128, 128),
+    "5b": (832, 384, 192, 384, 48, 128, 128),
+}
+
+
+class GoogLeNet(nn.Module):
+    """torchvision's ``GoogLeNet(num_classes, aux_logits, transform_input)`` in eval mode.
+
+    ``forward`` returns the logits; with ``aux_logits``, :meth:`all_logits`
+    returns ``(logits, aux1, aux2)`` (torchvision computes the auxiliary
+    heads in training mode only).
+    """
+
+    def __init__(self, num_classes=1000, aux_logits=True, transform_input=False):
+        super().__init__()
+        self.transform_input = transform_input
+        self.conv1 = BasicConv2d(3, 64, 7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.conv2 = BasicConv2d(64, 64, 1)
+        self.conv3 = BasicConv2d(64, 192, 3, padding=1)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        for name, channels in GOOGLENET_MODULES.items():
+            setattr(self, f"inception{name}", Inception(*channels))
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        self.aux1 = InceptionAux(512, num_classes) if aux_logits else None
+        self.aux2 = InceptionAux(528, num_classes) if aux_logits else None
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(1024, num_classes)
+
+    def all_logits(self, x):
+        if self.transform_input:
+            mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+            std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+            x = x * (std / 0.5) + (mean - 0.5) / 0.5
+        x = self.maxpool1(self.conv1(x))
+        x = self.maxpool2(self.conv3(self.conv2(x)))
+        x = self.maxpool3(self.inception3b(self.inception3a(x)))
+        x = self.inception4a(x)
+        aux1 = None if self.aux1 is None else self.aux1(x)
+        x = self.inception4d(self.inception4c(self.inception4b(x)))
+        aux2 = None if self.aux2 is None else self.aux2(x)
+        x = self.maxpool4(self.inception4e(x))
+        x = self.inception5b(self.inception5a(x))
+        logits = self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
+        return logits, aux1, aux2
+
+    def forward(self, x):
+        return self.all_logits(x)[0]
 
 
 # --- random BN statistics --------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The model zoo page: every kcv model, its size and cost, the reference it matches, its speed.
+"""The model zoo page: every kcv model, its size and cost, the reference it matches, its speed,
+the pretrained weights that load into it.
 
     python tools/model_zoo.py [--output book/zoo.md]
 
@@ -6,9 +7,11 @@ Parameters and multiply-accumulates are computed here from the models
 themselves (``kcv.analysis``, shapes only: no weights are allocated); the
 reference each model matches names the test that pins its count; the speed
 columns come from the last committed model benchmark
-(``benchmarks/results/models_cpu.csv``), for the models it measures. The book
-build writes the page (``tools/build_book.py``); nothing in it is typed by hand
-except the references, which are facts about other code bases.
+(``benchmarks/results/models_cpu.csv``), for the models it measures; the
+pretrained weights are those whose network is the model's
+(``kcv.weights.weight_sets``, from the table ``kcv.weights.ARCHITECTURES``). The
+book build writes the page (``tools/build_book.py``); nothing in it is typed by
+hand except the references, which are facts about other code bases.
 """
 
 import argparse
@@ -35,6 +38,7 @@ def entries():
             for bn in (False, True)
         ],
         ("GoogLeNet()", lambda: m.GoogLeNet(), "paper, Table 1", "test_models_googlenet.py", None),
+        ("GoogLeNet(convention='torchvision')", lambda: m.GoogLeNet(convention="torchvision"), "torchvision's count (a 3x3 for each 5x5)", "test_weights.py", None),
         ("GoogLeNetCIFAR()", lambda: m.GoogLeNetCIFAR(), "kuangliu/pytorch-cifar, less its 7,904 conv biases before BN", "test_models_googlenet.py", "googlenet_cifar"),
         *[
             (f"ResNet({d})", lambda d=d: m.ResNet(d), tv, "test_models_resnet.py", None)
@@ -56,7 +60,7 @@ def entries():
         ("FCN((512, 512, 3), 21, 'vgg16', stride=8)", lambda: m.FCN((512, 512, 3), 21, "vgg16", stride=8), "counted by hand (chapter 07)", "test_models_fcn.py", None),
         ("FCN((512, 512, 3), 21, 'resnet50', stride=8)", lambda: m.FCN((512, 512, 3), 21, "resnet50", stride=8), "counted by hand", "test_models_fcn.py", None),
         ("DeepLabV3((512, 512, 3), 21)", lambda: m.DeepLabV3((512, 512, 3), 21), "no external count (MobileNetV2 backbone)", "test_models_deeplab.py", "deeplab_v3"),
-        ("DeepLabV3((512, 512, 3), 21, 'resnet50', output_stride=8)", lambda: m.DeepLabV3((512, 512, 3), 21, backbone="resnet50", output_stride=8), "torchvision's deeplabv3_resnet50 less its auxiliary classifier (see the test)", "test_models_deeplab.py", None),
+        ("DeepLabV3((512, 512, 3), 21, 'resnet50', output_stride=8)", lambda: m.DeepLabV3((512, 512, 3), 21, backbone="resnet50", output_stride=8), "torchvision's deeplabv3_resnet50 less its auxiliary classifier and DeepLabHead's 3x3 convolution (see the test)", "test_models_deeplab.py", None),
         ("DeepLabV3Plus((512, 512, 3), 21)", lambda: m.DeepLabV3Plus((512, 512, 3), 21), "no external count (MobileNetV2 backbone)", "test_models_deeplab.py", "deeplab_v3_plus"),
         ("EncNet((512, 512, 3), 21)", lambda: m.EncNet((512, 512, 3), 21), "PyTorch-Encoding's head on torchvision's ResNet-50", "test_models_encnet.py", "encnet"),
         ("EncNetCIFAR()", lambda: m.EncNetCIFAR(), "PyTorch-Encoding (CIFAR)", "test_models_encnet.py", "encnet_cifar"),
@@ -81,7 +85,8 @@ def speeds(path=None):
 
 
 def rows(selected=None):
-    """One dict per zoo entry: call, parameters, MACs, input shape, reference, test, speed.
+    """One dict per zoo entry: call, parameters, MACs, input shape, reference, test, speed,
+    pretrained weight sets.
 
     Args:
         selected: list of entries (default: :func:`entries`).
@@ -90,6 +95,7 @@ def rows(selected=None):
 
     from kcv.analysis import count_macs
     from kcv.analysis import count_params
+    from kcv.weights import weight_sets
 
     timing = speeds()
     table = []
@@ -108,10 +114,22 @@ def rows(selected=None):
                     "test": test,
                     "benchmark": benchmark,
                     "speed": timing.get(benchmark, {}),
+                    "weights": weight_sets(model),
                 }
             )
         keras.utils.clear_session()
     return table
+
+
+def weights_text(sets):
+    """``[(library, "Enum.TAG")]`` as one cell: ``torchvision `Enum`: TAG, TAG``, per network."""
+    grouped = {}
+    for library, name in sets:
+        network, tag = name.split(".", 1)
+        grouped.setdefault((library, network), []).append(tag)
+    return "; ".join(
+        f"{lib} `{network}`: {', '.join(tags)}" for (lib, network), tags in grouped.items()
+    )
 
 
 def markdown(table):
@@ -125,10 +143,15 @@ def markdown(table):
         "matches and the test that pins it (in `tests/`), and, for the models that",
         "`benchmarks/models.py` measures, the train step's time as a multiple of plain",
         "PyTorch on this project's 2-core CPU (32×32 inputs, batch 32; lower is faster;",
-        "`benchmarks/results/models_cpu.md` has the set-up).",
+        "`benchmarks/results/models_cpu.md` has the set-up). The last column lists the",
+        "pretrained weight sets of the same network (`kcv.weights.weight_sets`): torchvision's",
+        "load with `kcv.weights.load_torchvision` into the model built with",
+        "`convention=\"torchvision\"`, timm's with `kcv.weights.load_timm` (PyTorch's padding",
+        "and batch-norm epsilon); nothing is downloaded by kcv.",
         "",
-        "| model | parameters | MACs | input | matches | pinned by | jax | tensorflow | torch |",
-        "|---|---:|---:|---|---|---|---:|---:|---:|",
+        "| model | parameters | MACs | input | matches | pinned by | jax | tensorflow | torch "
+        "| pretrained weights |",
+        "|---|---:|---:|---|---|---|---:|---:|---:|---|",
     ]
     for row in table:
         speed = [
@@ -140,7 +163,7 @@ def markdown(table):
         lines.append(
             f"| `{row['call']}` | {row['parameters']:,} | {macs_text} | "
             f"{'×'.join(str(d) for d in row['input'])} | {row['reference']} | "
-            f"`{row['test']}` | " + " | ".join(speed) + " |"
+            f"`{row['test']}` | " + " | ".join(speed) + f" | {weights_text(row['weights'])} |"
         )
     lines += [
         "",

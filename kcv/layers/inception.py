@@ -33,7 +33,8 @@ class InceptionModule(keras.layers.Layer):
     2. 1x1 reduction -> 3x3 convolution;
     3. 1x1 reduction -> 5x5 convolution (``factorize_5x5=True``: two 3x3
        convolutions with the same receptive field, as in BN-Inception and the
-       common CIFAR-10 GoogLeNet);
+       common CIFAR-10 GoogLeNet; ``wide_kernel=3``: one 3x3, torchvision's
+       ``googlenet``, see below);
     4. 3x3 max pooling, stride 1 -> 1x1 projection.
 
     The output has ``filters_1x1 + filters_3x3 + filters_5x5 +
@@ -54,6 +55,12 @@ class InceptionModule(keras.layers.Layer):
         filters_pool_proj: int. 1x1 projection after max pooling ("pool proj").
         batch_norm: bool. Conv + BN + ReLU instead of conv (bias) + ReLU.
         factorize_5x5: bool. Two 3x3 convolutions in place of the 5x5.
+        wide_kernel: int, 5 or 3. Kernel of the third branch's single
+            convolution: 5 (the paper) or 3, torchvision's ``googlenet``,
+            which builds this branch with a 3x3 (a slip it keeps for its
+            pretrained weights, pytorch/vision issue 906; 8,192 fewer
+            weights in inception(3a)). The layer keeps the name
+            ``branch_5x5`` either way.
         data_format: str or None. None reads ``keras.config.image_data_format()``.
         **kwargs: base ``keras.layers.Layer`` arguments.
 
@@ -85,6 +92,7 @@ class InceptionModule(keras.layers.Layer):
         filters_pool_proj,
         batch_norm=False,
         factorize_5x5=False,
+        wide_kernel=5,
         data_format=None,
         **kwargs,
     ):
@@ -101,6 +109,11 @@ class InceptionModule(keras.layers.Layer):
             setattr(self, argument, _validation.positive_int(argument, value))
         self.batch_norm = bool(batch_norm)
         self.factorize_5x5 = bool(factorize_5x5)
+        self.wide_kernel = _validation.one_of("wide_kernel", wide_kernel, (5, 3))
+        if self.factorize_5x5 and self.wide_kernel != 5:
+            _validation.fail(
+                "wide_kernel", "5 with factorize_5x5=True (the two 3x3s replace a 5x5)", wide_kernel
+            )
         self.data_format = _validation.data_format(data_format)
 
     def _conv(self, filters, kernel_size, name):
@@ -113,7 +126,7 @@ class InceptionModule(keras.layers.Layer):
                 self.filters_5x5, 3, "branch_5x5b"
             )
         else:
-            wide = self._conv(self.filters_5x5, 5, "branch_5x5")
+            wide = self._conv(self.filters_5x5, self.wide_kernel, "branch_5x5")
         self.branches = [
             self._conv(self.filters_1x1, 1, "branch_1x1"),
             self._conv(self.filters_3x3_reduce, 1, "branch_3x3_reduce")
@@ -150,6 +163,7 @@ class InceptionModule(keras.layers.Layer):
             {
                 "batch_norm": self.batch_norm,
                 "factorize_5x5": self.factorize_5x5,
+                "wide_kernel": self.wide_kernel,
                 "data_format": self.data_format,
             }
         )

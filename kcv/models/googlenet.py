@@ -7,8 +7,10 @@ The paper's DistBelief code is not public. :func:`GoogLeNet` follows Table 1
 and Sec. 5 of the paper, with the details they leave open taken from the BVLC
 Caffe reproduction (``models/bvlc_googlenet/train_val.prototxt`` in
 BVLC/caffe) and torchvision's ``models/googlenet.py`` (BN variant, auxiliary
-classifiers). :func:`GoogLeNetCIFAR` follows kuangliu/pytorch-cifar
-``models/googlenet.py``, the variant most CIFAR-10 tutorials train.
+classifiers); ``convention="torchvision"`` builds torchvision's network
+itself, so that :func:`kcv.weights.load_torchvision` loads its weights.
+:func:`GoogLeNetCIFAR` follows kuangliu/pytorch-cifar ``models/googlenet.py``,
+the variant most CIFAR-10 tutorials train.
 """
 
 import keras
@@ -16,6 +18,7 @@ import keras
 from kcv import _validation
 from kcv.layers import InceptionModule
 from kcv.layers.conv_bn import apply_conv_bn_act
+from kcv.models.common import CONVENTIONS
 from kcv.models.common import classifier
 from kcv.models.common import image_input
 
@@ -40,24 +43,52 @@ _STAGES = (
 )
 
 
-def _max_pool(x, data_format, name):
-    """Table 1's "max pool 3x3/2"; "same" padding halves the side, rounding up."""
+def _max_pool(x, data_format, name, ceil_mode=False, pool_size=3):
+    """Table 1's "max pool 3x3/2"; "same" padding halves the side, rounding up.
+
+    ``ceil_mode=True`` is torchvision's ``MaxPool2d(pool_size, 2,
+    ceil_mode=True)``, unpadded, whose last window may overhang the end: a
+    ``ZeroPadding2D`` of one pixel at the end of each side (``name_pad``),
+    then a "valid" pooling give its ``ceil((n - k) / 2) + 1`` windows for
+    every side ``n``. The zeros change no maximum: the inputs follow a ReLU
+    and every window holds a pixel of the map. (Keras' "same" gives the same
+    windows on even sides only.)
+    """
+    if ceil_mode:
+        x = keras.layers.ZeroPadding2D(
+            ((0, 1), (0, 1)), data_format=data_format, name=f"{name}_pad"
+        )(x)
     return keras.layers.MaxPooling2D(
-        3, strides=2, padding="same", data_format=data_format, name=name
+        pool_size,
+        strides=2,
+        padding="valid" if ceil_mode else "same",
+        data_format=data_format,
+        name=name,
     )(x)
 
 
-def _inception_stages(x, data_format, batch_norm, factorize_5x5):
-    """Inception stages 3-5 of Table 1; returns the output and every module's output."""
+def _inception_stages(x, data_format, batch_norm, factorize_5x5, torchvision=False):
+    """Inception stages 3-5 of Table 1; returns the output and every module's output.
+
+    ``torchvision``: torchvision's modules (a 3x3 in the third branch) and
+    pools (ceil mode; 2x2 before stage 5).
+    """
     taps = {}
     for index, stage in enumerate(_STAGES):
         if index:
-            x = _max_pool(x, data_format, f"pool{index + 2}")
+            x = _max_pool(
+                x,
+                data_format,
+                f"pool{index + 2}",
+                ceil_mode=torchvision,
+                pool_size=2 if torchvision and index == 2 else 3,
+            )
         for module, filters in stage:
             x = InceptionModule(
                 *filters,
                 batch_norm=batch_norm,
                 factorize_5x5=factorize_5x5,
+                wide_kernel=3 if torchvision else 5,
                 data_format=data_format,
                 name=f"inception_{module}",
             )(x)
@@ -65,9 +96,24 @@ def _inception_stages(x, data_format, batch_norm, factorize_5x5):
     return x, taps
 
 
-def _auxiliary_classifier(x, classes, classifier_activation, data_format, batch_norm, name):
-    """The side classifier of Sec. 5 attached to inception (4a) and (4d)."""
-    x = keras.layers.AveragePooling2D(5, strides=3, data_format=data_format, name=f"{name}_pool")(x)
+def _auxiliary_classifier(
+    x, classes, classifier_activation, data_format, batch_norm, name, torchvision=False
+):
+    """The side classifier of Sec. 5 attached to inception (4a) and (4d).
+
+    Its pooling is the paper's 5x5/3 average (4x4 on a 14x14 map), or with
+    ``torchvision`` torchvision's ``adaptive_avg_pool2d(x, (4, 4))`` (other
+    windows: on 14x14 four of 4 pixels starting at 0, 3, 7 and 10).
+    """
+    if torchvision:
+        pool = keras.layers.AdaptiveAveragePooling2D(
+            4, data_format=data_format, name=f"{name}_pool"
+        )
+    else:
+        pool = keras.layers.AveragePooling2D(
+            5, strides=3, data_format=data_format, name=f"{name}_pool"
+        )
+    x = pool(x)
     x = apply_conv_bn_act(x, 128, 1, f"{name}_conv", data_format, batch_norm=batch_norm)
     x = keras.layers.Flatten(data_format=data_format, name=f"{name}_flatten")(x)
     x = keras.layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
@@ -84,8 +130,9 @@ def GoogLeNet(
     classes=1000,
     pooling=None,
     classifier_activation="softmax",
-    batch_norm=False,
+    batch_norm=None,
     aux_logits=False,
+    convention="keras",
     name="googlenet",
 ):
     """GoogLeNet, the 22-layer Inception network of ILSVRC 2014 (Table 1).
@@ -117,6 +164,26 @@ def GoogLeNet(
     LRN layer, and BN made it obsolete); padding is TensorFlow's "same"
     instead of Caffe's ceil-mode pooling (same map sizes at 224x224).
 
+    ``convention="torchvision"`` builds torchvision's ``googlenet``, whose
+    weights :func:`kcv.weights.load_torchvision` loads (the same logits on
+    every backend): BN after every convolution (``batch_norm`` defaults to
+    True; torchvision's ``BatchNorm2d(eps=0.001)``, Keras' epsilon), the
+    first convolution padded 3 on both sides (PyTorch's ``padding=3``;
+    Keras' "same" pads a stride-2 layer on an even side at the end only),
+    the max pools in torchvision's ``ceil_mode`` (the last window may
+    overhang the end: one pixel of zeros at the end of each side,
+    ``pool1_pad``, then a "valid" pooling; zeros change no maximum after a
+    ReLU), a 2x2 pool before stage 5 (torchvision's ``maxpool4``), the
+    auxiliary classifiers' pool adaptive to 4x4 (``adaptive_avg_pool2d``),
+    and in each Inception module a 3x3 where the paper has the 5x5
+    (``InceptionModule(..., wide_kernel=3)``; a known torchvision slip, kept
+    for its pretrained weights): 6,624,904 parameters, torchvision's count
+    (13,004,888 with ``aux_logits``). The dropouts stay the paper's (0.4;
+    torchvision's is 0.2; neither acts at inference). torchvision's
+    pretrained model also re-normalises its input (``transform_input=True``),
+    which the model does not: feed it images normalised with mean and std
+    0.5, ``kcv.weights.preprocessing("GoogLeNet_Weights.IMAGENET1K_V1")``.
+
     Args:
         include_top: bool. Whether to end with the classifier (global
             average pooling, dropout 0.4, dense ``classes``).
@@ -129,9 +196,14 @@ def GoogLeNet(
             ``include_top=False``.
         classifier_activation: str, callable or None. Activation of the
             classifiers; None returns logits.
-        batch_norm: bool. BN after every convolution (no conv biases).
+        batch_norm: bool or None. BN after every convolution (no conv
+            biases); None means False under ``convention="keras"`` (the
+            paper) and True under ``"torchvision"``.
         aux_logits: bool. Add the two auxiliary classifiers (needs
             ``include_top=True``).
+        convention: str. ``"keras"`` (default): the paper's network with
+            Keras' padding; ``"torchvision"``: torchvision's ``googlenet``
+            (above).
         name: str. Model name.
 
     Returns:
@@ -144,6 +216,8 @@ def GoogLeNet(
     >>> model = kcv.models.GoogLeNet(input_shape=(224, 224, 3))
     >>> model.count_params()
     6998552
+    >>> kcv.analysis.count_params(kcv.models.GoogLeNet(convention="torchvision"))
+    6624904
 
     Reference:
         Szegedy et al., Going Deeper with Convolutions, CVPR 2015, Sec. 5,
@@ -151,6 +225,8 @@ def GoogLeNet(
     """
     _validation.no_weights(weights)
     _validation.positive_int("classes", classes)
+    torchvision = _validation.one_of("convention", convention, CONVENTIONS) == "torchvision"
+    batch_norm = torchvision if batch_norm is None else batch_norm
     if aux_logits and not include_top:
         _validation.fail(
             "aux_logits", "False when `include_top=False` (it adds classifiers)", aux_logits
@@ -158,17 +234,32 @@ def GoogLeNet(
     inputs, data_format = image_input(
         input_shape, 224, min_size=65 if aux_logits else 32, channels=None, require_size=aux_logits
     )
-    x = apply_conv_bn_act(inputs, 64, 7, "conv1", data_format, batch_norm=batch_norm, strides=2)
-    x = _max_pool(x, data_format, "pool1")
+    x = apply_conv_bn_act(
+        inputs,
+        64,
+        7,
+        "conv1",
+        data_format,
+        batch_norm=batch_norm,
+        strides=2,
+        padding="symmetric" if torchvision else "same",
+    )
+    x = _max_pool(x, data_format, "pool1", ceil_mode=torchvision)
     x = apply_conv_bn_act(x, 64, 1, "conv2_reduce", data_format, batch_norm=batch_norm)
     x = apply_conv_bn_act(x, 192, 3, "conv2", data_format, batch_norm=batch_norm)
-    x = _max_pool(x, data_format, "pool2")
-    x, taps = _inception_stages(x, data_format, batch_norm, factorize_5x5=False)
+    x = _max_pool(x, data_format, "pool2", ceil_mode=torchvision)
+    x, taps = _inception_stages(x, data_format, batch_norm, False, torchvision)
     outputs = classifier(x, include_top, classes, pooling, classifier_activation, dropout=0.4)
     if aux_logits:
         outputs = [outputs] + [
             _auxiliary_classifier(
-                taps[module], classes, classifier_activation, data_format, batch_norm, f"aux{i}"
+                taps[module],
+                classes,
+                classifier_activation,
+                data_format,
+                batch_norm,
+                f"aux{i}",
+                torchvision,
             )
             for i, module in enumerate(("4a", "4d"), start=1)
         ]

@@ -23,6 +23,7 @@ from kcv import _validation
 from kcv.layers import SqueezeExcite
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.models.common import classifier
+from kcv.models.common import convention_options
 from kcv.models.common import image_input
 from kcv.models.resnet import resnet_backbone
 from kcv.models.resnet import resnet_stages
@@ -59,6 +60,7 @@ def SEResNet50(
     pooling=None,
     classifier_activation="softmax",
     reduction=16,
+    convention="keras",
     name="se_resnet50",
 ):
     """SE-ResNet-50: ResNet-50 with a Squeeze-and-Excitation block in every bottleneck.
@@ -91,6 +93,10 @@ def SEResNet50(
         classifier_activation: str, callable or None. None returns logits.
         reduction: int or None. SE reduction ratio ``r`` (paper: 16); None
             removes the SE blocks (ResNet-50).
+        convention: str. ``"keras"`` (default) or ``"torchvision"``: padding
+            and BN epsilon (:func:`kcv.models.common.convention_options`);
+            ``"torchvision"`` is timm's arithmetic, with which
+            :func:`kcv.weights.load_timm` loads timm's ``seresnet50``.
         name: str. Model name.
 
     Returns:
@@ -112,7 +118,12 @@ def SEResNet50(
     _validation.positive_int("classes", classes)
     reduction = _check_reduction(reduction)
     inputs, data_format = image_input(input_shape, 224, min_size=32, channels=None)
-    x = resnet_backbone(inputs, data_format, attention=squeeze_excite(reduction, data_format))[-1]
+    x = resnet_backbone(
+        inputs,
+        data_format,
+        attention=squeeze_excite(reduction, data_format),
+        **convention_options(convention),
+    )[-1]
     outputs = classifier(x, include_top, classes, pooling, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 
