@@ -2,11 +2,12 @@
 
 One function per picture a chapter draws: training curves, feature maps,
 SENet's excitation statistics, Grad-CAM and CAM heat maps, segmentation
-overlays, atrous receptive fields, MSDNet's budget curves and benchmark bar
-charts. Every figure function returns its ``matplotlib.figure.Figure`` and
-never calls ``plt.show()``: a script saves it (``fig.savefig(...)``); a
-notebook shows it (end the line with ``;`` so that Jupyter does not show it a
-second time as the cell's value). Everything works headless (Agg).
+overlays, atrous receptive fields, MSDNet's budget curves, benchmark bar
+charts and block diagrams (a block's steps as boxes and arrows). Every
+figure function returns its ``matplotlib.figure.Figure`` and never calls
+``plt.show()``: a script saves it (``fig.savefig(...)``); a notebook shows
+it (end the line with ``;`` so that Jupyter does not show it a second time
+as the cell's value). Everything works headless (Agg).
 
 Inputs are numpy arrays (or backend tensors, Keras ``History`` objects, rows
 of a CSV file). Image tensors follow ``data_format`` (None reads
@@ -44,6 +45,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib import patches
+from matplotlib import path as mpath
 from matplotlib import ticker
 
 from kcv import _validation
@@ -887,6 +889,335 @@ def timing_bars(
     return fig
 
 
+# --- Block diagrams -----------------------------------------------------------
+
+# Box colours by kind of step (Okabe–Ito hues, lightened so black text stays legible).
+BLOCK_KINDS = {
+    "tensor": ("#EEEEEE", "feature map"),
+    "conv": ("#56B4E9", "convolution"),
+    "norm": ("#CC79A7", "normalization"),
+    "act": ("#F0E442", "activation"),
+    "pool": ("#009E73", "pooling"),
+    "dense": ("#E69F00", "fully connected"),
+    "resize": ("#D55E00", "resize / expand"),
+    "op": ("#BBBBBB", "other operation"),
+}
+# Merge nodes: drawn as circles around their symbol.
+MERGE_KINDS = {"concat": "C", "sum": "+", "multiply": "×"}
+
+_MERGE_RADIUS = 0.2
+_COLUMN_GAP = 0.42
+_LINE_HEIGHT = 0.15
+_ROW_GAP = 0.26
+_SKIP_RISE = 0.3
+
+
+class _Box:
+    """One node of a block diagram, and where it ends up."""
+
+    def __init__(self, label, kind, shape):
+        self.label, self.kind, self.shape = label, kind, shape
+        self.column = self.x = self.y = self.width = None
+
+    @property
+    def merge(self):
+        return self.kind in MERGE_KINDS
+
+    @property
+    def height(self):
+        if self.merge:
+            return 2 * _MERGE_RADIUS
+        lines = self.label.count("\n") + 1 + (self.shape is not None)
+        return max(0.55, _LINE_HEIGHT * lines + 0.22)
+
+
+def _parse_box(argument, item):
+    entry = (item,) if isinstance(item, str) else item
+    kinds = [*BLOCK_KINDS, *MERGE_KINDS]
+    if (
+        not isinstance(entry, tuple)
+        or not 1 <= len(entry) <= 3
+        or not isinstance(entry[0], str)
+        or (len(entry) == 3 and entry[2] is not None and not isinstance(entry[2], str))
+    ):
+        _validation.fail(
+            argument,
+            "a box (a label, or a tuple (label, kind) or (label, kind, shape) of strings) "
+            "or a list of parallel branches",
+            item,
+        )
+    kind = entry[1] if len(entry) > 1 else "op"
+    _validation.one_of(f"{argument} kind", kind, kinds)
+    return _Box(entry[0], kind, entry[2] if len(entry) == 3 else None)
+
+
+def _parse_sequence(argument, stages):
+    """A list of stages: each a ``_Box`` or a list of branches (each a list of stages)."""
+    if not isinstance(stages, list) or not stages:
+        _validation.fail(argument, "a non-empty list of stages", stages)
+    parsed = []
+    for i, stage in enumerate(stages):
+        where = f"{argument}[{i}]"
+        if isinstance(stage, list):
+            if len(stage) < 2:
+                _validation.fail(where, "a list of at least two parallel branches", stage)
+            if i + 1 == len(stages) or isinstance(stages[i + 1], list):
+                _validation.fail(
+                    where,
+                    "followed by a box that its branches merge into (e.g. a 'concat', 'sum' "
+                    "or 'multiply' node)",
+                    stage,
+                    received="a list of branches with no box after it",
+                )
+            parsed.append(
+                [
+                    _parse_sequence(
+                        f"{where}[{j}]", branch if isinstance(branch, list) else [branch]
+                    )
+                    for j, branch in enumerate(stage)
+                ]
+            )
+        else:
+            parsed.append(_parse_box(where, stage))
+    return parsed
+
+
+def _extent(stage):
+    """``(columns, rows)`` a stage occupies."""
+    if isinstance(stage, _Box):
+        return 1, 1
+    columns = max(sum(_extent(s)[0] for s in branch) for branch in stage)
+    return columns, sum(_branch_rows(branch) for branch in stage)
+
+
+def _branch_rows(sequence):
+    return max(_extent(stage)[1] for stage in sequence)
+
+
+def _place(sequence, column, top, rows, boxes, edges):
+    """Gives every box of ``sequence`` its column and row; returns the entry boxes."""
+    entries, previous = None, None
+    for stage in sequence:
+        if isinstance(stage, _Box):
+            stage.column, stage.y = column, top + rows / 2
+            boxes.append(stage)
+            heads = tails = [stage]
+        else:
+            heads, tails = [], []
+            band = top + (rows - _extent(stage)[1]) / 2
+            for branch in stage:
+                branch_rows = _branch_rows(branch)
+                heads += _place(branch, column, band, branch_rows, boxes, edges)
+                tails.append(branch[-1])  # a box: a list of branches is always followed by one
+                band += branch_rows
+        if previous is not None:
+            edges += [(tail, head) for tail in previous for head in heads]
+        entries = heads if entries is None else entries
+        previous = tails
+        column += _extent(stage)[0]
+    return entries
+
+
+def _arrow(ax, points):
+    path = mpath.Path(points, [mpath.Path.MOVETO] + [mpath.Path.LINETO] * (len(points) - 1))
+    ax.add_patch(
+        patches.FancyArrowPatch(
+            path=path, arrowstyle="-|>", mutation_scale=9, color="black", linewidth=0.9
+        )
+    )
+
+
+def block_diagram(stages, skips=(), title=None, legend=True, box_width=1.3, ax=None):
+    """A block of a network drawn as boxes and arrows, left to right.
+
+    ``stages`` lists the steps from input to output. A step is a box, or a
+    list of parallel *branches* that all start from the box before the list
+    and all end in the box after it (the merge: a ``"concat"``, ``"sum"`` or
+    ``"multiply"`` node, drawn as a circle with C, + or ×). A branch is a
+    box or a list of steps, and may hold parallel branches itself. Boxes are
+    coloured by their kind (:data:`BLOCK_KINDS`); a box may carry the shape
+    of the tensor it produces, printed under its label. ``skips`` adds
+    arrows that run above the diagram from one top-level box to a later
+    one: the input carried to a gate's multiplication or a residual sum.
+
+    Args:
+        stages: list. Each item a box or a list of parallel branches. A box
+            is a label (kind ``"op"``) or a tuple ``(label, kind)`` or
+            ``(label, kind, shape)`` of strings (``shape`` may be None);
+            kinds are the keys of :data:`BLOCK_KINDS` and ``"concat"``,
+            ``"sum"``, ``"multiply"``. Labels may hold ``\\n`` and matplotlib
+            mathtext (``"$\\mathbf{U}$"``).
+        skips: sequence of ``(i, j)`` or ``(i, j, label)``: an arrow from
+            ``stages[i]`` to ``stages[j]``, both boxes, ``i < j``.
+        title: str or None.
+        legend: bool. A legend of the box kinds drawn, under the diagram.
+        box_width: float > 0. Width of a box in inches (the drawing is laid
+            out at one data unit per inch); narrower boxes fit long blocks
+            on a page.
+        ax: matplotlib Axes or None. Without one, the figure is sized so
+            that one data unit is one inch.
+
+    Returns:
+        The Figure, with one Axes (axis off) holding one patch per box
+        (``FancyBboxPatch``, or ``Circle`` for merges) and one
+        ``FancyArrowPatch`` per arrow.
+
+    Example:
+
+    >>> fig = block_diagram(
+    ...     [("x", "tensor", "H×W×C"),
+    ...      [("1×1 conv", "conv"), [("3×3 conv", "conv"), ("ReLU", "act")]],
+    ...      ("concat", "concat"),
+    ...      ("1×1 conv", "conv", "H×W×C"),
+    ...      ("sum", "sum")],
+    ...     skips=[(0, 4, "identity")])
+    >>> from matplotlib import patches
+    >>> sum(isinstance(p, patches.FancyArrowPatch) for p in fig.axes[0].patches)
+    8
+
+    Reference:
+        The figures of the blocks' papers: Hu et al., SENet, CVPR 2018,
+        Fig. 1; Chen et al., DeepLab v3, 2017, Fig. 5; Hou et al., Strip
+        Pooling, CVPR 2020, Fig. 2 and 3.
+    """
+    sequence = _parse_sequence("stages", stages)
+    box_width = _validation.number("box_width", box_width, low=0, low_open=True)
+    skips = list(skips)
+    for skip in skips:
+        if (
+            not isinstance(skip, (tuple, list))
+            or len(skip) not in (2, 3)
+            or not all(
+                isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in skip[:2]
+            )
+            or not 0 <= skip[0] < skip[1] < len(sequence)
+            or not all(isinstance(sequence[i], _Box) for i in skip[:2])
+        ):
+            _validation.fail(
+                "skips",
+                f"pairs (i, j) or triples (i, j, label) of indices 0 <= i < j < {len(sequence)} "
+                "of boxes in `stages`",
+                skip,
+            )
+    boxes, edges = [], []
+    rows = _branch_rows(sequence)
+    _place(sequence, 0, 0, rows, boxes, edges)
+    for box in boxes:
+        box.width = 2 * _MERGE_RADIUS if box.merge else box_width
+    # Columns as wide as their widest box; rows as tall as the tallest box, counted downwards.
+    columns = max(box.column for box in boxes) + 1
+    widths = [max((b.width for b in boxes if b.column == c), default=0.0) for c in range(columns)]
+    lefts = np.concatenate([[0.0], np.cumsum(np.add(widths, _COLUMN_GAP))])
+    pitch = max(box.height for box in boxes) + _ROW_GAP
+    for box in boxes:
+        box.x = lefts[box.column] + widths[box.column] / 2
+        box.y = -box.y * pitch
+    top, bottom = -_ROW_GAP / 2, -rows * pitch + _ROW_GAP / 2
+    sky = top + _SKIP_RISE * len(skips) + (0.15 if any(len(s) == 3 for s in skips) else 0.0)
+    xlim = (-0.15, lefts[-1] - _COLUMN_GAP + 0.15)
+    ylim = (bottom - 0.2, sky + 0.1)
+    size = (
+        xlim[1] - xlim[0],
+        ylim[1] - ylim[0] + (0.3 if title is not None else 0.0) + (0.3 if legend else 0.0),
+    )
+    fig, (ax,) = subplots(ax=ax, grid=False, panel_size=size)
+    used = []
+    for box in boxes:
+        left, bottom = box.x - box.width / 2, box.y - box.height / 2
+        if box.merge:
+            ax.add_patch(
+                patches.Circle(
+                    (box.x, box.y), _MERGE_RADIUS, facecolor="white", edgecolor="black", lw=1
+                )
+            )
+            ax.text(box.x, box.y, MERGE_KINDS[box.kind], ha="center", va="center", fontsize=11)
+            if box.label:
+                ax.text(
+                    box.x, bottom - 0.05, box.label, ha="center", va="top", fontsize=7, color="0.25"
+                )
+            continue
+        color, _ = BLOCK_KINDS[box.kind]
+        used += [box.kind] if box.kind not in used else []
+        face = mcolors.to_rgb(color)
+        face = tuple(0.6 * c + 0.4 for c in face)  # lightened: 60 % colour, 40 % white
+        ax.add_patch(
+            patches.FancyBboxPatch(
+                (left, bottom),
+                box.width,
+                box.height,
+                boxstyle="round,pad=0,rounding_size=0.06",
+                facecolor=face,
+                edgecolor="black",
+                linewidth=0.8,
+            )
+        )
+        if box.shape is None:
+            ax.text(box.x, box.y, box.label, ha="center", va="center", fontsize=8)
+        else:
+            ax.text(
+                box.x, box.y + _LINE_HEIGHT / 2, box.label, ha="center", va="center", fontsize=8
+            )
+            label_bottom = box.y + _LINE_HEIGHT / 2 - _LINE_HEIGHT * (box.label.count("\n") + 1) / 2
+            ax.text(
+                box.x,
+                label_bottom - 0.03,
+                box.shape,
+                ha="center",
+                va="top",
+                fontsize=7,
+                color="0.3",
+            )
+    for tail, head in edges:
+        start = (tail.x + tail.width / 2, tail.y)
+        end = (head.x - head.width / 2, head.y)
+        if math.isclose(tail.y, head.y):
+            _arrow(ax, [start, end])
+        else:  # elbow: along the tail's row, down or up in the gap before the head's column
+            turn = lefts[head.column] - _COLUMN_GAP / 2
+            _arrow(ax, [start, (turn, tail.y), (turn, head.y), end])
+    for k, skip in enumerate(skips):
+        tail, head = sequence[skip[0]], sequence[skip[1]]
+        height = top + _SKIP_RISE * (k + 1)
+        _arrow(
+            ax,
+            [
+                (tail.x, tail.y + tail.height / 2),
+                (tail.x, height),
+                (head.x, height),
+                (head.x, head.y + head.height / 2),
+            ],
+        )
+        if len(skip) == 3:
+            ax.text(
+                (tail.x + head.x) / 2, height + 0.04, skip[2], ha="center", va="bottom", fontsize=7
+            )
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    if title is not None:
+        ax.set_title(title, fontsize="medium")
+    if legend and used:
+        handles = [
+            patches.Patch(
+                facecolor=tuple(0.6 * c + 0.4 for c in mcolors.to_rgb(BLOCK_KINDS[k][0])),
+                edgecolor="black",
+                linewidth=0.6,
+                label=BLOCK_KINDS[k][1],
+            )
+            for k in used
+        ]
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncols=len(handles),
+            fontsize="x-small",
+            frameon=False,
+        )
+    return fig
+
+
 # --- Experiments over seeds -------------------------------------------------
 
 
@@ -985,8 +1316,11 @@ def comparison_curves(comparison, metric, arms=None, xlabel="epoch"):
 
 
 __all__ = [
+    "BLOCK_KINDS",
     "COLORS",
+    "MERGE_KINDS",
     "SEGMENTATION_COLORS",
+    "block_diagram",
     "budget_curves",
     "comparison_curves",
     "comparison_figure",

@@ -431,3 +431,128 @@ def test_timing_bars_arguments_are_checked(kwargs, match):
     arguments = {"table": [{"name": "a", "backend": "jax", "median_ms": 1.0}]}
     with pytest.raises(ValueError, match=match):
         viz.timing_bars(**{**arguments, **kwargs})
+
+
+# --- Block diagrams -------------------------------------------------------------------
+
+
+def _patches(fig):
+    """(boxes, merge circles, arrows) drawn on the figure's one Axes."""
+    (ax,) = fig.axes
+    kinds = (matplotlib.patches.FancyBboxPatch, matplotlib.patches.Circle)
+    boxes, circles = ([p for p in ax.patches if type(p) is kind] for kind in kinds)
+    arrows = [p for p in ax.patches if isinstance(p, matplotlib.patches.FancyArrowPatch)]
+    return boxes, circles, arrows
+
+
+_ASPP = [
+    ("x", "tensor", "H×W×C"),
+    [
+        ("1×1 conv", "conv"),
+        ("3×3 conv, rate 6", "conv"),
+        ("3×3 conv, rate 12", "conv"),
+        [("global pooling", "pool"), ("1×1 conv", "conv"), ("upsample", "resize")],
+    ],
+    ("concat", "concat"),
+    ("1×1 conv", "conv", "H×W×F"),
+]
+
+
+@independent
+def test_block_diagram_draws_a_box_per_step_and_an_arrow_per_edge(close):
+    fig = viz.block_diagram(_ASPP, title="ASPP")
+    close(fig)
+    boxes, circles, arrows = _patches(fig)
+    assert len(boxes) == 8 and len(circles) == 1
+    # 4 from x into the branches, 2 inside the pooling branch, 4 into concat, 1 after it.
+    assert len(arrows) == 11
+    assert fig.axes[0].get_title() == "ASPP"
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("1×1 conv") == 3 and "H×W×F" in texts and "C" in texts
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["feature map", "convolution", "pooling", "resize / expand"]
+
+
+@independent
+def test_block_diagram_layout_branches_in_one_column_merge_to_the_right(close):
+    fig = viz.block_diagram(_ASPP)
+    close(fig)
+    boxes, (concat,), _ = _patches(fig)
+    x, first_branch, second, third, pooling, conv, upsample, projection = boxes
+    firsts = [first_branch, second, third, pooling]
+    assert len({b.get_x() for b in firsts}) == 1 and len({b.get_y() for b in firsts}) == 4
+    assert x.get_x() + x.get_width() < first_branch.get_x()
+    assert pooling.get_x() < conv.get_x() < upsample.get_x() < concat.center[0]
+    assert concat.center[0] < projection.get_x()
+    # The input and the merge sit at the middle of the branches.
+    middle = np.mean([b.get_y() + b.get_height() / 2 for b in firsts])
+    assert concat.center[1] == pytest.approx(middle)
+    assert x.get_y() + x.get_height() / 2 == pytest.approx(middle)
+
+
+@independent
+def test_block_diagram_colours_boxes_by_kind(close):
+    fig = viz.block_diagram(
+        [("x", "tensor"), ("conv", "conv"), ("pool", "pool"), ("conv", "conv"), "op"],
+        legend=False,
+    )
+    close(fig)
+    boxes, _, arrows = _patches(fig)
+    colours = [tuple(b.get_facecolor()) for b in boxes]
+    assert colours[1] == colours[3] and len(set(colours)) == 4
+    assert len(arrows) == 4 and fig.axes[0].get_legend() is None
+
+
+@independent
+def test_block_diagram_skip_arrow_runs_above_the_block(close):
+    se = [
+        ("U", "tensor", "H×W×C"),
+        ("pool", "pool"),
+        ("FC", "dense"),
+        ("FC", "dense"),
+        ("scale", "multiply"),
+        ("X", "tensor"),
+    ]
+    fig = viz.block_diagram(se, skips=[(0, 4, "identity")])
+    close(fig)
+    boxes, (scale,), arrows = _patches(fig)
+    assert len(arrows) == 6
+    skip = arrows[-1].get_path().vertices
+    top = max(b.get_y() + b.get_height() for b in boxes)
+    assert skip[:, 1].max() > top
+    assert skip[0, 0] == pytest.approx(boxes[0].get_x() + boxes[0].get_width() / 2)
+    assert skip[3] == pytest.approx([scale.center[0], scale.center[1] + scale.radius], abs=0.02)
+    assert "identity" in [t.get_text() for t in fig.axes[0].texts]
+
+
+@independent
+def test_block_diagram_draws_into_given_axes(close):
+    fig, (ax,) = viz.subplots()
+    close(fig)
+    assert viz.block_diagram(["a", "b"], ax=ax, box_width=0.8) is fig
+    assert len(_patches(fig)[0]) == 2 and ax.patches[0].get_width() == 0.8
+
+
+@independent
+@pytest.mark.parametrize(
+    "stages, kwargs, match",
+    [
+        ([], {}, "`stages` must be a non-empty list of stages"),
+        (("a", "b"), {}, "`stages` must be a non-empty list"),
+        (["a", 3], {}, r"`stages\[1\]` must be a box"),
+        (["a", ("b", "conv", "shape", "extra")], {}, r"`stages\[1\]` must be a box"),
+        (["a", ("b", "lstm")], {}, r"`stages\[1\] kind` must be one of 'tensor'"),
+        (["a", ["b"], "c"], {}, r"`stages\[1\]` must be a list of at least two parallel"),
+        (["a", ["b", "c"]], {}, r"`stages\[1\]` must be followed by a box"),
+        (["a", ["b", "c"], ["d", "e"], "f"], {}, r"`stages\[1\]` must be followed by a box"),
+        (["a", ["b", ["c", ("d", "fft")]], "e"], {}, r"`stages\[1\]\[1\]\[1\] kind`"),
+        (["a", "b"], {"skips": [(1, 0)]}, "`skips` must be pairs"),
+        (["a", "b"], {"skips": [(0, 2)]}, "`skips` must be pairs"),
+        (["a", ["b", "c"], "d"], {"skips": [(0, 1)]}, "`skips` must be pairs"),
+        (["a", "b"], {"skips": [0]}, "`skips` must be pairs"),
+        (["a", "b"], {"box_width": 0}, "`box_width` must be a number > 0"),
+    ],
+)
+def test_block_diagram_arguments_are_checked(stages, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        viz.block_diagram(stages, **kwargs)
