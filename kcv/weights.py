@@ -22,22 +22,25 @@ models take ``convention="torchvision"`` for PyTorch's arithmetic
 (:func:`kcv.models.common.convention_options`), and :func:`load_torchvision`
 refuses a model built otherwise instead of returning other logits silently.
 
-Nothing is downloaded here: the state dict is the user's (torchvision's
-``weights.get_state_dict()``, or the file from the URL its documentation
-lists). Reading a ``.pth`` file needs PyTorch (:func:`kcv.backend.load_torch_file`),
+Nothing is downloaded unless asked: the state dict is the user's
+(torchvision's ``weights.get_state_dict()``, a file they have), or
+:func:`download` fetches a weight set into Keras' cache when called
+(:func:`weight_url` says from where); kcv's tests and book never call it. Reading a ``.pth`` file needs PyTorch (:func:`kcv.backend.load_torch_file`),
 a ``.safetensors`` file the ``safetensors`` package; a dict of NumPy arrays
 needs neither.
 
 Reference:
     torchvision ``models/`` (``resnet.py``, ``vgg.py``, ``alexnet.py``,
     ``squeezenet.py``, ``shufflenetv2.py``, ``mobilenetv2.py``,
-    ``mobilenetv3.py``, ``googlenet.py``: parameter names and layouts) and
-    ``transforms/_presets.py`` (``ImageClassification``: the preprocessing
-    of the ImageNet weights); timm ``models/resnet.py`` and
+    ``mobilenetv3.py``, ``googlenet.py``, ``segmentation/deeplabv3.py``:
+    parameter names and layouts) and ``transforms/_presets.py``
+    (``ImageClassification``, ``SemanticSegmentation``: the preprocessing
+    of the weights); timm ``models/resnet.py`` and
     ``layers/squeeze_excite.py`` (``seresnet50``).
 """
 
 import dataclasses
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -357,6 +360,33 @@ def _googlenet(model):
     return slots + _head(model, {"predictions": ("fc", "dense")}), ("fc.", "aux1.", "aux2.")
 
 
+def _deeplabv3(model):
+    """torchvision's ``deeplabv3_resnet50`` / ``_resnet101``: the ResNet's names under
+    ``backbone.``; ``classifier`` is ``DeepLabHead``: ``0`` the ASPP (``convs.0`` the 1x1
+    branch, ``convs.1-3`` the atrous ones, ``convs.4`` the pooling branch, whose
+    ``AdaptiveAvgPool2d`` takes index 0: conv ``.1``, BN ``.2``; ``project.0/1``), ``1/2``
+    the 3x3 convolution and its BN, ``4`` the logits. ``aux_classifier`` (an ``FCNHead``
+    on ``layer3``) has no kcv counterpart: its keys are ignored."""
+    backbone, _ = _resnet(model)
+    slots = [dataclasses.replace(slot, prefix=f"backbone.{slot.prefix}") for slot in backbone]
+    aspp = model.get_layer("aspp")
+    for index, branch in enumerate(aspp.branches):
+        slots += _conv_bn_slots(f"classifier.0.convs.{index}", branch)
+    pool = f"classifier.0.convs.{len(aspp.branches)}"
+    slots += [
+        _Slot(f"{pool}.1", _typed(aspp.pool_branch, keras.layers.Conv2D)[0], "conv"),
+        _Slot(f"{pool}.2", _typed(aspp.pool_branch, keras.layers.BatchNormalization)[0], "bn"),
+    ]
+    slots += _conv_bn_slots("classifier.0.project", aspp.projection)
+    if _has(model, "head_conv"):
+        slots += [
+            _Slot("classifier.1", model.get_layer("head_conv"), "conv"),
+            _Slot("classifier.2", model.get_layer("head_conv_bn"), "bn"),
+        ]
+    slots.append(_Slot("classifier.4", model.get_layer("logits"), "conv"))
+    return slots, ("aux_classifier.",)
+
+
 # family: (slot maker, torchvision's BN epsilon)
 _FAMILIES = {
     "ResNet": (_resnet, 1e-5),
@@ -367,11 +397,16 @@ _FAMILIES = {
     "MobileNetV2": (_mobilenet, 1e-5),
     "MobileNetV3": (_mobilenet, 1e-3),  # torchvision's BatchNorm2d(eps=0.001)
     "GoogLeNet": (_googlenet, 1e-3),  # BasicConv2d's BatchNorm2d(eps=0.001)
+    "DeepLabV3": (_deeplabv3, 1e-5),
 }
 _SUPPORTED = (
     "ResNet, ResNeXt, VGG (with or without BN), AlexNet(variant='torchvision'), SqueezeNet, "
-    "ShuffleNetV2, MobileNetV2, MobileNetV3 or GoogLeNet"
+    "ShuffleNetV2, MobileNetV2, MobileNetV3, GoogLeNet or DeepLabV3 (ResNet-50/101 backbone)"
 )
+
+
+# What a family's builder needs besides the convention to be torchvision's network.
+_EXAMPLE_OPTIONS = {"DeepLabV3": 'backbone="resnet50", output_stride=8, '}
 
 
 def _family(model):
@@ -399,6 +434,9 @@ def _detected_family(model):
     types = {type(layer) for layer in model.layers}
     names = {layer.name for layer in model.layers}
     inverted = _typed(model.layers, layers.InvertedResidual)
+    if layers.ASPP in types:  # torchvision's DeepLabV3 has a ResNet and no v3+ decoder
+        resnet = layers.Bottleneck in types and "decoder_concat" not in names
+        return "DeepLabV3" if resnet else None
     if _typed(model.layers, layers.InceptionModule) and "conv2_reduce" in names:
         return "GoogLeNet"  # GoogLeNetCIFAR (one 3x3 stem) has no torchvision weights
     if layers.ShuffleNetV2Unit in types:
@@ -439,6 +477,8 @@ def _convention_problems(model, family):
     problems = []
     if family == "GoogLeNet":
         problems += _googlenet_problems(model)
+    if family == "DeepLabV3":
+        problems += _deeplabv3_problems(model)
     if same_padded:
         shown = ", ".join(same_padded[:4]) + (", ..." if len(same_padded) > 4 else "")
         problems.append(f'strided layers padded "same" ({shown})')
@@ -457,6 +497,25 @@ def _googlenet_problems(model):
     if kernels != {(3, 3)} or any(m.factorize_5x5 for m in modules):
         problems.append(
             "the paper's 5x5 in the Inception modules' third branch (torchvision's has a 3x3)"
+        )
+    return problems
+
+
+def _deeplabv3_problems(model):
+    """What in a kcv DeepLabV3 is not torchvision's ``deeplabv3_resnet50`` / ``_resnet101``."""
+    problems = []
+    if not _has(model, "head_conv"):
+        problems.append(
+            "no 3x3 convolution + BN between ASPP and the logits (the paper's head; "
+            "torchvision's DeepLabHead has one)"
+        )
+    blocks = _typed(model.layers, layers.Bottleneck)
+    output_stride = 4 * int(np.prod([block.strides for block in blocks]))
+    rates = model.get_layer("aspp").rates
+    if (output_stride, rates) != (8, (12, 24, 36)):
+        problems.append(
+            f"output stride {output_stride} and ASPP rates {rates} (torchvision's: output "
+            "stride 8, rates (12, 24, 36))"
         )
     return problems
 
@@ -673,7 +732,8 @@ def load_torchvision(model, state_dict_or_path):
     (:func:`kcv.models.ResNet`, :func:`kcv.models.ResNeXt`; ``cardinality=1,
     width_per_group=128`` is ``wide_resnet50_2``), VGG with and without BN,
     AlexNet (``variant="torchvision"``), SqueezeNet 1.0 and 1.1,
-    ShuffleNetV2, MobileNetV2, MobileNetV3 and GoogLeNet. Layouts are converted:
+    ShuffleNetV2, MobileNetV2, MobileNetV3, GoogLeNet and DeepLabV3 with a
+    ResNet-50 or ResNet-101 backbone. Layouts are converted:
     convolution kernels ``(out, in / groups, kh, kw)`` to ``(kh, kw, in /
     groups, out)`` (grouped ResNeXt convolutions included); depthwise kernels
     ``(C, 1, kh, kw)`` to ``(kh, kw, C, 1)``; ``Linear`` weights ``(out,
@@ -703,24 +763,36 @@ def load_torchvision(model, state_dict_or_path):
     ``preprocessing("GoogLeNet_Weights.IMAGENET1K_V1")``, which folds that
     step into the normalisation (mean and std 0.5).
 
+    DeepLabV3: torchvision's ``deeplabv3_resnet50`` and
+    ``deeplabv3_resnet101`` load into ``kcv.models.DeepLabV3((H, W, 3),
+    classes, backbone="resnet50", output_stride=8, convention="torchvision")``
+    (``"resnet101"``): the dilated ResNet (strides of stages 4 and 5
+    replaced by dilation 2 and 4, the first block of each keeping the
+    previous rate, as ``replace_stride_with_dilation=[False, True, True]``),
+    ASPP at rates 12, 24, 36 with image pooling and projection, and
+    ``DeepLabHead``'s 3x3 convolution + BN + ReLU before the 1x1 logits,
+    which kcv builds only with ``convention="torchvision"`` (the paper has
+    none: a DeepLabV3 built otherwise, or at output stride 16, is refused).
+    Names: the ResNet's under ``backbone.`` (no ``fc``); ``classifier.0``
+    the ASPP (``convs.0`` the 1x1 branch, ``convs.1-3`` the atrous branches,
+    ``convs.4.1/2`` the pooling branch's conv and BN, ``project.0/1``),
+    ``classifier.1/2`` the 3x3 convolution and its BN, ``classifier.4`` the
+    logits. The auxiliary classifier (``aux_classifier.*``, an FCN head on
+    stage 4 for training) is not built by kcv and its keys are ignored, like
+    ``fc`` with ``include_top=False``. 21 classes: 39,638,869 parameters
+    (ResNet-101: 58,630,997), torchvision's ``num_params`` less the
+    auxiliary head's 2,365,205. Preprocessing: :func:`preprocessing`
+    (resize to 520, no crop; sides must then be made multiples of 8).
+
     Not loaded (no kcv model of the same network): torchvision's
-    ``deeplabv3_resnet50``: ``kcv.models.DeepLabV3((H, W, 3), 21,
-    "resnet50", output_stride=8)`` has its dilated ResNet-50 (the stride of
-    stages 4 and 5 replaced by dilation 2 and 4, the first block of each
-    keeping the previous rate, as ``replace_stride_with_dilation=[False,
-    True, True]``), its ASPP (rates 12, 24, 36, image pooling, projection)
-    and its upsampling (bilinear, ``align_corners=False``), but not
-    ``DeepLabHead``'s 3x3 convolution 256 -> 256 + BN + ReLU after ASPP
-    (``classifier.1/2``), nor torchvision's padding and BN epsilon (its
-    encoder and :class:`kcv.layers.ASPP` take no ``convention``), nor the
-    ``aux_classifier`` (an FCN head on stage 4); ``fcn_resnet50``: a dilated
-    ResNet-50 with ``FCNHead`` (3x3 convolution 2048 -> 512 + BN + ReLU,
-    dropout, 1x1 to classes) and no skips, a different network from
-    :func:`kcv.models.FCN` (Long et al.'s VGG or ResNet with scoring layers
-    fused across strides and learned upsampling); ``deeplabv3_mobilenet_v3_large``
-    and ``lraspp_mobilenet_v3_large``: no dilated MobileNetV3 or LR-ASPP in
-    kcv; Inception v3, DenseNet, EfficientNet, RegNet, ViT and the others:
-    no kcv model.
+    ``deeplabv3_mobilenet_v3_large`` (a dilated MobileNetV3-Large: kcv's
+    DeepLabV3 takes MobileNetV2 only) and ``lraspp_mobilenet_v3_large`` (no
+    LR-ASPP in kcv); ``fcn_resnet50``: a dilated ResNet-50 with ``FCNHead``
+    (3x3 convolution 2048 -> 512 + BN + ReLU, dropout, 1x1 to classes) and
+    no skips, a different network from :func:`kcv.models.FCN` (Long et
+    al.'s VGG or ResNet with scoring layers fused across strides and
+    learned upsampling); Inception v3, DenseNet, EfficientNet, RegNet, ViT
+    and the others: no kcv model.
 
     The model must compute as torchvision does: built with
     ``convention="torchvision"`` (torchvision's padding of strided layers and
@@ -728,7 +800,7 @@ def load_torchvision(model, state_dict_or_path):
     ``ValueError`` says what differs. A model without its classifier
     (``include_top=False``) takes a full state dict: the classifier's
     entries (``fc.*``, ``classifier.*``) are then ignored. Use
-    ``classifier_activation=None`` to compare logits.
+    ``classifier_activation=None`` to compare logits (DeepLabV3's default).
 
     Args:
         model: a kcv model (``keras.Model``) of one of the families above,
@@ -770,7 +842,8 @@ def load_torchvision(model, state_dict_or_path):
         _validation.fail(
             "model",
             f'built with convention="torchvision" (e.g. kcv.models.{family}(..., '
-            "convention=\"torchvision\")): torchvision's weights give torchvision's "
+            f'{_EXAMPLE_OPTIONS.get(family, "")}convention="torchvision")): torchvision\'s '
+            "weights give torchvision's "
             "logits only with its padding and BN epsilon",
             model,
             received=f"{model.name!r} with {' and '.join(problems)}",
@@ -823,6 +896,9 @@ TORCHVISION_WEIGHTS = {
     "MobileNet_V3_Large_Weights.IMAGENET1K_V2": (232, 224),
     "MobileNet_V3_Small_Weights.IMAGENET1K_V1": (256, 224),
     "GoogLeNet_Weights.IMAGENET1K_V1": (256, 224),
+    # SemanticSegmentation(resize_size=520): no crop.
+    "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1": (520, None),
+    "DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1": (520, None),
 }
 # Weight sets whose model re-normalises its input: torchvision's pretrained GoogLeNet
 # (transform_input=True) maps the ImageNet-normalised x_c to x_c·std_c / 0.5 + (mean_c - 0.5)
@@ -832,7 +908,9 @@ _INPUT_NORMALIZATION = {"GoogLeNet_Weights.IMAGENET1K_V1": ((0.5, 0.5, 0.5), (0.
 
 
 # The networks whose weights load, by builder name: (library, weight sets' prefix, kcv family,
-# parameter count with the 1000-class top: torchvision's ``meta["num_params"]``, timm's count).
+# parameter count with the 1000-class top: torchvision's ``meta["num_params"]``, timm's count;
+# the DeepLabs' with 21 classes, less the auxiliary classifier that kcv does not build:
+# meta["num_params"] 42,004,074 and 60,996,202 less FCNHead(1024, 21)'s 2,365,205).
 ARCHITECTURES = {
     **{
         f"resnet{depth}": ("torchvision", f"ResNet{depth}_Weights", "ResNet", count)
@@ -883,6 +961,13 @@ ARCHITECTURES = {
     "mobilenet_v3_large": ("torchvision", "MobileNet_V3_Large_Weights", "MobileNetV3", 5_483_032),
     "mobilenet_v3_small": ("torchvision", "MobileNet_V3_Small_Weights", "MobileNetV3", 2_542_856),
     "googlenet": ("torchvision", "GoogLeNet_Weights", "GoogLeNet", 6_624_904),
+    "deeplabv3_resnet50": ("torchvision", "DeepLabV3_ResNet50_Weights", "DeepLabV3", 39_638_869),
+    "deeplabv3_resnet101": (
+        "torchvision",
+        "DeepLabV3_ResNet101_Weights",
+        "DeepLabV3",
+        58_630_997,
+    ),
     "seresnet50": ("timm", "seresnet50", "SE-ResNet", 28_088_024),
 }
 # timm's pretrained tags of the networks load_timm maps (timm's ``pretrained_cfgs``).
@@ -907,7 +992,12 @@ def weight_sets(model):
     ``convention="torchvision"`` (PyTorch's padding and BN epsilon), which
     does not change its parameters, except GoogLeNet, whose torchvision
     form has a 3x3 in place of the paper's 5x5 (only
-    ``GoogLeNet(convention="torchvision")`` matches). A model with another
+    ``GoogLeNet(convention="torchvision")`` matches), and DeepLabV3, whose
+    torchvision form has a 3x3 convolution + BN after ASPP (only
+    ``DeepLabV3(..., 21, backbone="resnet50" or "resnet101",
+    convention="torchvision")`` matches, counted with 21 classes and
+    without torchvision's auxiliary classifier; the weights load at output
+    stride 8). A model with another
     number of classes or without its classifier matches nothing here,
     though the same weights load into it (without ``fc``).
 
@@ -970,7 +1060,9 @@ class Preprocessing:
     torchvision's ``ImageClassification`` preset: resize the shorter side to
     ``resize_size`` (bilinear, antialiased; the longer side to
     ``int(resize_size · long / short)``), crop the central ``crop_size`` x
-    ``crop_size`` square (offsets ``int(round((n - crop_size) / 2))``), scale
+    ``crop_size`` square (offsets ``int(round((n - crop_size) / 2))``; no
+    crop when ``crop_size`` is None, as torchvision's
+    ``SemanticSegmentation`` preset), scale
     the values to [0, 1] (integer images are divided by their type's
     maximum, 255 for ``uint8``; float images must already lie in [0, 1]),
     then subtract ``mean`` and divide by ``std`` per channel (RGB order).
@@ -982,7 +1074,8 @@ class Preprocessing:
     Args:
         name: str. The weight set, as torchvision names it.
         resize_size: int. Shorter side after resizing.
-        crop_size: int. Side of the central crop (the model's input size).
+        crop_size: int or None. Side of the central crop (the model's input
+            size); None: no crop (the resized image).
         mean: tuple of 3 floats. Per-channel mean of the [0, 1] inputs.
         std: tuple of 3 floats. Per-channel standard deviation.
         interpolation: str. ``"bilinear"`` (torchvision's, antialiased).
@@ -1020,7 +1113,7 @@ class Preprocessing:
         Returns:
             A float32 NumPy array ``(crop, crop, 3)`` or ``(B, crop, crop,
             3)`` (channels first: ``(3, crop, crop)``, ``(B, 3, crop,
-            crop)``).
+            crop)``); without a crop, the resized height and width.
         """
         data_format = _validation.data_format(data_format)
         array = np.asarray(images)
@@ -1046,9 +1139,10 @@ class Preprocessing:
         )
         batch = np.einsum("oh,bhwc->bowc", _resampling_matrix(height, new_h), batch)
         batch = np.einsum("pw,bowc->bopc", _resampling_matrix(width, new_w), batch)
-        top = int(round((new_h - self.crop_size) / 2.0))
-        left = int(round((new_w - self.crop_size) / 2.0))
-        batch = batch[:, top : top + self.crop_size, left : left + self.crop_size]
+        if self.crop_size is not None:
+            top = int(round((new_h - self.crop_size) / 2.0))
+            left = int(round((new_w - self.crop_size) / 2.0))
+            batch = batch[:, top : top + self.crop_size, left : left + self.crop_size]
         batch = ((batch - np.asarray(self.mean)) / np.asarray(self.std)).astype("float32")
         if data_format == "channels_first":
             batch = batch.transpose(0, 3, 1, 2)
@@ -1061,9 +1155,9 @@ def preprocessing(name):
     ``name`` is torchvision's name of the weights, ``"<Weights enum>.<tag>"``
     (``str(torchvision.models.ResNet50_Weights.IMAGENET1K_V1)``), for the
     weight sets of the models :func:`load_torchvision` loads
-    (``TORCHVISION_WEIGHTS`` lists them). All are torchvision's ImageNet
-    preset with a 224 crop, mean ``(0.485, 0.456, 0.406)``, std ``(0.229,
-    0.224, 0.225)`` and inputs in [0, 1]; they differ in the resize: 256
+    (``TORCHVISION_WEIGHTS`` lists them). The classifiers' are torchvision's
+    ImageNet preset with a 224 crop, mean ``(0.485, 0.456, 0.406)``, std
+    ``(0.229, 0.224, 0.225)`` and inputs in [0, 1]; they differ in the resize: 256
     for the original ("V1") weights, 232 for those of torchvision's newer
     recipe (ResNet-50/101/152 and ResNeXt "V2", MobileNetV2/V3-Large "V2",
     ShuffleNetV2 x1.5 and x2.0). GoogLeNet's pretrained model re-normalises
@@ -1071,8 +1165,14 @@ def preprocessing(name):
     0.5 + (mean_c - 0.5) / 0.5`` on the ImageNet-normalised ``x_c``), which
     kcv's :func:`kcv.models.GoogLeNet` does not: its preprocessing here
     normalises with mean and std ``(0.5, 0.5, 0.5)``, the same numbers in
-    one step, so that the kcv model gives torchvision's logits. Inception v3
-    is not listed (no kcv model).
+    one step, so that the kcv model gives torchvision's logits. The DeepLabV3
+    weights (``DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1`` and
+    ``_ResNet101_``) take torchvision's ``SemanticSegmentation`` preset:
+    the shorter side resized to 520, no crop (``crop_size`` None), ImageNet
+    mean and std. torchvision's model then resizes its logits to any input
+    size; kcv's DeepLabV3 needs sides that are multiples of 8 (its output
+    stride), so pad or crop the result to such sides (a square image gives
+    520 x 520, 520 = 65 · 8). Inception v3 is not listed (no kcv model).
 
     Args:
         name: str. E.g. ``"ResNet50_Weights.IMAGENET1K_V1"``.
@@ -1101,3 +1201,140 @@ def preprocessing(name):
         )
     resize_size, crop_size = TORCHVISION_WEIGHTS[name]
     return Preprocessing(name, resize_size, crop_size, *_INPUT_NORMALIZATION.get(name, ()))
+
+
+# --- downloading, on request ------------------------------------------------------------
+
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+# The file of each torchvision weight set under TORCHVISION_URL (its ``Weights(url=...)``);
+# the hex digits after the last "-" begin the file's SHA-256 (torchvision's check_hash).
+_TORCHVISION_FILES = {
+    "AlexNet_Weights.IMAGENET1K_V1": "alexnet-owt-7be5be79.pth",
+    "VGG11_Weights.IMAGENET1K_V1": "vgg11-8a719046.pth",
+    "VGG13_Weights.IMAGENET1K_V1": "vgg13-19584684.pth",
+    "VGG16_Weights.IMAGENET1K_V1": "vgg16-397923af.pth",
+    "VGG19_Weights.IMAGENET1K_V1": "vgg19-dcbb9e9d.pth",
+    "VGG11_BN_Weights.IMAGENET1K_V1": "vgg11_bn-6002323d.pth",
+    "VGG13_BN_Weights.IMAGENET1K_V1": "vgg13_bn-abd245e5.pth",
+    "VGG16_BN_Weights.IMAGENET1K_V1": "vgg16_bn-6c64b313.pth",
+    "VGG19_BN_Weights.IMAGENET1K_V1": "vgg19_bn-c79401a0.pth",
+    "ResNet18_Weights.IMAGENET1K_V1": "resnet18-f37072fd.pth",
+    "ResNet34_Weights.IMAGENET1K_V1": "resnet34-b627a593.pth",
+    "ResNet50_Weights.IMAGENET1K_V1": "resnet50-0676ba61.pth",
+    "ResNet50_Weights.IMAGENET1K_V2": "resnet50-11ad3fa6.pth",
+    "ResNet101_Weights.IMAGENET1K_V1": "resnet101-63fe2227.pth",
+    "ResNet101_Weights.IMAGENET1K_V2": "resnet101-cd907fc2.pth",
+    "ResNet152_Weights.IMAGENET1K_V1": "resnet152-394f9c45.pth",
+    "ResNet152_Weights.IMAGENET1K_V2": "resnet152-f82ba261.pth",
+    "ResNeXt50_32X4D_Weights.IMAGENET1K_V1": "resnext50_32x4d-7cdf4587.pth",
+    "ResNeXt50_32X4D_Weights.IMAGENET1K_V2": "resnext50_32x4d-1a0047aa.pth",
+    "ResNeXt101_32X8D_Weights.IMAGENET1K_V1": "resnext101_32x8d-8ba56ff5.pth",
+    "ResNeXt101_32X8D_Weights.IMAGENET1K_V2": "resnext101_32x8d-110c445d.pth",
+    "ResNeXt101_64X4D_Weights.IMAGENET1K_V1": "resnext101_64x4d-173b62eb.pth",
+    "Wide_ResNet50_2_Weights.IMAGENET1K_V1": "wide_resnet50_2-95faca4d.pth",
+    "Wide_ResNet50_2_Weights.IMAGENET1K_V2": "wide_resnet50_2-9ba9bcbe.pth",
+    "Wide_ResNet101_2_Weights.IMAGENET1K_V1": "wide_resnet101_2-32ee1156.pth",
+    "Wide_ResNet101_2_Weights.IMAGENET1K_V2": "wide_resnet101_2-d733dc28.pth",
+    "SqueezeNet1_0_Weights.IMAGENET1K_V1": "squeezenet1_0-b66bff10.pth",
+    "SqueezeNet1_1_Weights.IMAGENET1K_V1": "squeezenet1_1-b8a52dc0.pth",
+    "ShuffleNet_V2_X0_5_Weights.IMAGENET1K_V1": "shufflenetv2_x0.5-f707e7126e.pth",
+    "ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1": "shufflenetv2_x1-5666bf0f80.pth",
+    "ShuffleNet_V2_X1_5_Weights.IMAGENET1K_V1": "shufflenetv2_x1_5-3c479a10.pth",
+    "ShuffleNet_V2_X2_0_Weights.IMAGENET1K_V1": "shufflenetv2_x2_0-8be3c8ee.pth",
+    "MobileNet_V2_Weights.IMAGENET1K_V1": "mobilenet_v2-b0353104.pth",
+    "MobileNet_V2_Weights.IMAGENET1K_V2": "mobilenet_v2-7ebf99e0.pth",
+    "MobileNet_V3_Large_Weights.IMAGENET1K_V1": "mobilenet_v3_large-8738ca79.pth",
+    "MobileNet_V3_Large_Weights.IMAGENET1K_V2": "mobilenet_v3_large-5c1a4163.pth",
+    "MobileNet_V3_Small_Weights.IMAGENET1K_V1": "mobilenet_v3_small-047dcff4.pth",
+    "GoogLeNet_Weights.IMAGENET1K_V1": "googlenet-1378be20.pth",
+    "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1": "deeplabv3_resnet50_coco-cd0a2569.pth",
+    "DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1": "deeplabv3_resnet101_coco-586e9e4e.pth",
+}
+# timm's weights live on the Hugging Face Hub, one repository per tag (``hf_hub_id="timm/"``).
+TIMM_URL = "https://huggingface.co/timm/{name}/resolve/main/model.safetensors"
+
+
+def weight_url(name):
+    """Where a weight set of :data:`TORCHVISION_WEIGHTS` or :data:`TIMM_WEIGHTS` is published.
+
+    Args:
+        name: str. A torchvision weight set (``"ResNet18_Weights.IMAGENET1K_V1"``)
+            or a timm tag (``"seresnet50.a1_in1k"``).
+
+    Returns:
+        ``(url, file_name, sha256_prefix)``: the address, the name of the file
+        in the cache, and the beginning of its SHA-256 (torchvision's files
+        carry it in their name; None for timm's).
+
+    Raises:
+        ValueError: naming ``name`` when it is neither.
+
+    Example:
+
+    >>> import kcv
+    >>> kcv.weights.weight_url("ResNet18_Weights.IMAGENET1K_V1")[1:]
+    ('resnet18-f37072fd.pth', 'f37072fd')
+    """
+    if name in _TORCHVISION_FILES:
+        file_name = _TORCHVISION_FILES[name]
+        prefix = re.search(r"-([0-9a-f]+)\.pth$", file_name).group(1)
+        return TORCHVISION_URL + file_name, file_name, prefix
+    if name in TIMM_WEIGHTS:
+        return TIMM_URL.format(name=name), f"{name}.safetensors", None
+    return _validation.fail(
+        "name",
+        "a weight set of kcv.weights.TORCHVISION_WEIGHTS or kcv.weights.TIMM_WEIGHTS "
+        "(e.g. 'ResNet18_Weights.IMAGENET1K_V1' or 'seresnet50.a1_in1k')",
+        name,
+    )
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(name, cache_dir=None):
+    """Downloads a weight set once into Keras' cache and returns the file's path.
+
+    Only on request: nothing in kcv calls it (its tests and the book build
+    stay offline). The file goes where :func:`keras.utils.get_file` keeps
+    downloads (``~/.keras/models/`` or ``$KERAS_HOME/models/``, or
+    ``cache_dir/models/``) and is not fetched again once there. A
+    torchvision file is checked against the SHA-256 prefix in its name, as
+    torchvision does; a file that does not match is removed and the call
+    fails, so a broken download is never loaded. Pass the path to
+    :func:`load_torchvision` or :func:`load_timm`.
+
+    Args:
+        name: str. A torchvision weight set or a timm tag (:func:`weight_url`).
+        cache_dir: str or None. The cache's root; None: Keras' default.
+
+    Returns:
+        str. The path of the ``.pth`` (torchvision) or ``.safetensors``
+        (timm) file.
+
+    Raises:
+        ValueError: naming ``name`` when the weight set is unknown.
+        OSError: when the file's SHA-256 does not begin with the published
+            prefix (the file is removed).
+
+    Example:
+
+    >>> import kcv  # doctest: +SKIP
+    >>> model = kcv.models.ResNet(18, convention="torchvision")  # doctest: +SKIP
+    >>> path = kcv.weights.download("ResNet18_Weights.IMAGENET1K_V1")  # doctest: +SKIP
+    >>> kcv.weights.load_torchvision(model, path)  # doctest: +SKIP
+    """
+    url, file_name, prefix = weight_url(name)
+    path = keras.utils.get_file(file_name, origin=url, cache_subdir="models", cache_dir=cache_dir)
+    if prefix is not None and not _sha256(path).startswith(prefix):
+        os.remove(path)
+        raise OSError(
+            f"The download of {name!r} from {url} is not torchvision's file: its SHA-256 "
+            f"does not begin with {prefix}. It was removed; download again."
+        )
+    return path

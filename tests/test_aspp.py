@@ -1,4 +1,4 @@
-"""ASPP: torchvision's count, atrous offsets, unknown sizes, v2/v3/v3+ forms, errors."""
+"""ASPP: torchvision's count, atrous offsets, unknown sizes, v2/v3/v3+ forms, BN epsilon, errors."""
 
 import keras
 import numpy as np
@@ -87,6 +87,7 @@ def test_branch_structure():
         ({"rates": 6}, "`rates` must be a non-empty sequence of integers >= 1"),
         ({"merge": "mean"}, "`merge` must be one of 'concat', 'sum'"),
         ({"dropout": 1.0}, r"`dropout` must be a number in \[0, 1\)"),
+        ({"bn_epsilon": 0}, "`bn_epsilon` must be a number > 0"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):
@@ -114,3 +115,38 @@ def test_equal_rates_get_unique_branch_names_and_can_be_counted():
     # One more 3x3 branch (9·4·4 MACs per pixel) and a wider projection (4·4 per pixel).
     extra = kcv.analysis.count_macs(model) - kcv.analysis.count_macs(single)
     assert extra == 81 * (9 * 4 * 4 + 4 * 4)
+
+
+@pytest.mark.parametrize("separable, count", [(False, 5), (True, 7)])
+def test_bn_epsilon_reaches_every_batch_norm_and_the_config(separable, count):
+    """Keras' 1e-3 by default (saved configs stay valid); torchvision's 1e-5 on request, in
+    the 1x1, atrous (both BNs of a separable branch), pooling and projection BNs, through
+    get_config."""
+    assert kcv.layers.ASPP(8).get_config()["bn_epsilon"] == 1e-3
+    aspp = kcv.layers.ASPP(8, rates=(2, 4), separable=separable, bn_epsilon=1e-5)
+    clone = kcv.layers.ASPP.from_config(aspp.get_config())
+    assert clone.get_config() == aspp.get_config() and clone.bn_epsilon == 1e-5
+    clone.build((None, 9, 9, 16))
+    norms = [
+        layer
+        for layer in kcv.training.sublayers(clone)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert len(norms) == count and {norm.epsilon for norm in norms} == {1e-5}
+
+
+def test_bn_epsilon_enters_the_normalisation():
+    """A one-branch sum whose 3x3 kernel is the identity, BN with mean 0, gain 1 and
+    variance v: the output is the input / sqrt(v + epsilon)."""
+    x = np.full((1, 3, 3, 1), 2.0, "float32")
+    for epsilon in (1e-3, 1e-5):
+        aspp = kcv.layers.ASPP(
+            1, rates=(1,), merge="sum", image_pooling=False, dropout=0.0, bn_epsilon=epsilon
+        )
+        aspp.build(x.shape)
+        conv, norm = aspp.branches[0][:2]
+        kernel = np.zeros((3, 3, 1, 1), "float32")
+        kernel[1, 1] = 1.0
+        conv.kernel.assign(kernel)
+        norm.moving_variance.assign(np.full((1,), 1e-3, "float32"))
+        np.testing.assert_allclose(_np(aspp(x))[0, 1, 1, 0], 2.0 / np.sqrt(1e-3 + epsilon), 1e-5)

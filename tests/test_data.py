@@ -562,3 +562,51 @@ def test_digits_resize_matches_keras_bilinear():
         data_format="channels_last",
     )
     np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(theirs)[..., 0], atol=1e-5)
+
+
+@independent
+@pytest.mark.parametrize("size", [3, 9])
+def test_resize_is_pytorchs_bilinear_in_either_layout(size):
+    """Up- and downsampling as torch.nn.functional.interpolate(bilinear, align_corners=False,
+    no antialiasing) computes it, from a non-square input; the two layouts agree."""
+    import torch
+
+    images = np.random.default_rng(0).uniform(size=(2, 3, 5, 7)).astype("float32")
+    reference = torch.nn.functional.interpolate(
+        torch.from_numpy(images), size=(size, size), mode="bilinear", align_corners=False
+    ).numpy()
+    first = data.resize(images, size, data_format="channels_first")
+    np.testing.assert_allclose(first, reference, atol=1e-6)
+    last = data.resize(images.transpose(0, 2, 3, 1), size, data_format="channels_last")
+    np.testing.assert_allclose(last, reference.transpose(0, 2, 3, 1), atol=1e-6)
+
+
+@independent
+def test_resize_converts_channels_as_load_does():
+    rgb = np.random.default_rng(1).uniform(size=(2, 4, 4, 3)).astype("float32")
+    grey = data.resize(rgb, 4, channels=1, data_format="channels_last")
+    np.testing.assert_allclose(grey[..., 0], rgb @ np.array([0.299, 0.587, 0.114]), atol=1e-6)
+    back = data.resize(grey, 4, channels=3, data_format="channels_last")
+    np.testing.assert_array_equal(back, np.repeat(grey, 3, axis=-1))
+    unchanged = data.resize(rgb, 4, data_format="channels_last")
+    np.testing.assert_array_equal(unchanged, rgb)
+    cifar_like = data.resize(rgb, 16, channels=1, data_format="channels_last")
+    assert cifar_like.shape == (2, 16, 16, 1) and cifar_like.dtype == np.float32
+
+
+@independent
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: data.resize(np.zeros((4, 4, 3)), 8), r"`images` must be a batch of images"),
+        (
+            lambda: data.resize(np.zeros((1, 3, 4, 4)), 8, data_format="channels_last"),
+            r"`images` must be a batch of images \(N, H, W, C\) with C = 1 or 3",
+        ),
+        (lambda: data.resize(np.zeros((1, 4, 4, 3)), 0), "`size` must be an integer >= 1"),
+        (lambda: data.resize(np.zeros((1, 4, 4, 3)), 8, channels=2), "`channels` must be one of"),
+    ],
+)
+def test_resize_names_its_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

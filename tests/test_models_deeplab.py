@@ -1,4 +1,5 @@
-"""DeepLabv3 / v3+: counts against torchvision, output stride and rates, decoder, errors, layouts.
+"""DeepLabv3 / v3+: counts against torchvision (the paper's head and torchvision's), output stride
+and rates, decoder, errors, layouts.
 
 Paper-size models are built inside ``keras.StatelessScope(initialize_variables=False)``:
 weight shapes without initialised values, cheap and backend-independent.
@@ -42,6 +43,52 @@ def test_resnet_deeplabv3_counts_against_torchvision(backbone, torchvision):
         testing.trainable_parameters(model)
         == {"resnet50": 39_048_533, "resnet101": 58_040_661}[backbone]
     )
+
+
+@pytest.mark.backend_independent
+@pytest.mark.parametrize(
+    "backbone, torchvision",
+    [("resnet50", TORCHVISION_DEEPLABV3_RESNET50), ("resnet101", TORCHVISION_DEEPLABV3_RESNET101)],
+)
+def test_torchvision_convention_builds_deeplabhead(backbone, torchvision):
+    """convention="torchvision": DeepLabHead's 3x3 conv + BN + ReLU between ASPP and the
+    logits, ASPP dropout 0.5, BN epsilon 1e-5 and PyTorch's padding everywhere; the count is
+    torchvision's less its auxiliary classifier only."""
+    model = testing.stateless(
+        kcv.models.DeepLabV3,
+        (64, 64, 3),
+        21,
+        backbone=backbone,
+        output_stride=8,
+        convention="torchvision",
+    )
+    assert testing.trainable_parameters(model) == torchvision - TORCHVISION_AUX_HEAD
+    assert (
+        testing.trainable_parameters(model)
+        == {
+            "resnet50": 39_638_869,
+            "resnet101": 58_630_997,
+        }[backbone]
+    )
+    names = [layer.name for layer in model.layers]
+    head = ["aspp", "head_conv", "head_conv_bn", "head_conv_act", "logits", "segmentation"]
+    assert names[names.index("aspp") :] == head
+    assert model.get_layer("head_conv").kernel_size == (3, 3)
+    assert not model.get_layer("head_conv").use_bias and model.get_layer("logits").use_bias
+    aspp = model.get_layer("aspp")
+    assert (aspp.rates, aspp.dropout, aspp.bn_epsilon) == ((12, 24, 36), 0.5, 1e-5)
+    norms = [
+        layer
+        for layer in kcv.training.sublayers(model)
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert {norm.epsilon for norm in norms} == {1e-5}
+    assert model.get_layer("conv1_pad").padding == ((3, 3), (3, 3))  # nn.Conv2d(3, 64, 7, 2, 3)
+    paper = testing.stateless(
+        kcv.models.DeepLabV3, (64, 64, 3), 21, backbone=backbone, output_stride=8
+    )
+    assert "head_conv" not in [layer.name for layer in paper.layers]
+    assert (paper.get_layer("aspp").dropout, paper.get_layer("aspp").bn_epsilon) == (0.1, 1e-3)
 
 
 @pytest.mark.backend_independent
@@ -135,6 +182,7 @@ def test_mobilenet_v2_backbone_follows_alpha():
         (kcv.models.DeepLabV3, {"filters": 0}, "filters"),
         (kcv.models.DeepLabV3Plus, {"low_level_filters": -1}, "low_level_filters"),
         (kcv.models.DeepLabV3, {"classifier_activation": "no_such"}, "classifier_activation"),
+        (kcv.models.DeepLabV3, {"convention": "pytorch"}, "convention"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(builder, kwargs, argument):

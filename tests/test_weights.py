@@ -9,7 +9,7 @@ random BN statistics. Each parity test loads a reference's
 PyTorch runs in this process whatever ``KERAS_BACKEND`` is.
 
 Tolerance: ``max |kcv - torch| <= 1e-4 · max |torch|``, relative to the
-logits' scale (0.03 to 60 here: random networks). Both sides compute in
+logits' scale (0.03 to 440 here: random networks). Both sides compute in
 float32 through 10 to 70 layers (measured: at most 6e-6 of the scale), so
 1e-4 leaves a margin of more than 10; the arithmetic the convention fixes
 moves the logits far more (BN epsilon 1e-3 instead of 1e-5: more than 10x
@@ -22,7 +22,8 @@ checked name by name and shape by shape without computing
 configurations per family (ResNet-18, ResNeXt-50 32x4d, VGG-11-BN, AlexNet,
 SqueezeNet 1.0 and 1.1, ShuffleNetV2 x1.0, MobileNetV2, MobileNetV3-Small,
 GoogLeNet at 88x88 with and without its auxiliary classifiers, timm's
-SE-ResNet-50 at 64x64: the deeper or wider ones repeat the same blocks, and
+SE-ResNet-50 at 64x64, DeepLabV3-ResNet-50 at 128x128 with 5 classes: the
+deeper or wider ones, DeepLabV3-ResNet-101 too, repeat the same blocks, and
 cost JAX more compilation than this file's budget of about two minutes per
 backend) and two narrowed ones (VGG-11 without BN and the channels_first
 AlexNet, dense layers of 64 units), at 64x64: VGG at 32x32 (its classifier
@@ -32,7 +33,10 @@ formats (and GoogLeNet's auxiliary ``fc1`` on its 4x4 maps).
 """
 
 import functools
+import hashlib
+import os
 import sys
+import types
 
 import keras
 import numpy as np
@@ -57,10 +61,12 @@ def _images(size, batch=2, seed=0):
 
 
 def _logits(model, x):
-    """The kcv model's output for NCHW images ``x``, in the model's data format."""
-    if keras.config.image_data_format() == "channels_last":
+    """The kcv model's output for NCHW images ``x``; maps (segmentation) in PyTorch's NCHW."""
+    channels_last = keras.config.image_data_format() == "channels_last"
+    if channels_last:
         x = x.transpose(0, 2, 3, 1)
-    return np.asarray(model.predict(x, batch_size=len(x), verbose=0))
+    logits = np.asarray(model.predict(x, batch_size=len(x), verbose=0))
+    return logits.transpose(0, 3, 1, 2) if channels_last and logits.ndim == 4 else logits
 
 
 def _input_shape(size):
@@ -87,6 +93,15 @@ def _assert_parity(reference, model, size, batch=2, source=None):
 
 
 LOGITS = {"convention": "torchvision", "classifier_activation": None}
+
+
+def _deeplabv3(input_shape, classes, backbone, convention="torchvision"):
+    """torchvision's deeplabv3_resnet50 / _resnet101 network: output stride 8, DeepLabHead."""
+    return kcv.models.DeepLabV3(
+        input_shape, classes, backbone=backbone, output_stride=8, convention=convention
+    )
+
+
 # builder of the torch reference, builder of the kcv model (input shape -> model), input size
 PARITY = {
     "resnet18": (
@@ -146,6 +161,13 @@ PARITY = {
         lambda s: kcv.models.GoogLeNet(input_shape=s, **LOGITS),
         88,
     ),
+    # 128x128: 16x16 features at output stride 8, where ASPP's rate-12 taps reach real
+    # pixels; 5 classes. The reference has the auxiliary classifier, the model not.
+    "deeplabv3_resnet50": (
+        lambda: tr.DeepLabV3(50, num_classes=5),
+        lambda s: _deeplabv3(s, 5, "resnet50"),
+        128,
+    ),
 }
 
 
@@ -178,7 +200,9 @@ def test_the_tolerance_sees_the_bn_epsilon():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "alexnet_224_narrow"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "mobilenet_v3_small", "alexnet_224_narrow", "deeplabv3_resnet50"]
+)
 def test_channels_first_models_take_the_same_weights(name):
     supported, reason = backend.channels_first_support()
     if not supported:
@@ -347,6 +371,15 @@ CONFIGURATIONS = {
     "mobilenet_v3_small": (lambda: tr.MobileNetV3("small"), kcv.models.MobileNetV3, ("small",)),
     "googlenet": (lambda: tr.GoogLeNet(aux_logits=False), kcv.models.GoogLeNet, ()),
     "googlenet_aux": (tr.GoogLeNet, functools.partial(kcv.models.GoogLeNet, aux_logits=True), ()),
+    # without the auxiliary classifier, which kcv does not build (see the test below)
+    **{
+        f"deeplabv3_resnet{d}": (
+            lambda d=d: tr.DeepLabV3(d, aux=False),
+            functools.partial(_deeplabv3, (64, 64, 3), 21),
+            (f"resnet{d}",),
+        )
+        for d in (50, 101)
+    },
 }
 # torchvision's parameter counts (``meta["num_params"]`` of the weights): the references are
 # torchvision's networks.
@@ -363,6 +396,9 @@ NUM_PARAMS = {
     "mobilenet_v3_small": 2_542_856,
     "googlenet": 6_624_904,
     "googlenet_aux": 13_004_888,  # + aux1 3,188,968 + aux2 3,191,016 (no meta count)
+    # meta["num_params"] 42,004,074 and 60,996,202 less aux_classifier (FCNHead(1024, 21))
+    "deeplabv3_resnet50": 39_638_869,
+    "deeplabv3_resnet101": 58_630_997,
 }
 
 
@@ -398,6 +434,29 @@ def test_every_torchvision_configuration_maps_name_by_name(name):
         assert sets and kcv.weights.weight_sets(model) == [(library, n) for n in sets]
 
 
+_DEEPLAB_ARGS = {"input_shape": (64, 64, 3), "classes": 21, "backbone": "resnet50"}
+
+
+@pytest.mark.backend_independent
+def test_deeplabv3_ignores_the_auxiliary_classifier():
+    """torchvision's pretrained deeplabv3_resnet50 holds aux_classifier (FCNHead(1024, 21) on
+    layer3: 2,365,205 parameters; 42,004,074 in all, its meta["num_params"]); kcv builds no
+    auxiliary head and loads the rest. The same state dict less a classifier key is refused."""
+    module, state = _shapes_only(lambda: tr.DeepLabV3(50))
+    assert sum(p.numel() for p in module.parameters()) == 42_004_074
+    aux = sum(p.numel() for p in module.aux_classifier.parameters())
+    assert aux == 9 * 1024 * 256 + 2 * 256 + 256 * 21 + 21 == 2_365_205
+    assert any(key.startswith("aux_classifier.") for key in state)
+    with keras.StatelessScope(initialize_variables=False):
+        model = _deeplabv3((64, 64, 3), 21, "resnet50")
+        kcv.weights.load_torchvision(model, state)
+    assert kcv.analysis.count_params(model) == 42_004_074 - aux
+    assert model.get_layer("aspp").rates == (12, 24, 36)
+    del state["classifier.1.weight"]
+    with pytest.raises(ValueError, match=r"missing 1 key.*classifier\.1\.weight"):
+        kcv.weights.load_torchvision(_stateless(_deeplabv3, **_DEEPLAB_ARGS), state)
+
+
 @pytest.mark.backend_independent
 def test_weight_sets_fit_the_architecture_only():
     with keras.StatelessScope(initialize_variables=False):
@@ -409,6 +468,11 @@ def test_weight_sets_fit_the_architecture_only():
         assert kcv.weights.weight_sets(kcv.models.GoogLeNet(batch_norm=True)) == []  # 5x5s
         assert kcv.weights.weight_sets(kcv.models.GoogLeNetCIFAR()) == []
         assert kcv.weights.weight_sets(kcv.models.MobileNetV1()) == []
+        # the paper's DeepLabV3 head (no 3x3 convolution after ASPP) is not torchvision's
+        assert kcv.weights.weight_sets(_deeplabv3((64, 64, 3), 21, "resnet50", "keras")) == []
+        assert kcv.weights.weight_sets(_deeplabv3((64, 64, 3), 21, "resnet101")) == [
+            ("torchvision", "DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1")
+        ]
         assert kcv.weights.weight_sets(kcv.models.SEResNet50()) == [
             ("timm", name) for name in kcv.weights.TIMM_WEIGHTS
         ]
@@ -515,8 +579,16 @@ def test_a_resnet34_state_dict_does_not_fit_a_resnet18(resnet18_state):
         lambda: kcv.models.MobileNetV1(alpha=0.25, input_shape=(32, 32, 3)),
         lambda: kcv.models.AlexNet("paper"),
         lambda: kcv.models.GoogLeNetCIFAR(),
+        lambda: kcv.models.DeepLabV3((64, 64, 3), 21, convention="torchvision"),
+        lambda: kcv.models.DeepLabV3Plus((64, 64, 3), 21, "resnet50"),
     ],
-    ids=["mobilenet_v1", "alexnet_paper", "googlenet_cifar"],
+    ids=[
+        "mobilenet_v1",
+        "alexnet_paper",
+        "googlenet_cifar",
+        "deeplabv3_mobilenet_v2",
+        "deeplabv3plus_resnet50",
+    ],
 )
 def test_a_model_without_torchvision_weights_is_refused(builder, resnet18_state):
     with pytest.raises(ValueError, match=r"`model` must be a kcv model with torchvision weights"):
@@ -547,8 +619,25 @@ def test_a_layer_is_not_a_model(resnet18_state):
             lambda: kcv.models.GoogLeNet(batch_norm=False, convention="torchvision"),
             r"with no BN \(the paper's form",
         ),
+        (
+            lambda: _deeplabv3((64, 64, 3), 21, "resnet50", "keras"),
+            r"no 3x3 convolution \+ BN between ASPP and the logits .* padded \"same\" "
+            r"\(conv1, pool1, conv3_block1/conv2\) and BN epsilon \[0.001\]",
+        ),
+        (
+            lambda: kcv.models.DeepLabV3((64, 64, 3), 21, "resnet50", convention="torchvision"),
+            r"output_stride=8, .* with output stride 16 and ASPP rates \(6, 12, 18\)",
+        ),
     ],
-    ids=["resnet18", "vgg11_bn", "mobilenet_v3_small", "googlenet_paper", "googlenet_no_bn"],
+    ids=[
+        "resnet18",
+        "vgg11_bn",
+        "mobilenet_v3_small",
+        "googlenet_paper",
+        "googlenet_no_bn",
+        "deeplabv3_keras",
+        "deeplabv3_os16",
+    ],
 )
 def test_a_model_with_keras_arithmetic_is_refused(builder, problem):
     model = _stateless(builder)
@@ -674,6 +763,19 @@ def test_preprocessing_numbers_are_torchvisions():
 
 
 @pytest.mark.backend_independent
+def test_deeplabv3_preprocessing_resizes_without_cropping():
+    """torchvision's SemanticSegmentation(resize_size=520): shorter side 520, no crop."""
+    for depth in (50, 101):
+        prep = kcv.weights.preprocessing(f"DeepLabV3_ResNet{depth}_Weights.COCO_WITH_VOC_LABELS_V1")
+        assert (prep.resize_size, prep.crop_size) == (520, None)
+        assert prep.mean == (0.485, 0.456, 0.406) and prep.std == (0.229, 0.224, 0.225)
+    image = np.random.default_rng(4).integers(0, 256, (300, 451, 3), dtype="uint8")
+    got = prep(image, data_format="channels_last")
+    assert got.shape == (520, 781, 3)  # int(520 · 451 / 300)
+    np.testing.assert_allclose(got, _pil_reference(image, 520, None, "F"), atol=1e-5)
+
+
+@pytest.mark.backend_independent
 def test_preprocessing_rejects_unknown_weight_sets():
     with pytest.raises(ValueError, match=r"`name` must be a torchvision weight set"):
         kcv.weights.preprocessing("Inception_V3_Weights.IMAGENET1K_V1")
@@ -697,9 +799,11 @@ def _pil_reference(image, resize_size, crop_size, mode):
         resized = np.stack(channels, -1) / 255
     else:
         resized = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR)) / 255
-    top = int(round((resized.shape[0] - crop_size) / 2.0))
-    left = int(round((resized.shape[1] - crop_size) / 2.0))
-    crop = resized[top : top + crop_size, left : left + crop_size]
+    crop = resized
+    if crop_size is not None:
+        top = int(round((resized.shape[0] - crop_size) / 2.0))
+        left = int(round((resized.shape[1] - crop_size) / 2.0))
+        crop = resized[top : top + crop_size, left : left + crop_size]
     return (crop - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
 
 
@@ -728,3 +832,72 @@ def test_preprocessing_batches_layouts_and_float_images():
     np.testing.assert_array_equal(prep(images[0], "channels_last"), last[0])
     with pytest.raises(ValueError, match=r"`images` must be an image \(H, W, 3\)"):
         prep(images[..., :2])
+
+
+# --- downloading on request (never run for real here: get_file is replaced) -------------
+
+
+@pytest.mark.backend_independent
+def test_every_weight_set_has_a_published_file():
+    """Each weight set that preprocessing and weight_sets name can also be downloaded, from
+    the address torchvision / timm publish it at, under a file name of its own."""
+    names = list(kcv.weights.TORCHVISION_WEIGHTS) + list(kcv.weights.TIMM_WEIGHTS)
+    files = set()
+    for name in names:
+        url, file_name, prefix = kcv.weights.weight_url(name)
+        assert url.endswith(file_name) or url.endswith("/model.safetensors"), name
+        files.add(file_name)
+        if name in kcv.weights.TORCHVISION_WEIGHTS:
+            assert url.startswith("https://download.pytorch.org/models/") and len(prefix) >= 8
+        else:
+            assert url == f"https://huggingface.co/timm/{name}/resolve/main/model.safetensors"
+            assert prefix is None
+    assert len(files) == len(names)
+    with pytest.raises(ValueError, match="`name` must be a weight set of"):
+        kcv.weights.weight_url("ResNet18_Weights.DEFAULT")
+
+
+@pytest.fixture
+def fake_get_file(tmp_path, monkeypatch):
+    """keras.utils.get_file writing ``content`` where Keras would, and recording the call."""
+    fake = types.SimpleNamespace(content=b"", calls=[])
+
+    def get_file(fname, origin, cache_subdir, cache_dir):
+        fake.calls.append((fname, origin, cache_subdir, cache_dir))
+        folder = tmp_path / cache_subdir
+        folder.mkdir(exist_ok=True)
+        path = folder / fname
+        path.write_bytes(fake.content)
+        return str(path)
+
+    monkeypatch.setattr(keras.utils, "get_file", get_file)
+    return fake
+
+
+@pytest.mark.backend_independent
+def test_download_checks_torchvisions_hash_prefix(fake_get_file, monkeypatch):
+    fake_get_file.content = b"weights"
+    digest = hashlib.sha256(b"weights").hexdigest()
+    monkeypatch.setitem(kcv.weights._TORCHVISION_FILES, "Fake_Weights.V1", f"fake-{digest[:8]}.pth")
+    path = kcv.weights.download("Fake_Weights.V1", cache_dir="somewhere")
+    assert path.endswith(f"models/fake-{digest[:8]}.pth")
+    assert fake_get_file.calls == [
+        (
+            f"fake-{digest[:8]}.pth",
+            f"https://download.pytorch.org/models/fake-{digest[:8]}.pth",
+            "models",
+            "somewhere",
+        )
+    ]
+    fake_get_file.content = b"truncated"
+    with pytest.raises(OSError, match=f"does not begin with {digest[:8]}"):
+        kcv.weights.download("Fake_Weights.V1")
+    assert not os.path.exists(path)  # a file that fails the check is not left to be loaded
+
+
+@pytest.mark.backend_independent
+def test_download_of_timm_weights_names_the_file_after_the_tag(fake_get_file):
+    fake_get_file.content = b"anything"
+    path = kcv.weights.download("seresnet50.a1_in1k")
+    assert path.endswith("seresnet50.a1_in1k.safetensors")
+    assert fake_get_file.calls[0][1] == kcv.weights.weight_url("seresnet50.a1_in1k")[0]

@@ -1,4 +1,5 @@
-"""torchvision's classification networks (and timm's SE-ResNet) in plain ``torch.nn``.
+"""torchvision's classification networks, its ResNet DeepLabV3 (and timm's SE-ResNet) in plain
+``torch.nn``.
 
 torchvision itself cannot be installed beside this machine's PyTorch, so the
 networks whose weights ``kcv.weights.load_torchvision`` maps are written here
@@ -14,7 +15,10 @@ mapping of ``running_var`` or ``weight``).
 
 Reference: torchvision ``models/resnet.py``, ``vgg.py``, ``alexnet.py``,
 ``squeezenet.py``, ``shufflenetv2.py``, ``mobilenetv2.py``, ``mobilenetv3.py``,
-``googlenet.py`` and ``ops/misc.py`` (``Conv2dNormActivation``, ``SqueezeExcitation``);
+``googlenet.py``, ``segmentation/deeplabv3.py`` (``DeepLabHead``, ``ASPP``),
+``segmentation/fcn.py`` (``FCNHead``), ``segmentation/_utils.py``
+(``_SimpleSegmentationModel``) and ``ops/misc.py`` (``Conv2dNormActivation``,
+``SqueezeExcitation``);
 timm ``models/resnet.py`` (``Bottleneck``, ``seresnet50``) and ``layers/squeeze_excite.py``
 (``SEModule``): timm cannot be installed here either.
 """
@@ -28,7 +32,9 @@ from torch import nn
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64):
+    def __init__(
+        self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, dilation=1
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -47,12 +53,16 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64):
+    def __init__(
+        self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64, dilation=1
+    ):
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+        self.conv2 = nn.Conv2d(
+            width, width, 3, stride, dilation, dilation, groups=groups, bias=False
+        )
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
@@ -68,41 +78,77 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """torchvision's ``ResNet(block, layers, num_classes, groups, width_per_group)``."""
+    """torchvision's ``ResNet(block, layers, num_classes, groups, width_per_group,
+    replace_stride_with_dilation)``: a stage whose stride is replaced keeps stride 1 and
+    multiplies the dilation by 2; its first block keeps the previous dilation."""
 
-    def __init__(self, block, layers, num_classes=1000, groups=1, width_per_group=64):
+    def __init__(
+        self,
+        block,
+        layers,
+        num_classes=1000,
+        groups=1,
+        width_per_group=64,
+        replace_stride_with_dilation=(False, False, False),
+    ):
         super().__init__()
         self.inplanes, self.groups, self.base_width = 64, groups, width_per_group
+        self.dilation = 1
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         self.layer1 = self._make_layer(block, 64, layers[0])
-        self.layer2 = self._make_layer(block, 128, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, layers[2], stride=2)
-        self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
+        dilate = replace_stride_with_dilation
+        self.layer2 = self._make_layer(block, 128, layers[1], stride=2, dilate=dilate[0])
+        self.layer3 = self._make_layer(block, 256, layers[2], stride=2, dilate=dilate[1])
+        self.layer4 = self._make_layer(block, 512, layers[3], stride=2, dilate=dilate[2])
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-    def _make_layer(self, block, planes, blocks, stride=1):
+    def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
+        previous_dilation = self.dilation
+        if dilate:
+            self.dilation *= stride
+            stride = 1
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
                 nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
                 nn.BatchNorm2d(planes * block.expansion),
             )
-        layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width)]
+        layers = [
+            block(
+                self.inplanes,
+                planes,
+                stride,
+                downsample,
+                self.groups,
+                self.base_width,
+                previous_dilation,
+            )
+        ]
         self.inplanes = planes * block.expansion
         layers += [
-            block(self.inplanes, planes, groups=self.groups, base_width=self.base_width)
+            block(
+                self.inplanes,
+                planes,
+                groups=self.groups,
+                base_width=self.base_width,
+                dilation=self.dilation,
+            )
             for _ in range(1, blocks)
         ]
         return nn.Sequential(*layers)
 
-    def forward(self, x):
+    def stages(self, x):
+        """The outputs of ``layer3`` and ``layer4``."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return x, self.layer4(x)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.avgpool(self.stages(x)[1]), 1))
 
 
 RESNET_LAYERS = {
@@ -670,6 +716,114 @@ class GoogLeNet(nn.Module):
         x = self.inception5b(self.inception5a(x))
         logits = self.fc(self.dropout(torch.flatten(self.avgpool(x), 1)))
         return logits, aux1, aux2
+
+    def forward(self, x):
+        return self.all_logits(x)[0]
+
+
+# --- DeepLabV3 (torchvision models/segmentation/deeplabv3.py, fcn.py, _utils.py) ---------
+
+
+class ASPPPooling(nn.Sequential):
+    """Image pooling: average to 1x1, 1x1 conv + BN + ReLU, bilinear back to the input size."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        for module in self:
+            x = module(x)
+        return nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class ASPP(nn.Module):
+    """torchvision's ``ASPP(in_channels, atrous_rates, out_channels=256)``: ``convs.0`` the
+    1x1 branch, ``convs.1..n`` the 3x3 atrous branches (padding = dilation), ``convs.n+1``
+    the pooling branch; ``project`` 1x1 + BN + ReLU + Dropout(0.5) on the concatenation."""
+
+    def __init__(self, in_channels, atrous_rates, out_channels=256):
+        super().__init__()
+
+        def unit(kernel, rate=1):
+            return nn.Sequential(
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    padding=rate * (kernel // 2),
+                    dilation=rate,
+                    bias=False,
+                ),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+            )
+
+        branches = [unit(1)] + [unit(3, rate) for rate in atrous_rates]
+        self.convs = nn.ModuleList([*branches, ASPPPooling(in_channels, out_channels)])
+        self.project = nn.Sequential(
+            nn.Conv2d(len(self.convs) * out_channels, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+        )
+
+    def forward(self, x):
+        return self.project(torch.cat([branch(x) for branch in self.convs], 1))
+
+
+class DeepLabV3(nn.Module):
+    """torchvision's ``deeplabv3_resnet50`` / ``_resnet101`` in eval mode.
+
+    ``backbone``: the ResNet with ``replace_stride_with_dilation=[False, True,
+    True]`` (output stride 8), without ``avgpool`` and ``fc``
+    (``IntermediateLayerGetter``); ``classifier``: ``DeepLabHead`` = ASPP
+    (rates 12, 24, 36), 3x3 conv 256 -> 256 (no bias) + BN + ReLU, 1x1 conv
+    to the classes (bias); ``aux_classifier`` (with ``aux``): ``FCNHead(1024,
+    classes)`` on ``layer3``. ``forward`` returns the logits (torchvision's
+    ``["out"]``) bilinearly resized to the input size; :meth:`all_logits`
+    adds the auxiliary ones (torchvision's ``["aux"]``).
+    """
+
+    def __init__(self, depth=50, num_classes=21, aux=True):
+        super().__init__()
+        block, layers = RESNET_LAYERS[depth]
+        self.backbone = ResNet(block, layers, replace_stride_with_dilation=(False, True, True))
+        del self.backbone.avgpool, self.backbone.fc
+        self.classifier = nn.Sequential(
+            ASPP(2048, (12, 24, 36)),
+            nn.Conv2d(256, 256, 3, padding=1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(),
+            nn.Conv2d(256, num_classes, 1),
+        )
+        self.aux_classifier = None
+        if aux:
+            self.aux_classifier = nn.Sequential(
+                nn.Conv2d(1024, 256, 3, padding=1, bias=False),
+                nn.BatchNorm2d(256),
+                nn.ReLU(),
+                nn.Dropout(0.1),
+                nn.Conv2d(256, num_classes, 1),
+            )
+
+    def all_logits(self, x):
+        size = x.shape[-2:]
+
+        def resized(logits):
+            return nn.functional.interpolate(
+                logits, size=size, mode="bilinear", align_corners=False
+            )
+
+        aux_features, features = self.backbone.stages(x)
+        out = resized(self.classifier(features))
+        aux = None if self.aux_classifier is None else resized(self.aux_classifier(aux_features))
+        return out, aux
 
     def forward(self, x):
         return self.all_logits(x)[0]

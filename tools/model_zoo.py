@@ -61,6 +61,7 @@ def entries():
         ("FCN((512, 512, 3), 21, 'resnet50', stride=8)", lambda: m.FCN((512, 512, 3), 21, "resnet50", stride=8), "counted by hand", "test_models_fcn.py", None),
         ("DeepLabV3((512, 512, 3), 21)", lambda: m.DeepLabV3((512, 512, 3), 21), "no external count (MobileNetV2 backbone)", "test_models_deeplab.py", "deeplab_v3"),
         ("DeepLabV3((512, 512, 3), 21, 'resnet50', output_stride=8)", lambda: m.DeepLabV3((512, 512, 3), 21, backbone="resnet50", output_stride=8), "torchvision's deeplabv3_resnet50 less its auxiliary classifier and DeepLabHead's 3x3 convolution (see the test)", "test_models_deeplab.py", None),
+        ("DeepLabV3((512, 512, 3), 21, 'resnet50', output_stride=8, convention='torchvision')", lambda: m.DeepLabV3((512, 512, 3), 21, backbone="resnet50", output_stride=8, convention="torchvision"), "torchvision's deeplabv3_resnet50 less its auxiliary classifier", "test_weights.py", None),
         ("DeepLabV3Plus((512, 512, 3), 21)", lambda: m.DeepLabV3Plus((512, 512, 3), 21), "no external count (MobileNetV2 backbone)", "test_models_deeplab.py", "deeplab_v3_plus"),
         ("EncNet((512, 512, 3), 21)", lambda: m.EncNet((512, 512, 3), 21), "PyTorch-Encoding's head on torchvision's ResNet-50", "test_models_encnet.py", "encnet"),
         ("EncNetCIFAR()", lambda: m.EncNetCIFAR(), "PyTorch-Encoding (CIFAR)", "test_models_encnet.py", "encnet_cifar"),

@@ -18,6 +18,7 @@ Downloaded once into the Keras cache, a clear error offline (:mod:`kcv.data.cifa
 
 By name, resized and in the channels asked for (:mod:`kcv.data.named`):
     load                the classification sets above, for a chapter's DATASET switch
+    resize              images resized and converted to 1 or 3 channels, as load does
 """
 
 from kcv.data.cifar import DatasetUnavailableError
@@ -27,6 +28,7 @@ from kcv.data.dataset import Batches
 from kcv.data.dataset import Dataset
 from kcv.data.digits import digits
 from kcv.data.named import load
+from kcv.data.named import resize
 from kcv.data.synthetic import IGNORE_INDEX
 from kcv.data.synthetic import MULTISCALE_CLASSES
 from kcv.data.synthetic import SCENE_CLASSES
@@ -55,6 +57,7 @@ __all__ = [
     "digits",
     "load",
     "multiscale_objects",
+    "resize",
     "scenes",
     "shapes",
     "thin_structures",

@@ -91,10 +91,67 @@ def load(name, split="train", n=None, size=32, channels=3, seed=0, data_format=N
     if n is not None and n > len(found):
         _validation.fail("n", f"at most the {len(found)} images of {name}'s {split} split", n)
     found = found if n is None else found[:n]
-    x = found.x.transpose(0, 3, 1, 2)  # (N, C, H, W), as to_data_format takes it
-    if x.shape[2] != size:
+    x = _resized(found.x.transpose(0, 3, 1, 2), size, channels)  # (N, C, H, W)
+    return Dataset(to_data_format(x, data_format), found.y, found.class_names)
+
+
+def resize(images, size, channels=None, data_format=None):
+    """Images resized to ``size`` x ``size`` and converted to ``channels``, in NumPy.
+
+    The resizing of :func:`load`, for images a learner already has: bilinear
+    with half-pixel centres and clamped borders, without antialiasing
+    (PyTorch's ``interpolate(mode="bilinear", align_corners=False)``), so
+    that every backend receives the same numbers; values are clipped to
+    ``[0, 1]``. ``channels=1`` turns colour images grey (ITU-R BT.601
+    weights), ``channels=3`` copies a grey image into three channels.
+
+    Args:
+        images: array ``(N, H, W, C)`` (``(N, C, H, W)`` in ``channels_first``)
+            with values in ``[0, 1]``, ``C`` 1 or 3.
+        size: int >= 1. Height and width of the result.
+        channels: 1, 3 or None (None: as many as the input has).
+        data_format: str or None. The layout of ``images`` and of the result;
+            None reads ``keras.config.image_data_format()``.
+
+    Returns:
+        A float32 array ``(N, size, size, channels)`` (or channels first).
+
+    Raises:
+        ValueError: naming ``images`` (not a batch of 1- or 3-channel images),
+            ``size``, ``channels`` or ``data_format``.
+
+    Example:
+
+    >>> import numpy as np, kcv
+    >>> grey = np.zeros((2, 16, 16, 1), "float32")
+    >>> kcv.data.resize(grey, 64, channels=3, data_format="channels_last").shape
+    (2, 64, 64, 3)
+    """
+    data_format = _validation.data_format(data_format)
+    size = _validation.positive_int("size", size)
+    if channels is not None:
+        channels = _validation.one_of("channels", channels, (1, 3))
+    x = np.asarray(images, np.float32)
+    channels_last = data_format == "channels_last"
+    if x.ndim != 4 or x.shape[-1 if channels_last else 1] not in (1, 3):
+        layout = "(N, H, W, C)" if channels_last else "(N, C, H, W)"
+        _validation.fail(
+            "images",
+            f"a batch of images {layout} with C = 1 or 3 ({data_format})",
+            images,
+            received=f"an array of shape {x.shape}",
+        )
+    x = _resized(x.transpose(0, 3, 1, 2) if channels_last else x, size, channels)
+    return x.transpose(0, 2, 3, 1) if channels_last else x
+
+
+def _resized(x, size, channels):
+    """``(N, C, H, W)`` images at ``size`` x ``size`` with ``channels`` (None: unchanged)."""
+    if x.shape[2:] != (size, size):
         planes = resize_bilinear(x.reshape(-1, *x.shape[2:]), size)
         x = np.clip(planes.reshape(len(x), -1, size, size), 0.0, 1.0)
-    if x.shape[1] != channels:
+    if channels == 1 and x.shape[1] == 3:
         x = np.einsum("nchw,c->nhw", x, _LUMA)[:, None]
-    return Dataset(to_data_format(x.astype(np.float32), data_format), found.y, found.class_names)
+    elif channels == 3 and x.shape[1] == 1:
+        x = np.repeat(x, 3, axis=1)
+    return x.astype(np.float32)

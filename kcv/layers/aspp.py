@@ -49,6 +49,10 @@ class ASPP(keras.layers.Layer):
     rate branches: depthwise 3x3 at rate ``r`` + BN + ReLU, pointwise 1x1 +
     BN + ReLU (:class:`DepthwiseSeparableConv`).
 
+    ``bn_epsilon`` is the epsilon of every BN: Keras' 1e-3 by default,
+    torchvision's 1e-5 for its weights (``kcv.models.DeepLabV3(...,
+    convention="torchvision")`` sets it), the separable branches' included.
+
     Works with unknown spatial sizes (``keras.Input((None, None, C))``).
 
     Args:
@@ -61,11 +65,18 @@ class ASPP(keras.layers.Layer):
             ``"sum"`` (v2, rate branches only).
         batch_norm: bool. BN after each convolution.
         dropout: float in [0, 1). Dropout after the merge.
+        bn_epsilon: float > 0. Epsilon of every BN (Keras' 1e-3; torchvision's
+            1e-5).
         data_format: str or None. None reads ``keras.config.image_data_format()``.
         **kwargs: base ``keras.layers.Layer`` arguments.
 
     Returns:
         A tensor with ``filters`` channels and the input's spatial size.
+
+    Raises:
+        ValueError: naming the argument: ``filters``, ``rates``, ``merge``,
+            ``dropout``, ``bn_epsilon`` (not > 0), ``data_format``; ``input`` at build when it
+            is not a 4D image tensor.
 
     Example:
 
@@ -91,6 +102,7 @@ class ASPP(keras.layers.Layer):
         batch_norm=True,
         dropout=0.1,
         data_format=None,
+        bn_epsilon=conv_bn.KERAS_BN_EPSILON,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,6 +115,7 @@ class ASPP(keras.layers.Layer):
         _validation.number("dropout", dropout, 0, 1, high_open=True)
         self.dropout = dropout
         self.data_format = _validation.data_format(data_format)
+        self.bn_epsilon = _validation.number("bn_epsilon", bn_epsilon, 0, low_open=True)
 
     def _conv_unit(self, kernel_size, name, dilation_rate=1, activation="relu"):
         return conv_bn.conv_bn_act(
@@ -113,6 +126,7 @@ class ASPP(keras.layers.Layer):
             batch_norm=self.batch_norm,
             activation=activation,
             dilation_rate=dilation_rate,
+            bn_epsilon=self.bn_epsilon,
         )
 
     def _rate_branch(self, index, rate):
@@ -129,6 +143,7 @@ class ASPP(keras.layers.Layer):
                     activation="relu" if self.merge == "concat" else None,
                     batch_norm=self.batch_norm,
                     data_format=self.data_format,
+                    bn_epsilon=self.bn_epsilon,
                     dtype=self.dtype_policy,
                     name=name,
                 )
@@ -193,6 +208,7 @@ class ASPP(keras.layers.Layer):
                 "batch_norm": self.batch_norm,
                 "dropout": self.dropout,
                 "data_format": self.data_format,
+                "bn_epsilon": self.bn_epsilon,
             }
         )
         return config

@@ -72,6 +72,8 @@ class DepthwiseSeparableConv(_ConvBlock):
             (``keras.applications`` uses "relu6").
         batch_norm: bool. BN after each convolution (paper) or biases instead.
         data_format: str or None. None reads ``keras.config.image_data_format()``.
+        bn_epsilon: float > 0. Epsilon of both BNs (Keras' default 1e-3;
+            PyTorch's 1e-5 for torchvision's weights).
         **kwargs: base ``keras.layers.Layer`` arguments.
 
     Returns:
@@ -99,6 +101,7 @@ class DepthwiseSeparableConv(_ConvBlock):
         activation="relu",
         batch_norm=True,
         data_format=None,
+        bn_epsilon=conv_bn.KERAS_BN_EPSILON,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -109,6 +112,7 @@ class DepthwiseSeparableConv(_ConvBlock):
         self.activation = _validation.activation("activation", activation)
         self.batch_norm = bool(batch_norm)
         self.data_format = _validation.data_format(data_format)
+        self.bn_epsilon = _validation.number("bn_epsilon", bn_epsilon, 0, low_open=True)
 
     def _make_layers(self, in_channels):
         layers = conv_bn.depthwise_bn_act(
@@ -120,6 +124,7 @@ class DepthwiseSeparableConv(_ConvBlock):
             dilation_rate=self.dilation_rate,
             batch_norm=self.batch_norm,
             activation=self.activation,
+            bn_epsilon=self.bn_epsilon,
         )
         return layers + conv_bn.conv_bn_act(
             self,
@@ -128,6 +133,7 @@ class DepthwiseSeparableConv(_ConvBlock):
             "pointwise",
             batch_norm=self.batch_norm,
             activation=self.activation,
+            bn_epsilon=self.bn_epsilon,
         )
 
     def get_config(self):
@@ -142,6 +148,7 @@ class DepthwiseSeparableConv(_ConvBlock):
                 "activation": self.activation,
                 "batch_norm": self.batch_norm,
                 "data_format": self.data_format,
+                "bn_epsilon": self.bn_epsilon,
             }
         )
         return config

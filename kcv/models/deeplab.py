@@ -25,6 +25,7 @@ from kcv.layers import ASPP
 from kcv.layers import DepthwiseSeparableConv
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.layers.layout import channel_axis
+from kcv.models.common import convention_options
 from kcv.models.segmentation import OUTPUT_STRIDES
 from kcv.models.segmentation import segmentation_encoder
 from kcv.models.segmentation import segmentation_output
@@ -48,6 +49,7 @@ def DeepLabV3(
     weights=None,
     classifier_activation=None,
     name="deeplab_v3",
+    convention="keras",
 ):
     """DeepLabv3: an atrous backbone, ASPP, logits upsampled to the input size.
 
@@ -72,6 +74,24 @@ def DeepLabV3(
     its ASPP drops out 0.5 (here 0.1, as the official code's keep
     probability 0.9).
 
+    ``convention="torchvision"`` builds torchvision's network, into which
+    its weights load (:func:`kcv.weights.load_torchvision`): PyTorch's
+    padding of the strided layers and BN epsilon 1e-5 in the backbone and
+    ASPP (:func:`kcv.models.common.convention_options`), ASPP dropout 0.5,
+    and ``DeepLabHead``'s 3x3 convolution ``filters -> filters`` (no bias)
+    + BN + ReLU between ASPP and the logits (layers ``head_conv``,
+    ``head_conv_bn``, ``head_conv_act``). With ``backbone="resnet50"``,
+    output stride 8 and 21 classes that is 39,048,533 + 589,824 + 512 =
+    39,638,869 parameters, ``deeplabv3_resnet50``'s 42,004,074 less its
+    auxiliary classifier (``aux_classifier``, ``FCNHead(1024, 21)``:
+    2,365,205), which kcv does not build (it serves training only);
+    ``backbone="resnet101"``: 58,630,997, ``deeplabv3_resnet101``'s
+    60,996,202 less the same head. torchvision's ResNet DeepLabs use output
+    stride 8 (``replace_stride_with_dilation=[False, True, True]``, ASPP
+    rates 12, 24, 36). The other backbones take the convention too, but
+    torchvision has no weights for them (its mobile DeepLabV3 is a dilated
+    MobileNetV3-Large, which kcv does not build).
+
     Differences from the paper and the official code: the upsampling is
     ``keras.layers.UpSampling2D(interpolation="bilinear")`` (half-pixel
     centres, PyTorch's ``align_corners=False``, as torchvision), where the
@@ -80,8 +100,9 @@ def DeepLabV3(
     multiples of the output stride, so that upsampling the logits by it
     gives the input size exactly. DeepLab's MobileNetV2 model drops the
     atrous branches of ASPP (image pooling and 1x1 only); here ASPP keeps
-    them. BN uses Keras' defaults. No multi-grid rates in the last block
-    and no pretrained weights.
+    them. BN uses Keras' epsilon unless ``convention="torchvision"``. No
+    multi-grid rates in the last block; pretrained weights are torchvision's
+    (``convention="torchvision"``), loaded by :func:`kcv.weights.load_torchvision`.
 
     Args:
         input_shape: tuple. ``(H, W, C)`` (``(C, H, W)`` in
@@ -97,15 +118,24 @@ def DeepLabV3(
         rates: tuple of ints. Atrous rates of ASPP at output stride 16.
         alpha: float > 0. Width multiplier of the MobileNetV2 backbone.
         filters: int. Channels of every ASPP branch (paper: 256).
-        weights: None. kcv ships no pretrained weights.
+        weights: None. kcv ships no pretrained weights (torchvision's load
+            with :func:`kcv.weights.load_torchvision`, see above).
         classifier_activation: str, callable or None. None (default) returns
             logits; ``"softmax"`` acts over the channel axis.
         name: str. Model name.
+        convention: str. ``"keras"`` (default: the paper's head, Keras'
+            padding and BN epsilon) or ``"torchvision"`` (torchvision's
+            ``DeepLabHead`` and arithmetic, see above).
 
     Returns:
         A ``keras.Model`` from images to ``(B, H, W, classes)`` logits
         (``(B, classes, H, W)`` in ``channels_first``), output named
         ``"segmentation"``.
+
+    Raises:
+        ValueError: naming the argument (``backbone``, ``output_stride``,
+            ``input_shape``, ``rates``, ``classes``, ``filters``, ``alpha``,
+            ``weights``, ``classifier_activation``, ``convention``).
 
     Example:
 
@@ -125,10 +155,21 @@ def DeepLabV3(
     _validation.positive_int("classes", classes)
     _validation.positive_int("filters", filters)
     rates = _rates(rates, _validation.one_of("output_stride", output_stride, OUTPUT_STRIDES))
+    bn_epsilon = convention_options(convention)["bn_epsilon"]
     inputs, data_format, _, features = segmentation_encoder(
-        input_shape, backbone, output_stride, alpha
+        input_shape, backbone, output_stride, alpha, convention=convention
     )
-    x = ASPP(filters, rates, data_format=data_format, name="aspp")(features)
+    torchvision = convention == "torchvision"
+    x = ASPP(
+        filters,
+        rates,
+        dropout=0.5 if torchvision else 0.1,
+        bn_epsilon=bn_epsilon,
+        data_format=data_format,
+        name="aspp",
+    )(features)
+    if torchvision:  # DeepLabHead: ASPP -> 3x3 conv + BN + ReLU -> 1x1 logits
+        x = apply_conv_bn_act(x, filters, 3, "head_conv", data_format, bn_epsilon=bn_epsilon)
     outputs = segmentation_output(x, classes, output_stride, data_format, classifier_activation)
     return keras.Model(inputs, outputs, name=name)
 

@@ -19,6 +19,7 @@ from kcv import _validation
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.layers.layout import channel_axis
 from kcv.layers.layout import spatial_axes
+from kcv.models.common import convention_options
 from kcv.models.common import image_input
 from kcv.models.mobilenet import MobileNetV2
 from kcv.models.resnet import resnet_backbone
@@ -59,13 +60,17 @@ def segmentation_encoder(
     inner_attention=None,
     choices=BACKBONES,
     require_size=False,
+    convention="keras",
 ):
     """A dilated feature extractor: the encoder of the segmentation networks.
 
     The last strides of the backbone become dilation (atrous convolution,
     DeepLabv3 Sec. 3.1, :func:`kcv.models.common.atrous_schedule`) so that
     its features stay at ``1/output_stride`` of the input; the parameters
-    do not change.
+    do not change. ``convention`` sets the padding of the strided layers and
+    the BN epsilon of the backbone (:func:`kcv.models.common.convention_options`:
+    Keras' ``"same"`` and 1e-3, or torchvision's symmetric padding and 1e-5);
+    dilated layers stride 1 and pad alike under both.
 
     * ``"resnet50"``, ``"resnet101"``: the plain ResNet of
       :func:`kcv.models.resnet.resnet_backbone` (7x7 stem, bottlenecks, no
@@ -98,13 +103,14 @@ def segmentation_encoder(
             strip pooling).
         choices: the backbones the calling network accepts.
         require_size: bool. Whether height and width must be known.
+        convention: str. ``"keras"`` (default) or ``"torchvision"``.
 
     Returns:
         ``(inputs, data_format, low_level_features, features)``.
 
     Raises:
-        ValueError: naming ``backbone``, ``output_stride``, ``alpha`` or
-            ``input_shape``.
+        ValueError: naming ``backbone``, ``output_stride``, ``alpha``,
+            ``convention`` or ``input_shape``.
 
     Example:
 
@@ -115,13 +121,18 @@ def segmentation_encoder(
     _validation.one_of("backbone", backbone, choices)
     _validation.one_of("output_stride", output_stride, OUTPUT_STRIDES)
     _validation.number("alpha", alpha, 0, low_open=True)
+    options = convention_options(convention)
     data_format = keras.config.image_data_format()
     if input_shape is None:
         rgb = (DEFAULT_SIZE, DEFAULT_SIZE, 3)
         input_shape = rgb if data_format == "channels_last" else rgb[::-1]
     if backbone == "mobilenet_v2":
         mobilenet = MobileNetV2(
-            alpha=alpha, include_top=False, input_shape=input_shape, output_stride=output_stride
+            alpha=alpha,
+            include_top=False,
+            input_shape=input_shape,
+            output_stride=output_stride,
+            convention=convention,
         )
         inputs = mobilenet.inputs[0]
         low_level, high_level = (
@@ -145,6 +156,7 @@ def segmentation_encoder(
             widths=RESNET_WIDTHS[backbone],
             output_stride=output_stride,
             inner_attention=inner_attention,
+            **options,
         )
         low_level, high_level = stages[0], stages[-1]
     _check_size(inputs, data_format, output_stride, require_size)
