@@ -25,7 +25,8 @@ refuses a model built otherwise instead of returning other logits silently.
 Nothing is downloaded unless asked: the state dict is the user's
 (torchvision's ``weights.get_state_dict()``, a file they have), or
 :func:`download` fetches a weight set into Keras' cache when called
-(:func:`weight_url` says from where); kcv's tests and book never call it. Reading a ``.pth`` file needs PyTorch (:func:`kcv.backend.load_torch_file`),
+(:func:`weight_url` says from where); kcv's tests and book never call it.
+Reading a ``.pth`` file needs PyTorch (:func:`kcv.backend.load_torch_file`),
 a ``.safetensors`` file the ``safetensors`` package; a dict of NumPy arrays
 needs neither.
 
@@ -857,48 +858,62 @@ def load_torchvision(model, state_dict_or_path):
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# torchvision's ImageNet weight sets: (resize_size, crop_size) of the ImageClassification
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+# torchvision's weight sets: (resize_size, crop_size, file). The sizes are those of the
 # preset in each Weights entry ("transforms=partial(ImageClassification, crop_size=224,
-# resize_size=232)"; resize_size defaults to 256), bilinear, ImageNet mean and std.
+# resize_size=232)"; resize_size defaults to 256), bilinear, ImageNet mean and std; the
+# file is the Weights entry's url under TORCHVISION_URL, and the hex digits after its last
+# "-" begin the file's SHA-256 (torchvision's check_hash).
 TORCHVISION_WEIGHTS = {
-    "AlexNet_Weights.IMAGENET1K_V1": (256, 224),
-    **{
-        f"VGG{depth}{bn}_Weights.IMAGENET1K_V1": (256, 224)
-        for depth in (11, 13, 16, 19)
-        for bn in ("", "_BN")
-    },
-    "ResNet18_Weights.IMAGENET1K_V1": (256, 224),
-    "ResNet34_Weights.IMAGENET1K_V1": (256, 224),
-    "ResNet50_Weights.IMAGENET1K_V1": (256, 224),
-    "ResNet50_Weights.IMAGENET1K_V2": (232, 224),
-    "ResNet101_Weights.IMAGENET1K_V1": (256, 224),
-    "ResNet101_Weights.IMAGENET1K_V2": (232, 224),
-    "ResNet152_Weights.IMAGENET1K_V1": (256, 224),
-    "ResNet152_Weights.IMAGENET1K_V2": (232, 224),
-    "ResNeXt50_32X4D_Weights.IMAGENET1K_V1": (256, 224),
-    "ResNeXt50_32X4D_Weights.IMAGENET1K_V2": (232, 224),
-    "ResNeXt101_32X8D_Weights.IMAGENET1K_V1": (256, 224),
-    "ResNeXt101_32X8D_Weights.IMAGENET1K_V2": (232, 224),
-    "ResNeXt101_64X4D_Weights.IMAGENET1K_V1": (232, 224),
-    "Wide_ResNet50_2_Weights.IMAGENET1K_V1": (256, 224),
-    "Wide_ResNet50_2_Weights.IMAGENET1K_V2": (232, 224),
-    "Wide_ResNet101_2_Weights.IMAGENET1K_V1": (256, 224),
-    "Wide_ResNet101_2_Weights.IMAGENET1K_V2": (232, 224),
-    "SqueezeNet1_0_Weights.IMAGENET1K_V1": (256, 224),
-    "SqueezeNet1_1_Weights.IMAGENET1K_V1": (256, 224),
-    "ShuffleNet_V2_X0_5_Weights.IMAGENET1K_V1": (256, 224),
-    "ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1": (256, 224),
-    "ShuffleNet_V2_X1_5_Weights.IMAGENET1K_V1": (232, 224),
-    "ShuffleNet_V2_X2_0_Weights.IMAGENET1K_V1": (232, 224),
-    "MobileNet_V2_Weights.IMAGENET1K_V1": (256, 224),
-    "MobileNet_V2_Weights.IMAGENET1K_V2": (232, 224),
-    "MobileNet_V3_Large_Weights.IMAGENET1K_V1": (256, 224),
-    "MobileNet_V3_Large_Weights.IMAGENET1K_V2": (232, 224),
-    "MobileNet_V3_Small_Weights.IMAGENET1K_V1": (256, 224),
-    "GoogLeNet_Weights.IMAGENET1K_V1": (256, 224),
+    "AlexNet_Weights.IMAGENET1K_V1": (256, 224, "alexnet-owt-7be5be79.pth"),
+    "VGG11_Weights.IMAGENET1K_V1": (256, 224, "vgg11-8a719046.pth"),
+    "VGG13_Weights.IMAGENET1K_V1": (256, 224, "vgg13-19584684.pth"),
+    "VGG16_Weights.IMAGENET1K_V1": (256, 224, "vgg16-397923af.pth"),
+    "VGG19_Weights.IMAGENET1K_V1": (256, 224, "vgg19-dcbb9e9d.pth"),
+    "VGG11_BN_Weights.IMAGENET1K_V1": (256, 224, "vgg11_bn-6002323d.pth"),
+    "VGG13_BN_Weights.IMAGENET1K_V1": (256, 224, "vgg13_bn-abd245e5.pth"),
+    "VGG16_BN_Weights.IMAGENET1K_V1": (256, 224, "vgg16_bn-6c64b313.pth"),
+    "VGG19_BN_Weights.IMAGENET1K_V1": (256, 224, "vgg19_bn-c79401a0.pth"),
+    "ResNet18_Weights.IMAGENET1K_V1": (256, 224, "resnet18-f37072fd.pth"),
+    "ResNet34_Weights.IMAGENET1K_V1": (256, 224, "resnet34-b627a593.pth"),
+    "ResNet50_Weights.IMAGENET1K_V1": (256, 224, "resnet50-0676ba61.pth"),
+    "ResNet50_Weights.IMAGENET1K_V2": (232, 224, "resnet50-11ad3fa6.pth"),
+    "ResNet101_Weights.IMAGENET1K_V1": (256, 224, "resnet101-63fe2227.pth"),
+    "ResNet101_Weights.IMAGENET1K_V2": (232, 224, "resnet101-cd907fc2.pth"),
+    "ResNet152_Weights.IMAGENET1K_V1": (256, 224, "resnet152-394f9c45.pth"),
+    "ResNet152_Weights.IMAGENET1K_V2": (232, 224, "resnet152-f82ba261.pth"),
+    "ResNeXt50_32X4D_Weights.IMAGENET1K_V1": (256, 224, "resnext50_32x4d-7cdf4587.pth"),
+    "ResNeXt50_32X4D_Weights.IMAGENET1K_V2": (232, 224, "resnext50_32x4d-1a0047aa.pth"),
+    "ResNeXt101_32X8D_Weights.IMAGENET1K_V1": (256, 224, "resnext101_32x8d-8ba56ff5.pth"),
+    "ResNeXt101_32X8D_Weights.IMAGENET1K_V2": (232, 224, "resnext101_32x8d-110c445d.pth"),
+    "ResNeXt101_64X4D_Weights.IMAGENET1K_V1": (232, 224, "resnext101_64x4d-173b62eb.pth"),
+    "Wide_ResNet50_2_Weights.IMAGENET1K_V1": (256, 224, "wide_resnet50_2-95faca4d.pth"),
+    "Wide_ResNet50_2_Weights.IMAGENET1K_V2": (232, 224, "wide_resnet50_2-9ba9bcbe.pth"),
+    "Wide_ResNet101_2_Weights.IMAGENET1K_V1": (256, 224, "wide_resnet101_2-32ee1156.pth"),
+    "Wide_ResNet101_2_Weights.IMAGENET1K_V2": (232, 224, "wide_resnet101_2-d733dc28.pth"),
+    "SqueezeNet1_0_Weights.IMAGENET1K_V1": (256, 224, "squeezenet1_0-b66bff10.pth"),
+    "SqueezeNet1_1_Weights.IMAGENET1K_V1": (256, 224, "squeezenet1_1-b8a52dc0.pth"),
+    "ShuffleNet_V2_X0_5_Weights.IMAGENET1K_V1": (256, 224, "shufflenetv2_x0.5-f707e7126e.pth"),
+    "ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1": (256, 224, "shufflenetv2_x1-5666bf0f80.pth"),
+    "ShuffleNet_V2_X1_5_Weights.IMAGENET1K_V1": (232, 224, "shufflenetv2_x1_5-3c479a10.pth"),
+    "ShuffleNet_V2_X2_0_Weights.IMAGENET1K_V1": (232, 224, "shufflenetv2_x2_0-8be3c8ee.pth"),
+    "MobileNet_V2_Weights.IMAGENET1K_V1": (256, 224, "mobilenet_v2-b0353104.pth"),
+    "MobileNet_V2_Weights.IMAGENET1K_V2": (232, 224, "mobilenet_v2-7ebf99e0.pth"),
+    "MobileNet_V3_Large_Weights.IMAGENET1K_V1": (256, 224, "mobilenet_v3_large-8738ca79.pth"),
+    "MobileNet_V3_Large_Weights.IMAGENET1K_V2": (232, 224, "mobilenet_v3_large-5c1a4163.pth"),
+    "MobileNet_V3_Small_Weights.IMAGENET1K_V1": (256, 224, "mobilenet_v3_small-047dcff4.pth"),
+    "GoogLeNet_Weights.IMAGENET1K_V1": (256, 224, "googlenet-1378be20.pth"),
     # SemanticSegmentation(resize_size=520): no crop.
-    "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1": (520, None),
-    "DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1": (520, None),
+    "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1": (
+        520,
+        None,
+        "deeplabv3_resnet50_coco-cd0a2569.pth",
+    ),
+    "DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1": (
+        520,
+        None,
+        "deeplabv3_resnet101_coco-586e9e4e.pth",
+    ),
 }
 # Weight sets whose model re-normalises its input: torchvision's pretrained GoogLeNet
 # (transform_input=True) maps the ImageNet-normalised x_c to x_c·std_c / 0.5 + (mean_c - 0.5)
@@ -1199,57 +1214,12 @@ def preprocessing(name):
             "(kcv.weights.TORCHVISION_WEIGHTS lists them)",
             name,
         )
-    resize_size, crop_size = TORCHVISION_WEIGHTS[name]
+    resize_size, crop_size, _ = TORCHVISION_WEIGHTS[name]
     return Preprocessing(name, resize_size, crop_size, *_INPUT_NORMALIZATION.get(name, ()))
 
 
 # --- downloading, on request ------------------------------------------------------------
 
-TORCHVISION_URL = "https://download.pytorch.org/models/"
-# The file of each torchvision weight set under TORCHVISION_URL (its ``Weights(url=...)``);
-# the hex digits after the last "-" begin the file's SHA-256 (torchvision's check_hash).
-_TORCHVISION_FILES = {
-    "AlexNet_Weights.IMAGENET1K_V1": "alexnet-owt-7be5be79.pth",
-    "VGG11_Weights.IMAGENET1K_V1": "vgg11-8a719046.pth",
-    "VGG13_Weights.IMAGENET1K_V1": "vgg13-19584684.pth",
-    "VGG16_Weights.IMAGENET1K_V1": "vgg16-397923af.pth",
-    "VGG19_Weights.IMAGENET1K_V1": "vgg19-dcbb9e9d.pth",
-    "VGG11_BN_Weights.IMAGENET1K_V1": "vgg11_bn-6002323d.pth",
-    "VGG13_BN_Weights.IMAGENET1K_V1": "vgg13_bn-abd245e5.pth",
-    "VGG16_BN_Weights.IMAGENET1K_V1": "vgg16_bn-6c64b313.pth",
-    "VGG19_BN_Weights.IMAGENET1K_V1": "vgg19_bn-c79401a0.pth",
-    "ResNet18_Weights.IMAGENET1K_V1": "resnet18-f37072fd.pth",
-    "ResNet34_Weights.IMAGENET1K_V1": "resnet34-b627a593.pth",
-    "ResNet50_Weights.IMAGENET1K_V1": "resnet50-0676ba61.pth",
-    "ResNet50_Weights.IMAGENET1K_V2": "resnet50-11ad3fa6.pth",
-    "ResNet101_Weights.IMAGENET1K_V1": "resnet101-63fe2227.pth",
-    "ResNet101_Weights.IMAGENET1K_V2": "resnet101-cd907fc2.pth",
-    "ResNet152_Weights.IMAGENET1K_V1": "resnet152-394f9c45.pth",
-    "ResNet152_Weights.IMAGENET1K_V2": "resnet152-f82ba261.pth",
-    "ResNeXt50_32X4D_Weights.IMAGENET1K_V1": "resnext50_32x4d-7cdf4587.pth",
-    "ResNeXt50_32X4D_Weights.IMAGENET1K_V2": "resnext50_32x4d-1a0047aa.pth",
-    "ResNeXt101_32X8D_Weights.IMAGENET1K_V1": "resnext101_32x8d-8ba56ff5.pth",
-    "ResNeXt101_32X8D_Weights.IMAGENET1K_V2": "resnext101_32x8d-110c445d.pth",
-    "ResNeXt101_64X4D_Weights.IMAGENET1K_V1": "resnext101_64x4d-173b62eb.pth",
-    "Wide_ResNet50_2_Weights.IMAGENET1K_V1": "wide_resnet50_2-95faca4d.pth",
-    "Wide_ResNet50_2_Weights.IMAGENET1K_V2": "wide_resnet50_2-9ba9bcbe.pth",
-    "Wide_ResNet101_2_Weights.IMAGENET1K_V1": "wide_resnet101_2-32ee1156.pth",
-    "Wide_ResNet101_2_Weights.IMAGENET1K_V2": "wide_resnet101_2-d733dc28.pth",
-    "SqueezeNet1_0_Weights.IMAGENET1K_V1": "squeezenet1_0-b66bff10.pth",
-    "SqueezeNet1_1_Weights.IMAGENET1K_V1": "squeezenet1_1-b8a52dc0.pth",
-    "ShuffleNet_V2_X0_5_Weights.IMAGENET1K_V1": "shufflenetv2_x0.5-f707e7126e.pth",
-    "ShuffleNet_V2_X1_0_Weights.IMAGENET1K_V1": "shufflenetv2_x1-5666bf0f80.pth",
-    "ShuffleNet_V2_X1_5_Weights.IMAGENET1K_V1": "shufflenetv2_x1_5-3c479a10.pth",
-    "ShuffleNet_V2_X2_0_Weights.IMAGENET1K_V1": "shufflenetv2_x2_0-8be3c8ee.pth",
-    "MobileNet_V2_Weights.IMAGENET1K_V1": "mobilenet_v2-b0353104.pth",
-    "MobileNet_V2_Weights.IMAGENET1K_V2": "mobilenet_v2-7ebf99e0.pth",
-    "MobileNet_V3_Large_Weights.IMAGENET1K_V1": "mobilenet_v3_large-8738ca79.pth",
-    "MobileNet_V3_Large_Weights.IMAGENET1K_V2": "mobilenet_v3_large-5c1a4163.pth",
-    "MobileNet_V3_Small_Weights.IMAGENET1K_V1": "mobilenet_v3_small-047dcff4.pth",
-    "GoogLeNet_Weights.IMAGENET1K_V1": "googlenet-1378be20.pth",
-    "DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1": "deeplabv3_resnet50_coco-cd0a2569.pth",
-    "DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1": "deeplabv3_resnet101_coco-586e9e4e.pth",
-}
 # timm's weights live on the Hugging Face Hub, one repository per tag (``hf_hub_id="timm/"``).
 TIMM_URL = "https://huggingface.co/timm/{name}/resolve/main/model.safetensors"
 
@@ -1275,8 +1245,8 @@ def weight_url(name):
     >>> kcv.weights.weight_url("ResNet18_Weights.IMAGENET1K_V1")[1:]
     ('resnet18-f37072fd.pth', 'f37072fd')
     """
-    if name in _TORCHVISION_FILES:
-        file_name = _TORCHVISION_FILES[name]
+    if name in TORCHVISION_WEIGHTS:
+        file_name = TORCHVISION_WEIGHTS[name][2]
         prefix = re.search(r"-([0-9a-f]+)\.pth$", file_name).group(1)
         return TORCHVISION_URL + file_name, file_name, prefix
     if name in TIMM_WEIGHTS:

@@ -878,7 +878,9 @@ def fake_get_file(tmp_path, monkeypatch):
 def test_download_checks_torchvisions_hash_prefix(fake_get_file, monkeypatch):
     fake_get_file.content = b"weights"
     digest = hashlib.sha256(b"weights").hexdigest()
-    monkeypatch.setitem(kcv.weights._TORCHVISION_FILES, "Fake_Weights.V1", f"fake-{digest[:8]}.pth")
+    monkeypatch.setitem(
+        kcv.weights.TORCHVISION_WEIGHTS, "Fake_Weights.V1", (256, 224, f"fake-{digest[:8]}.pth")
+    )
     path = kcv.weights.download("Fake_Weights.V1", cache_dir="somewhere")
     assert path.endswith(f"models/fake-{digest[:8]}.pth")
     assert fake_get_file.calls == [
