@@ -24,10 +24,13 @@ convolutions of every kcv run.
 Usage::
 
     python benchmarks/models.py [--models googlenet_cifar,...] [--batch 32]
-        [--repeats 5] [--warmup 2] [--output-dir benchmarks/results]
+        [--repeats 5] [--warmup 2] [--dtype float32] [--output-dir benchmarks/results]
 
 Prints Markdown tables and writes ``models_cpu.csv``, ``.md`` and ``.png``
-(``gpu`` when the workers found one) to the output directory.
+(``gpu`` when the workers found one; ``_<dtype>`` appended unless float32)
+to the output directory. ``--dtype mixed_bfloat16|mixed_float16`` sets
+Keras' dtype policy before each model is built and runs the native steps
+under ``torch.autocast``, as in ``families.py``.
 """
 
 import argparse
@@ -166,6 +169,12 @@ def parse_args(argv=None):
         default=2,
         help="untimed steps of each kind, the first one reported apart",
     )
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        help="Keras dtype policy; mixed: torch.autocast on the native side",
+    )
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     parser.add_argument(
         "--worker", choices=sorted({run.worker for run in RUNS}), help=argparse.SUPPRESS
@@ -201,6 +210,7 @@ def time_model(spec, args):
     import kcv
 
     keras.utils.set_random_seed(0)
+    keras.config.set_dtype_policy(args.dtype)
     model = spec.build(kcv.models)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.batch, SIZE, SIZE, CHANNELS), dtype=np.float32)
@@ -221,7 +231,7 @@ def time_model(spec, args):
         info["kcv_params"], info["params"] = harness.check_parameters(spec.name, model, module)
         del model
         keras.backend.clear_session()
-        train, predict, info["device"] = harness.native_steps(module, x, targets)
+        train, predict, info["device"] = harness.native_steps(module, x, targets, args.dtype)
     else:
         model.compile(optimizer=keras.optimizers.SGD(0.01), loss=["mse"] * len(targets))
         x = keras.ops.convert_to_tensor(x)
@@ -337,7 +347,11 @@ def detail_table(rows):
 
 def write_results(rows, args, info, tables):
     """Writes ``<output-dir>/models_<cpu|gpu>.{csv,md,png}``; returns the Markdown path."""
-    name = "models_" + ("gpu" if any(r["device"] != "cpu" for r in rows) else "cpu")
+    name = (
+        "models_"
+        + ("gpu" if any(r["device"] != "cpu" for r in rows) else "cpu")
+        + ("" if args.dtype == "float32" else f"_{args.dtype}")
+    )
     args.output_dir.mkdir(parents=True, exist_ok=True)
     with open(args.output_dir / f"{name}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -355,7 +369,7 @@ for each model at 32x32x3, 10 classes, under each Keras backend, next to the
 same network in plain PyTorch (`benchmarks/native_*.py`, NCHW, eager,
 `torch.optim.SGD`); see `benchmarks/README.md`.
 
-- Batch {args.batch}; {args.warmup} untimed steps of each kind (the first reported apart: tracing and compilation on JAX and TensorFlow), then {args.repeats} timed; float32, channels_last on the Keras side
+- Batch {args.batch}; {args.warmup} untimed steps of each kind (the first reported apart: tracing and compilation on JAX and TensorFlow), then {args.repeats} timed; {args.dtype}, channels_last on the Keras side
 - Models:
 {models}
 - Each run in a worker process of its own, all started before any timing; one model at a time, run after run; default threads
@@ -385,7 +399,12 @@ def main(argv=None):
         run_worker(args)
         return 0
     info = {**harness.machine(), "load_before": harness.load_average()}
-    passthrough = [f"--batch={args.batch}", f"--repeats={args.repeats}", f"--warmup={args.warmup}"]
+    passthrough = [
+        f"--batch={args.batch}",
+        f"--repeats={args.repeats}",
+        f"--warmup={args.warmup}",
+        f"--dtype={args.dtype}",
+    ]
     workers, failed = harness.start_workers(RUNS, passthrough, __file__)
     rows = []
     for spec in args.models:

@@ -169,6 +169,10 @@ def test_models_script_rejects_unknown_models():
     assert [spec.name for spec in models.parse_args(["--models", "mobilenet_v2"]).models] == [
         "mobilenet_v2"
     ]
+    assert models.parse_args([]).dtype == "float32"
+    assert models.parse_args(["--dtype", "mixed_bfloat16"]).dtype == "mixed_bfloat16"
+    with pytest.raises(SystemExit):
+        models.parse_args(["--dtype", "float16"])
 
 
 @pytest.mark.backend_independent

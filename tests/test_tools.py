@@ -270,3 +270,38 @@ def test_model_zoo_lists_every_model_and_computes_its_row(tmp_path, monkeypatch)
     # The weights column: the paper's GoogLeNet (5x5s) takes none, SE-ResNet-50 timm's.
     assert page.split("`GoogLeNet()`")[1].split("\n")[0].endswith("|  |  |  |  |")
     assert "timm `seresnet50`: a1_in1k, a2_in1k, a3_in1k, ra2_in1k |" in page
+
+
+def test_run_cells_runs_code_cells_with_parameters_in_the_notebooks_folder(tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("FAST = True\nSEEDS = 3")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# not run"),
+        parameters,
+        nbformat.v4.new_code_cell(
+            "import os\nopen('seen.txt', 'w').write(f'{FAST} {SEEDS} {os.getcwd()}')"
+        ),
+    ]
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(notebook, path)
+    script = os.path.join(ROOT, "tools", "run_cells.py")
+    done = subprocess.run(
+        [sys.executable, script, str(path), "SEEDS=5"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "seen.txt").read_text() == f"True 5 {tmp_path}"
+    assert "2 cells in" in done.stdout
+    notebook.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('broken cell')"))
+    nbformat.write(notebook, path)
+    done = subprocess.run([sys.executable, script, str(path)], capture_output=True, text=True)
+    assert done.returncode == 1 and "broken cell" in done.stderr
+    assert "cell 2 raised" in done.stdout
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_cells
+
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        run_cells.parameters(["SEEDS"])
+    with pytest.raises(ValueError, match="SEEDS: VALUE must be a Python literal"):
+        run_cells.parameters(["SEEDS=three"])

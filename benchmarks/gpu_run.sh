@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Issue 19's GPU check as one prepared run, for a lent GPU machine whose
+# image holds PyTorch and JAX with CUDA but not Keras (carried as wheels in
+# .whl/, see benchmarks/README.md, "On a GPU") and not TensorFlow.
+#
+#     OUT=/some/dir bash benchmarks/gpu_run.sh [SECONDS]
+#
+# In order, each step under its own time limit, so that the run ends inside
+# the lease (SECONDS, default 560, is the whole budget):
+#   1. the model benchmarks, float32 then mixed_bfloat16 (the machine idle;
+#      the family benchmarks' GPU runs are in results/families_gpu*.md);
+#   2. side by side: the JAX and torch test runs (pytest-xdist) and chapter
+#      03 in full mode on JAX and on torch (tools/run_cells.py).
+# Everything is written to a scratch folder and packed into $OUT/gpu.tgz
+# after every step, so that a step cut short still returns what came before.
+set -u
+BUDGET=${1:-560}
+START=$SECONDS
+OUT=${OUT:-build/gpu}
+WORK=$(mktemp -d)
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+
+left() { echo $((BUDGET - (SECONDS - START))); }
+pack() { tar czf "$OUT/gpu.tgz" -C "$WORK" . ; }
+# step NAME SECONDS COMMAND...: runs COMMAND under a limit (never past the budget less 20 s).
+step() {
+    local name=$1 limit=$2
+    shift 2
+    local cap=$(($(left) - 20))
+    [ "$limit" -gt "$cap" ] && limit=$cap
+    if [ "$limit" -le 10 ]; then echo "[$name] skipped: out of time" | tee -a "$WORK/steps.txt"; return; fi
+    local began=$SECONDS
+    timeout "$limit" "$@" > "$WORK/$name.log" 2>&1
+    local code=$?
+    echo "[$name] exit $code in $((SECONDS - began)) s (limit $limit s)" | tee -a "$WORK/steps.txt"
+    tail -n 25 "$WORK/$name.log"
+    pack
+}
+
+{
+    nvidia-smi
+    KERAS_BACKEND=jax python3 -c "import jax, torch, keras; print('jax', jax.__version__, jax.devices()); print('torch', torch.__version__, torch.cuda.get_device_name(0)); print('keras', keras.__version__)"
+    nproc
+} > "$WORK/machine.txt" 2>&1
+cat "$WORK/machine.txt"
+
+# Two runs of models.py (classification, then segmentation), so that a run cut
+# short by its limit loses only its own half (models.py writes at the end).
+step models_classification 110 python3 benchmarks/models.py --batch 128 --repeats 10 --warmup 3 \
+    --models googlenet_cifar,se_resnet20_cifar,se_resnet50,mobilenet_v1,mobilenet_v2,msdnet_cifar_anytime,encnet_cifar \
+    --output-dir "$WORK/classification"
+step models_segmentation 60 python3 benchmarks/models.py --batch 32 --repeats 10 --warmup 3 \
+    --models deeplab_v3,deeplab_v3_plus,encnet,spnet --output-dir "$WORK/segmentation"
+step models_bfloat16 60 python3 benchmarks/models.py --batch 128 --repeats 10 --warmup 3 \
+    --dtype mixed_bfloat16 --models googlenet_cifar,se_resnet50,mobilenet_v2 \
+    --output-dir "$WORK/bfloat16"
+
+# Tests and chapters side by side: 16 cores, one GPU; not timed as benchmarks.
+limit=$(($(left) - 25))
+[ "$limit" -le 10 ] && { echo "tests and chapters skipped: out of time" | tee -a "$WORK/steps.txt"; pack; exit 1; }
+for b in jax torch; do
+    (
+        began=$SECONDS
+        KERAS_BACKEND=$b timeout "$limit" python3 -m pytest tests -n 6 -v -p no:cacheprovider \
+            -m "not backend_independent" --ignore=tests/test_chapters.py --ignore=tests/test_book.py \
+            --continue-on-collection-errors -rfE --junitxml="$WORK/tests_$b.xml" > "$WORK/tests_$b.log" 2>&1
+        echo "[tests_$b] exit $? in $((SECONDS - began)) s (limit $limit s)" >> "$WORK/steps.txt"
+    ) &
+    (
+        began=$SECONDS
+        KERAS_BACKEND=$b timeout "$limit" python3 tools/run_cells.py notebooks/03_resnet_resnext.ipynb \
+            FAST=False > "$WORK/chapter03_$b.log" 2>&1
+        echo "[chapter03_$b] exit $? in $((SECONDS - began)) s (limit $limit s)" >> "$WORK/steps.txt"
+    ) &
+done
+wait
+for f in "$WORK"/tests_*.log "$WORK"/chapter03_*.log; do echo "== $f"; tail -n 15 "$f"; done
+pack
+cat "$WORK/steps.txt"
