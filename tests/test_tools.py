@@ -173,13 +173,13 @@ def test_runner_plan_splits_tests_and_chapters_longest_first():
 
     runs = run_tests.plan(["jax", "tensorflow", "torch"])
     assert [label for label, *_ in runs] == [
-        "jax",
         "independent",
-        "torch",
-        "tensorflow",
-        "torch-chapters",
-        "jax-chapters",
+        "jax",
         "tensorflow-chapters",
+        "jax-chapters",
+        "torch-chapters",
+        "tensorflow",
+        "torch",
     ]
     by_label = {label: (backend, marker, paths) for label, backend, marker, paths in runs}
     assert by_label["torch"] == (
@@ -196,8 +196,8 @@ def test_runner_plan_splits_tests_and_chapters_longest_first():
     assert by_label["jax-chapters"][2] == ["tests/test_chapters.py", "tests/test_book.py"]
     assert by_label["independent"][:2] == ("jax", "backend_independent")
     torch_only = run_tests.plan(["torch"])
-    assert [label for label, *_ in torch_only] == ["independent", "torch", "torch-chapters"]
-    assert torch_only[2][3] == ["tests/test_chapters.py", "tests/test_book.py"]
+    assert [label for label, *_ in torch_only] == ["independent", "torch-chapters", "torch"]
+    assert torch_only[1][3] == ["tests/test_chapters.py", "tests/test_book.py"]
     assert run_tests.plan([]) == []
 
 

@@ -36,15 +36,18 @@ RESULTS = os.path.join(ROOT, "test-results")
 # Test tensors are tiny, so JAX spends the suite compiling, not computing.
 # Every process of the run (pytest, the chapters' kernels, the cross-backend
 # workers) shares its compilations through JAX's persistent cache instead of
-# redoing them, and XLA compiles without its slow LLVM optimizations (same
-# operations, slower code, far faster compilation: about 40% off the JAX run).
-# Building a small MSDNet in a fresh process drops from about 25 s to 2 s.
+# redoing them, and XLA compiles without its slow LLVM optimizations and with
+# its older fusion emitters (same operations, slower code, far faster
+# compilation). Building a small MSDNet in a fresh process dropped from about
+# 25 s to 2 s with the first; the second took a selection of layer and model
+# cases (34 tests) from 161 to 98 s of CPU time, both run side by side on
+# this 2-core machine, and the JAX run alone (cold cache) to about 500 s.
 # Every process also gets kcv's process settings (kcv.environment: TensorFlow's
 # oneDNN kernels, no INFO start-up logs). The caller's environment takes precedence.
 SPEEDUPS = {
     "JAX_COMPILATION_CACHE_DIR": os.path.join(RESULTS, "jax-cache"),
     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    "XLA_FLAGS": "--xla_backend_optimization_level=0",
+    "XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false",
     **environment.settings(),
 }
 
@@ -88,17 +91,18 @@ CHAPTERS = "tests/test_chapters.py"
 BOOK = "tests/test_book.py"
 BOOK_BACKEND = "jax"
 NO_TESTS_SELECTED = 5  # pytest's exit status when -k / -m leave nothing to run
-# Longest first, from measured times on a 2-core machine (JAX's tests about
-# 1,100 s, the backend-independent ones 750 s, each backend's chapters 170 to
-# 290 s), so that --jobs 2 keeps both lanes busy to the end.
+# Longest first, from measured times on a 2-core machine (the
+# backend-independent tests about 900 s, JAX's 500 s, each backend's chapters
+# 200 to 300 s, TensorFlow's tests 200 s, torch's 80 s), so that --jobs 2
+# keeps both lanes busy to the end.
 _ORDER = (
-    "jax",
     "independent",
-    "torch",
-    "tensorflow",
-    "torch-chapters",
-    "jax-chapters",
+    "jax",
     "tensorflow-chapters",
+    "jax-chapters",
+    "torch-chapters",
+    "tensorflow",
+    "torch",
 )
 
 
