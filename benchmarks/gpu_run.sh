@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Issue 19's GPU check as one prepared run, for a lent GPU machine whose
-# image holds PyTorch and JAX with CUDA but not Keras (carried as wheels in
-# .whl/, see benchmarks/README.md, "On a GPU") and not TensorFlow.
+# Issue 19's GPU check as prepared runs, for a lent GPU machine whose image
+# holds PyTorch and JAX with CUDA but not Keras (carried as wheels in .whl/,
+# see benchmarks/README.md, "On a GPU") and not TensorFlow.
 #
-#     OUT=/some/dir bash benchmarks/gpu_run.sh [SECONDS]
+#     OUT=/some/dir bash benchmarks/gpu_run.sh [SECONDS] [all|bench|tests]
 #
-# In order, each step under its own time limit, so that the run ends inside
-# the lease (SECONDS, default 560, is the whole budget):
-#   1. the model benchmarks, float32 then mixed_bfloat16 (the machine idle;
-#      the family benchmarks' GPU runs are in results/families_gpu*.md);
-#   2. side by side: the JAX and torch test runs (pytest-xdist) and chapter
-#      03 in full mode on JAX and on torch (tools/run_cells.py).
+# Each step runs under its own time limit, capped by what is left of the
+# budget (SECONDS, default 560), so that the run ends inside the lease:
+#   bench: the model benchmarks, float32 then mixed_bfloat16, on the idle
+#      machine (the family benchmarks' GPU runs are in results/families_gpu*.md);
+#   tests: side by side, the JAX and torch test runs (pytest-xdist) and
+#      chapter 03 in full mode on JAX and on torch (tools/run_cells.py);
+#   all (default): bench, then tests.
+# On an H200 the model benchmarks took about 50 s per model and the JAX tests
+# about 0.7 s per test on 6 workers (results/gpu_h200_run.md): within a
+# 15-minute lease, give `bench` one call and `tests` another.
 # Everything is written to a scratch folder and packed into $OUT/gpu.tgz
 # after every step, so that a step cut short still returns what came before.
 set -u
 BUDGET=${1:-560}
+PART=${2:-all}
+case $PART in all | bench | tests) ;; *) echo "PART must be all, bench or tests; received $PART"; exit 2 ;; esac
 START=$SECONDS
 OUT=${OUT:-build/gpu}
 WORK=$(mktemp -d)
@@ -51,16 +57,19 @@ step() {
 } > "$WORK/machine.txt" 2>&1
 cat "$WORK/machine.txt"
 
-# Two runs of models.py (classification, then segmentation), so that a run cut
-# short by its limit loses only its own half (models.py writes at the end).
-step models_classification 110 python3 benchmarks/models.py --batch 128 --repeats 10 --warmup 3 \
-    --models googlenet_cifar,se_resnet20_cifar,se_resnet50,mobilenet_v1,mobilenet_v2,msdnet_cifar_anytime,encnet_cifar \
-    --output-dir "$WORK/classification"
-step models_segmentation 60 python3 benchmarks/models.py --batch 32 --repeats 10 --warmup 3 \
-    --models deeplab_v3,deeplab_v3_plus,encnet,spnet --output-dir "$WORK/segmentation"
-step models_bfloat16 60 python3 benchmarks/models.py --batch 128 --repeats 10 --warmup 3 \
-    --dtype mixed_bfloat16 --models googlenet_cifar,se_resnet50,mobilenet_v2 \
-    --output-dir "$WORK/bfloat16"
+if [ "$PART" != tests ]; then
+    # Two runs of models.py (classification, then segmentation), so that a run
+    # cut short by its limit loses only its own half (models.py writes at the end).
+    step models_classification 330 python3 benchmarks/models.py --batch 128 --repeats 10 \
+        --warmup 3 --output-dir "$WORK/classification" \
+        --models googlenet_cifar,se_resnet20_cifar,se_resnet50,mobilenet_v1,mobilenet_v2,msdnet_cifar_anytime,encnet_cifar
+    step models_segmentation 200 python3 benchmarks/models.py --batch 32 --repeats 10 --warmup 3 \
+        --models deeplab_v3,deeplab_v3_plus,encnet,spnet --output-dir "$WORK/segmentation"
+    step models_bfloat16 150 python3 benchmarks/models.py --batch 128 --repeats 10 --warmup 3 \
+        --dtype mixed_bfloat16 --models googlenet_cifar,se_resnet50,mobilenet_v2 \
+        --output-dir "$WORK/bfloat16"
+fi
+[ "$PART" = bench ] && { cat "$WORK/steps.txt"; exit 0; }
 
 # Tests and chapters side by side: 16 cores, one GPU; not timed as benchmarks.
 limit=$(($(left) - 25))
@@ -68,7 +77,7 @@ limit=$(($(left) - 25))
 for b in jax torch; do
     (
         began=$SECONDS
-        KERAS_BACKEND=$b timeout "$limit" python3 -m pytest tests -n 6 -v -p no:cacheprovider \
+        KERAS_BACKEND=$b timeout "$limit" python3 -m pytest tests -n 7 -v -p no:cacheprovider \
             -m "not backend_independent" --ignore=tests/test_chapters.py --ignore=tests/test_book.py \
             --continue-on-collection-errors -rfE --junitxml="$WORK/tests_$b.xml" > "$WORK/tests_$b.log" 2>&1
         echo "[tests_$b] exit $? in $((SECONDS - began)) s (limit $limit s)" >> "$WORK/steps.txt"
