@@ -189,7 +189,6 @@ RUNS = (NATIVE, JAX_RUN, KERAS_CONVOLUTIONS, *OTHER_RUNS)
 # The caller's KCV_DEPTHWISE / KCV_POINTWISE are dropped from the workers'
 # environment, so that only RUNS chooses the convolutions.
 CONVOLUTION_VARIABLES = ("KCV_DEPTHWISE", "KCV_POINTWISE")
-DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
 # "mse": the loss reads the block's whole output (16x32x32x256 values for SE),
 # and PyTorch's fused mse_loss costs a fraction of Keras' generic one there.
 # "pooled": the same MSE on the output's spatial mean, so that the loss costs
@@ -218,7 +217,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--dtype",
-        choices=DTYPES,
+        choices=harness.DTYPES,
         default="float32",
         help="Keras dtype policy; mixed: torch.autocast on the native side",
     )

@@ -69,6 +69,9 @@ WORKER_MODULES = {
     "torch": "torch",
 }
 VERSIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", "numpy")
+# The --dtype choices of families.py and models.py: a Keras dtype policy, and the
+# torch.autocast type of the native step (native_steps).
+DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 # --------------------------------------------------------------------------

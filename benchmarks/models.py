@@ -172,7 +172,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--dtype",
         default="float32",
-        choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        choices=harness.DTYPES,
         help="Keras dtype policy; mixed: torch.autocast on the native side",
     )
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
