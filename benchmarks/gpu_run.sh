@@ -7,8 +7,9 @@
 #
 # Each step runs under its own time limit, capped by what is left of the
 # budget (SECONDS, default 560), so that the run ends inside the lease:
-#   bench: the model benchmarks, float32 then mixed_bfloat16, on the idle
-#      machine (the family benchmarks' GPU runs are in results/families_gpu*.md);
+#   bench: the model benchmarks on the idle machine: float32 on every backend,
+#      torch.compile on the torch backend, mixed_bfloat16 on the torch backend
+#      (the family benchmarks' GPU runs are in results/families_gpu*.md);
 #   tests: side by side, the JAX and torch test runs (pytest-xdist) and
 #      chapter 03 in full mode on JAX and on torch (tools/run_cells.py);
 #   all (default): bench, then tests.
@@ -58,26 +59,35 @@ step() {
 cat "$WORK/machine.txt"
 
 if [ "$PART" != tests ]; then
-    # Two runs of models.py (classification, then segmentation), so that a run
-    # cut short by its limit loses only its own half (models.py writes at the end).
-    step models_classification 330 python3 benchmarks/models.py --batch 128 --repeats 10 \
+    # Four runs of models.py, the most wanted first; each writes its tables
+    # after every model, so a run cut short by its limit keeps what it finished.
+    # float32 on every backend (JAX's GPU compilations make these ~50 s a model):
+    step models_classification 230 python3 benchmarks/models.py --batch 128 --repeats 10 \
         --warmup 3 --output-dir "$WORK/classification" \
         --models googlenet_cifar,se_resnet20_cifar,se_resnet50,mobilenet_v1,mobilenet_v2,msdnet_cifar_anytime,encnet_cifar
-    step models_segmentation 200 python3 benchmarks/models.py --batch 32 --repeats 10 --warmup 3 \
+    step models_segmentation 150 python3 benchmarks/models.py --batch 32 --repeats 10 --warmup 3 \
         --models deeplab_v3,deeplab_v3_plus,encnet,spnet --output-dir "$WORK/segmentation"
-    step models_bfloat16 150 python3 benchmarks/models.py --batch 128 --repeats 10 --warmup 3 \
-        --dtype mixed_bfloat16 --models googlenet_cifar,se_resnet50,mobilenet_v2 \
-        --output-dir "$WORK/bfloat16"
+    # torch.compile on the torch backend (first steps: compile time; medians: steady state):
+    step models_torch_jit 80 python3 benchmarks/models.py --batch 128 --repeats 10 --warmup 3 \
+        --backends torch --jit-compile --models googlenet_cifar,mobilenet_v2,se_resnet50 \
+        --output-dir "$WORK/jit"
+    # mixed precision, torch backend against autocast PyTorch, every model:
+    step models_bfloat16 80 python3 benchmarks/models.py --batch 128 --repeats 10 --warmup 3 \
+        --dtype mixed_bfloat16 --backends torch --output-dir "$WORK/bfloat16"
 fi
 [ "$PART" = bench ] && { cat "$WORK/steps.txt"; exit 0; }
 
 # Tests and chapters side by side: 16 cores, one GPU; not timed as benchmarks.
 limit=$(($(left) - 25))
 [ "$limit" -le 10 ] && { echo "tests and chapters skipped: out of time" | tee -a "$WORK/steps.txt"; pack; exit 1; }
-for b in jax torch; do
+# GPU_TEST_BACKENDS (default "jax torch") chooses the test runs; 14 test workers share the 16 cores.
+backends=${GPU_TEST_BACKENDS:-jax torch}
+set -- $backends
+workers=$((14 / $#))
+for b in $backends; do
     (
         began=$SECONDS
-        KERAS_BACKEND=$b timeout "$limit" python3 -m pytest tests -n 7 -v -p no:cacheprovider \
+        KERAS_BACKEND=$b timeout "$limit" python3 -m pytest tests -n $workers -v -p no:cacheprovider \
             -m "not backend_independent" --ignore=tests/test_chapters.py --ignore=tests/test_book.py \
             --continue-on-collection-errors -rfE --junitxml="$WORK/tests_$b.xml" > "$WORK/tests_$b.log" 2>&1
         echo "[tests_$b] exit $? in $((SECONDS - began)) s (limit $limit s)" >> "$WORK/steps.txt"

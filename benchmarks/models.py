@@ -24,13 +24,17 @@ convolutions of every kcv run.
 Usage::
 
     python benchmarks/models.py [--models googlenet_cifar,...] [--batch 32]
-        [--repeats 5] [--warmup 2] [--dtype float32] [--output-dir benchmarks/results]
+        [--repeats 5] [--warmup 2] [--dtype float32] [--backends jax,tensorflow,torch]
+        [--jit-compile] [--output-dir benchmarks/results]
 
 Prints Markdown tables and writes ``models_cpu.csv``, ``.md`` and ``.png``
 (``gpu`` when the workers found one; ``_<dtype>`` appended unless float32)
 to the output directory. ``--dtype mixed_bfloat16|mixed_float16`` sets
 Keras' dtype policy before each model is built and runs the native steps
-under ``torch.autocast``, as in ``families.py``.
+under ``torch.autocast``, as in ``families.py``. ``--jit-compile`` compiles
+the Keras models with ``jit_compile=True`` (``torch.compile`` on the torch
+backend; result names get ``_jit``): the first steps then hold the compile
+time, the medians the steady state.
 """
 
 import argparse
@@ -175,6 +179,17 @@ def parse_args(argv=None):
         choices=harness.DTYPES,
         help="Keras dtype policy; mixed: torch.autocast on the native side",
     )
+    parser.add_argument(
+        "--backends",
+        default=",".join(run.worker for run in harness.BACKEND_RUNS),
+        help="comma-separated Keras backends to run kcv on (native PyTorch always runs)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile kcv's models with jit_compile=True (torch.compile on torch, "
+        "XLA on TensorFlow; JAX always compiles)",
+    )
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     parser.add_argument(
         "--worker", choices=sorted({run.worker for run in RUNS}), help=argparse.SUPPRESS
@@ -187,6 +202,13 @@ def parse_args(argv=None):
             f"--models must name some of {', '.join(MODEL_NAMES)}; received {args.models!r}"
         )
     args.models = [spec for spec in MODELS if spec.name in names]
+    backends = {name.strip() for name in args.backends.split(",") if name.strip()}
+    known = {run.worker for run in harness.BACKEND_RUNS}
+    if not backends or backends - known:
+        parser.error(
+            f"--backends must name some of {', '.join(sorted(known))}; received {args.backends!r}"
+        )
+    args.runs = (harness.NATIVE, *(run for run in harness.BACKEND_RUNS if run.worker in backends))
     if args.warmup < 1 or args.repeats < 1 or args.batch < 1:
         parser.error("--batch, --warmup and --repeats must be >= 1")
     return args
@@ -233,7 +255,11 @@ def time_model(spec, args):
         keras.backend.clear_session()
         train, predict, info["device"] = harness.native_steps(module, x, targets, args.dtype)
     else:
-        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=["mse"] * len(targets))
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01),
+            loss=["mse"] * len(targets),
+            jit_compile=True if args.jit_compile else "auto",
+        )
         x = keras.ops.convert_to_tensor(x)
         y = [keras.ops.convert_to_tensor(t) for t in targets]
         y = y[0] if len(y) == 1 else y
@@ -351,6 +377,7 @@ def write_results(rows, args, info, tables):
         "models_"
         + ("gpu" if any(r["device"] != "cpu" for r in rows) else "cpu")
         + ("" if args.dtype == "float32" else f"_{args.dtype}")
+        + ("_jit" if args.jit_compile else "")
     )
     args.output_dir.mkdir(parents=True, exist_ok=True)
     with open(args.output_dir / f"{name}.csv", "w", newline="") as f:
@@ -369,7 +396,7 @@ for each model at 32x32x3, 10 classes, under each Keras backend, next to the
 same network in plain PyTorch (`benchmarks/native_*.py`, NCHW, eager,
 `torch.optim.SGD`); see `benchmarks/README.md`.
 
-- Batch {args.batch}; {args.warmup} untimed steps of each kind (the first reported apart: tracing and compilation on JAX and TensorFlow), then {args.repeats} timed; {args.dtype}, channels_last on the Keras side
+- Batch {args.batch}; {args.warmup} untimed steps of each kind (the first reported apart: tracing and compilation), then {args.repeats} timed; {args.dtype}, channels_last on the Keras side; `jit_compile={True if args.jit_compile else "auto"}`
 - Models:
 {models}
 - Each run in a worker process of its own, all started before any timing; one model at a time, run after run; default threads
@@ -393,6 +420,18 @@ Chart: `{name}.png`.
     return path
 
 
+def write_partial(rows, args, info):
+    """Adds the ratios to ``rows`` and (re)writes the result files with the
+    models done so far; returns the Markdown tables (``""`` with no rows)."""
+    if not rows:
+        return ""
+    info["load_after"] = harness.load_average()
+    harness.add_ratios(rows, group="model")
+    tables = summary_table(rows, args.models) + "\n\n" + detail_table(rows)
+    write_results(rows, args, info, tables)
+    return tables
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
@@ -404,8 +443,9 @@ def main(argv=None):
         f"--repeats={args.repeats}",
         f"--warmup={args.warmup}",
         f"--dtype={args.dtype}",
+        *(["--jit-compile"] if args.jit_compile else []),
     ]
-    workers, failed = harness.start_workers(RUNS, passthrough, __file__)
+    workers, failed = harness.start_workers(args.runs, passthrough, __file__)
     rows = []
     for spec in args.models:
         for run, worker in workers.items():
@@ -423,14 +463,14 @@ def main(argv=None):
                     file=sys.stderr,
                 )
             rows.append(summarize(spec, run, result, args.batch))
+        # Written after every model, so that a run stopped by a time limit
+        # (benchmarks/gpu_run.sh) keeps the models it finished.
+        tables = write_partial(rows, args, info)
     for worker in workers.values():
         worker.close()
-    info["load_after"] = harness.load_average()
     if rows:
-        harness.add_ratios(rows, group="model")
-        tables = summary_table(rows, args.models) + "\n\n" + detail_table(rows)
         print(tables)
-        print(f"written: {write_results(rows, args, info, tables)}", file=sys.stderr)
+        print(f"written: {args.output_dir}", file=sys.stderr)
     for label in failed:
         print(f"FAILED: {label} (see its error above)", file=sys.stderr)
     return 1 if failed or not rows else 0

@@ -176,6 +176,19 @@ def test_models_script_rejects_unknown_models():
 
 
 @pytest.mark.backend_independent
+def test_models_script_selects_backends_and_jit_compile():
+    default = models.parse_args([])
+    assert [run.worker for run in default.runs] == ["torch-native", "jax", "tensorflow", "torch"]
+    assert default.jit_compile is False
+    chosen = models.parse_args(["--backends", "torch", "--jit-compile"])
+    assert [run.worker for run in chosen.runs] == ["torch-native", "torch"]
+    assert chosen.jit_compile is True
+    for wrong in ("mxnet", ",", "torch,numpy"):
+        with pytest.raises(SystemExit):
+            models.parse_args(["--backends", wrong])
+
+
+@pytest.mark.backend_independent
 def test_grading_benchmark_generates_a_class_with_known_answers(tmp_path):
     grading = _load("grading")
     expected = grading.generate(tmp_path, "squeeze_excite", 9)
