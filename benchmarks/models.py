@@ -385,7 +385,13 @@ def write_results(rows, args, info, tables):
         writer.writeheader()
         writer.writerows(rows)
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    models = "\n".join(f"  - `{spec.name}`: {spec.description}" for spec in args.models)
+    done = {r["model"] for r in rows}
+    models = "\n".join(
+        f"  - `{spec.name}`: {spec.description}" for spec in args.models if spec.name in done
+    )
+    missing = [spec.name for spec in args.models if spec.name not in done]
+    if missing:  # a run stopped by a time limit, or models whose every run failed
+        models += f"\n- No results (not reached, or failed) for: {', '.join(missing)}"
     command = " ".join(["python benchmarks/models.py", *sys.argv[1:]])
     path = args.output_dir / f"{name}.md"
     path.write_text(f"""# kcv models: train and inference steps per backend vs. plain PyTorch

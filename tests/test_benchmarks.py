@@ -176,6 +176,30 @@ def test_models_script_rejects_unknown_models():
 
 
 @pytest.mark.backend_independent
+def test_models_script_writes_what_it_finished(tmp_path):
+    """A run stopped by a time limit keeps the models done; the report says which are missing."""
+    args = models.parse_args(
+        ["--models", "se_resnet20_cifar,mobilenet_v1", "--output-dir", str(tmp_path)]
+    )
+    spec = args.models[0]
+    result = {"device": "cpu", "params": 10, "macs": 100, "train_first_s": 1.0}
+    result |= {"predict_first_s": 0.5, "peak_rss_mib": 300.0}
+    rows = [
+        models.summarize(spec, run, result | {"train_s": times, "predict_s": [0.01]}, batch=4)
+        for run, times in ((models.harness.NATIVE, [0.02, 0.02]), (args.runs[1], [0.04, 0.05]))
+    ]
+    info = {**models.harness.machine(), "load_before": "0, 0, 0"}
+    tables = models.write_partial(rows, args, info)
+    assert "| se_resnet20_cifar | 10 | 0.0 M | 20 | 45 (2.25) |" in tables
+    report = (tmp_path / "models_cpu.md").read_text()
+    assert "`se_resnet20_cifar`" in report and "`mobilenet_v1`" not in report
+    assert "No results (not reached, or failed) for: mobilenet_v1" in report
+    with open(tmp_path / "models_cpu.csv") as f:
+        assert [r["ratio"] for r in csv.DictReader(f)] == ["1.0", "2.25"]
+    assert models.write_partial([], args, info) == ""
+
+
+@pytest.mark.backend_independent
 def test_models_script_selects_backends_and_jit_compile():
     default = models.parse_args([])
     assert [run.worker for run in default.runs] == ["torch-native", "jax", "tensorflow", "torch"]
