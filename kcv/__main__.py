@@ -22,6 +22,7 @@ BENCHMARKS = (
     ("families", ()),
     ("families", ("--loss", "pooled")),
     ("models", ()),
+    ("torch_paths", ()),
     ("encoding_memory", ()),
     ("grading", ()),
 )
@@ -133,7 +134,9 @@ def main(argv=None):
     exercise_parser = grade_cli.add_exercise_parser(commands)
     bench = commands.add_parser("bench", help="run the benchmarks (source checkout)")
     bench.add_argument(
-        "name", nargs="?", help="families, models, encoding_memory or grading; default all"
+        "name",
+        nargs="?",
+        help="families, models, torch_paths, encoding_memory or grading; default all",
     )
     bench.add_argument("args", nargs=argparse.REMAINDER, help="passed on to the benchmark")
     args = parser.parse_args(argv)

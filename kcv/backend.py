@@ -396,3 +396,113 @@ def load_torch_file(path):
             "as a dict of NumPy arrays, or use a .safetensors file)."
         ) from error
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_format):
+    """A 2D convolution on the torch backend without Keras' layout copies.
+
+    Keras' torch ``ops.conv`` on a channels_last map copies the input to
+    NCHW, copies it back to PyTorch's channels_last memory format, and copies
+    the kernel likewise, on every call, forward and backward (the 957
+    ``copy_`` per MSDNet-block step in benchmarks/README.md). An NHWC tensor
+    permuted to NCHW already *is* a channels_last tensor: this function hands
+    ``torch.nn.functional.conv2d`` that view, and the kernel as a
+    ``(filters, C / groups, kh, kw)`` view, and permutes the channels_last
+    result back, also a view. Same arithmetic; symmetric padding is the
+    convolution's own, uneven padding (a stride-2 "same" convolution's odd
+    pixel after) one ``F.pad``.
+
+    Args:
+        inputs: 4D torch tensor in ``data_format``.
+        kernel: ``(kh, kw, C / groups, filters)`` tensor or Keras variable.
+        strides, dilation_rate: pairs of ints.
+        pads: ``((top, bottom), (left, right))`` zero padding.
+        groups: int. ``C / kernel.shape[2]``.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+
+    Returns:
+        The 4D output in ``data_format``.
+
+    Example:
+
+    >>> # on the torch backend, inside kcv.layers.Conv2D.convolution_op:
+    >>> # torch_conv2d(x, layer.kernel, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, "channels_last")
+    """
+    import keras
+    import torch.nn.functional as F
+
+    x = keras.ops.convert_to_tensor(inputs)
+    weight = keras.ops.convert_to_tensor(kernel).permute(3, 2, 0, 1)
+    if data_format == "channels_last":
+        x = x.permute(0, 3, 1, 2)
+    if all(before == after for before, after in pads):
+        padding = (pads[0][0], pads[1][0])
+    else:
+        x = F.pad(x, (*pads[1], *pads[0]))
+        padding = 0
+    y = F.conv2d(
+        x,
+        weight,
+        stride=tuple(strides),
+        padding=padding,
+        dilation=tuple(dilation_rate),
+        groups=groups,
+    )
+    return y.permute(0, 2, 3, 1) if data_format == "channels_last" else y
+
+
+def torch_batch_norm_training(layer, inputs):
+    """``keras.layers.BatchNormalization``'s training step as PyTorch's one fused kernel.
+
+    Keras' torch backend computes a training batch normalization as separate
+    operations (the moments, then subtract, multiply, add, each with its
+    gradient); PyTorch has one fused kernel, forward and backward. This
+    function gives ``layer`` (a Keras ``BatchNormalization``, training, no
+    mask, no renorm, not synchronized) that kernel while keeping Keras'
+    semantics: float16/bfloat16 inputs normalized in float32, the batch
+    variance *biased* both for normalizing and for ``moving_variance`` (Keras'
+    convention; PyTorch's running variance is unbiased, so the unbiased
+    variance its kernel returns is scaled back by ``(n - 1) / n``), moving
+    statistics updated as Keras does, output in the layer's compute dtype. The
+    channel axis is moved to position 1 as a view, so a channels_last map is
+    not copied.
+
+    Args:
+        layer: the ``keras.layers.BatchNormalization`` being called.
+        inputs: its input tensor (torch).
+
+    Returns:
+        The normalized tensor, or None when a channel has a single value in
+        the batch (PyTorch's kernel refuses it): the caller then runs Keras'
+        own computation.
+
+    Example:
+
+    >>> # on the torch backend, inside kcv.layers.BatchNormalization.call:
+    >>> # outputs = torch_batch_norm_training(self, inputs)
+    """
+    import keras
+    import torch
+    import torch.nn.functional as F
+
+    ops = keras.ops
+    x = ops.convert_to_tensor(inputs)
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
+    axis = layer.axis % x.ndim
+    x = x.movedim(axis, 1)
+    count = x.numel() // x.shape[1]
+    if count < 2:
+        return None
+    statistics = [torch.zeros(x.shape[1], dtype=x.dtype, device=x.device) for _ in range(2)]
+    gamma = ops.cast(layer.gamma, x.dtype) if layer.scale else None
+    beta = ops.cast(layer.beta, x.dtype) if layer.center else None
+    # momentum=1: the "running" buffers receive this batch's mean and unbiased variance.
+    outputs = F.batch_norm(x, *statistics, gamma, beta, True, 1.0, layer.epsilon)
+    mean, variance = statistics[0], statistics[1] * ((count - 1) / count)
+    momentum = layer.momentum
+    moving_mean = ops.cast(layer.moving_mean, x.dtype)
+    moving_variance = ops.cast(layer.moving_variance, x.dtype)
+    layer.moving_mean.assign(moving_mean * momentum + mean * (1.0 - momentum))
+    layer.moving_variance.assign(moving_variance * momentum + variance * (1.0 - momentum))
+    return ops.cast(outputs.movedim(1, axis), layer.compute_dtype)

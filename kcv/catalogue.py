@@ -187,6 +187,18 @@ LAYER_CASES = (
         expected_output_shape=(2, 6, 5, 12),
         expected_trainable_params=249,
     ),
+    # Batch normalization on 6 channels: gamma and beta trainable (12), the moving mean
+    # and variance not (Ioffe & Szegedy, Alg. 1).
+    LayerCase(
+        "batch_norm",
+        layers.BatchNormalization,
+        {"momentum": 0.9},
+        (4, 5, 5, 6),
+        expected_output_shape=(4, 5, 5, 6),
+        expected_trainable_params=12,
+        expected_num_trainable_weights=2,
+        expected_num_non_trainable_weights=2,
+    ),
     # Local response normalization (AlexNet, Sec. 3.3), paper constants: no weights.
     LayerCase(
         "lrn_paper",

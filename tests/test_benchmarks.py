@@ -24,7 +24,21 @@ def _load(name):
 
 families = _load("families")  # imports no framework at module level
 models = _load("models")
+torch_paths = _load("torch_paths")
 harness = families.harness  # what both scripts import (they put benchmarks/ on sys.path)
+
+
+def _run_script(script, output_dir, *options):
+    """Runs a benchmark script with ``options``, writing to ``output_dir``; returns the
+    finished process (fails with its stderr)."""
+    done = subprocess.run(
+        [sys.executable, script, *options, "--output-dir", str(output_dir)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -66,28 +80,20 @@ def test_parameter_count_mismatch_fails_loudly(native_torch):
 @pytest.mark.slow
 @pytest.mark.backend_independent
 def test_families_script_times_every_backend_and_native(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            FAMILIES_SCRIPT,
-            "--families",
-            "se",
-            "--repeats",
-            "1",
-            "--warmup",
-            "1",
-            "--batch",
-            "2",
-            "--size",
-            "8",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = _run_script(
+        FAMILIES_SCRIPT,
+        tmp_path,
+        "--families",
+        "se",
+        "--repeats",
+        "1",
+        "--warmup",
+        "1",
+        "--batch",
+        "2",
+        "--size",
+        "8",
     )
-    assert done.returncode == 0, done.stderr
     with open(tmp_path / "families_cpu.csv") as f:
         rows = list(csv.DictReader(f))
     installed = [b for b in ("jax", "tensorflow", "torch") if importlib.util.find_spec(b)]
@@ -126,26 +132,18 @@ def test_native_model_has_the_kcv_model_structure(native_torch, name):
 @pytest.mark.slow
 @pytest.mark.backend_independent
 def test_models_script_times_every_backend_and_native(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(BENCHMARKS, "models.py"),
-            "--models",
-            "se_resnet20_cifar",
-            "--repeats",
-            "1",
-            "--warmup",
-            "1",
-            "--batch",
-            "2",
-            "--output-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    _run_script(
+        os.path.join(BENCHMARKS, "models.py"),
+        tmp_path,
+        "--models",
+        "se_resnet20_cifar",
+        "--repeats",
+        "1",
+        "--warmup",
+        "1",
+        "--batch",
+        "2",
     )
-    assert done.returncode == 0, done.stderr
     with open(tmp_path / "models_cpu.csv") as f:
         rows = list(csv.DictReader(f))
     installed = [b for b in ("jax", "tensorflow", "torch") if importlib.util.find_spec(b)]
@@ -259,11 +257,13 @@ def test_kcv_bench_runs_the_checkout_scripts(capsys):
 
     assert cli.main(["bench", "nosuch"]) == 2
     assert (
-        "NAME must be one of encoding_memory, families, grading, models" in capsys.readouterr().err
+        "NAME must be one of encoding_memory, families, grading, models, torch_paths"
+        in capsys.readouterr().err
     )
     assert {name for name, _ in cli.BENCHMARKS} == {
         "families",
         "models",
+        "torch_paths",
         "encoding_memory",
         "grading",
     }
@@ -299,9 +299,11 @@ def test_importing_the_benchmarks_changes_no_environment(monkeypatch):
     """The settings reach the workers' environment, not this process's."""
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     monkeypatch.setenv("KCV_DEPTHWISE", "shifted")
-    for name in ("harness", "families", "models", "encoding_memory"):
+    backend_before = os.environ.get("KERAS_BACKEND")
+    for name in ("harness", "families", "models", "torch_paths", "encoding_memory"):
         _load(name)
     assert "TF_ENABLE_ONEDNN_OPTS" not in os.environ
+    assert os.environ.get("KERAS_BACKEND") == backend_before
     from kcv import environment
 
     env = harness.worker_environment()
@@ -313,3 +315,39 @@ def test_importing_the_benchmarks_changes_no_environment(monkeypatch):
     assert harness.machine({"TF_ENABLE_ONEDNN_OPTS": "0"})["environment"] == (
         "TF_ENABLE_ONEDNN_OPTS=0"
     )
+
+
+@pytest.mark.backend_independent
+def test_torch_paths_options_and_the_keras_route():
+    args = torch_paths.parse_args(["--models", "mobilenet_v1,se_resnet20_cifar", "--rounds", "3"])
+    assert [spec.name for spec in args.models] == ["se_resnet20_cifar", "mobilenet_v1"]
+    assert args.rounds == 3 and args.batch == 32
+    for wrong in (["--models", "resnet1000"], ["--rounds", "0"], ["--batch", "0"]):
+        with pytest.raises(SystemExit):
+            torch_paths.parse_args(wrong)
+    from kcv import backend
+
+    route = torch_paths.keras_route(backend)
+    assert route.name() != "torch"  # kcv's layers then take Keras' own computation
+    assert route.installed_backends is backend.installed_backends  # the rest is kcv.backend's
+
+
+@pytest.mark.slow
+@pytest.mark.backend_independent
+@pytest.mark.skipif(not importlib.util.find_spec("torch"), reason="times the torch backend")
+def test_torch_paths_script_times_the_three_runs(tmp_path):
+    _run_script(
+        os.path.join(BENCHMARKS, "torch_paths.py"),
+        tmp_path,
+        "--models",
+        "se_resnet20_cifar",
+        "--rounds",
+        "1",
+        "--batch",
+        "2",
+    )
+    report = (tmp_path / "torch_paths_cpu.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| se_resnet20_cifar |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert len(cells) == 5 and all(cell for cell in cells)
+    assert float(cells[4].split()[0]) > 0

@@ -621,3 +621,35 @@ def test_conv2d_bias_on_a_channels_first_map_as_wide_as_its_channels():
     x = _input((5, 6), 3, "channels_first", seed=12)
     geometry = dict(strides=1, padding="valid", dilation=1)
     _check_against_reference(layer, x, "channels_first", geometry, depthwise=False)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize(
+    "groups, strides, padding, dilation",
+    [(2, 2, "same", 1), (4, 1, "valid", 1), (1, 2, "same", 1), (2, 1, "same", 2)],
+)
+def test_native_conv2d_equals_keras_conv2d(data_format, groups, strides, padding, dilation):
+    """Grouped and strided: the same outputs and gradients as ``keras.layers.Conv2D``
+    (on torch, kcv's "native" is PyTorch's conv2d without Keras' layout copies)."""
+    _skip_unsupported(data_format)
+    options = dict(
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation,
+        groups=groups,
+        data_format=data_format,
+    )
+    ours = kcv.layers.Conv2D(8, 3, implementation="native", **options)
+    theirs = keras.layers.Conv2D(8, 3, **options)
+    x = _input((9, 8), 4, data_format)
+    rng = np.random.default_rng(12)
+    for layer in (ours, theirs):
+        layer.build(x.shape)
+    weights = [rng.standard_normal(w.shape).astype("float32") for w in theirs.get_weights()]
+    for layer in (ours, theirs):
+        layer.set_weights(weights)
+    y = _np(ours(x))
+    np.testing.assert_allclose(y, _np(theirs(x)), rtol=1e-5, atol=1e-5)
+    grad_y = rng.standard_normal(y.shape).astype("float32")
+    for got, want in zip(_layer_gradients(ours, x, grad_y), _layer_gradients(theirs, x, grad_y)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

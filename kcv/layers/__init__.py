@@ -14,6 +14,7 @@ from kcv.layers.msd import MSDClassifier
 from kcv.layers.msd import MSDDenseLayer
 from kcv.layers.msd import MSDFirstLayer
 from kcv.layers.msd import MSDTransition
+from kcv.layers.normalization import BatchNormalization
 from kcv.layers.residual import BasicBlock
 from kcv.layers.residual import Bottleneck
 from kcv.layers.shufflenet import ChannelShuffle
@@ -25,6 +26,7 @@ from kcv.layers.strip_pooling import StripPooling
 __all__ = [
     "ASPP",
     "BasicBlock",
+    "BatchNormalization",
     "Bottleneck",
     "ChannelShuffle",
     "ContextEncoding",

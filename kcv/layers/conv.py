@@ -54,15 +54,36 @@ def _same_padding(size, kernel, stride, dilation):
     return total // 2, total - total // 2
 
 
+def _spatial_pads(inputs, kernel_shape, strides, padding, dilation_rate, data_format):
+    """``((top, bottom), (left, right))``: the zeros ``padding`` asks for around ``inputs``."""
+    if padding != "same":
+        return ((0, 0), (0, 0))
+    h_axis = 1 if data_format == "channels_last" else 2
+    return tuple(
+        _same_padding(inputs.shape[h_axis + i], k, s, d)
+        for i, (k, s, d) in enumerate(zip(kernel_shape[:2], strides, dilation_rate))
+    )
+
+
 def _pad(inputs, kernel_shape, strides, padding, dilation_rate, data_format):
     """Pads ``inputs`` as ``padding`` asks, so that a "valid" convolution follows."""
-    if padding != "same":
+    pads = _spatial_pads(inputs, kernel_shape, strides, padding, dilation_rate, data_format)
+    if not any(map(any, pads)):
         return inputs
-    h_axis, w_axis = (1, 2) if data_format == "channels_last" else (2, 3)
-    pad_width = [(0, 0)] * 4
-    for axis, k, s, d in zip((h_axis, w_axis), kernel_shape[:2], strides, dilation_rate):
-        pad_width[axis] = _same_padding(inputs.shape[axis], k, s, d)
-    return ops.pad(inputs, pad_width) if any(map(any, pad_width)) else inputs
+    pad_width = (
+        [(0, 0), *pads, (0, 0)] if data_format == "channels_last" else [(0, 0), (0, 0), *pads]
+    )
+    return ops.pad(inputs, pad_width)
+
+
+def _torch_conv(layer, inputs, kernel, groups):
+    """``layer``'s convolution through :func:`kcv.backend.torch_conv2d` (torch backend)."""
+    pads = _spatial_pads(
+        inputs, kernel.shape, layer.strides, layer.padding, layer.dilation_rate, layer.data_format
+    )
+    return backend.torch_conv2d(
+        inputs, kernel, layer.strides, pads, layer.dilation_rate, groups, layer.data_format
+    )
 
 
 def live_taps(kernel_size, strides, padding, dilation_rate, spatial_size):
@@ -391,8 +412,9 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
     float32 rounding), plus one argument: ``implementation``, how the
     depthwise convolution is computed.
 
-    * ``"native"``: Keras' ``ops.depthwise_conv``, the backend's grouped
-      convolution.
+    * ``"native"``: the backend's grouped convolution: Keras'
+      ``ops.depthwise_conv``; on the torch backend PyTorch's ``conv2d``
+      without Keras' layout copies (:func:`kcv.backend.torch_conv2d`).
     * ``"shifted"``: :func:`shifted_depthwise_conv`, a sum of ``k*k``
       shifted, per-channel scaled inputs, about 10x faster under XLA on the
       CPU; on JAX with hand-written, batch-chunked gradients
@@ -506,6 +528,10 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
         )
         if self.implementation_in_use == "shifted":
             return shifted_depthwise_conv_with_gradients(inputs, kernel, **geometry)
+        if backend.name() == "torch":
+            kh, kw, channels, multiplier = kernel.shape
+            grouped = ops.reshape(kernel, (kh, kw, 1, channels * multiplier))
+            return _torch_conv(self, inputs, grouped, groups=channels)
         return ops.depthwise_conv(inputs, kernel, **geometry)
 
     def call(self, inputs):
@@ -533,11 +559,13 @@ class Conv2D(keras.layers.Conv2D):
     argument: ``implementation``, how a 1x1 convolution (one group) is
     computed.
 
-    * ``"native"``: Keras' ``ops.conv``, for every kernel.
+    * ``"native"``: the backend's convolution, for every kernel: Keras'
+      ``ops.conv``; on the torch backend PyTorch's ``conv2d`` without Keras'
+      layout copies (:func:`kcv.backend.torch_conv2d`).
     * ``"matmul"``: a 1x1 kernel (one group) as a matrix product over the
       channel axis (:func:`pointwise_matmul`), whose gradients are matrix
       products too: 5-10x faster under XLA and TensorFlow on the CPU.
-      Larger kernels and grouped convolutions still use ``ops.conv``.
+      Larger kernels and grouped convolutions are computed as ``"native"``.
     * ``"auto"`` (default): the :mod:`kcv.config` default, else the fastest
       for the backend (:func:`resolve_implementation`).
 
@@ -638,6 +666,8 @@ class Conv2D(keras.layers.Conv2D):
         pointwise = tuple(kernel.shape[:2]) == (1, 1) and self.groups == 1
         if pointwise and self.implementation_in_use == "matmul":
             return pointwise_matmul(inputs, kernel, self.strides, self.data_format)
+        if backend.name() == "torch":
+            return _torch_conv(self, inputs, kernel, groups=self.groups)
         return ops.conv(
             inputs,
             kernel,

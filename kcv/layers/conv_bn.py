@@ -19,6 +19,7 @@ from kcv import _validation
 from kcv.layers.conv import Conv2D
 from kcv.layers.conv import DepthwiseConv2D
 from kcv.layers.layout import channel_axis
+from kcv.layers.normalization import BatchNormalization
 
 PADDINGS = ("same", "symmetric")
 KERAS_BN_EPSILON = 1e-3  # keras.layers.BatchNormalization's default (PyTorch's: 1e-5)
@@ -108,7 +109,7 @@ def _unit(
         layers.append(DepthwiseConv2D(kernel_size, depth_multiplier=depth_multiplier, **common))
     if batch_norm:
         layers.append(
-            keras.layers.BatchNormalization(
+            BatchNormalization(
                 axis=channel_axis(data_format), epsilon=bn_epsilon, dtype=dtype, name=f"{name}_bn"
             )
         )

@@ -16,6 +16,7 @@ from keras import ops
 from kcv import _validation
 from kcv.layers import conv_bn
 from kcv.layers import layout
+from kcv.layers.normalization import BatchNormalization
 
 
 @keras.saving.register_keras_serializable(package="kcv")
@@ -181,7 +182,7 @@ class ContextEncoding(keras.layers.Layer):
             self.num_codes, data_format=self.data_format, dtype=policy, name="encoding"
         )
         self.encoding.build(input_shape)
-        self.codeword_bn = keras.layers.BatchNormalization(axis=1, dtype=policy, name="codeword_bn")
+        self.codeword_bn = BatchNormalization(axis=1, dtype=policy, name="codeword_bn")
         self.codeword_bn.build((input_shape[0], self.num_codes, channels))
         self.gate = keras.layers.Dense(channels, activation="sigmoid", dtype=policy, name="gate")
         self.gate.build((input_shape[0], channels))

@@ -32,6 +32,7 @@ from keras import ops
 from kcv import _validation
 from kcv.layers import conv_bn
 from kcv.layers import layout
+from kcv.layers.normalization import BatchNormalization
 
 
 def _factors(argument, value):
@@ -152,7 +153,7 @@ class MSDFirstLayer(keras.layers.Layer):
             stem = conv_bn.conv_bn_act(
                 self, widths[0], 7, "scale0_conv", strides=2, batch_norm=False, activation=None
             ) + [
-                keras.layers.BatchNormalization(
+                BatchNormalization(
                     axis=layout.channel_axis(self.data_format),
                     dtype=self.dtype_policy,
                     name="scale0_conv_bn",

@@ -20,6 +20,7 @@ from kcv.layers import conv_bn
 from kcv.layers import layout
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.layers.layout import channel_axis
+from kcv.layers.normalization import BatchNormalization
 from kcv.models.common import classifier
 from kcv.models.common import image_input
 from kcv.models.resnet import resnet_stages
@@ -335,7 +336,7 @@ def EncNetCIFAR(
     x = apply_conv_bn_act(inputs, 16 * widen, 3, "conv1", data_format)
     widths = (16 * widen, 32 * widen, 64 * widen)
     x = resnet_stages(x, "basic", (2, 2, 2), widths, (1, 2, 2), data_format, attention=gate)[-1]
-    x = keras.layers.BatchNormalization(axis=channel_axis(data_format), name="final_bn")(x)
+    x = BatchNormalization(axis=channel_axis(data_format), name="final_bn")(x)
     x = keras.layers.Activation("relu", name="final_relu")(x)
     outputs = classifier(x, include_top, classes, pooling, classifier_activation)
     return keras.Model(inputs, outputs, name=name)

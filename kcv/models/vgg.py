@@ -17,6 +17,7 @@ from kcv.layers import Conv2D
 from kcv.layers.conv_bn import KERAS_BN_EPSILON
 from kcv.layers.layout import channel_axis
 from kcv.layers.layout import spatial_axes
+from kcv.layers.normalization import BatchNormalization
 from kcv.models.common import convention_options
 from kcv.models.common import image_input
 from kcv.models.common import model_inputs
@@ -58,7 +59,7 @@ def vgg_features(inputs, depth, batch_norm, data_format, bn_epsilon=KERAS_BN_EPS
             name = f"block{block}_conv{index}"
             x = Conv2D(filters, 3, padding="same", data_format=data_format, name=name)(x)
             if batch_norm:
-                x = keras.layers.BatchNormalization(
+                x = BatchNormalization(
                     axis=channel_axis(data_format), epsilon=bn_epsilon, name=f"{name}_bn"
                 )(x)
             x = keras.layers.Activation("relu", name=f"{name}_act")(x)
