@@ -91,12 +91,14 @@ def set_conv_implementation(depthwise=None, pointwise=None):
     value set here takes precedence over the environment variables.
 
     Args:
-        depthwise: str or None. ``"auto"``, ``"native"`` (Keras'
-            ``ops.depthwise_conv``) or ``"shifted"`` (a sum of shifted,
-            scaled inputs); None leaves the setting as it is.
-        pointwise: str or None. ``"auto"``, ``"native"`` (Keras'
-            ``ops.conv``) or ``"matmul"`` (a 1x1 convolution as a matrix
-            product); None leaves the setting as it is.
+        depthwise: str or None. ``"auto"``, ``"native"`` (the backend's
+            grouped convolution: Keras' ``ops.depthwise_conv``, on torch
+            PyTorch's ``conv2d`` without layout copies) or ``"shifted"`` (a
+            sum of shifted, scaled inputs); None leaves the setting as it is.
+        pointwise: str or None. ``"auto"``, ``"native"`` (the backend's
+            convolution: Keras' ``ops.conv``, on torch PyTorch's ``conv2d``
+            without layout copies) or ``"matmul"`` (a 1x1 convolution as a
+            matrix product); None leaves the setting as it is.
 
     Returns:
         None.
