@@ -232,12 +232,7 @@ def parse_args(argv=None):
         "--worker", choices=sorted({run.worker for run in RUNS}), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
-    names = [name.strip() for name in args.families.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(FAMILY_NAMES))
-    if unknown or not names:
-        parser.error(
-            f"--families must name some of {', '.join(FAMILY_NAMES)}; received {args.families!r}"
-        )
+    names = harness.chosen(parser, "families", args.families, FAMILY_NAMES)
     args.families = [f for f in FAMILIES if f.name in names]
     if args.warmup < 1 or args.repeats < 1:
         parser.error("--warmup and --repeats must be >= 1")

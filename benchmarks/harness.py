@@ -15,7 +15,8 @@ machinery, and neither script imports the other:
   forward pass), :func:`keras_device`, :func:`check_parameters`;
 * statistics and reports: :func:`quartiles`, :func:`add_ratios`,
   :func:`format_ratio`, :func:`write_chart`, :func:`machine`,
-  :func:`load_average`.
+  :func:`load_average`;
+* options: :func:`chosen` (a comma-separated selection, checked).
 
 Importing it imports no framework and changes nothing: the workers get
 kcv's recommended process settings (``kcv.environment.settings()``:
@@ -431,6 +432,26 @@ def machine(environ=None):
         "environment": f"TF_ENABLE_ONEDNN_OPTS={onednn}",
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
+
+
+def chosen(parser, option, value, known):
+    """The names of a comma-separated option, each one of ``known``.
+
+    Args:
+        parser: the ``argparse.ArgumentParser``, whose ``error`` exits (status 2)
+            naming ``--option``, the names it takes and the value received, when
+            ``value`` names nothing or something not in ``known``.
+        option: str. The option's name, without ``--``.
+        value: str. What was given, e.g. ``"se,aspp"``.
+        known: sequence of str, in the order the message lists them.
+
+    Returns:
+        set of str.
+    """
+    names = {name.strip() for name in value.split(",") if name.strip()}
+    if not names or names - set(known):
+        parser.error(f"--{option} must name some of {', '.join(known)}; received {value!r}")
+    return names
 
 
 def load_average():

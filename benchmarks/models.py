@@ -195,19 +195,10 @@ def parse_args(argv=None):
         "--worker", choices=sorted({run.worker for run in RUNS}), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
-    names = [name.strip() for name in args.models.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(MODEL_NAMES))
-    if unknown or not names:
-        parser.error(
-            f"--models must name some of {', '.join(MODEL_NAMES)}; received {args.models!r}"
-        )
+    names = harness.chosen(parser, "models", args.models, MODEL_NAMES)
     args.models = [spec for spec in MODELS if spec.name in names]
-    backends = {name.strip() for name in args.backends.split(",") if name.strip()}
-    known = {run.worker for run in harness.BACKEND_RUNS}
-    if not backends or backends - known:
-        parser.error(
-            f"--backends must name some of {', '.join(sorted(known))}; received {args.backends!r}"
-        )
+    known = [run.worker for run in harness.BACKEND_RUNS]
+    backends = harness.chosen(parser, "backends", args.backends, known)
     args.runs = (harness.NATIVE, *(run for run in harness.BACKEND_RUNS if run.worker in backends))
     if args.warmup < 1 or args.repeats < 1 or args.batch < 1:
         parser.error("--batch, --warmup and --repeats must be >= 1")

@@ -18,7 +18,8 @@ SGD, MSE on fixed random targets) of
 all three in one process, one step of each per round in a shuffled order,
 round after round, so that the machine's drift (±20-30 % between runs on
 the 2-core CI machine) and the order's effects hit the three alike; the
-paired ratio (kcv / Keras' route, per round) is the least noisy number. Only the torch backend is timed.
+paired ratio (kcv / Keras' route, per round) is the least noisy number.
+Only the torch backend is timed.
 
 Usage::
 
@@ -45,6 +46,7 @@ import models  # noqa: E402  (the models and their native networks)
 
 
 def parse_args(argv=None):
+    """Command-line options: the models (``models.py``'s names), rounds, batch, output."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models",
@@ -55,12 +57,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--output-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
-    names = [name.strip() for name in args.models.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(models.MODEL_NAMES))
-    if unknown or not names:
-        parser.error(
-            f"--models must name some of {', '.join(models.MODEL_NAMES)}; received {args.models!r}"
-        )
+    names = harness.chosen(parser, "models", args.models, models.MODEL_NAMES)
     if args.rounds < 1 or args.batch < 1:
         parser.error("--rounds and --batch must be >= 1")
     args.models = [spec for spec in models.MODELS if spec.name in names]
@@ -129,6 +126,7 @@ def time_model(spec, args):
 
 
 def table(results):
+    """The Markdown table: per model, the three medians and the paired ratio's quartiles."""
     lines = [
         "| model | native PyTorch ms | kcv, Keras' route ms (×) | kcv ms (×) "
         "| kcv / Keras' route, paired (IQR) |",
