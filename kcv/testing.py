@@ -276,6 +276,22 @@ def _numpy(outputs):
     return [np.asarray(keras.ops.convert_to_numpy(t)) for t in keras.tree.flatten(outputs)]
 
 
+def _inference(model, x):
+    """A model's outputs in inference, a flat list: compiled on JAX, eager elsewhere.
+
+    For the checks that compare or inspect outputs, not how they are computed
+    (``call`` compares compiled with eager itself). An eager call on JAX
+    compiles every operation on its own: a battery run on JAX spent most of its
+    time there; one compiled program (``predict``) costs a fraction of it.
+    TensorFlow's and PyTorch's eager calls are cheaper than their compiled ones.
+    The outputs keep their dtype (numpy arrays on JAX, tensors elsewhere).
+    """
+    if backend.name() == "jax":
+        batch = len(keras.tree.flatten(x)[0])
+        return keras.tree.flatten(model.predict(x, batch_size=batch, verbose=0))
+    return keras.tree.flatten(model(x, training=False))
+
+
 def _shapes(outputs):
     return [tuple(t.shape) for t in keras.tree.flatten(outputs)]
 
@@ -408,12 +424,12 @@ def _check_serialization(case, seed):
 
     model = case.model()
     randomize_weights(model, seed)
-    expected = _numpy(model(x, training=False))
+    expected = _numpy(_inference(model, x))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         model.save(path)
         loaded = keras.saving.load_model(path, custom_objects=custom)
-    _assert_close(_numpy(loaded(x, training=False)), expected, case.atol, ".keras reload")
+    _assert_close(_numpy(_inference(loaded, x)), expected, case.atol, ".keras reload")
 
 
 def _check_weights(case, seed):
@@ -508,7 +524,7 @@ def _check_fit(case, seed):
     )
     loss = history.history["loss"][-1]
     assert np.isfinite(loss), f"fit step loss is {loss}"
-    _, grads = backend.value_and_gradients(model, x, targets, _loss)
+    _, grads = backend.value_and_gradients(model, x, targets, _loss, jit=True)
     for variable, grad in zip(model.trainable_variables, grads):
         assert grad is not None, f"no gradient reaches {variable.path}"
         assert np.all(np.isfinite(grad)), f"gradient of {variable.path} is not finite"
@@ -527,10 +543,10 @@ def _check_channels_first(case, seed):
     first = case.model(data_format="channels_first")
     randomize_weights(last, seed)
     first.set_weights(last.get_weights())
-    expected = _numpy(last(case.inputs(seed), training=False))
+    expected = _numpy(_inference(last, case.inputs(seed)))
     got = [
         _from_format(y, "channels_first")
-        for y in _numpy(first(case.inputs(seed, "channels_first"), training=False))
+        for y in _numpy(_inference(first, case.inputs(seed, "channels_first")))
     ]
     _assert_close(got, expected, case.atol, "channels_first vs channels_last")
 
@@ -538,15 +554,13 @@ def _check_channels_first(case, seed):
 def _check_mixed_precision(case, seed):
     x = case.inputs(seed)
     for policy in ("mixed_float16", "mixed_bfloat16"):
-        layer = case.make(dtype=policy)
-        outputs = layer(x, training=False)
+        model = case.model(dtype=policy)
+        outputs = _inference(model, x)
         compute = keras.dtype_policies.get(policy).compute_dtype
-        dtypes = sorted(
-            {keras.backend.standardize_dtype(t.dtype) for t in keras.tree.flatten(outputs)}
-        )
+        dtypes = sorted({keras.backend.standardize_dtype(t.dtype) for t in outputs})
         assert dtypes == [compute], f"{policy}: output dtype {dtypes}, expected {compute}"
         wrong = [
-            v.path for v in layer.weights if keras.backend.standardize_dtype(v.dtype) != "float32"
+            v.path for v in model.weights if keras.backend.standardize_dtype(v.dtype) != "float32"
         ]
         assert not wrong, f"{policy}: variables not float32: {wrong}"
         _assert_finite(_numpy(outputs), policy)
