@@ -167,17 +167,18 @@ def test_durations_table_sums_each_test_file_per_run(tmp_path, monkeypatch):
     assert lines[2:] == ["| test_b | 9 | 9 |  |", "| test_a | 8 | 4 | 4 |"]
 
 
-def test_runner_plan_splits_tests_and_chapters_longest_first():
+def test_runner_plan_splits_tests_chapters_and_grading():
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import run_tests
 
     runs = run_tests.plan(["jax", "tensorflow", "torch"])
     assert [label for label, *_ in runs] == [
-        "independent",
         "jax",
+        "grading",
+        "independent",
         "tensorflow-chapters",
-        "jax-chapters",
         "torch-chapters",
+        "jax-chapters",
         "tensorflow",
         "torch",
     ]
@@ -194,10 +195,25 @@ def test_runner_plan_splits_tests_and_chapters_longest_first():
     )
     # The book builds from the JAX chapters just executed, in the same process.
     assert by_label["jax-chapters"][2] == ["tests/test_chapters.py", "tests/test_book.py"]
-    assert by_label["independent"][:2] == ("jax", "backend_independent")
+    # The backend-independent tests run once, the grader's apart from the others.
+    assert by_label["independent"] == (
+        "jax",
+        "backend_independent",
+        ["tests", "--ignore=tests/test_grading.py", "--ignore=tests/test_nbgrader.py"],
+    )
+    assert by_label["grading"] == (
+        "jax",
+        "backend_independent",
+        ["tests/test_grading.py", "tests/test_nbgrader.py"],
+    )
     torch_only = run_tests.plan(["torch"])
-    assert [label for label, *_ in torch_only] == ["independent", "torch-chapters", "torch"]
-    assert torch_only[1][3] == ["tests/test_chapters.py", "tests/test_book.py"]
+    assert [label for label, *_ in torch_only] == [
+        "grading",
+        "independent",
+        "torch-chapters",
+        "torch",
+    ]
+    assert torch_only[2][3] == ["tests/test_chapters.py", "tests/test_book.py"]
     assert run_tests.plan([]) == []
 
 

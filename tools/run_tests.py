@@ -6,8 +6,9 @@
 Keras reads KERAS_BACKEND once, at import, so every backend gets fresh
 pytest processes with the variable set before anything is imported: one for
 its tests, one for its chapters (``tests/test_chapters.py``). Tests marked
-``backend_independent`` run once more in a process of their own. The
-processes run in parallel, ``--jobs`` at a time, longest first, the machine's
+``backend_independent`` run once more, in two processes of their own (the
+grader's and the others). The processes run in parallel, ``--jobs`` at a
+time, in an order that keeps the lanes even (:data:`_ORDER`), the machine's
 cores split between them (:func:`lane_threads`). A run that selects no test
 (``-- -k ...``) passes with nothing to report. Logs and JUnit XML go to
 ``test-results/``. A backend that is not installed is reported as SKIPPED
@@ -90,29 +91,34 @@ CHAPTERS = "tests/test_chapters.py"
 # this backend (the first one run when JAX is not among them).
 BOOK = "tests/test_book.py"
 BOOK_BACKEND = "jax"
+# The autograder's backend-independent tests (each grades in processes of its
+# own) are a run apart from the other backend-independent tests: two runs of
+# about 400 s instead of one of 800 s that the other lane waits for.
+GRADING = ["tests/test_grading.py", "tests/test_nbgrader.py"]
 NO_TESTS_SELECTED = 5  # pytest's exit status when -k / -m leave nothing to run
-# Longest first, from measured times on a 2-core machine (the
-# backend-independent tests about 900 s, JAX's 500 s, each backend's chapters
-# 200 to 300 s, TensorFlow's tests 200 s, torch's 80 s), so that --jobs 2
-# keeps both lanes busy to the end.
+# The order the runs start in, from their times on a 2-core machine (JAX's
+# tests about 580 s, the grading and the other backend-independent tests about
+# 380 s each, each backend's chapters 200 to 280 s, TensorFlow's tests 190 s,
+# torch's 85 s): with --jobs 2 the lanes then end within a minute of each other.
 _ORDER = (
-    "independent",
     "jax",
+    "grading",
+    "independent",
     "tensorflow-chapters",
-    "jax-chapters",
     "torch-chapters",
+    "jax-chapters",
     "tensorflow",
     "torch",
 )
 
 
 def plan(backends):
-    """The pytest runs ``(label, KERAS_BACKEND, marker, paths)``, longest first.
+    """The pytest runs ``(label, KERAS_BACKEND, marker, paths)``, in the order they start.
 
     Per backend, its tests and its chapters are two runs, so that the shorter
     runs fill the gaps between the long ones; the book's tests follow the
     chapters of ``BOOK_BACKEND``; the backend-independent tests run once,
-    under the first backend.
+    under the first backend, the grader's (:data:`GRADING`) apart from the others.
     """
     runs = []
     book_backend = BOOK_BACKEND if BOOK_BACKEND in backends else (backends or [None])[0]
@@ -129,7 +135,9 @@ def plan(backends):
             )
         )
     if backends:
-        runs.append(("independent", backends[0], "backend_independent", ["tests"]))
+        others = ["tests"] + [f"--ignore={path}" for path in GRADING]
+        runs.append(("independent", backends[0], "backend_independent", others))
+        runs.append(("grading", backends[0], "backend_independent", list(GRADING)))
     return sorted(runs, key=lambda run: _ORDER.index(run[0]))
 
 
