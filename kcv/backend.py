@@ -300,8 +300,8 @@ def value_and_gradients(model, inputs, targets, loss_fn, jit=False):
     return float(keras.ops.convert_to_numpy(loss)), grads
 
 
-def value_and_input_gradient(fn, inputs):
-    """A scalar function and its gradient with respect to its input, eagerly.
+def value_and_input_gradient(fn, inputs, jit=False):
+    """A scalar function and its gradient with respect to its input (eagerly unless ``jit``).
 
     What saliency methods need: e.g. Grad-CAM's gradient of a class score
     with respect to a feature map (``fn`` runs the rest of the network).
@@ -310,6 +310,10 @@ def value_and_input_gradient(fn, inputs):
     Args:
         fn: ``fn(x) -> scalar tensor``, written in keras.ops.
         inputs: float array (numpy or backend tensor), the point ``x``.
+        jit: bool. On JAX, compile ``fn`` and its gradient as one program
+            (one XLA compilation instead of one per operation); the weights
+            ``fn`` reads become constants of that program. Other backends
+            ignore it.
 
     Returns:
         ``(value, gradient)``: a Python float and a float32 numpy array of
@@ -330,7 +334,8 @@ def value_and_input_gradient(fn, inputs):
     if backend == "jax":
         import jax
 
-        value, grad = jax.value_and_grad(fn)(x)
+        gradient_fn = jax.value_and_grad(fn)
+        value, grad = (jax.jit(gradient_fn) if jit else gradient_fn)(x)
     elif backend == "tensorflow":
         import tensorflow as tf
 

@@ -135,7 +135,7 @@ def _layer_gradients(layer, x, grad_y):
         return keras.ops.sum(y * weights)
 
     _, (grad_kernel, grad_bias) = backend.value_and_gradients(layer, x, None, loss_fn, jit=True)
-    _, grad_x = backend.value_and_input_gradient(lambda v: loss_fn(None, layer(v)), x)
+    _, grad_x = backend.value_and_input_gradient(lambda v: loss_fn(None, layer(v)), x, jit=True)
     return grad_x, grad_kernel, grad_bias
 
 
