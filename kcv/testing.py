@@ -35,6 +35,11 @@ The checks (names in :data:`CHECKS`):
     under ``mixed_float16`` and ``mixed_bfloat16`` the output has the compute
     dtype, every variable stays float32, and outputs are finite.
 
+Only ``call`` and ``training`` need the eager call. On JAX, where an eager call
+compiles each operation on its own, the other checks compute their outputs
+and gradients as one compiled program each (``predict``, a jitted gradient):
+same verdicts, a fraction of the time. TensorFlow and PyTorch run them eagerly.
+
 Example:
 
 >>> import kcv
