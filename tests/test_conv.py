@@ -641,7 +641,29 @@ def test_native_conv2d_equals_keras_conv2d(data_format, groups, strides, padding
     )
     ours = kcv.layers.Conv2D(8, 3, implementation="native", **options)
     theirs = keras.layers.Conv2D(8, 3, **options)
-    x = _input((9, 8), 4, data_format)
+    _assert_same_as_keras(ours, theirs, _input((9, 8), 4, data_format))
+
+
+@pytest.mark.parametrize("size, product", [((2, 3), True), ((9, 8), False)])
+def test_pointwise_native_conv2d_equals_keras_conv2d(size, product, monkeypatch):
+    """A 1x1 convolution, 16 -> 24 channels: the outputs and gradients of
+    ``keras.layers.Conv2D`` on every backend; on torch, on a 2x3 map (the kernel larger
+    than the maps) a matrix product that never calls conv2d, on a 9x8 map conv2d."""
+    ours = kcv.layers.Conv2D(24, 1, implementation="native")
+    theirs = keras.layers.Conv2D(24, 1)
+    x = _input(size, 16, "channels_last")
+    _assert_same_as_keras(ours, theirs, x)
+    if backend.name() == "torch":
+        import torch.nn.functional as F
+
+        calls, conv2d = [], F.conv2d
+        monkeypatch.setattr(F, "conv2d", lambda *a, **k: calls.append(a) or conv2d(*a, **k))
+        ours(x)
+        assert bool(calls) != product, f"conv2d called {len(calls)} time(s)"
+
+
+def _assert_same_as_keras(ours, theirs, x):
+    """Same weights: the same outputs and gradients (input, kernel, bias)."""
     rng = np.random.default_rng(12)
     for layer in (ours, theirs):
         layer.build(x.shape)
