@@ -417,14 +417,6 @@ def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_form
     convolution's own, uneven padding (a stride-2 "same" convolution's odd
     pixel after) one ``F.pad``.
 
-    A 1x1 convolution (stride 1, no padding, one group, channels_last) whose
-    kernel holds at least as many numbers as the mean of its input and output
-    maps is a matrix product with the kernel as it is stored, because there
-    the kernel's layout copy (forward, and back for its gradient) costs more
-    than oneDNN's convolution saves: MobileNetV1's train step 50.6 -> 39.2 ms,
-    SE-ResNet-50's 261 -> 211 ms, MSDNet's unchanged (246 ms; a product for
-    every 1x1 convolution: 261 ms), batch 32 at 32x32 on this 2-core CPU.
-
     Args:
         inputs: 4D torch tensor in ``data_format``.
         kernel: ``(kh, kw, C / groups, filters)`` tensor or Keras variable.
@@ -445,10 +437,7 @@ def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_form
     import torch.nn.functional as F
 
     x = keras.ops.convert_to_tensor(inputs)
-    weight = keras.ops.convert_to_tensor(kernel)
-    if _pointwise_product_pays(x, weight, strides, pads, groups, data_format):
-        return x.matmul(weight.reshape(weight.shape[2], weight.shape[3]))
-    weight = weight.permute(3, 2, 0, 1)
+    weight = keras.ops.convert_to_tensor(kernel).permute(3, 2, 0, 1)
     if data_format == "channels_last":
         x = x.permute(0, 3, 1, 2)
     if all(before == after for before, after in pads):
@@ -465,17 +454,6 @@ def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_form
         groups=groups,
     )
     return y.permute(0, 2, 3, 1) if data_format == "channels_last" else y
-
-
-def _pointwise_product_pays(x, kernel, strides, pads, groups, data_format):
-    """Whether :func:`torch_conv2d` computes this convolution as a matrix product."""
-    kh, kw, channels, filters = kernel.shape
-    if (kh, kw, groups, tuple(strides), data_format) != (1, 1, 1, (1, 1), "channels_last"):
-        return False
-    if any(pad != (0, 0) for pad in pads):
-        return False
-    pixels = x.shape[0] * x.shape[1] * x.shape[2]
-    return channels * filters >= pixels * (channels + filters) / 2
 
 
 def torch_batch_norm_training(layer, inputs):

@@ -645,21 +645,25 @@ def test_native_conv2d_equals_keras_conv2d(data_format, groups, strides, padding
 
 
 @pytest.mark.parametrize("size, product", [((2, 3), True), ((9, 8), False)])
-def test_pointwise_native_conv2d_equals_keras_conv2d(size, product, monkeypatch):
-    """A 1x1 convolution, 16 -> 24 channels: the outputs and gradients of
-    ``keras.layers.Conv2D`` on every backend; on torch, on a 2x3 map (the kernel larger
-    than the maps) a matrix product that never calls conv2d, on a 9x8 map conv2d."""
-    ours = kcv.layers.Conv2D(24, 1, implementation="native")
+def test_pointwise_auto_conv2d_equals_keras_conv2d(size, product, monkeypatch):
+    """A 1x1 convolution, 16 -> 24 channels, "auto": the outputs and gradients of
+    ``keras.layers.Conv2D`` on every backend; on torch's CPU, on a 2x3 map (the kernel
+    larger than the maps) a matrix product that never calls conv2d, on a 9x8 map conv2d,
+    and with ``implementation="native"`` conv2d on both."""
+    ours = kcv.layers.Conv2D(24, 1)
     theirs = keras.layers.Conv2D(24, 1)
     x = _input(size, 16, "channels_last")
     _assert_same_as_keras(ours, theirs, x)
-    if backend.name() == "torch":
+    if backend.name() == "torch" and not backend.has_accelerator():
         import torch.nn.functional as F
 
         calls, conv2d = [], F.conv2d
         monkeypatch.setattr(F, "conv2d", lambda *a, **k: calls.append(a) or conv2d(*a, **k))
         ours(x)
         assert bool(calls) != product, f"conv2d called {len(calls)} time(s)"
+        native = kcv.layers.Conv2D(24, 1, implementation="native")
+        native(x)
+        assert len(calls) == 1 + (not product), "implementation='native' is conv2d"
 
 
 def _assert_same_as_keras(ours, theirs, x):
