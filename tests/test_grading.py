@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import nbformat
@@ -173,22 +174,37 @@ def test_a_notebook_graded_on_three_backends_through_the_cli(tmp_path, capsys):
     )
 
 
+def _files(folder):
+    """``{name: (size, mtime)}`` of the files in ``folder``."""
+    return {e.name: (e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)}
+
+
 @pytest.fixture(scope="module")
 def wrong_grades():
     corpus = _corpus("wrong")
     stub = os.path.join(EXERCISES_DIR, "squeeze_excite.ipynb")
     corpus.append((stub, "squeeze_excite", "all", "NotImplementedError"))
     start = time.monotonic()
+    attempted = [exercises.get(ex) for ex in sorted({ex for _, ex, _, _ in corpus})]
+    REFERENCES.layers([e for e in attempted if e.kind == "layer"], "jax")
+    cache = _files(REFERENCES.cache)
     graded = runner.grade_many(
         [(path, ex) for path, ex, _, _ in corpus], ["jax"], jobs=2, references=REFERENCES
     )
-    return corpus, graded, time.monotonic() - start
+    return types.SimpleNamespace(
+        corpus=corpus,
+        graded=graded,
+        seconds=time.monotonic() - start,
+        cache_before=cache,
+        cache_after=_files(REFERENCES.cache),
+    )
 
 
 def test_each_wrong_submission_loses_exactly_its_checks(wrong_grades, capsys):
-    corpus, graded, seconds = wrong_grades
     problems = []
-    for (path, exercise, expected, message), result in zip(corpus, graded):
+    for (path, exercise, expected, message), result in zip(
+        wrong_grades.corpus, wrong_grades.graded
+    ):
         checks_of = set(exercises.get(exercise).checks)
         expected = checks_of if expected == "all" else set() if expected == "none" else expected
         if _lost(result) != expected:
@@ -208,16 +224,25 @@ def test_each_wrong_submission_loses_exactly_its_checks(wrong_grades, capsys):
                     test.output
                 )
     assert not problems, "\n\n".join(problems)
+    count, seconds = len(wrong_grades.corpus), wrong_grades.seconds
     _say(
         capsys,
-        f"{len(corpus)} wrong submissions on jax: {seconds:.0f} s, "
-        f"{60 * len(corpus) / seconds:.1f} submissions/minute",
+        f"{count} wrong submissions on jax: {seconds:.0f} s, "
+        f"{60 * count / seconds:.1f} submissions/minute",
     )
 
 
+def test_submissions_read_the_compilation_cache_the_references_wrote(wrong_grades):
+    """The JAX references leave their programs in the cache; no submission adds or changes one."""
+    assert len(wrong_grades.cache_before) > 20
+    assert wrong_grades.cache_after == wrong_grades.cache_before
+
+
 def test_feedback_names_the_check_the_backend_and_the_difference(wrong_grades):
-    corpus, graded, _ = wrong_grades
-    by_name = {os.path.basename(path): result for (path, *_), result in zip(corpus, graded)}
+    by_name = {
+        os.path.basename(path): result
+        for (path, *_), result in zip(wrong_grades.corpus, wrong_grades.graded)
+    }
     numerics = by_name["se_missing_activation.py"].result("numerics", "jax")
     assert numerics.name == "numerics [jax]"
     assert "max abs error" in numerics.output and "at index (" in numerics.output

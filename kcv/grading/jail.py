@@ -15,7 +15,9 @@ files, processes or network. Where `bubblewrap <https://github.com/containers/bu
 * **its own, size-capped, writable memory file systems**: ``/tmp`` (its home
   and working directory) and ``/dev/shm``, gone when it ends — nothing it
   writes reaches the grader's disk, its home (``~/.keras``) or the next
-  submission;
+  submission (the one exception is a reference process's ``writable``
+  directory: on JAX, the compilation cache the submissions then read,
+  :func:`kcv.grading.sandbox.compilation_cache`);
 * **its own process, IPC and network namespaces** (``--unshare-all``): it
   sees only its own processes in ``/proc`` (not the grader's environment
   or memory), has no network but a loopback of its own, and every process
@@ -76,7 +78,7 @@ def executable():
     return shutil.which("bwrap")
 
 
-def command(argv, status_fd, binds, size_mib, hide=(), expose=()):
+def command(argv, status_fd, binds, size_mib, hide=(), expose=(), writable=()):
     """The command line that runs ``argv`` in a jail, started by this file's :func:`main`.
 
     Args:
@@ -87,6 +89,7 @@ def command(argv, status_fd, binds, size_mib, hide=(), expose=()):
         size_mib: int. Size of ``/tmp`` and of ``/dev/shm``, MiB each.
         hide: directories covered by an empty one after the binds.
         expose: files bound read-only after ``hide`` (into a hidden directory).
+        writable: directories bound read-write at the same place, last.
 
     Returns:
         list of str.
@@ -105,6 +108,8 @@ def command(argv, status_fd, binds, size_mib, hide=(), expose=()):
     script = os.path.abspath(__file__)
     for path in (*expose, script):
         jail += ["--ro-bind", path, path]
+    for path in writable:
+        jail += ["--bind", path, path]
     jail += ["--dir", HOME, "--chdir", HOME, "--"]
     return [*jail, argv[0], "-I", script, "--status-fd", str(status_fd), "--", *argv]
 

@@ -29,6 +29,9 @@ import hashlib
 import hmac
 import importlib
 import os
+import shutil
+import tempfile
+import weakref
 import zlib
 
 import numpy as np
@@ -249,6 +252,19 @@ class References:
     def __init__(self, limits=None):
         self.limits = limits if limits is not None else sandbox.Limits()
         self._outputs = {}
+        self._cache = None
+
+    @property
+    def cache(self):
+        """The directory of JAX programs the reference processes compiled (made on first use).
+
+        Submissions read it (:func:`kcv.grading.sandbox.compilation_cache`);
+        it is removed when this object is.
+        """
+        if self._cache is None:
+            self._cache = tempfile.mkdtemp(prefix="kcv-grading-cache-")
+            weakref.finalize(self, shutil.rmtree, self._cache, ignore_errors=True)
+        return self._cache
 
     def layers(self, exercise_list, backend):
         """Reference results of layer exercises on ``backend``, from one clean process.
@@ -266,7 +282,7 @@ class References:
         exercise_list = list(exercise_list)
         missing = [e for e in exercise_list if (e.name, backend) not in self._outputs]
         if missing:
-            self._outputs.update(_reference_process(missing, backend, self.limits))
+            self._outputs.update(_reference_process(missing, backend, self.limits, self.cache))
         return {e.name: self._outputs[(e.name, backend)] for e in exercise_list}
 
     def function(self, exercise):
@@ -280,10 +296,10 @@ class References:
         return self._outputs[(exercise.name, "numpy" if exercise.kind == "function" else backend)]
 
 
-def _reference_process(exercise_list, backend, limits):
+def _reference_process(exercise_list, backend, limits, cache):
     """Runs the references of ``exercise_list`` in one process: ``{(name, backend): results}``."""
     spec, arrays = reference_job(exercise_list)
-    run = sandbox.run_process("reference", "layer", backend, spec, arrays, limits)
+    run = sandbox.run_process("reference", "layer", backend, spec, arrays, limits, cache=cache)
     if run.results is None:
         raise GradingError(
             f"the reference process on {backend} failed: {run.problem}\n{run.output[-4000:]}"

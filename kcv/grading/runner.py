@@ -86,11 +86,18 @@ def _fetch_references(pool, references, loaded, backends):
         references.function(exercise)
 
 
-def _run_submission(submission, exercise, backend, reference, limits):
+def _run_submission(submission, exercise, backend, references, limits):
     """One submission on one backend: a :class:`~kcv.grading.sandbox.Run`, results unprefixed."""
-    spec, arrays = grading_jobs.submission_job(exercise, reference)
+    spec, arrays = grading_jobs.submission_job(exercise, references.of(exercise, backend))
     run = sandbox.run_process(
-        "submission", exercise.kind, backend, spec, arrays, limits, source=submission.source
+        "submission",
+        exercise.kind,
+        backend,
+        spec,
+        arrays,
+        limits,
+        source=submission.source,
+        cache=references.cache,
     )
     run.results = grading_jobs.submission_results(run.results)
     return run
@@ -106,9 +113,7 @@ def _start_runs(pool, references, loaded, backends, limits):
             continue
         pending.append(
             {
-                b: pool.submit(
-                    _run_submission, sub, exercise, b, references.of(exercise, b), limits
-                )
+                b: pool.submit(_run_submission, sub, exercise, b, references, limits)
                 for b in _backends_of(exercise, backends)
             }
         )

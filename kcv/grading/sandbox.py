@@ -38,6 +38,9 @@ Where bubblewrap works (``Limits.isolation``, default ``"auto"``), the probe
 also runs in a jail of its own (:mod:`kcv.grading.jail`): a read-only view
 of only what it needs, its own ``/tmp``, ``/proc`` and network; the jail's
 first process reports the probe's exit status and the processes it left.
+There, JAX processes share compiled programs: the reference process writes
+them to a cache the submissions read, bound read-only
+(:func:`compilation_cache`).
 
 This module knows processes, not exercises: what a job holds is
 :mod:`kcv.grading.jobs`' business, what it is worth :mod:`kcv.grading.checks`'.
@@ -438,6 +441,41 @@ def environment(home, backend):
     return {**kcv_environment.settings(), **clean}
 
 
+def compilation_cache(path, mode):
+    """The environment that lets a JAX process share compiled programs through ``path``.
+
+    Compiling is most of a JAX grading process's work (every eager operation
+    is a program of its own), and a submission that does what the reference
+    does compiles the same programs. The reference process writes every
+    program it compiles to ``path``; a submission reads them and writes
+    nothing (JAX writes only programs that took longer to compile than its
+    threshold, here never). The jail binds ``path`` writable for the
+    reference process and read-only for a submission, so no submission can
+    plant a program another process would run; :func:`run_process` gives it
+    to jailed processes only.
+
+    Args:
+        path: str or None. The cache directory (None: no cache, ``{}``).
+        mode: ``"reference"`` (writes) or ``"submission"`` (reads).
+
+    Returns:
+        dict of str: ``JAX_COMPILATION_CACHE_DIR`` and its thresholds.
+
+    Example:
+
+    >>> compilation_cache("/tmp/c", "submission")["JAX_COMPILATION_CACHE_DIR"]
+    '/tmp/c'
+    """
+    if path is None:
+        return {}
+    return {
+        "JAX_COMPILATION_CACHE_DIR": path,
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0" if mode == "reference" else "1e9",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+        "JAX_COMPILATION_CACHE_MAX_SIZE": "-1",  # no eviction: no lock file to write
+    }
+
+
 def _signal_name(number):
     try:
         return signal.Signals(number).name
@@ -523,18 +561,25 @@ def _job_bytes(source, spec, arrays):
     return buffer.getvalue()
 
 
-def _start(mode, kind, backend, home, limits, group, results_fd, status_fd=None):
+def _start(mode, kind, backend, home, limits, group, results_fd, status_fd=None, cache=None):
     """Starts the probe in its own session, under ``limits`` and in ``group``, registered as live.
 
     With a ``status_fd`` the probe runs in a jail (:func:`kcv.grading.jail.command`)
-    whose home replaces ``home`` and whose first process reports on that descriptor.
+    whose home replaces ``home`` and whose first process reports on that
+    descriptor; only there does a JAX process get the compilation ``cache``
+    (see :func:`run_process`).
     """
     command = [sys.executable, "-I", PROBE, "--mode", mode, "--kind", kind]
     command += ["--kcv-root", KCV_ROOT, "--results-fd", str(results_fd)]
-    fds, inner_home = (results_fd,), home
+    fds, inner_home, shared = (results_fd,), home, {}
     if status_fd is not None:
         binds, hide, expose = jail.binds_for(KCV_ROOT, mode)
-        command = jail.command(command, status_fd, binds, limits.jail_mib, hide, expose)
+        shared = compilation_cache(cache if backend == "jax" else None, mode)
+        writable = [cache] if shared and mode == "reference" else []
+        binds += [cache] if shared and mode != "reference" else []
+        command = jail.command(
+            command, status_fd, binds, limits.jail_mib, hide, expose, writable=writable
+        )
         fds, inner_home = (results_fd, status_fd), jail.HOME
     nproc = None if os.geteuid() == 0 else _user_tasks() + 512
     with _CHILDREN.lock:
@@ -544,7 +589,7 @@ def _start(mode, kind, backend, home, limits, group, results_fd, status_fd=None)
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=home,
-            env=environment(inner_home, backend),
+            env={**environment(inner_home, backend), **shared},
             pass_fds=fds,
             start_new_session=True,
             preexec_fn=functools.partial(_set_limits, limits, nproc, group),
@@ -618,7 +663,7 @@ def _conclude(run, results, limits, timeout, out_of_memory=False):
             )
 
 
-def run_process(mode, kind, backend, spec, arrays, limits, source=None):
+def run_process(mode, kind, backend, spec, arrays, limits, source=None, cache=None):
     """Runs the probe once, isolated; returns a :class:`Run`.
 
     Args:
@@ -629,6 +674,9 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
         arrays: dict of numpy arrays sent with the job.
         limits: :class:`Limits`.
         source: str. The submission's code (submission mode).
+        cache: str or None. A directory of JAX compiled programs, used on
+            JAX in the jail only: a reference process writes it, a
+            submission reads it (:func:`compilation_cache`).
 
     Returns:
         A :class:`Run`; ``results`` is None when the process gave no usable
@@ -647,7 +695,14 @@ def run_process(mode, kind, backend, spec, arrays, limits, source=None):
         start = time.monotonic()
         try:
             process = _start(
-                mode, kind, backend, home, limits, group, *(write_end for _, write_end in pipes)
+                mode,
+                kind,
+                backend,
+                home,
+                limits,
+                group,
+                *(write_end for _, write_end in pipes),
+                cache=cache,
             )
         except BaseException:
             for read_end, _ in pipes:
