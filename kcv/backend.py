@@ -403,7 +403,9 @@ def load_torch_file(path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_format):
+def torch_conv2d(
+    inputs, kernel, strides, pads, dilation_rate, groups, data_format, contiguous=False
+):
     """A 2D convolution on the torch backend without Keras' layout copies.
 
     Keras' torch ``ops.conv`` on a channels_last map copies the input to
@@ -417,6 +419,12 @@ def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_form
     convolution's own, uneven padding (a stride-2 "same" convolution's odd
     pixel after) one ``F.pad``.
 
+    With ``contiguous=True`` it copies the input and the kernel to PyTorch's
+    default (NCHW, OIHW) layouts instead, and the output back to
+    ``data_format``: on small maps with many channels oneDNN's NCHW kernels
+    outrun its channels_last ones by more than the copies cost
+    (:func:`kcv.layers.conv.Conv2D` chooses per call).
+
     Args:
         inputs: 4D torch tensor in ``data_format``.
         kernel: ``(kh, kw, C / groups, filters)`` tensor or Keras variable.
@@ -424,6 +432,7 @@ def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_form
         pads: ``((top, bottom), (left, right))`` zero padding.
         groups: int. ``C / kernel.shape[2]``.
         data_format: ``"channels_last"`` or ``"channels_first"``.
+        contiguous: bool. Convolve contiguous NCHW copies (see above).
 
     Returns:
         The 4D output in ``data_format``.
@@ -445,6 +454,8 @@ def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_form
     else:
         x = F.pad(x, (*pads[1], *pads[0]))
         padding = 0
+    if contiguous:
+        x, weight = x.contiguous(), weight.contiguous()
     y = F.conv2d(
         x,
         weight,
@@ -453,7 +464,8 @@ def torch_conv2d(inputs, kernel, strides, pads, dilation_rate, groups, data_form
         dilation=tuple(dilation_rate),
         groups=groups,
     )
-    return y.permute(0, 2, 3, 1) if data_format == "channels_last" else y
+    y = y.permute(0, 2, 3, 1) if data_format == "channels_last" else y
+    return y.contiguous() if contiguous else y
 
 
 def torch_batch_norm_training(layer, inputs):

@@ -666,6 +666,26 @@ def test_pointwise_auto_conv2d_equals_keras_conv2d(size, product, monkeypatch):
         assert len(calls) == 1 + (not product), "implementation='native' is conv2d"
 
 
+@pytest.mark.parametrize("size, copies", [((2, 3), True), ((9, 8), False)])
+def test_auto_conv2d_on_small_maps_equals_keras_conv2d(size, copies, monkeypatch):
+    """A 3x3 convolution, 16 -> 24 channels, "auto": the outputs and gradients of
+    ``keras.layers.Conv2D`` on every backend; on torch's CPU, on a 2x3 map (the kernel
+    over three times the maps) conv2d on contiguous NCHW copies, on a 9x8 map on
+    channels_last views, and with ``implementation="native"`` on views for both."""
+    ours = kcv.layers.Conv2D(24, 3, padding="same")
+    theirs = keras.layers.Conv2D(24, 3, padding="same")
+    x = _input(size, 16, "channels_last")
+    _assert_same_as_keras(ours, theirs, x)
+    if backend.name() == "torch" and not backend.has_accelerator():
+        import torch.nn.functional as F
+
+        inputs, conv2d = [], F.conv2d
+        monkeypatch.setattr(F, "conv2d", lambda *a, **k: inputs.append(a[0]) or conv2d(*a, **k))
+        ours(x)
+        kcv.layers.Conv2D(24, 3, padding="same", implementation="native")(x)
+        assert [t.is_contiguous() for t in inputs] == [copies, False]
+
+
 def _assert_same_as_keras(ours, theirs, x):
     """Same weights: the same outputs and gradients (input, kernel, bias)."""
     rng = np.random.default_rng(12)
