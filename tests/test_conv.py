@@ -644,14 +644,18 @@ def test_native_conv2d_equals_keras_conv2d(data_format, groups, strides, padding
     _assert_same_as_keras(ours, theirs, _input((9, 8), 4, data_format))
 
 
-@pytest.mark.parametrize("size, product", [((2, 3), True), ((9, 8), False)])
-def test_pointwise_auto_conv2d_equals_keras_conv2d(size, product, monkeypatch):
+@pytest.mark.parametrize(
+    "size, strides, product",
+    [((2, 3), 1, True), ((9, 8), 1, False), ((4, 5), 2, True), ((18, 16), 2, False)],
+)
+def test_pointwise_auto_conv2d_equals_keras_conv2d(size, strides, product, monkeypatch):
     """A 1x1 convolution, 16 -> 24 channels, "auto": the outputs and gradients of
-    ``keras.layers.Conv2D`` on every backend; on torch's CPU, on a 2x3 map (the kernel
-    larger than the maps) a matrix product that never calls conv2d, on a 9x8 map conv2d,
-    and with ``implementation="native"`` conv2d on both."""
-    ours = kcv.layers.Conv2D(24, 1)
-    theirs = keras.layers.Conv2D(24, 1)
+    ``keras.layers.Conv2D`` on every backend; on torch's CPU, where it reads a 2x3 map
+    (the kernel larger than the maps; at stride 2 from a 4x5 map) a matrix product that
+    never calls conv2d, where it reads a 9x8 map conv2d, and with
+    ``implementation="native"`` conv2d on all."""
+    ours = kcv.layers.Conv2D(24, 1, strides=strides)
+    theirs = keras.layers.Conv2D(24, 1, strides=strides)
     x = _input(size, 16, "channels_last")
     _assert_same_as_keras(ours, theirs, x)
     if backend.name() == "torch" and not backend.has_accelerator():
@@ -661,7 +665,7 @@ def test_pointwise_auto_conv2d_equals_keras_conv2d(size, product, monkeypatch):
         monkeypatch.setattr(F, "conv2d", lambda *a, **k: calls.append(a) or conv2d(*a, **k))
         ours(x)
         assert bool(calls) != product, f"conv2d called {len(calls)} time(s)"
-        native = kcv.layers.Conv2D(24, 1, implementation="native")
+        native = kcv.layers.Conv2D(24, 1, strides=strides, implementation="native")
         native(x)
         assert len(calls) == 1 + (not product), "implementation='native' is conv2d"
 

@@ -311,21 +311,24 @@ def pointwise_matmul(inputs, kernel, strides, data_format):
 def _product_pays(inputs, kernel, strides, data_format):
     """Whether "auto" computes this 1x1 convolution on torch's CPU as :func:`pointwise_matmul`.
 
-    Where the kernel holds at least as many numbers as the mean of its input
-    and output maps (stride 1, ``channels_last``): there PyTorch's
-    convolution needs the kernel copied to its ``(out, in, 1, 1)`` layout and
-    the kernel gradient copied back, every step, which costs more than the
-    matrix product loses to oneDNN's convolution elsewhere. Interleaved A/B,
-    train step, batch 32 at 32x32, 2-core CPU, against ``"native"``:
-    MobileNetV1 55 -> 41 ms, SE-ResNet-50 270 -> 220 ms, MSDNet and
-    GoogLeNet unchanged; a product for every 1x1 convolution made GoogLeNet
-    41 % and MSDNet 10 % slower. It depends on the batch, so it is decided
-    per call.
+    Where the kernel holds at least as many numbers as the mean of the maps
+    the product reads and writes (``channels_last``; a strided convolution
+    reads every ``stride``-th pixel): there PyTorch's convolution needs the
+    kernel copied to its ``(out, in, 1, 1)`` layout and the kernel gradient
+    copied back, every step, which costs more than the matrix product loses
+    to oneDNN's convolution elsewhere. Interleaved A/B, train step, batch 32
+    at 32x32, 2-core CPU, against ``"native"``: MobileNetV1 55 -> 41 ms,
+    SE-ResNet-50 270 -> 220 ms, MSDNet and GoogLeNet unchanged; a product for
+    every 1x1 convolution made GoogLeNet 41 % and MSDNet 10 % slower. With
+    the strided ones (SE-ResNet-50's two projection shortcuts on 2x2 and 4x4
+    maps) against stride 1 only: SE-ResNet-50 200 -> 175 ms, the other
+    models have none. It depends on the batch, so it is decided per call.
     """
-    if tuple(strides) != (1, 1) or data_format != "channels_last":
+    if data_format != "channels_last":
         return False
     channels, filters = kernel.shape[2:]
-    pixels = inputs.shape[0] * inputs.shape[1] * inputs.shape[2]
+    rows, cols = (-(-size // stride) for size, stride in zip(inputs.shape[1:3], strides))
+    pixels = inputs.shape[0] * rows * cols
     return channels * filters >= pixels * (channels + filters) / 2
 
 
