@@ -19,6 +19,11 @@ default, else the fastest for the backend), and reports it as
   gradient of a 1x1 convolution as a transposed convolution, 5-10x slower
   than the matrix product it is; :func:`pointwise_matmul` computes a 1x1
   convolution as that matrix product;
+* torch on the CPU, ``Conv2D``'s ``"auto"``, per call: where the kernel
+  outweighs the maps, PyTorch's kernel layout copies and oneDNN's
+  channels_last kernels on maps of a few pixels cost more than they save,
+  so a 1x1 convolution is a matrix product (:func:`_product_pays`) and a
+  larger one convolves contiguous NCHW copies (:func:`_copies_pay`);
 * atrous, on every backend and implementation: where a dilated, stride-1,
   "same" convolution runs on a map no larger than its rate, its outer taps
   read only padding (DeepLab v3, Sec. 3.3: at such rates "the 3x3 filter
@@ -458,10 +463,11 @@ def resolve_implementation(kind, requested="auto"):
     return "native"
 
 
-def _sized_products(requested):
-    """Whether a ``Conv2D`` built with ``requested`` chooses per call (:func:`_product_pays`).
+def _chooses_by_size(requested):
+    """Whether a ``Conv2D`` built with ``requested`` chooses per call, by size.
 
-    That is "auto" resolved to ``"native"`` on torch without an accelerator.
+    That is "auto" resolved to ``"native"`` on torch without an accelerator
+    (:func:`_product_pays`, :func:`_copies_pay`).
     """
     if requested == "auto":
         requested = config.conv_implementation("pointwise")
@@ -487,9 +493,7 @@ class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
       forward-mode autodiff (``jax.jvp`` raises a ``TypeError``: build with
       ``"native"`` to take one). Needs static input height and width.
     * ``"auto"`` (default): the :mod:`kcv.config` default, else the fastest
-      for the backend (:func:`resolve_implementation`). On torch without an
-      accelerator that is ``"native"``, except that a 1x1 kernel larger than
-      its maps is a matrix product, decided per call (:func:`_product_pays`).
+      for the backend (:func:`resolve_implementation`).
 
     The choice is made once, in ``build``, and read back from
     ``implementation_in_use``. Either way a dilated kernel whose outer taps
@@ -634,7 +638,11 @@ class Conv2D(keras.layers.Conv2D):
       products too: 5-10x faster under XLA and TensorFlow on the CPU.
       Larger kernels and grouped convolutions are computed as ``"native"``.
     * ``"auto"`` (default): the :mod:`kcv.config` default, else the fastest
-      for the backend (:func:`resolve_implementation`).
+      for the backend (:func:`resolve_implementation`). On torch without an
+      accelerator that is ``"native"`` with two choices made per call, by
+      size, where the kernel outweighs the maps: a 1x1 kernel is a matrix
+      product (:func:`_product_pays`), a larger one convolves contiguous
+      NCHW copies (:func:`_copies_pay`).
 
     The choice is made once, in ``build``, and read back from
     ``implementation_in_use``. Either way a dilated kernel whose outer taps
@@ -714,11 +722,11 @@ class Conv2D(keras.layers.Conv2D):
             "implementation", implementation, config.CONV_IMPLEMENTATIONS["pointwise"]
         )
         self.implementation_in_use = None
-        self._sized_products = False
+        self._by_size = False
 
     def build(self, input_shape):
         self.implementation_in_use = resolve_implementation("pointwise", self.implementation)
-        self._sized_products = _sized_products(self.implementation)
+        self._by_size = _chooses_by_size(self.implementation)
         super().build(input_shape)
 
     def convolution_op(self, inputs, kernel):
@@ -735,14 +743,11 @@ class Conv2D(keras.layers.Conv2D):
         pointwise = tuple(kernel.shape[:2]) == (1, 1) and self.groups == 1
         if pointwise and (
             self.implementation_in_use == "matmul"
-            or (
-                self._sized_products
-                and _product_pays(inputs, kernel, self.strides, self.data_format)
-            )
+            or (self._by_size and _product_pays(inputs, kernel, self.strides, self.data_format))
         ):
             return pointwise_matmul(inputs, kernel, self.strides, self.data_format)
         if backend.name() == "torch":
-            contiguous = self._sized_products and _copies_pay(
+            contiguous = self._by_size and _copies_pay(
                 inputs, kernel, self.strides, self.groups, self.data_format
             )
             return _torch_conv(self, inputs, kernel, groups=self.groups, contiguous=contiguous)
