@@ -468,6 +468,10 @@ def torch_conv2d(
     return y.contiguous() if contiguous else y
 
 
+# Fewer channels than this: torch_batch_norm_training normalizes NCHW copies.
+_FEW_CHANNELS = 16
+
+
 def torch_batch_norm_training(layer, inputs):
     """``keras.layers.BatchNormalization``'s training step as PyTorch's one fused kernel.
 
@@ -482,7 +486,13 @@ def torch_batch_norm_training(layer, inputs):
     variance its kernel returns is scaled back by ``(n - 1) / n``), moving
     statistics updated as Keras does, output in the layer's compute dtype. The
     channel axis is moved to position 1 as a view, so a channels_last map is
-    not copied.
+    not copied — unless it has fewer than 16 channels: PyTorch's
+    channels_last kernel vectorizes over the channels and runs scalar below
+    one vector, so the map is copied to NCHW and back. Forward and backward,
+    batch 32, 2-core CPU: 6 channels at 32x32 1157 -> 469 us, 12 at 16x16
+    328 -> 251 us; 16 at 32x32 400 us on the view against 1444 us with the
+    copies, 24 at 16x16 300 against 482 us. MSDNet's train step (growth
+    rate 6), interleaved A/B: 227.5 -> 215.8 ms.
 
     Args:
         layer: the ``keras.layers.BatchNormalization`` being called.
@@ -511,6 +521,9 @@ def torch_batch_norm_training(layer, inputs):
     count = x.numel() // x.shape[1]
     if count < 2:
         return None
+    copies = x.shape[1] < _FEW_CHANNELS and not x.is_contiguous()
+    if copies:
+        x = x.contiguous()
     statistics = [torch.zeros(x.shape[1], dtype=x.dtype, device=x.device) for _ in range(2)]
     gamma = ops.cast(layer.gamma, x.dtype) if layer.scale else None
     beta = ops.cast(layer.beta, x.dtype) if layer.center else None
@@ -522,4 +535,5 @@ def torch_batch_norm_training(layer, inputs):
     moving_variance = ops.cast(layer.moving_variance, x.dtype)
     layer.moving_mean.assign(moving_mean * momentum + mean * (1.0 - momentum))
     layer.moving_variance.assign(moving_variance * momentum + variance * (1.0 - momentum))
-    return ops.cast(outputs.movedim(1, axis), layer.compute_dtype)
+    outputs = outputs.movedim(1, axis)
+    return ops.cast(outputs.contiguous() if copies else outputs, layer.compute_dtype)

@@ -48,7 +48,8 @@ def _gradients(layer, x, grad_y):
 
 
 CASES = [
-    ((6, 5, 4, 3), -1),  # channels_last map
+    ((6, 5, 4, 3), -1),  # channels_last map (on torch, few channels: NCHW copies)
+    ((3, 4, 3, 20), -1),  # channels_last map (on torch, normalized as a view)
     ((6, 3, 5, 4), 1),  # channels_first map
     ((4, 7, 5), 1),  # (batch, codewords, channels): Encoding's codeword_bn
     ((9, 4), -1),  # features
@@ -147,3 +148,22 @@ def test_the_fused_kernel_is_what_trains_on_torch(monkeypatch):
     assert calls == []  # inference: Keras' call on every backend
     ours(x, training=True)
     assert calls == ([ours.name] if backend.name() == "torch" else [])
+
+
+@pytest.mark.parametrize("channels, copies", [(6, True), (20, False)])
+def test_few_channels_are_normalized_as_nchw_copies_on_torch(channels, copies, monkeypatch):
+    """Fewer than 16 channels: PyTorch's kernel gets a contiguous NCHW copy, else the
+    channels_last view; either way the output is the contiguous channels_last map."""
+    if backend.name() != "torch":
+        pytest.skip("memory layouts are the torch backend's")
+    import torch.nn.functional as F
+
+    seen, batch_norm = [], F.batch_norm
+    monkeypatch.setattr(
+        F, "batch_norm", lambda x, *a, **k: seen.append(x.is_contiguous()) or batch_norm(x, *a, **k)
+    )
+    ours, _ = _pair((4, 3, 3, channels), -1)
+    x = np.random.default_rng(11).normal(size=(4, 3, 3, channels)).astype("float32")
+    y = ours(x, training=True)
+    assert seen == [copies]
+    assert y.is_contiguous() and tuple(y.shape) == x.shape
