@@ -232,8 +232,9 @@ def test_each_wrong_submission_loses_exactly_its_checks(wrong_grades, capsys):
     )
 
 
-def test_submissions_read_the_compilation_cache_the_references_wrote(wrong_grades):
-    """The JAX references leave their programs in the cache; no submission adds or changes one."""
+def test_references_fill_the_compilation_cache_and_submissions_leave_it(wrong_grades):
+    """The JAX references leave their programs in the cache; no submission adds or changes one
+    (poison_the_cache.py checks that a submission finds it, filled, and cannot write it)."""
     assert len(wrong_grades.cache_before) > 20
     assert wrong_grades.cache_after == wrong_grades.cache_before
 
