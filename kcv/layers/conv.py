@@ -313,6 +313,18 @@ def pointwise_matmul(inputs, kernel, strides, data_format):
     return ops.reshape(outputs, (*shape[:-1], kernel.shape[-1]))
 
 
+def _kernel_over_maps(inputs, kernel, strides):
+    """How many times the kernel's numbers outnumber the mean of the maps it reads and writes.
+
+    The size measure of the torch rules below: ``inputs`` channels_last, a
+    strided convolution reading every ``stride``-th pixel, the output as
+    many pixels as it reads.
+    """
+    rows, cols = (-(-size // stride) for size, stride in zip(inputs.shape[1:3], strides))
+    channels, filters = kernel.shape[2:]
+    return math.prod(kernel.shape) / (inputs.shape[0] * rows * cols * (channels + filters) / 2)
+
+
 def _product_pays(inputs, kernel, strides, data_format):
     """Whether "auto" computes this 1x1 convolution on torch's CPU as :func:`pointwise_matmul`.
 
@@ -329,12 +341,7 @@ def _product_pays(inputs, kernel, strides, data_format):
     maps) against stride 1 only: SE-ResNet-50 200 -> 175 ms, the other
     models have none. It depends on the batch, so it is decided per call.
     """
-    if data_format != "channels_last":
-        return False
-    channels, filters = kernel.shape[2:]
-    rows, cols = (-(-size // stride) for size, stride in zip(inputs.shape[1:3], strides))
-    pixels = inputs.shape[0] * rows * cols
-    return channels * filters >= pixels * (channels + filters) / 2
+    return data_format == "channels_last" and _kernel_over_maps(inputs, kernel, strides) >= 1
 
 
 def _copies_pay(inputs, kernel, strides, groups, data_format):
@@ -354,11 +361,7 @@ def _copies_pay(inputs, kernel, strides, groups, data_format):
     """
     if tuple(strides) != (1, 1) or groups != 1 or data_format != "channels_last":
         return False
-    rows, cols, channels, filters = kernel.shape
-    pixels = inputs.shape[0] * inputs.shape[1] * inputs.shape[2]
-    return rows * cols > 1 and rows * cols * channels * filters >= 1.5 * pixels * (
-        channels + filters
-    )
+    return math.prod(kernel.shape[:2]) > 1 and _kernel_over_maps(inputs, kernel, strides) >= 3
 
 
 def shifted_depthwise_conv_with_gradients(
