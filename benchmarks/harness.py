@@ -248,9 +248,10 @@ def timed(fn, warmup, repeats):
 def worker_environment(environ=None):
     """The environment a worker process starts from, before its run's own variables.
 
-    kcv's recommended process settings (``kcv.environment.settings()``:
-    TensorFlow's oneDNN CPU kernels on, its INFO logs off), then ``environ``
-    (the caller's choices win).
+    ``environ`` with kcv's recommended process settings
+    (``kcv.environment.settings()``: TensorFlow's oneDNN CPU kernels on, its
+    INFO logs off, kcv's XLA flags) where ``environ`` does not set them (the
+    caller's choices win).
 
     Args:
         environ: mapping or None. The caller's environment; None means
@@ -259,7 +260,8 @@ def worker_environment(environ=None):
     Returns:
         A new dict.
     """
-    return {**environment.settings(), **(os.environ if environ is None else environ)}
+    base = os.environ if environ is None else environ
+    return {**base, **environment.settings(base)}
 
 
 class Worker:

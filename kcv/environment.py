@@ -19,21 +19,36 @@ The settings:
   INFO (the CPU instruction set, "oneDNN custom operations are on") stay out
   of the command line's output, the grader's reports and the chapters;
   warnings and errors still show.
+* In ``XLA_FLAGS``, with jaxlib 0.10.2 to 0.10.x only:
+  ``--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE``.
+  That jaxlib hands every convolution, its two gradients included, to the
+  YNNPACK library by default (with its matrix products and reductions);
+  the flag keeps the products and reductions there and gives the
+  convolutions back to XLA's own kernels, whose gradients are several times
+  faster on the CPUs kcv is measured on: a 3x3 convolution of 192 to 128
+  channels on 32x32 maps, batch 32, forward and both gradients, 438 -> 202
+  ms (PyTorch 163); EncNetCIFAR's train step 884 -> 508 ms, GoogLeNet's
+  3.7 -> 3.0 s (``benchmarks/README.md``, "JAX: XLA's convolutions"). XLA
+  refuses (aborts on) a flag it does not know, hence the versions: other
+  jaxlib releases keep their defaults. XLA reads ``XLA_FLAGS`` when JAX
+  first computes, so the flag also works after ``import jax``, before that.
 
-A value the caller already set is kept. This module imports neither Keras
-nor a backend, so it can run before them.
+A value the caller already set is kept; a flag is added to ``XLA_FLAGS``
+only when the variable does not name it yet. This module imports neither
+Keras nor a backend, so it can run before them.
 
 Example:
 
->>> import os
->>> env = {"TF_CPP_MIN_LOG_LEVEL": "0"}
->>> configure(env)
-{'TF_ENABLE_ONEDNN_OPTS': '1'}
->>> env
-{'TF_CPP_MIN_LOG_LEVEL': '0', 'TF_ENABLE_ONEDNN_OPTS': '1'}
+>>> env = {"TF_CPP_MIN_LOG_LEVEL": "0", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+>>> configure(env)["TF_ENABLE_ONEDNN_OPTS"]
+'1'
+>>> env["TF_CPP_MIN_LOG_LEVEL"], env["XLA_FLAGS"].split()[0]
+('0', '--xla_force_host_platform_device_count=2')
 """
 
+import importlib.metadata
 import os
+import re
 import sys
 import warnings
 
@@ -41,15 +56,67 @@ SETTINGS = {
     "TF_ENABLE_ONEDNN_OPTS": "1",
     "TF_CPP_MIN_LOG_LEVEL": "1",
 }
+# XLA flags for the jaxlib releases they were measured with, [first, end).
+XLA_FLAGS = {
+    "--xla_cpu_experimental_ynn_fusion_type": (
+        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
+        ((0, 10, 2), (0, 11)),
+    ),
+}
 
 
-def settings():
-    """The recommended settings, ``{variable: value}`` (a new dict).
+def _release(version):
+    """The leading numbers of a version string: ``"0.10.2.dev1"`` -> ``(0, 10, 2)``."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
-    For a child process: ``subprocess.run(..., env={**settings(), **os.environ})``
-    gives it the settings while keeping the caller's own choices.
+
+def xla_flags(jaxlib_version=None):
+    """kcv's XLA flags for a jaxlib release (see the module's list of settings).
+
+    Args:
+        jaxlib_version: str or None. None means the installed jaxlib's
+            (no flags when jaxlib is not installed).
+
+    Returns:
+        list of ``"--flag=value"`` strings, empty for releases they were not
+        measured with.
+
+    Example:
+
+    >>> xla_flags("0.10.2")
+    ['--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE']
+    >>> xla_flags("0.9.0")
+    []
     """
-    return dict(SETTINGS)
+    if jaxlib_version is None:
+        try:
+            jaxlib_version = importlib.metadata.version("jaxlib")
+        except importlib.metadata.PackageNotFoundError:
+            return []
+    release = _release(jaxlib_version)
+    return [
+        f"{flag}={value}"
+        for flag, (value, (first, end)) in XLA_FLAGS.items()
+        if first <= release < end
+    ]
+
+
+def settings(environ=None):
+    """The variables :func:`configure` would add to ``environ`` or change in it.
+
+    For a child process, ``env = {**base, **settings(base)}`` gives it the
+    settings while keeping the caller's own choices.
+
+    Args:
+        environ: mapping or None. The environment the settings go into
+            (it is not changed); None means an empty one.
+
+    Returns:
+        dict ``{variable: value}``: each setting ``environ`` lacks, and
+        ``XLA_FLAGS`` when a flag of :func:`xla_flags` is missing from it
+        (its value then ``environ``'s flags followed by the missing ones).
+    """
+    return configure(dict(environ or {}))
 
 
 def thread_settings(threads):
@@ -97,15 +164,22 @@ def configure(environ=None):
             means ``os.environ`` (this process and the processes it starts).
 
     Returns:
-        The dict of the settings it added (empty when all were set).
+        The dict of the variables it added or changed, with their new values
+        (empty when all were set).
     """
     target = os.environ if environ is None else environ
     added = {key: value for key, value in SETTINGS.items() if key not in target}
+    given = target.get("XLA_FLAGS", "")
+    named = {flag.split("=")[0] for flag in given.split()}
+    missing = [flag for flag in xla_flags() if flag.split("=")[0] not in named]
+    if missing:
+        added["XLA_FLAGS"] = " ".join(given.split() + missing)
     target.update(added)
-    if added and environ is None and "tensorflow" in sys.modules:
+    late = [key for key in added if key.startswith("TF_")]
+    if late and environ is None and "tensorflow" in sys.modules:
         warnings.warn(
             "kcv.environment.configure() ran after TensorFlow was imported; "
-            f"{', '.join(added)} take effect only in processes started from here.",
+            f"{', '.join(late)} take effect only in processes started from here.",
             stacklevel=2,
         )
     return added

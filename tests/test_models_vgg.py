@@ -130,4 +130,5 @@ def test_top_pools_like_torch_adaptive_pooling(height, width):
     got = keras.ops.convert_to_numpy(pooled(x))
     np.testing.assert_allclose(got, np.transpose(expected, (0, 2, 3, 1)), rtol=1e-5, atol=1e-6)
     compiled = pooled.predict(x, verbose=0)  # jit on JAX, graph mode on TensorFlow
-    np.testing.assert_allclose(compiled, got, rtol=1e-5, atol=1e-6)
+    # Eight convolutions deep: equal to float32 rounding of the outputs' scale.
+    np.testing.assert_allclose(compiled, got, rtol=1e-5, atol=1e-5 * (1 + np.abs(got).max()))

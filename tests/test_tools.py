@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import nbformat
 import pytest
@@ -95,15 +96,66 @@ def test_the_command_line_applies_the_process_settings_and_keeps_the_users():
 
 
 def test_configure_adds_only_what_is_missing_and_warns_when_too_late(monkeypatch):
+    monkeypatch.setattr(environment, "xla_flags", lambda: [])  # no jaxlib to fit
     env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
     assert environment.configure(env) == {"TF_ENABLE_ONEDNN_OPTS": "1"}
     assert env == {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1"}
     assert environment.configure(env) == {}
+    assert environment.settings(env) == {} and environment.settings() == environment.SETTINGS
     for key in environment.SETTINGS:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setitem(sys.modules, "tensorflow", object())
     with pytest.warns(UserWarning, match="after TensorFlow was imported"):
         environment.configure()
+
+
+def test_xla_flags_join_the_callers_and_keep_a_flag_the_caller_named(monkeypatch):
+    ynn = "--xla_cpu_experimental_ynn_fusion_type"
+    assert environment.xla_flags("0.10.2") == [
+        f"{ynn}=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+    ]
+    assert environment.xla_flags("0.10.3.dev20270101") == environment.xla_flags("0.10.2")
+    # XLA aborts on a flag it does not know: none for releases not measured.
+    for version in ("0.4.36", "0.9.2", "0.10.1", "0.11.0", "1.0"):
+        assert environment.xla_flags(version) == [], version
+    monkeypatch.setattr(environment, "xla_flags", lambda: ["--a=1", "--b=2"])
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2 --b=0"}
+    assert environment.settings(env) == {
+        "TF_ENABLE_ONEDNN_OPTS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "1",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2 --b=0 --a=1",
+    }
+    assert env == {"XLA_FLAGS": "--xla_force_host_platform_device_count=2 --b=0"}
+    assert environment.settings() == {**environment.SETTINGS, "XLA_FLAGS": "--a=1 --b=2"}
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    done = {}
+    environment.configure(done)
+    with warnings.catch_warnings():  # XLA reads its flags at JAX's first computation
+        warnings.simplefilter("error")
+        monkeypatch.setenv("XLA_FLAGS", "")
+        for key in environment.SETTINGS:
+            monkeypatch.setenv(key, done[key])
+        assert environment.configure() == {"XLA_FLAGS": "--a=1 --b=2"}
+
+
+@pytest.mark.skipif(not environment.xla_flags(), reason="no XLA flags for this jaxlib")
+def test_the_xla_flags_give_convolutions_back_to_xla():
+    """The installed jaxlib hands convolutions to YNNPACK unless kcv's flag says otherwise."""
+    code = (
+        "import jax, jax.numpy as jnp; x = jnp.ones((8, 16, 16, 64)); k = jnp.ones((3, 3, 64, 64)); "
+        "f = jax.jit(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME', "
+        "dimension_numbers=('NHWC', 'HWIO', 'NHWC'))); "
+        "print('ynn' in f.lower(x, k).compile().as_text())"
+    )
+    found = {}
+    for flags in ("", " ".join(environment.xla_flags())):
+        env = {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        found[flags] = done.stdout.split()[-1]
+    assert found == {"": "True", " ".join(environment.xla_flags()): "False"}
 
 
 def test_parallel_runs_split_the_cores_between_their_thread_pools():

@@ -312,7 +312,8 @@ def run_jupyter_book(src, output, log_path):
         raise BookError("jupyter-book is not installed: pip install -e '.[book]'")
     # The API pages import kcv, hence the backend: TensorFlow's C++ start-up
     # messages (e.g. "oneDNN custom operations are on") are not Sphinx's.
-    env = {**environment.settings(), **os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env.update(environment.settings(env))
     done = subprocess.run(
         [executable, "build", src, "--path-output", output, "--builder", "html"],
         capture_output=True,

@@ -44,12 +44,12 @@ RESULTS = os.path.join(ROOT, "test-results")
 # cases (34 tests) from 161 to 98 s of CPU time, both run side by side on
 # this 2-core machine, and the JAX run alone (cold cache) to about 500 s.
 # Every process also gets kcv's process settings (kcv.environment: TensorFlow's
-# oneDNN kernels, no INFO start-up logs). The caller's environment takes precedence.
+# oneDNN kernels, no INFO start-up logs, kcv's XLA flags after these). The
+# caller's environment takes precedence.
 SPEEDUPS = {
     "JAX_COMPILATION_CACHE_DIR": os.path.join(RESULTS, "jax-cache"),
     "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     "XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false",
-    **environment.settings(),
 }
 
 
@@ -145,6 +145,7 @@ def _run(label, keras_backend, marker, paths, pytest_args, threads):
     xml_path = os.path.join(RESULTS, f"{label}.xml")
     log_path = os.path.join(RESULTS, f"{label}.log")
     env = {**SPEEDUPS, **threads, **os.environ, "KERAS_BACKEND": keras_backend}
+    env.update(environment.settings(env))
     command = [
         sys.executable,
         "-m",

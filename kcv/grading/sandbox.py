@@ -402,8 +402,8 @@ def environment(home, backend):
     """The whole environment of a grading process.
 
     kcv's recommended process settings (:func:`kcv.environment.settings`:
-    TensorFlow's oneDNN kernels on, its INFO start-up messages off) under the
-    sandbox's own: a home of its own, the backend, CPU only, one thread.
+    TensorFlow's oneDNN kernels on, its INFO start-up messages off, kcv's XLA
+    flags after the sandbox's) under the sandbox's own: a home of its own, the backend, CPU only, one thread.
     Nothing comes from the grader's environment, so a grade does not depend
     on the shell it was started from.
 
@@ -438,7 +438,7 @@ def environment(home, backend):
         **kcv_environment.thread_settings(1),
         "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
     }
-    return {**kcv_environment.settings(), **clean}
+    return {**clean, **kcv_environment.settings(clean)}
 
 
 def compilation_cache(path, mode):
