@@ -420,7 +420,10 @@ def machine(environ=None):
                 break
     except OSError:
         pass
-    onednn = worker_environment(environ).get("TF_ENABLE_ONEDNN_OPTS", "")
+    workers = worker_environment(environ)
+    recorded = [f"TF_ENABLE_ONEDNN_OPTS={workers.get('TF_ENABLE_ONEDNN_OPTS', '')}"]
+    if workers.get("XLA_FLAGS"):
+        recorded.append(f"XLA_FLAGS={workers['XLA_FLAGS']}")
     versions = {"python": platform.python_version()}
     for dist in VERSIONS:
         try:
@@ -431,7 +434,7 @@ def machine(environ=None):
         "cpu": cpu,
         "cores": os.cpu_count(),
         "versions": versions,
-        "environment": f"TF_ENABLE_ONEDNN_OPTS={onednn}",
+        "environment": "; ".join(recorded),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
 

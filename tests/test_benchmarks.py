@@ -312,8 +312,9 @@ def test_importing_the_benchmarks_changes_no_environment(monkeypatch):
     assert "KCV_DEPTHWISE" not in families.worker_environ()  # ... but families.py's RUNS choose
     mine = harness.worker_environment({"TF_ENABLE_ONEDNN_OPTS": "0"})
     assert mine["TF_ENABLE_ONEDNN_OPTS"] == "0"  # a value the caller set wins
-    assert harness.machine({"TF_ENABLE_ONEDNN_OPTS": "0"})["environment"] == (
-        "TF_ENABLE_ONEDNN_OPTS=0"
+    flags = " ".join(["--a=1", *environment.xla_flags()])  # the caller's, then kcv's
+    assert harness.machine({"TF_ENABLE_ONEDNN_OPTS": "0", "XLA_FLAGS": "--a=1"})["environment"] == (
+        f"TF_ENABLE_ONEDNN_OPTS=0; XLA_FLAGS={flags}"
     )
 
 
