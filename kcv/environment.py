@@ -28,10 +28,11 @@ The settings:
   faster on the CPUs kcv is measured on: a 3x3 convolution of 192 to 128
   channels on 32x32 maps, batch 32, forward and both gradients, 438 -> 202
   ms (PyTorch 163); EncNetCIFAR's train step 884 -> 508 ms, GoogLeNet's
-  3.7 -> 3.0 s (``benchmarks/README.md``, "JAX: XLA's convolutions"). XLA
-  refuses (aborts on) a flag it does not know, hence the versions: other
-  jaxlib releases keep their defaults. XLA reads ``XLA_FLAGS`` when JAX
-  first computes, so the flag also works after ``import jax``, before that.
+  3.7 -> 3.0 s (``benchmarks/README.md``, "JAX: XLA's convolutions, not
+  YNNPACK's"). XLA refuses (aborts on) a flag it does not know, hence the
+  versions: other jaxlib releases keep their defaults. XLA reads
+  ``XLA_FLAGS`` when JAX first computes, so the flag also works after
+  ``import jax``, before that.
 
 A value the caller already set is kept; a flag is added to ``XLA_FLAGS``
 only when the variable does not name it yet. This module imports neither

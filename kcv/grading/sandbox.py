@@ -403,7 +403,8 @@ def environment(home, backend):
 
     kcv's recommended process settings (:func:`kcv.environment.settings`:
     TensorFlow's oneDNN kernels on, its INFO start-up messages off, kcv's XLA
-    flags after the sandbox's) under the sandbox's own: a home of its own, the backend, CPU only, one thread.
+    flags after the sandbox's) under the sandbox's own: a home of its own,
+    the backend, CPU only, one thread.
     Nothing comes from the grader's environment, so a grade does not depend
     on the shell it was started from.
 
