@@ -128,13 +128,11 @@ def test_xla_flags_join_the_callers_and_keep_a_flag_the_caller_named(monkeypatch
     assert env == {"XLA_FLAGS": "--xla_force_host_platform_device_count=2 --b=0"}
     assert environment.settings() == {**environment.SETTINGS, "XLA_FLAGS": "--a=1 --b=2"}
     monkeypatch.setitem(sys.modules, "tensorflow", object())
-    done = {}
-    environment.configure(done)
+    for key, value in environment.SETTINGS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("XLA_FLAGS", "")
     with warnings.catch_warnings():  # XLA reads its flags at JAX's first computation
         warnings.simplefilter("error")
-        monkeypatch.setenv("XLA_FLAGS", "")
-        for key in environment.SETTINGS:
-            monkeypatch.setenv(key, done[key])
         assert environment.configure() == {"XLA_FLAGS": "--a=1 --b=2"}
 
 
