@@ -217,6 +217,23 @@ def test_durations_table_sums_each_test_file_per_run(tmp_path, monkeypatch):
     assert lines[2:] == ["| test_b | 9 | 9 |  |", "| test_a | 8 | 4 | 4 |"]
 
 
+def test_a_runs_cpu_time_counts_the_processes_it_started():
+    """A run's CPU time is its whole tree's: a grandchild's busy second is in it, a sleep not."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_tests
+
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+    script = (
+        "import subprocess, sys, time\n"
+        f"subprocess.run([sys.executable, '-c', {spin!r}], check=True)\n"
+        "time.sleep(0.5)\n"
+        "sys.exit(3)"
+    )
+    code, cpu = run_tests._wait(subprocess.Popen([sys.executable, "-c", script]))
+    assert code == 3
+    assert 0.6 <= cpu < 1.05
+
+
 def test_runner_plan_splits_tests_chapters_and_grading():
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import run_tests

@@ -165,14 +165,13 @@ def _run(label, keras_backend, marker, paths, pytest_args, threads):
         flush=True,
     )
     with open(log_path, "w") as log:
-        code = subprocess.run(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        ).returncode
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        code, cpu = _wait(process)
     seconds = time.monotonic() - start
     counts = _counts(xml_path) if os.path.exists(xml_path) else (0, 0, 0)
     ok = (code == 0 and sum(counts) > 0) or code == NO_TESTS_SELECTED
     print(
-        f"[{label}] {'ok' if ok else 'FAILED'} in {seconds:.0f}s "
+        f"[{label}] {'ok' if ok else 'FAILED'} in {seconds:.0f}s, {cpu:.0f} CPU-s "
         f"({counts[0]} passed, {counts[1]} failed, {counts[2]} skipped)",
         flush=True,
     )
@@ -183,7 +182,29 @@ def _run(label, keras_backend, marker, paths, pytest_args, threads):
                 + "".join(log.readlines()[-60:]),
                 flush=True,
             )
-    return {"label": label, "ok": ok, "code": code, "counts": counts, "seconds": seconds}
+    return {
+        "label": label,
+        "ok": ok,
+        "code": code,
+        "counts": counts,
+        "seconds": seconds,
+        "cpu": cpu,
+    }
+
+
+def _wait(process):
+    """``(exit status, CPU seconds)`` of a finished ``subprocess.Popen``.
+
+    The CPU time (user + system) is the whole process tree's: the kernel
+    adds every descendant that was waited for to its parent's account, so
+    the chapters' kernels, the grader's sandboxes and the cross-backend
+    workers count in the run that started them. On two cores, two runs side
+    by side have about 2 CPU-seconds per second between them: the CPU time,
+    not the wall time, says what a run costs the others.
+    """
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_utime + usage.ru_stime
 
 
 def chapter_matrix(directory=None):
@@ -278,13 +299,17 @@ def main(argv=None):
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(lambda r: _run(*r, args.pytest_args, threads), runs))
 
-    print(f"\n{'run':<21}{'status':<26}{'passed':>8}{'failed':>8}{'skipped':>9}{'time':>8}")
+    print(
+        f"\n{'run':<21}{'status':<26}{'passed':>8}{'failed':>8}{'skipped':>9}{'time':>8}{'CPU':>8}"
+    )
     for r in results:
         p, f, s = r["counts"]
         status = "ok" if r["ok"] else f"FAILED (pytest exit {r['code']})"
-        print(f"{r['label']:<21}{status:<26}{p:>8}{f:>8}{s:>9}{r['seconds']:>7.0f}s")
+        print(
+            f"{r['label']:<21}{status:<26}{p:>8}{f:>8}{s:>9}{r['seconds']:>7.0f}s{r['cpu']:>7.0f}s"
+        )
     for b in missing:
-        print(f"{b:<21}{'SKIPPED (not installed)':<26}{'-':>8}{'-':>8}{'-':>9}{'-':>8}")
+        print(f"{b:<21}{'SKIPPED (not installed)':<26}{'-':>8}{'-':>8}{'-':>9}{'-':>8}{'-':>8}")
     matrix = chapter_matrix()
     if matrix:
         with open(os.path.join(RESULTS, "chapters.md"), "w") as f:
@@ -296,7 +321,11 @@ def main(argv=None):
             f.write("Seconds per test file and run (JUnit XML times):\n\n" + slowest)
         print("\nWhere the time went (test-results/durations.md):\n" + slowest)
     totals = [sum(r["counts"][i] for r in results) for i in range(3)]
-    print(f"wall time {time.monotonic() - start:.0f}s; logs and JUnit XML in test-results/")
+    cpu = sum(r["cpu"] for r in results)
+    print(
+        f"wall time {time.monotonic() - start:.0f}s, {cpu:.0f} CPU-s; "
+        "logs and JUnit XML in test-results/"
+    )
     failed = any(not r["ok"] for r in results) or not totals[0] or (missing and args.require_all)
     if missing and args.require_all:
         print(f"backends not installed: {', '.join(missing)} (--require-all)")
