@@ -82,7 +82,7 @@ class Difference:
         self.mean = float(self.values.mean())
         self.wins = int((self.values > 0).sum())
         if n > 1:
-            from scipy import stats  # scikit-learn's dependency; only needed here
+            from scipy import stats  # imported here: only this needs it
 
             self.sd = float(self.values.std(ddof=1))
             half = stats.t.ppf(0.975, n - 1) * self.sd / math.sqrt(n)

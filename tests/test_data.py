@@ -5,6 +5,7 @@ Pure-numpy checks are ``backend_independent``; the checks that train or use
 CIFAR loaders are tested against a probe made to fail and a fake cache.
 """
 
+import gzip
 import os
 import pickle
 import socket
@@ -259,20 +260,22 @@ def test_bad_arguments_are_named(call, match):
 # --- Digits -------------------------------------------------------------------
 
 
-@independent
-def test_digits_are_the_1797_sklearn_images_split_by_class():
-    from sklearn.datasets import load_digits
+# The test set's images per class, as UCI's description of the data (optdigits.names) lists them.
+UCI_TEST_CLASS_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
 
-    target = load_digits().target
+
+@independent
+def test_digits_are_the_1797_uci_images_split_by_class():
     every = data.digits(split="all")
     train, test = data.digits(split="train"), data.digits(split="test")
     assert len(every) == 1797 and every.class_names == tuple("0123456789")
-    np.testing.assert_array_equal(every.y, target)
+    np.testing.assert_array_equal(np.bincount(every.y), UCI_TEST_CLASS_COUNTS)
+    np.testing.assert_array_equal(every.extras["index"], np.arange(1797))
     assert len(train) + len(test) == 1797
     assert not set(train.extras["index"]) & set(test.extras["index"])
-    expected = np.round(0.2 * np.bincount(target))
+    expected = np.round(0.2 * np.array(UCI_TEST_CLASS_COUNTS))
     np.testing.assert_array_equal(np.bincount(test.y, minlength=10), expected)
-    np.testing.assert_array_equal(test.y, target[test.extras["index"]])
+    np.testing.assert_array_equal(test.y, every.y[test.extras["index"]])
     again, other = data.digits(split="test"), data.digits(split="test", seed=1)
     np.testing.assert_array_equal(again.extras["index"], test.extras["index"])
     assert not np.array_equal(other.extras["index"], test.extras["index"])
@@ -280,14 +283,33 @@ def test_digits_are_the_1797_sklearn_images_split_by_class():
 
 @independent
 def test_digits_resize_scale_and_channels():
-    from sklearn.datasets import load_digits
-
     native = data.digits(size=8, split="all")
-    np.testing.assert_allclose(native.x[..., 0], load_digits().images / 16.0, atol=1e-6)
+    counts = native.x[..., 0] * 16.0  # at 8x8 no resizing: the pixel counts, divided by 16
+    np.testing.assert_allclose(counts, np.round(counts), atol=1e-5)
+    assert counts.min() == 0 and round(float(counts.max())) == 16
     rgb = data.digits(size=28, channels=3, split="test")
     assert rgb.x.shape == (359, 28, 28, 3) and rgb.x.dtype == np.float32
     assert rgb.x.min() >= 0.0 and rgb.x.max() <= 1.0
     np.testing.assert_array_equal(rgb.x[..., 0], rgb.x[..., 2])
+
+
+@independent
+def test_the_digits_file_is_checked_before_it_is_read(tmp_path):
+    """A copy with one pixel count changed is refused, naming the file and its checksum."""
+    from kcv.data.digits import DIGITS_FILE
+    from kcv.data.digits import read_digits
+
+    with gzip.open(DIGITS_FILE, "rb") as f:
+        text = f.read()
+    pixels, labels = read_digits()
+    assert labels[0] == 0
+    assert text.startswith(b"0,0,5,13,9,1,0,0,") and text.count(b"\n") == 1797
+    np.testing.assert_array_equal(pixels[0, 0], [0, 0, 5, 13, 9, 1, 0, 0])
+    damaged = tmp_path / "optdigits_test.csv.gz"
+    with gzip.open(damaged, "wb") as f:
+        f.write(text.replace(b"0,0,5,13,9,1,", b"0,0,5,13,9,2,", 1))
+    with pytest.raises(RuntimeError, match=r"optdigits_test.csv.gz is damaged: its SHA-256 is"):
+        read_digits(str(damaged))
 
 
 # --- CIFAR, offline -----------------------------------------------------------
@@ -548,11 +570,10 @@ def test_presence_targets_follow_the_scene_type():
 
 
 def test_digits_resize_matches_keras_bilinear():
-    from sklearn.datasets import load_digits
-
+    from kcv.data.digits import read_digits
     from kcv.data.digits import resize_bilinear
 
-    images = load_digits().images[:5].astype("float32") / 16.0
+    images = read_digits()[0][:5].astype("float32") / 16.0
     ours = resize_bilinear(images, 32)
     theirs = keras.ops.image.resize(
         images[..., None],

@@ -73,6 +73,11 @@ def test_the_wheel_installs_consistently_without_a_backend(venv):
     where, version = done.stdout.split()
     assert version == kcv.__version__
     assert where.startswith(os.path.join(cwd, "venv")), "kcv was imported from elsewhere"
+    # The digits ship in the wheel (package data), so that kcv.data.digits loads offline.
+    digits = os.path.join(os.path.dirname(where), "data", "optdigits_test.csv.gz")
+    assert os.path.getsize(digits) == os.path.getsize(
+        os.path.join(ROOT, "kcv", "data", "optdigits_test.csv.gz")
+    )
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ Procedural, numpy only, deterministic given ``seed`` (:mod:`kcv.data.synthetic`)
     thin_structures     long thin lines against blobs: strip pooling (SPNet).
     multiscale_objects  the same classes at very different scales: ASPP.
 
-Real, shipped with scikit-learn (:mod:`kcv.data.digits`):
+Real, shipped with kcv (:mod:`kcv.data.digits`):
     digits              1,797 handwritten digits, resized.
 
 Downloaded once into the Keras cache, a clear error offline (:mod:`kcv.data.cifar`):

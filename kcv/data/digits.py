@@ -1,12 +1,22 @@
-"""One real data set that needs no network: scikit-learn's handwritten digits.
+"""One real data set that needs no network: the UCI handwritten digits.
 
 1,797 grey images of the digits 0-9, 8x8 pixels of values 0-16: the test
 set of the UCI "Optical Recognition of Handwritten Digits" data (Alpaydin &
 Kaynak, 1998), 32x32 bitmaps written by 13 people, every 4x4 block counted
-into one pixel. scikit-learn ships it (``sklearn.datasets.load_digits``),
-so it loads offline. Here it is resized to a network's input size and split
-deterministically, stratified by class.
+into one pixel. kcv ships the file (``optdigits_test.csv.gz``: UCI's
+``optdigits.tes``, the copy scikit-learn ships as ``digits.csv.gz``, the
+same images in the same order as ``sklearn.datasets.load_digits``), so it
+loads offline, with no scikit-learn. Here it is resized to a network's input
+size and split deterministically, stratified by class.
+
+The data are licensed under Creative Commons Attribution 4.0 (CC BY 4.0) by
+the UCI Machine Learning Repository; the reference below is its attribution.
 """
+
+import gzip
+import hashlib
+import io
+import os
 
 import numpy as np
 
@@ -14,16 +24,21 @@ from kcv import _validation
 from kcv.data.dataset import Dataset
 from kcv.data.dataset import to_data_format
 
+# UCI's optdigits.tes, gzipped: one image per line, its 64 pixel counts (rows
+# of 8) then its class, comma-separated. The SHA-256 is that of the
+# uncompressed text, which a damaged or edited copy fails.
+DIGITS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optdigits_test.csv.gz")
+DIGITS_SHA256 = "6ebb3d2fee246a4e99363262ddf8a00a3c41bee6014c373ed9d9216ba7f651b8"
 DIGIT_CLASSES = tuple(str(k) for k in range(10))
 
 
 def digits(size=32, channels=1, split="train", test_fraction=0.2, seed=0, data_format=None):
-    """The 1,797 handwritten digits of scikit-learn, resized and split.
+    """The 1,797 UCI handwritten digits, resized and split.
 
     The split is stratified: from every class, a ``test_fraction`` of its
     images (rounded) goes to the test split, chosen at random by ``seed``;
     "train" holds the rest, "all" every image. Within a split images keep
-    scikit-learn's order.
+    the file's order.
 
     Args:
         size: int >= 8. Height and width after bilinear resizing
@@ -40,8 +55,8 @@ def digits(size=32, channels=1, split="train", test_fraction=0.2, seed=0, data_f
     Returns:
         Dataset: ``x`` float32 ``(N, size, size, channels)`` in ``[0, 1]``
         (pixel value / 16), ``y`` int32 ``(N,)`` digits 0-9, ``class_names``
-        ``("0", ..., "9")``, and ``extras["index"]``: each image's index in
-        ``sklearn.datasets.load_digits()``.
+        ``("0", ..., "9")``, and ``extras["index"]``: each image's line in the
+        file (its index in ``sklearn.datasets.load_digits()`` too).
 
     Example:
 
@@ -51,9 +66,12 @@ def digits(size=32, channels=1, split="train", test_fraction=0.2, seed=0, data_f
     >>> len(train), len(test), train.x.shape[1:]
     (1438, 359, (32, 32, 1))
 
+    Raises:
+        RuntimeError: the shipped file is damaged (its SHA-256 differs).
+
     Reference:
         E. Alpaydin and C. Kaynak, "Optical Recognition of Handwritten
-        Digits", UCI Machine Learning Repository, 1998.
+        Digits", UCI Machine Learning Repository, 1998, CC BY 4.0.
         https://archive.ics.uci.edu/ml/datasets/Optical+Recognition+of+Handwritten+Digits
     """
     size = _validation.positive_int("size", size, 8)
@@ -62,16 +80,43 @@ def digits(size=32, channels=1, split="train", test_fraction=0.2, seed=0, data_f
     test_fraction = _validation.number("test_fraction", test_fraction, 0.0, 1.0)
     seed = _validation.positive_int("seed", seed, 0)
     data_format = _validation.data_format(data_format)
-    # Imported here: scikit-learn takes a second to import and only this loader needs it.
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    labels = bunch.target.astype(np.int32)
+    pixels, labels = read_digits()
     index = _split_index(labels, split, test_fraction, seed)
-    images = resize_bilinear(bunch.images[index] / 16.0, size)
+    images = resize_bilinear(pixels[index] / 16.0, size)
     images = np.repeat(images[:, None], channels, axis=1).astype(np.float32)
     x = to_data_format(np.clip(images, 0.0, 1.0), data_format)
     return Dataset(x, labels[index], DIGIT_CLASSES, {"index": index})
+
+
+def read_digits(path=DIGITS_FILE):
+    """The file's images and labels, after checking its SHA-256.
+
+    Args:
+        path: str. A gzipped copy of UCI's ``optdigits.tes``.
+
+    Returns:
+        ``(pixels, labels)``: int32 arrays ``(1797, 8, 8)`` of counts 0-16
+        and ``(1797,)`` of digits 0-9, in the file's order.
+
+    Raises:
+        RuntimeError: the uncompressed text's SHA-256 is not ``DIGITS_SHA256``.
+
+    Example:
+
+    >>> pixels, labels = read_digits()
+    >>> pixels.shape, int(pixels.max()), labels[:5].tolist()
+    ((1797, 8, 8), 16, [0, 1, 2, 3, 4])
+    """
+    with gzip.open(path, "rb") as f:
+        text = f.read()
+    digest = hashlib.sha256(text).hexdigest()
+    if digest != DIGITS_SHA256:
+        raise RuntimeError(
+            f"{path} is damaged: its SHA-256 is {digest}, expected {DIGITS_SHA256} "
+            "(UCI's optdigits.tes); reinstall kcv"
+        )
+    table = np.loadtxt(io.BytesIO(text), delimiter=",", dtype=np.int32)
+    return table[:, :64].reshape(-1, 8, 8), table[:, 64]
 
 
 def _split_index(labels, split, test_fraction, seed):
