@@ -58,6 +58,9 @@ def digits(size=32, channels=1, split="train", test_fraction=0.2, seed=0, data_f
         ``("0", ..., "9")``, and ``extras["index"]``: each image's line in the
         file (its index in ``sklearn.datasets.load_digits()`` too).
 
+    Raises:
+        RuntimeError: the shipped file is damaged (its SHA-256 differs).
+
     Example:
 
     >>> import kcv
@@ -65,9 +68,6 @@ def digits(size=32, channels=1, split="train", test_fraction=0.2, seed=0, data_f
     >>> test = kcv.data.digits(size=32, split="test")
     >>> len(train), len(test), train.x.shape[1:]
     (1438, 359, (32, 32, 1))
-
-    Raises:
-        RuntimeError: the shipped file is damaged (its SHA-256 differs).
 
     Reference:
         E. Alpaydin and C. Kaynak, "Optical Recognition of Handwritten
