@@ -9,6 +9,7 @@ traceback. The wheel is built from a copy of the sources and installed with
 configuration serve the downloads.
 """
 
+import filecmp
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import sys
 import pytest
 
 import kcv
+from kcv.data.digits import DIGITS_FILE
 
 pytestmark = pytest.mark.backend_independent
 
@@ -74,10 +76,8 @@ def test_the_wheel_installs_consistently_without_a_backend(venv):
     assert version == kcv.__version__
     assert where.startswith(os.path.join(cwd, "venv")), "kcv was imported from elsewhere"
     # The digits ship in the wheel (package data), so that kcv.data.digits loads offline.
-    digits = os.path.join(os.path.dirname(where), "data", "optdigits_test.csv.gz")
-    assert os.path.getsize(digits) == os.path.getsize(
-        os.path.join(ROOT, "kcv", "data", "optdigits_test.csv.gz")
-    )
+    shipped = os.path.join(os.path.dirname(where), "data", os.path.basename(DIGITS_FILE))
+    assert filecmp.cmp(shipped, DIGITS_FILE, shallow=False)
 
 
 @pytest.mark.slow
