@@ -671,6 +671,33 @@ def test_grading_processes_get_kcv_settings_and_nothing_of_the_graders_environme
     assert "KCV_GRADER_SECRET" not in env
 
 
+def test_a_grading_process_imports_keras_without_what_grading_never_uses():
+    """Off TensorFlow's backend TensorFlow stays refused; matplotlib (and JAX off its backend)
+    only while Keras imports: the submission finds them absent and may import matplotlib."""
+    others = [b for b in ("torch", "jax") if b in BACKENDS]
+    if not others:
+        pytest.skip("needs the torch or the JAX backend")
+    source = (
+        "import sys\n"
+        "before = sorted(m for m in ('jax', 'matplotlib', 'tensorflow') if m in sys.modules)\n"
+        "import matplotlib\n"
+        "try:\n"
+        "    import tensorflow\n"
+        "    after = 'imported'\n"
+        "except ImportError as error:\n"
+        "    after = str(error)\n"
+        "raise RuntimeError(f'before={before} matplotlib={matplotlib.__name__} tf={after}')\n"
+    )
+    run = sandbox.run_process(
+        "submission", "layer", others[0], {"tasks": []}, {}, sandbox.Limits(), source=source
+    )
+    assert run.results is not None, run.problem
+    message = str(run.results["import_error"])
+    loaded = "['jax']" if others[0] == "jax" else "[]"
+    assert f"before={loaded} matplotlib=matplotlib " in message, message
+    assert "tf=`import tensorflow`: TensorFlow is not the backend here" in message, message
+
+
 def test_references_belong_to_their_object():
     """Two References share nothing; one computes a reference once."""
     exercise = exercises.get("exit_thresholds")

@@ -711,6 +711,31 @@ def _run_job(data, mode, module, gradients, filename):
     return results
 
 
+def _import_keras(backend):
+    """Imports Keras (its backend starts before the submission runs), skipping what grading never uses.
+
+    Off the TensorFlow backend TensorFlow stays refused for the whole process
+    (see :class:`_Refuse`). While Keras itself is imported, matplotlib (which
+    ``keras.src.visualization`` imports, 0.4 to 0.5 s of CPU with its font
+    list) and, off the JAX backend, JAX (which Keras' Orbax callback imports,
+    about 0.5 s) are refused too: Keras imports both inside ``try`` and does
+    without them, and a grading process draws nothing and checkpoints nothing.
+    Afterwards a submission may import either as usual.
+
+    Args:
+        backend: str. The ``KERAS_BACKEND`` of this process.
+    """
+    if backend != "tensorflow":
+        sys.meta_path.insert(0, _Refuse(["tensorflow"], "TensorFlow is not the backend here"))
+    unused = ["matplotlib"] + ([] if backend == "jax" else ["jax"])
+    during_import = _Refuse(unused, "not imported with Keras in a grading process")
+    sys.meta_path.insert(0, during_import)
+    try:
+        import keras  # noqa: F401
+    finally:
+        sys.meta_path.remove(during_import)
+
+
 def main(argv=None):
     """The script entry point (see the module docstring)."""
     parser = argparse.ArgumentParser()
@@ -722,10 +747,7 @@ def main(argv=None):
 
     gradients = None
     if args.kind == "layer":
-        if os.environ.get("KERAS_BACKEND") != "tensorflow":
-            sys.meta_path.insert(0, _Refuse(["tensorflow"], "TensorFlow is not the backend here"))
-        import keras  # noqa: F401  (the backend starts before the submission runs)
-
+        _import_keras(os.environ.get("KERAS_BACKEND", "tensorflow"))
         gradients = _load_backend_module(args.kcv_root).value_and_gradients
     module, import_error, filename = None, None, None
     source = _read_exactly(0, int.from_bytes(_read_exactly(0, 8), "big")).decode("utf-8")
