@@ -233,10 +233,11 @@ def custom_conv_gradients(
 
 
 _FORWARD_MODE_HINT = (
-    "kcv's shifted depthwise convolution has a hand-written reverse-mode "
-    "gradient only (kcv.backend.custom_conv_gradients). For jax.jvp or "
-    'jax.jacfwd, build the layer with implementation="native" (or call '
-    'kcv.config.set_conv_implementation(depthwise="native") before building it).'
+    "kcv's shifted depthwise convolution, and its grouped convolution on JAX's "
+    "CPU, have a hand-written reverse-mode gradient only "
+    "(kcv.backend.custom_conv_gradients). For jax.jvp or jax.jacfwd, build the "
+    'layer with implementation="native" (or call kcv.config.set_conv_implementation('
+    'depthwise="native", pointwise="native") before building it).'
 )
 
 

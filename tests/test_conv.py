@@ -528,12 +528,32 @@ def test_forward_mode_autodiff_on_jax(layer_class, implementation):
     np.testing.assert_allclose(np.asarray(y), _np(layer(x)), rtol=1e-6, atol=1e-6)
 
 
-def test_forward_mode_autodiff_is_refused_by_the_shifted_form_on_jax():
+def test_forward_mode_autodiff_through_patches_on_jax():
+    """A 3x3 kernel reaching beyond a 2x3 output (a product of patches on JAX's CPU)."""
     if backend.name() != "jax":
-        pytest.skip("only JAX's shifted form has a reverse-mode-only custom gradient")
+        pytest.skip("forward-mode autodiff through a layer is tested on JAX (jax.jvp)")
     import jax
 
-    layer = kcv.layers.DepthwiseConv2D(3, padding="same", implementation="shifted")
+    layer = kcv.layers.Conv2D(5, 3, padding="same", use_bias=False)
+    x, tangent = _input((2, 3), 3, "channels_last", 1), _input((2, 3), 3, "channels_last", 2)
+    layer.build(x.shape)
+    _, y_dot = jax.jvp(layer, (x,), (tangent,))
+    (kernel,) = layer.get_weights()
+    expected = _Reference(tangent, kernel, 1, "same", 1, False).forward()
+    np.testing.assert_allclose(np.asarray(y_dot), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer_class", ["DepthwiseConv2D", "Conv2D"])
+def test_forward_mode_autodiff_is_refused_by_custom_gradients_on_jax(layer_class):
+    """The shifted depthwise form, and a grouped convolution on JAX's CPU."""
+    if backend.name() != "jax" or backend.has_accelerator():
+        pytest.skip("only JAX's CPU forms have a reverse-mode-only custom gradient")
+    import jax
+
+    if layer_class == "DepthwiseConv2D":
+        layer = kcv.layers.DepthwiseConv2D(3, padding="same", implementation="shifted")
+    else:
+        layer = kcv.layers.Conv2D(6, 3, padding="same", groups=3)
     x = _input((7, 6), 3, "channels_last")
     layer.build(x.shape)
     with pytest.raises(TypeError, match="forward-mode autodiff") as refused:
@@ -703,3 +723,84 @@ def _assert_same_as_keras(ours, theirs, x):
     grad_y = rng.standard_normal(y.shape).astype("float32")
     for got, want in zip(_layer_gradients(ours, x, grad_y), _layer_gradients(theirs, x, grad_y)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def _xla_cpu():
+    return backend.name() == "jax" and not backend.has_accelerator()
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize(
+    "kernel_size, strides, padding, dilation, size, patches",
+    [
+        (3, 1, "same", 1, (2, 3), True),  # the kernel reaches beyond a 2-row output
+        (3, 2, "same", 1, (4, 5), True),  # 2x3 output: the input gradient's case
+        (7, 2, "same", 1, (7, 7), True),
+        (3, 1, "valid", 1, (4, 4), True),
+        (3, 1, "same", 2, (4, 6), True),  # reach 5 > 4 rows, every tap live
+        ((1, 3), 1, "same", 1, (9, 2), True),
+        (3, 2, "same", 1, (6, 6), False),
+        (3, 1, "same", 1, (9, 8), False),
+    ],
+)
+def test_auto_conv2d_past_its_output_equals_keras_conv2d(
+    data_format, kernel_size, strides, padding, dilation, size, patches, monkeypatch
+):
+    """A kernel reaching beyond its output: "auto" gives ``keras.layers.Conv2D``'s
+    outputs and gradients on every backend; on JAX's CPU as a product of patches,
+    without a convolution, where the output is smaller than the kernel's reach."""
+    _skip_unsupported(data_format)
+    options = dict(
+        strides=strides, padding=padding, dilation_rate=dilation, data_format=data_format
+    )
+    ours = kcv.layers.Conv2D(6, kernel_size, **options)
+    theirs = keras.layers.Conv2D(6, kernel_size, **options)
+    x = _input(size, 5, data_format)
+    _assert_same_as_keras(ours, theirs, x)
+    if _xla_cpu():
+        calls, conv = [], keras.ops.conv
+        monkeypatch.setattr(keras.ops, "conv", lambda *a, **k: calls.append(1) or conv(*a, **k))
+        ours(x)
+        assert bool(calls) != patches, f"ops.conv called {len(calls)} time(s)"
+        kcv.layers.Conv2D(6, kernel_size, implementation="native", **options)(x)
+        assert len(calls) == 1 + (not patches), "implementation='native' is ops.conv"
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize(
+    "groups, kernel_size, strides, padding, dilation, size",
+    [
+        (2, 3, 1, "same", 1, (9, 8)),
+        (4, 3, 2, "same", 1, (9, 8)),
+        (4, 3, 1, "valid", 2, (9, 8)),
+        (2, 1, 1, "same", 1, (5, 4)),
+        (4, 3, 1, "same", 1, (2, 2)),
+    ],
+)
+def test_auto_grouped_conv2d_equals_keras_conv2d(
+    data_format, groups, kernel_size, strides, padding, dilation, size, monkeypatch
+):
+    """Grouped, "auto": ``keras.layers.Conv2D``'s outputs and gradients on every backend;
+    on JAX's CPU the forward pass is ``ops.conv`` and the kernel gradient kcv's product
+    of patches (through ``kcv.backend.custom_conv_gradients``), chunked over the batch."""
+    _skip_unsupported(data_format)
+    options = dict(
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation,
+        groups=groups,
+        data_format=data_format,
+    )
+    ours = kcv.layers.Conv2D(8, kernel_size, **options)
+    theirs = keras.layers.Conv2D(8, kernel_size, **options)
+    x = _input(size, 4, data_format)
+    if _xla_cpu():
+        chunked, custom = [], backend.custom_conv_gradients
+        monkeypatch.setattr(
+            backend,
+            "custom_conv_gradients",
+            lambda *a, **k: chunked.append(1) or custom(*a, chunk_bytes=4 * x[0].size, **k),
+        )
+    _assert_same_as_keras(ours, theirs, x)
+    if _xla_cpu():
+        assert chunked, "the grouped kernel gradient did not go through custom_conv_gradients"

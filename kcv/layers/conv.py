@@ -18,7 +18,11 @@ default, else the fastest for the backend), and reports it as
 * pointwise, ``"matmul"``: XLA and TensorFlow on the CPU compute the weight
   gradient of a 1x1 convolution as a transposed convolution, 5-10x slower
   than the matrix product it is; :func:`pointwise_matmul` computes a 1x1
-  convolution as that matrix product;
+  convolution as that matrix product. On JAX without an accelerator
+  ``Conv2D`` also computes two other convolutions that XLA's CPU kernels
+  handle badly as matrix products: one whose kernel reaches beyond its
+  output (:func:`patch_conv`, where :func:`_patches_pay`) and the kernel
+  gradient of a grouped one (:func:`grouped_conv_with_patch_gradient`);
 * torch on the CPU, ``Conv2D``'s ``"auto"``, per call: where the kernel
   outweighs the maps, PyTorch's kernel layout copies and oneDNN's
   channels_last kernels on maps of a few pixels cost more than they save,
@@ -311,6 +315,141 @@ def pointwise_matmul(inputs, kernel, strides, data_format):
     shape = ops.shape(inputs)
     outputs = ops.matmul(ops.reshape(inputs, (-1, shape[-1])), kernel)
     return ops.reshape(outputs, (*shape[:-1], kernel.shape[-1]))
+
+
+def _channels_last(inputs, data_format):
+    return inputs if data_format == "channels_last" else ops.transpose(inputs, (0, 2, 3, 1))
+
+
+def _in_format(outputs, data_format):
+    """A channels_last result back in ``data_format``."""
+    return outputs if data_format == "channels_last" else ops.transpose(outputs, (0, 3, 1, 2))
+
+
+def _patches(padded, kernel_shape, strides, dilation_rate):
+    """The input patch of every output pixel: ``((N, kh*kw, C), (out_height, out_width))``.
+
+    ``padded`` is channels_last and padded for a "valid" convolution; row
+    ``n`` holds, tap by tap in row-major order, the channel vectors that
+    output pixel ``n`` (batch, row, column, flattened) reads.
+    """
+    kh, kw, channels = kernel_shape[:3]
+    windows, out = _tap_windows(
+        padded, (kh, kw, channels, 1), strides, dilation_rate, "channels_last"
+    )
+    return ops.reshape(ops.stack(windows, axis=-2), (-1, kh * kw, padded.shape[-1])), out
+
+
+def patch_conv(inputs, kernel, strides, padding, dilation_rate, data_format):
+    """A convolution (one group) as one matrix product of its input patches with the kernel.
+
+    Each output pixel's ``kh*kw*C_in`` inputs are gathered into a row
+    (im2col) and multiplied with the kernel reshaped to ``(kh*kw*C_in,
+    C_out)``: the same sums as the convolution, in another order. Its
+    gradients are a matrix product and the transpose of the gathering (pads
+    and slices). The patch matrix is ``kh*kw`` times the output's pixels, so
+    this pays only on small outputs: ``Conv2D`` uses it on JAX's CPU where
+    the kernel reaches beyond the output (:func:`_patches_pay`).
+
+    Args:
+        inputs: 4D tensor in ``data_format``, with static height and width.
+        kernel: ``(kh, kw, C_in, C_out)`` tensor.
+        strides, dilation_rate: pairs of ints.
+        padding: ``"same"`` or ``"valid"``.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+
+    Returns:
+        The 4D output tensor with ``C_out`` channels, in ``data_format``.
+    """
+    x = _channels_last(inputs, data_format)
+    padded = _pad(x, kernel.shape, strides, padding, dilation_rate, "channels_last")
+    patches, (oh, ow) = _patches(padded, kernel.shape, strides, dilation_rate)
+    kh, kw, channels, filters = kernel.shape
+    outputs = ops.matmul(
+        ops.reshape(patches, (-1, kh * kw * channels)),
+        ops.reshape(kernel, (kh * kw * channels, filters)),
+    )
+    return _in_format(ops.reshape(outputs, (-1, oh, ow, filters)), data_format)
+
+
+def _grouped_kernel_gradient(padded, grad_outputs, kernel_shape, strides, dilation_rate, groups):
+    """The kernel gradient of a grouped "valid" convolution as a product of patches.
+
+    ``padded`` and ``grad_outputs`` are channels_last (a chunk of the batch);
+    returns ``(kh, kw, C_in / groups, C_out)``, Keras' grouped kernel
+    layout: output channel ``g * C_out / groups + j`` reads input channels
+    ``g * C_in / groups ...``.
+    """
+    kh, kw, per_group, filters = kernel_shape
+    patches, _ = _patches(padded, kernel_shape, strides, dilation_rate)
+    patches = ops.reshape(patches, (-1, kh * kw, groups, per_group))
+    grad = ops.reshape(grad_outputs, (-1, groups, filters // groups))
+    return ops.reshape(ops.einsum("ntgc,ngd->tcgd", patches, grad), kernel_shape)
+
+
+def grouped_conv_with_patch_gradient(
+    inputs, kernel, strides, padding, dilation_rate, groups, data_format
+):
+    """A grouped convolution whose kernel gradient is a product of patches, on JAX.
+
+    XLA's CPU convolution computes a grouped convolution's forward pass and
+    input gradient as fast as PyTorch's, but its kernel gradient 100 to 300
+    times slower (``benchmarks/README.md``). Here the forward pass and the
+    input gradient stay Keras' ``ops.conv`` and its autodiff; the kernel
+    gradient is the product of the input patches with the output gradient,
+    per group, summed over batch chunks
+    (:func:`kcv.backend.custom_conv_gradients`, which refuses forward-mode
+    autodiff on JAX). Other backends compute ``ops.conv`` as it is.
+
+    Args:
+        inputs: 4D tensor in ``data_format``, with static height and width.
+        kernel: ``(kh, kw, C_in / groups, C_out)`` tensor.
+        strides, dilation_rate: pairs of ints.
+        padding: ``"same"`` or ``"valid"``.
+        groups: int > 1.
+        data_format: ``"channels_last"`` or ``"channels_first"``.
+
+    Returns:
+        The 4D output tensor with ``C_out`` channels, in ``data_format``.
+    """
+    x = _channels_last(inputs, data_format)
+    kernel_shape = tuple(kernel.shape)
+    padded = _pad(x, kernel_shape, strides, padding, dilation_rate, "channels_last")
+    geometry = dict(strides=tuple(strides), dilation_rate=tuple(dilation_rate))
+    outputs = backend.custom_conv_gradients(
+        functools.partial(ops.conv, padding="valid", data_format="channels_last", **geometry),
+        None,
+        functools.partial(
+            _grouped_kernel_gradient, kernel_shape=kernel_shape, groups=groups, **geometry
+        ),
+        padded,
+        kernel,
+    )
+    return _in_format(outputs, data_format)
+
+
+def _patches_pay(inputs, kernel, strides, padding, dilation_rate, data_format):
+    """Whether ``Conv2D`` computes this ungrouped convolution as :func:`patch_conv` on JAX's CPU.
+
+    When the output is smaller than the kernel's reach ``(k - 1) * d + 1``
+    on an axis, XLA's CPU convolution leaves its fast kernels for a loop
+    that is tens to hundreds of times slower: the forward pass once the
+    input is smaller than the kernel (3x3, 256 -> 256 on 2x2 maps, batch
+    32: 16 ms against 1.4 as patches; 5x5 on 4x4 maps: 762 ms), the input
+    gradient once the output is (3x3 stride 2 on 4x4 maps: 25 ms against
+    1.0 for the forward pass). SE-ResNet-50 at 32x32 has 3x3 convolutions
+    on 2x2 maps. Larger outputs keep XLA's convolution, faster there.
+    """
+    h_axis = 1 if data_format == "channels_last" else 2
+    sizes = tuple(inputs.shape[h_axis : h_axis + 2])
+    if None in sizes:
+        return False
+    for size, k, s, d in zip(sizes, kernel.shape[:2], strides, dilation_rate):
+        reach = (k - 1) * d + 1
+        out = -(-size // s) if padding == "same" else (size - reach) // s + 1
+        if out < reach:
+            return True
+    return False
 
 
 def _kernel_over_maps(inputs, kernel, strides):
@@ -639,7 +778,14 @@ class Conv2D(keras.layers.Conv2D):
     * ``"matmul"``: a 1x1 kernel (one group) as a matrix product over the
       channel axis (:func:`pointwise_matmul`), whose gradients are matrix
       products too: 5-10x faster under XLA and TensorFlow on the CPU.
-      Larger kernels and grouped convolutions are computed as ``"native"``.
+      Larger kernels and grouped convolutions are computed as ``"native"``,
+      except on JAX without an accelerator, where XLA's convolution is
+      slowest: an ungrouped kernel that reaches beyond its output on an
+      axis is a product of input patches (:func:`patch_conv`; 3x3 on 2x2
+      maps 10-25x faster, forward and backward), and a grouped
+      convolution's kernel gradient is a product of patches per group
+      (:func:`grouped_conv_with_patch_gradient`; 20-300x faster, and with it
+      no forward-mode autodiff).
     * ``"auto"`` (default): the :mod:`kcv.config` default, else the fastest
       for the backend (:func:`resolve_implementation`). On torch without an
       accelerator that is ``"native"`` with two choices made per call, by
@@ -726,10 +872,16 @@ class Conv2D(keras.layers.Conv2D):
         )
         self.implementation_in_use = None
         self._by_size = False
+        self._xla_cpu_products = False
 
     def build(self, input_shape):
         self.implementation_in_use = resolve_implementation("pointwise", self.implementation)
         self._by_size = _chooses_by_size(self.implementation)
+        self._xla_cpu_products = (
+            self.implementation_in_use == "matmul"
+            and backend.name() == "jax"
+            and not backend.has_accelerator()
+        )
         super().build(input_shape)
 
     def convolution_op(self, inputs, kernel):
@@ -754,6 +906,13 @@ class Conv2D(keras.layers.Conv2D):
                 inputs, kernel, self.strides, self.groups, self.data_format
             )
             return _torch_conv(self, inputs, kernel, groups=self.groups, contiguous=contiguous)
+        geometry = (self.strides, self.padding, self.dilation_rate)
+        if self._xla_cpu_products and self.groups > 1:
+            return grouped_conv_with_patch_gradient(
+                inputs, kernel, *geometry, self.groups, self.data_format
+            )
+        if self._xla_cpu_products and _patches_pay(inputs, kernel, *geometry, self.data_format):
+            return patch_conv(inputs, kernel, *geometry, self.data_format)
         return ops.conv(
             inputs,
             kernel,
