@@ -318,6 +318,7 @@ def pointwise_matmul(inputs, kernel, strides, data_format):
 
 
 def _channels_last(inputs, data_format):
+    """``inputs`` in channels_last (a transpose of a channels_first tensor)."""
     return inputs if data_format == "channels_last" else ops.transpose(inputs, (0, 2, 3, 1))
 
 
