@@ -716,7 +716,7 @@ def _import_keras(backend):
 
     Off the TensorFlow backend TensorFlow stays refused for the whole process
     (see :class:`_Refuse`). While Keras itself is imported, matplotlib (which
-    ``keras.src.visualization`` imports, 0.4 to 0.5 s of CPU with its font
+    Keras' image-plotting utilities import, 0.4 to 0.5 s of CPU with its font
     list) and, off the JAX backend, JAX (which Keras' Orbax callback imports,
     about 0.5 s) are refused too: Keras imports both inside ``try`` and does
     without them, and a grading process draws nothing and checkpoints nothing.
