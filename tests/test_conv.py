@@ -733,11 +733,12 @@ def _xla_cpu():
 @pytest.mark.parametrize(
     "kernel_size, strides, padding, dilation, size, patches",
     [
-        (3, 1, "same", 1, (2, 3), True),  # the kernel reaches beyond a 2-row output
+        (3, 1, "same", 1, (2, 3), True),  # 3 taps on a 2-row output
         (3, 2, "same", 1, (4, 5), True),  # 2x3 output: the input gradient's case
         (7, 2, "same", 1, (7, 7), True),
         (3, 1, "valid", 1, (4, 4), True),
-        (3, 1, "same", 2, (4, 6), True),  # reach 5 > 4 rows, every tap live
+        (3, 1, "valid", 2, (6, 7), True),  # dilated, a 2x3 output
+        (3, 1, "same", 2, (4, 6), False),  # reach 5 > 4 rows, every tap live: XLA's kernel
         ((1, 3), 1, "same", 1, (9, 2), True),
         (3, 2, "same", 1, (6, 6), False),
         (3, 1, "same", 1, (9, 8), False),
@@ -748,7 +749,7 @@ def test_auto_conv2d_past_its_output_equals_keras_conv2d(
 ):
     """A kernel reaching beyond its output: "auto" gives ``keras.layers.Conv2D``'s
     outputs and gradients on every backend; on JAX's CPU as a product of patches,
-    without a convolution, where the output is smaller than the kernel's reach."""
+    without a convolution, where the output has fewer pixels than the kernel has taps."""
     _skip_unsupported(data_format)
     options = dict(
         strides=strides, padding=padding, dilation_rate=dilation, data_format=data_format

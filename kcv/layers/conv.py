@@ -20,8 +20,8 @@ default, else the fastest for the backend), and reports it as
   than the matrix product it is; :func:`pointwise_matmul` computes a 1x1
   convolution as that matrix product. On JAX without an accelerator
   ``Conv2D`` also computes two other convolutions that XLA's CPU kernels
-  handle badly as matrix products: one whose kernel reaches beyond its
-  output (:func:`patch_conv`, where :func:`_patches_pay`) and the kernel
+  handle badly as matrix products: one whose output is smaller than its
+  kernel (:func:`patch_conv`, where :func:`_patches_pay`) and the kernel
   gradient of a grouped one (:func:`grouped_conv_with_patch_gradient`);
 * torch on the CPU, ``Conv2D``'s ``"auto"``, per call: where the kernel
   outweighs the maps, PyTorch's kernel layout copies and oneDNN's
@@ -350,7 +350,7 @@ def patch_conv(inputs, kernel, strides, padding, dilation_rate, data_format):
     gradients are a matrix product and the transpose of the gathering (pads
     and slices). The patch matrix is ``kh*kw`` times the output's pixels, so
     this pays only on small outputs: ``Conv2D`` uses it on JAX's CPU where
-    the kernel reaches beyond the output (:func:`_patches_pay`).
+    the output has fewer pixels than the kernel has taps (:func:`_patches_pay`).
 
     Args:
         inputs: 4D tensor in ``data_format``, with static height and width.
@@ -432,14 +432,17 @@ def grouped_conv_with_patch_gradient(
 def _patches_pay(inputs, kernel, strides, padding, dilation_rate, data_format):
     """Whether ``Conv2D`` computes this ungrouped convolution as :func:`patch_conv` on JAX's CPU.
 
-    When the output is smaller than the kernel's reach ``(k - 1) * d + 1``
-    on an axis, XLA's CPU convolution leaves its fast kernels for a loop
-    that is tens to hundreds of times slower: the forward pass once the
-    input is smaller than the kernel (3x3, 256 -> 256 on 2x2 maps, batch
-    32: 16 ms against 1.4 as patches; 5x5 on 4x4 maps: 762 ms), the input
-    gradient once the output is (3x3 stride 2 on 4x4 maps: 25 ms against
-    1.0 for the forward pass). SE-ResNet-50 at 32x32 has 3x3 convolutions
-    on 2x2 maps. Larger outputs keep XLA's convolution, faster there.
+    When the output has fewer pixels than the kernel has taps on an axis,
+    XLA's CPU convolution leaves its fast kernels for a loop that is tens to
+    hundreds of times slower: the forward pass once the input is smaller
+    than the kernel (3x3, 256 -> 256 on 2x2 maps, batch 32: 16 ms against
+    1.4 as patches; 5x5 on 4x4 maps: 762 ms), the input gradient once the
+    output is (3x3 stride 2 on 4x4 maps: 25 ms against 1.0 for the forward
+    pass). SE-ResNet-50 at 32x32 has 3x3 convolutions on 2x2 maps. The taps
+    count, not the dilated reach: at rate 2 on 4x4 maps (reach 5) and at
+    rate 18 on 32x32 maps (reach 37, ASPP's) XLA keeps its fast kernels
+    (forward and both gradients, 2.6 and 13.3 ms against 2.9 and 48.0 as
+    patches). Larger outputs keep XLA's convolution, faster there.
     """
     h_axis = 1 if data_format == "channels_last" else 2
     sizes = tuple(inputs.shape[h_axis : h_axis + 2])
@@ -448,7 +451,7 @@ def _patches_pay(inputs, kernel, strides, padding, dilation_rate, data_format):
     for size, k, s, d in zip(sizes, kernel.shape[:2], strides, dilation_rate):
         reach = (k - 1) * d + 1
         out = -(-size // s) if padding == "same" else (size - reach) // s + 1
-        if out < reach:
+        if out < k:
             return True
     return False
 
@@ -781,8 +784,8 @@ class Conv2D(keras.layers.Conv2D):
       products too: 5-10x faster under XLA and TensorFlow on the CPU.
       Larger kernels and grouped convolutions are computed as ``"native"``,
       except on JAX without an accelerator, where XLA's convolution is
-      slowest: an ungrouped kernel that reaches beyond its output on an
-      axis is a product of input patches (:func:`patch_conv`; 3x3 on 2x2
+      slowest: an ungrouped kernel with more taps than its output has
+      pixels on an axis is a product of input patches (:func:`patch_conv`; 3x3 on 2x2
       maps 10-25x faster, forward and backward), and a grouped
       convolution's kernel gradient is a product of patches per group
       (:func:`grouped_conv_with_patch_gradient`; 20-300x faster, and with it
