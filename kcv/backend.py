@@ -485,6 +485,13 @@ def torch_conv2d(
 _FEW_CHANNELS = 16
 
 
+def _torch_value(variable, dtype):
+    """A Keras variable's (autocast) torch value in ``dtype``: ``ops.cast`` without its
+    Python dispatch, which costs more than the cast on small tensors."""
+    value = variable.value
+    return value if value.dtype == dtype else value.to(dtype)
+
+
 def torch_batch_norm_training(layer, inputs):
     """``keras.layers.BatchNormalization``'s training step as PyTorch's one fused kernel.
 
@@ -538,14 +545,14 @@ def torch_batch_norm_training(layer, inputs):
     if copies:
         x = x.contiguous()
     statistics = [torch.zeros(x.shape[1], dtype=x.dtype, device=x.device) for _ in range(2)]
-    gamma = ops.cast(layer.gamma, x.dtype) if layer.scale else None
-    beta = ops.cast(layer.beta, x.dtype) if layer.center else None
+    gamma = _torch_value(layer.gamma, x.dtype) if layer.scale else None
+    beta = _torch_value(layer.beta, x.dtype) if layer.center else None
     # momentum=1: the "running" buffers receive this batch's mean and unbiased variance.
     outputs = F.batch_norm(x, *statistics, gamma, beta, True, 1.0, layer.epsilon)
     mean, variance = statistics[0], statistics[1] * ((count - 1) / count)
     momentum = layer.momentum
-    moving_mean = ops.cast(layer.moving_mean, x.dtype)
-    moving_variance = ops.cast(layer.moving_variance, x.dtype)
+    moving_mean = _torch_value(layer.moving_mean, x.dtype)
+    moving_variance = _torch_value(layer.moving_variance, x.dtype)
     layer.moving_mean.assign(moving_mean * momentum + mean * (1.0 - momentum))
     layer.moving_variance.assign(moving_variance * momentum + variance * (1.0 - momentum))
     outputs = outputs.movedim(1, axis)
