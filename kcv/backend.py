@@ -5,7 +5,8 @@ needs a fact about the running backend: its name and devices, which backends
 are installed, gradients for the test battery and for saliency maps
 (:func:`value_and_input_gradient`), PyTorch checkpoints for pretrained
 weights (:func:`load_torch_file`), and the JAX-only pieces of kcv's fast
-convolutions (:func:`sum_together`, :func:`custom_conv_gradients`). Which
+convolutions and pooling (:func:`sum_together`, :func:`custom_conv_gradients`,
+:func:`with_reverse_gradient`). Which
 implementation a convolution layer uses is not decided here: the layer
 resolves it when it is built (``kcv.layers.conv.resolve_implementation``,
 from its ``implementation`` argument and :mod:`kcv.config`).
@@ -251,6 +252,49 @@ _FORWARD_MODE_HINT = (
     'layer with implementation="native" (or call kcv.config.set_conv_implementation('
     'depthwise="native", pointwise="native") before building it).'
 )
+
+
+def with_reverse_gradient(function, forward, backward, inputs, hint):
+    """Returns ``function(inputs)``; on JAX, with a hand-written reverse-mode gradient.
+
+    On JAX ``function`` becomes a ``jax.custom_vjp``: ``forward(inputs)``
+    returns ``(outputs, saved)``, ``backward(saved, grad_outputs)`` the
+    gradient with respect to ``inputs``. Forward-mode autodiff (``jax.jvp``)
+    is then refused with JAX's ``TypeError``, followed by ``hint`` (how to
+    take one anyway). Other backends call ``function`` and differentiate it
+    by autodiff.
+
+    Args:
+        function: ``function(inputs) -> outputs``.
+        forward: ``forward(inputs) -> (outputs, saved)``, the same outputs.
+        backward: ``backward(saved, grad_outputs) -> grad_inputs``.
+        inputs: one tensor.
+        hint: str. Appended to the forward-mode error.
+
+    Returns:
+        ``function(inputs)``.
+
+    Example:
+
+    >>> import numpy as np
+    >>> with_reverse_gradient(
+    ...     lambda x: 2 * x, lambda x: (2 * x, None), lambda _, g: 2 * g,
+    ...     np.ones(2, "float32"), "").tolist()
+    [2.0, 2.0]
+    """
+    if name() != "jax":
+        return function(inputs)
+    import jax
+    import keras
+
+    custom = jax.custom_vjp(function)
+    custom.defvjp(forward, lambda saved, grad_outputs: (backward(saved, grad_outputs),))
+    try:
+        return custom(keras.ops.convert_to_tensor(inputs))
+    except TypeError as error:
+        if "forward-mode" not in str(error):
+            raise
+        raise TypeError(f"{error} {hint}") from error
 
 
 def value_and_gradients(model, inputs, targets, loss_fn, jit=False):

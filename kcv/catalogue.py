@@ -199,6 +199,29 @@ LAYER_CASES = (
         expected_num_trainable_weights=2,
         expected_num_non_trainable_weights=2,
     ),
+    # Max pooling, the inception branch's 3x3 stride 1 "same" (first-max gradient on
+    # JAX's CPU): no weights.
+    LayerCase(
+        "max_pool_3x3_s1",
+        layers.MaxPooling2D,
+        {"pool_size": 3, "strides": 1, "padding": "same"},
+        (2, 7, 6, 5),
+        expected_output_shape=(2, 7, 6, 5),
+        expected_trainable_params=0,
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
+    ),
+    # AlexNet's overlapping 3x3 stride 2 "valid" pooling (Sec. 3.4): no weights.
+    LayerCase(
+        "max_pool_3x3_s2",
+        layers.MaxPooling2D,
+        {"pool_size": 3, "strides": 2},
+        (2, 9, 8, 5),
+        expected_output_shape=(2, 4, 3, 5),
+        expected_trainable_params=0,
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
+    ),
     # Local response normalization (AlexNet, Sec. 3.3), paper constants: no weights.
     LayerCase(
         "lrn_paper",

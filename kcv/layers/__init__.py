@@ -15,6 +15,7 @@ from kcv.layers.msd import MSDDenseLayer
 from kcv.layers.msd import MSDFirstLayer
 from kcv.layers.msd import MSDTransition
 from kcv.layers.normalization import BatchNormalization
+from kcv.layers.pooling import MaxPooling2D
 from kcv.layers.residual import BasicBlock
 from kcv.layers.residual import Bottleneck
 from kcv.layers.shufflenet import ChannelShuffle
@@ -42,6 +43,7 @@ __all__ = [
     "MSDDenseLayer",
     "MSDFirstLayer",
     "MSDTransition",
+    "MaxPooling2D",
     "MixedPooling",
     "ShuffleNetV2Unit",
     "SqueezeExcite",

@@ -12,6 +12,7 @@ from keras import ops
 from kcv import _validation
 from kcv.layers import conv_bn
 from kcv.layers import layout
+from kcv.layers.pooling import MaxPooling2D
 
 _FILTER_ARGS = (
     "filters_1x1",
@@ -133,7 +134,7 @@ class InceptionModule(keras.layers.Layer):
             + self._conv(self.filters_3x3, 3, "branch_3x3"),
             self._conv(self.filters_5x5_reduce, 1, "branch_5x5_reduce") + wide,
             [
-                keras.layers.MaxPooling2D(
+                MaxPooling2D(
                     3,
                     strides=1,
                     padding="same",

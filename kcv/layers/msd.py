@@ -33,6 +33,7 @@ from kcv import _validation
 from kcv.layers import conv_bn
 from kcv.layers import layout
 from kcv.layers.normalization import BatchNormalization
+from kcv.layers.pooling import MaxPooling2D
 
 
 def _factors(argument, value):
@@ -159,7 +160,7 @@ class MSDFirstLayer(keras.layers.Layer):
                     name="scale0_conv_bn",
                 ),
                 keras.layers.Activation("relu", dtype=self.dtype_policy, name="scale0_conv_act"),
-                keras.layers.MaxPooling2D(
+                MaxPooling2D(
                     3,
                     2,
                     padding="same",

@@ -16,6 +16,7 @@ import keras
 from kcv import _validation
 from kcv.layers import Conv2D
 from kcv.layers import LocalResponseNormalization
+from kcv.layers import MaxPooling2D
 from kcv.models.common import CONVENTIONS
 from kcv.models.common import image_input
 from kcv.models.common import model_inputs
@@ -38,7 +39,7 @@ MIN_SIZE = {"paper": 67, "torchvision": 63}
 
 def _max_pool(x, data_format, name):
     """Overlapping max pooling, 3x3 with stride 2 (Sec. 3.4), no padding."""
-    return keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name=name)(x)
+    return MaxPooling2D(3, strides=2, data_format=data_format, name=name)(x)
 
 
 def AlexNet(

@@ -11,6 +11,7 @@ from kcv._validation import fail
 from kcv._validation import one_of
 from kcv.layers.conv_bn import KERAS_BN_EPSILON
 from kcv.layers.conv_bn import padding_layers
+from kcv.layers.pooling import MaxPooling2D
 
 CONVENTIONS = ("keras", "torchvision")
 TORCH_BN_EPSILON = 1e-5  # torch.nn.BatchNorm2d's default
@@ -59,7 +60,7 @@ def max_pool(x, pool_size, strides, padding, data_format, name):
     pads, mode = padding_layers(pool_size, strides, 1, padding, name, data_format)
     for layer in pads:
         x = layer(x)
-    return keras.layers.MaxPooling2D(
+    return MaxPooling2D(
         pool_size, strides=strides, padding=mode, data_format=data_format, name=name
     )(x)
 

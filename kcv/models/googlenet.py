@@ -17,6 +17,7 @@ import keras
 
 from kcv import _validation
 from kcv.layers import InceptionModule
+from kcv.layers import MaxPooling2D
 from kcv.layers.conv_bn import apply_conv_bn_act
 from kcv.models.common import CONVENTIONS
 from kcv.models.common import classifier
@@ -58,7 +59,7 @@ def _max_pool(x, data_format, name, ceil_mode=False, pool_size=3):
         x = keras.layers.ZeroPadding2D(
             ((0, 1), (0, 1)), data_format=data_format, name=f"{name}_pad"
         )(x)
-    return keras.layers.MaxPooling2D(
+    return MaxPooling2D(
         pool_size,
         strides=2,
         padding="valid" if ceil_mode else "same",

@@ -15,6 +15,7 @@ import keras
 from kcv import _validation
 from kcv.layers import Conv2D
 from kcv.layers import FireModule
+from kcv.layers import MaxPooling2D
 from kcv.models.common import CONVENTIONS
 from kcv.models.common import image_input
 from kcv.models.common import model_inputs
@@ -67,7 +68,7 @@ def _ceil_max_pool(x, data_format, name):
     the same maxima because the pooled maps follow a ReLU (>= 0).
     """
     x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), data_format=data_format, name=f"{name}_pad")(x)
-    return keras.layers.MaxPooling2D(3, strides=2, data_format=data_format, name=name)(x)
+    return MaxPooling2D(3, strides=2, data_format=data_format, name=name)(x)
 
 
 def SqueezeNet(

@@ -14,6 +14,7 @@ import keras
 
 from kcv import _validation
 from kcv.layers import Conv2D
+from kcv.layers import MaxPooling2D
 from kcv.layers.conv_bn import KERAS_BN_EPSILON
 from kcv.layers.layout import channel_axis
 from kcv.layers.layout import spatial_axes
@@ -63,9 +64,7 @@ def vgg_features(inputs, depth, batch_norm, data_format, bn_epsilon=KERAS_BN_EPS
                     axis=channel_axis(data_format), epsilon=bn_epsilon, name=f"{name}_bn"
                 )(x)
             x = keras.layers.Activation("relu", name=f"{name}_act")(x)
-        x = keras.layers.MaxPooling2D(
-            2, strides=2, data_format=data_format, name=f"block{block}_pool"
-        )(x)
+        x = MaxPooling2D(2, strides=2, data_format=data_format, name=f"block{block}_pool")(x)
         pools.append(x)
     return pools
 
