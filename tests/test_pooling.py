@@ -14,6 +14,7 @@ CASES = [
     (2, None, "valid", (9, 8)),  # VGG's, an odd side left over
     ((3, 2), (1, 2), "same", (7, 6)),
     (5, 1, "same", (4, 5)),  # the window larger than the map
+    (2, 3, "valid", (8, 7)),  # a stride larger than the window: pixels no window reads
 ]
 
 
