@@ -86,13 +86,20 @@ def test_bad_implementations_are_refused():
 
 
 @pytest.mark.skipif(backend.name() != "jax", reason="the shifted form is JAX's")
-def test_unknown_sizes_and_forward_mode_on_jax():
-    """The shifted form needs static sizes and has a reverse-mode gradient only; the
-    error names the way out."""
+def test_any_image_size_and_forward_mode_on_jax():
+    """A model built for any image size pools with the shifted form at each call's
+    size; the form has a reverse-mode gradient only, and the error names the way out."""
     import jax
 
-    with pytest.raises(ValueError, match="'native' for inputs of unknown height"):
-        kcv.layers.MaxPooling2D(implementation="shifted").build((None, None, None, 4))
+    inputs = keras.Input((None, None, 2))
+    pool = kcv.layers.MaxPooling2D(3, strides=2, padding="same")
+    model = keras.Model(inputs, pool(inputs))
+    assert pool.implementation_in_use == ("shifted" if _xla_cpu() else "native")
+    for size in ((7, 6), (4, 9)):
+        x = _relu_like((1, *size, 2))
+        expected = keras.layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        np.testing.assert_array_equal(model(x), expected)
+        np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
     x = _relu_like((1, 6, 6, 2))
     shifted = kcv.layers.MaxPooling2D(3, strides=1, padding="same", implementation="shifted")
     with pytest.raises(TypeError, match='implementation="native"'):

@@ -155,7 +155,8 @@ def shifted_max_pool(inputs, pool_size, strides, padding, data_format):
     ``keras.ops.max_pool``.
 
     Args:
-        inputs: 4D tensor in ``data_format``, with static height and width.
+        inputs: 4D tensor in ``data_format`` (JAX's shapes are static when it
+            computes, even where a model was built for any image size).
         pool_size, strides: pairs of ints.
         padding: ``"same"`` or ``"valid"``.
         data_format: ``"channels_last"`` or ``"channels_first"``.
@@ -226,8 +227,7 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
         The pooled tensor.
 
     Raises:
-        ValueError: ``implementation="shifted"`` off the JAX backend, or on
-            inputs of unknown height or width.
+        ValueError: ``implementation="shifted"`` off the JAX backend.
 
     Example:
 
@@ -260,24 +260,12 @@ class MaxPooling2D(keras.layers.MaxPooling2D):
         self.implementation_in_use = None
 
     def build(self, input_shape):
-        chosen = self.implementation
-        if chosen == "auto":
-            fast = backend.name() == "jax" and not backend.has_accelerator()
-            chosen = "shifted" if fast else "native"
-        if chosen == "shifted":
-            if backend.name() != "jax":
-                _validation.fail(
-                    "implementation", "'auto' or 'native' off the JAX backend", "shifted"
-                )
-            h_axis = _spatial(self.data_format)
-            if None in tuple(input_shape[h_axis : h_axis + 2]):
-                _validation.fail(
-                    "implementation",
-                    "'native' for inputs of unknown height or width (the shifted form "
-                    f"slices the input at fixed offsets; input shape {tuple(input_shape)})",
-                    "shifted",
-                )
-        self.implementation_in_use = chosen
+        on_jax = backend.name() == "jax"
+        if self.implementation == "shifted" and not on_jax:
+            _validation.fail("implementation", "'auto' or 'native' off the JAX backend", "shifted")
+        fast = on_jax and not backend.has_accelerator()
+        shifted = self.implementation == "shifted" or (self.implementation == "auto" and fast)
+        self.implementation_in_use = "shifted" if shifted else "native"
         super().build(input_shape)
 
     def call(self, inputs):
