@@ -211,10 +211,6 @@ def custom_conv_gradients(
     most = max(1, chunk_bytes // per_example)
     chunk = max(d for d in range(1, min(batch, most) + 1) if batch % d == 0)
 
-    @jax.custom_vjp
-    def convolve_chunked(x, k):
-        return convolve(x, k)
-
     def forward(x, k):
         return convolve(x, k), (x, k)
 
@@ -236,13 +232,7 @@ def custom_conv_gradients(
         )
         return grad_x, grad_k.astype(k.dtype)
 
-    convolve_chunked.defvjp(forward, backward)
-    try:
-        return convolve_chunked(inputs, kernel)
-    except TypeError as error:
-        if "forward-mode" not in str(error):
-            raise
-        raise TypeError(f"{error} {_FORWARD_MODE_HINT}") from error
+    return with_reverse_gradient(convolve, forward, backward, (inputs, kernel), _FORWARD_MODE_HINT)
 
 
 _FORWARD_MODE_HINT = (
@@ -255,42 +245,43 @@ _FORWARD_MODE_HINT = (
 
 
 def with_reverse_gradient(function, forward, backward, inputs, hint):
-    """Returns ``function(inputs)``; on JAX, with a hand-written reverse-mode gradient.
+    """Returns ``function(*inputs)``; on JAX, with a hand-written reverse-mode gradient.
 
-    On JAX ``function`` becomes a ``jax.custom_vjp``: ``forward(inputs)``
+    On JAX ``function`` becomes a ``jax.custom_vjp``: ``forward(*inputs)``
     returns ``(outputs, saved)``, ``backward(saved, grad_outputs)`` the
-    gradient with respect to ``inputs``. Forward-mode autodiff (``jax.jvp``)
-    is then refused with JAX's ``TypeError``, followed by ``hint`` (how to
-    take one anyway). Other backends call ``function`` and differentiate it
-    by autodiff.
+    gradients with respect to ``inputs``, one per input, as a tuple.
+    Forward-mode autodiff (``jax.jvp``) is then refused with JAX's
+    ``TypeError``, followed by ``hint`` (how to take one anyway) where
+    ``jax.jvp`` reaches this call directly (not through a ``jax.jit`` of
+    it). Other backends call ``function`` and differentiate it by autodiff.
 
     Args:
-        function: ``function(inputs) -> outputs``.
-        forward: ``forward(inputs) -> (outputs, saved)``, the same outputs.
-        backward: ``backward(saved, grad_outputs) -> grad_inputs``.
-        inputs: one tensor.
+        function: ``function(*inputs) -> outputs``.
+        forward: ``forward(*inputs) -> (outputs, saved)``, the same outputs.
+        backward: ``backward(saved, grad_outputs) -> tuple of grad_inputs``.
+        inputs: tuple of tensors (variables become their autocast values).
         hint: str. Appended to the forward-mode error.
 
     Returns:
-        ``function(inputs)``.
+        ``function(*inputs)``.
 
     Example:
 
     >>> import numpy as np
     >>> with_reverse_gradient(
-    ...     lambda x: 2 * x, lambda x: (2 * x, None), lambda _, g: 2 * g,
-    ...     np.ones(2, "float32"), "").tolist()
+    ...     lambda x: 2 * x, lambda x: (2 * x, None), lambda _, g: (2 * g,),
+    ...     (np.ones(2, "float32"),), "").tolist()
     [2.0, 2.0]
     """
     if name() != "jax":
-        return function(inputs)
+        return function(*inputs)
     import jax
     import keras
 
     custom = jax.custom_vjp(function)
-    custom.defvjp(forward, lambda saved, grad_outputs: (backward(saved, grad_outputs),))
+    custom.defvjp(forward, backward)
     try:
-        return custom(keras.ops.convert_to_tensor(inputs))
+        return custom(*(keras.ops.convert_to_tensor(x) for x in inputs))
     except TypeError as error:
         if "forward-mode" not in str(error):
             raise

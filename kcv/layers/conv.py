@@ -54,6 +54,7 @@ from keras import ops
 from kcv import _validation
 from kcv import backend
 from kcv import config
+from kcv.layers.layout import spatial_axes
 
 
 def _same_padding(size, kernel, stride, dilation):
@@ -79,10 +80,12 @@ def _pad(inputs, kernel_shape, strides, padding, dilation_rate, data_format):
     pads = _spatial_pads(inputs, kernel_shape, strides, padding, dilation_rate, data_format)
     if not any(map(any, pads)):
         return inputs
-    pad_width = (
-        [(0, 0), *pads, (0, 0)] if data_format == "channels_last" else [(0, 0), (0, 0), *pads]
-    )
-    return ops.pad(inputs, pad_width)
+    return ops.pad(inputs, _pad_width(pads, data_format))
+
+
+def _pad_width(pads, data_format):
+    """Per-axis ``pads`` of the height and width as the pad width of a 4D tensor."""
+    return [(0, 0), *pads, (0, 0)] if data_format == "channels_last" else [(0, 0), (0, 0), *pads]
 
 
 def _torch_conv(layer, inputs, kernel, groups, contiguous=False):
@@ -444,8 +447,7 @@ def _patches_pay(inputs, kernel, strides, padding, dilation_rate, data_format):
     (forward and both gradients, 2.6 and 13.3 ms against 2.9 and 48.0 as
     patches). Larger outputs keep XLA's convolution, faster there.
     """
-    h_axis = 1 if data_format == "channels_last" else 2
-    sizes = tuple(inputs.shape[h_axis : h_axis + 2])
+    sizes = tuple(inputs.shape[axis] for axis in spatial_axes(data_format))
     if None in sizes:
         return False
     for size, k, s, d in zip(sizes, kernel.shape[:2], strides, dilation_rate):

@@ -25,20 +25,12 @@ from keras import ops
 
 from kcv import _validation
 from kcv import backend
+from kcv.layers.conv import _pad_width
 from kcv.layers.conv import _spatial_pads
 from kcv.layers.conv import _tap_windows
+from kcv.layers.layout import spatial_axes
 
 IMPLEMENTATIONS = ("auto", "native", "shifted")
-
-
-def _spatial(data_format):
-    """The index of the height axis of a 4D tensor in ``data_format``."""
-    return 1 if data_format == "channels_last" else 2
-
-
-def _pad_width(pads, data_format):
-    """``pads`` (per spatial axis) as the pad width of a 4D tensor in ``data_format``."""
-    return [(0, 0), *pads, (0, 0)] if data_format == "channels_last" else [(0, 0), (0, 0), *pads]
 
 
 def _max_of_windows(inputs, pool_size, strides, pads, data_format):
@@ -68,7 +60,7 @@ def _first_max(outputs, windows):
 def _shares(grad_outputs, first, taps, length, data_format):
     """Per input position ``q`` of a ``length`` grid, the sum over ``taps`` (``(tap, (di,
     dj))``) of output ``q - (di, dj)``'s gradient where that tap held its maximum."""
-    h_axis = _spatial(data_format)
+    h_axis = spatial_axes(data_format)[0]
     if not taps:  # a stride larger than the window: no tap lands on this phase
         shape = list(grad_outputs.shape)
         shape[h_axis : h_axis + 2] = length
@@ -110,7 +102,7 @@ def _route_to_first_max(grad_outputs, first, input_shape, pool_size, strides, pa
     from output ``q - i // stride``: slices of the padded output gradient,
     one fused loop per phase, then the phases interleaved.
     """
-    h_axis = _spatial(data_format)
+    h_axis = spatial_axes(data_format)[0]
     padded = [input_shape[h_axis + a] + sum(pads[a]) for a in range(2)]
     length = [-(-n // stride) for n, stride in zip(padded, strides)]
     taps = list(enumerate(divmod(t, pool_size[1]) for t in range(pool_size[0] * pool_size[1])))
@@ -186,11 +178,13 @@ def shifted_max_pool(inputs, pool_size, strides, padding, data_format):
         return outputs, _first_max(outputs, windows)
 
     def backward(first, grad_outputs):
-        return _route_to_first_max(
-            grad_outputs, first, input_shape, pool_size, strides, pads, data_format
+        return (
+            _route_to_first_max(
+                grad_outputs, first, input_shape, pool_size, strides, pads, data_format
+            ),
         )
 
-    return backend.with_reverse_gradient(pool, forward, backward, inputs, _FORWARD_MODE_HINT)
+    return backend.with_reverse_gradient(pool, forward, backward, (inputs,), _FORWARD_MODE_HINT)
 
 
 _FORWARD_MODE_HINT = (
