@@ -1,5 +1,6 @@
 """The developer tools behind `make book` and `make test`."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -98,15 +99,70 @@ def test_the_command_line_applies_the_process_settings_and_keeps_the_users():
 def test_configure_adds_only_what_is_missing_and_warns_when_too_late(monkeypatch):
     monkeypatch.setattr(environment, "xla_flags", lambda: [])  # no jaxlib to fit
     env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
-    assert environment.configure(env) == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    assert environment.configure(env, compilation_cache=False) == {"TF_ENABLE_ONEDNN_OPTS": "1"}
     assert env == {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1"}
-    assert environment.configure(env) == {}
+    assert environment.configure(env, compilation_cache=False) == {}
     assert environment.settings(env) == {} and environment.settings() == environment.SETTINGS
     for key in environment.SETTINGS:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setitem(sys.modules, "tensorflow", object())
     with pytest.warns(UserWarning, match="after TensorFlow was imported"):
+        environment.configure(compilation_cache=False)
+
+
+def test_configure_gives_jax_a_compilation_cache_unless_the_caller_chose(tmp_path, monkeypatch):
+    monkeypatch.setattr(environment, "xla_flags", lambda: [])
+    home = tmp_path / "cache"
+    directory = str(home / "kcv" / "jax")
+    threshold = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
+    env = {"XDG_CACHE_HOME": str(home)}
+    added = environment.configure(env)
+    assert added[environment.CACHE_DIR] == env[environment.CACHE_DIR] == directory
+    assert env[threshold] == "0"
+    assert not home.exists(), "JAX makes the directory when it first compiles"
+    assert environment.compilation_cache_dir({"HOME": "/home/me"}) == "/home/me/.cache/kcv/jax"
+    # The caller's directory, or its threshold alone, is kept.
+    env = {environment.CACHE_DIR: "/mine"}
+    assert set(environment.configure(env)) == set(environment.SETTINGS)
+    env = {"XDG_CACHE_HOME": str(home), threshold: "2"}
+    environment.configure(env)
+    assert env[threshold] == "2" and env[environment.CACHE_DIR] == directory
+    # Nowhere to put it (the cache home is a file), or not for this process: none.
+    (tmp_path / "a_file").write_text("")
+    for env, kwargs in (
+        ({"XDG_CACHE_HOME": str(tmp_path / "a_file")}, {}),
+        ({"XDG_CACHE_HOME": str(home)}, {"compilation_cache": False}),
+    ):
+        assert environment.CACHE_DIR not in environment.configure(env, **kwargs)
+        assert threshold not in env
+    assert environment.CACHE_DIR not in environment.settings({"XDG_CACHE_HOME": str(home)})
+    # Read by JAX when it is imported: too late after that.
+    for key in (environment.CACHE_DIR, threshold):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environment.SETTINGS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    monkeypatch.setitem(sys.modules, "jax", object())
+    with pytest.warns(UserWarning, match="after JAX was imported"):
         environment.configure()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX")
+def test_a_chapter_process_leaves_its_compiled_programs_in_the_cache(tmp_path):
+    """What configure() adds is what JAX reads: the programs a fresh process compiles land there."""
+    caller = (environment.CACHE_DIR, *environment.CACHE_SETTINGS)
+    env = {k: v for k, v in os.environ.items() if k not in caller}
+    env.update(XDG_CACHE_HOME=str(tmp_path), JAX_PLATFORMS="cpu")
+    code = (
+        "import kcv; kcv.environment.configure(); import jax.numpy as jnp; "
+        "print(float((jnp.arange(6.0) * 2).sum()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "30.0"
+    assert len(os.listdir(tmp_path / "kcv" / "jax")) >= 2, "one program per operation"
 
 
 def test_xla_flags_join_the_callers_and_keep_a_flag_the_caller_named(monkeypatch):
