@@ -49,7 +49,10 @@ For the calling process only (:func:`configure`, not :func:`settings`):
   run, whose seeds share their programs (``benchmarks/README.md``, "JAX: a
   persistent compilation cache"). JAX keys every entry on the program, its
   versions, flags and device, and grows the directory without limit: delete
-  it to reclaim the space. It is left out where the caller chose a
+  it to reclaim the space. An entry cut short (a kernel killed while JAX
+  wrote it) makes JAX warn ("Error reading persistent compilation cache
+  entry") and compile that program again, each time, until the directory is
+  deleted. It is left out where the caller chose a
   directory, where the directory cannot be made, and for the processes
   others start, whose caches are their starter's choice (the test runner's
   shared one, the grader's read-only one, none for the benchmarks, which
