@@ -16,7 +16,10 @@ on every metric, with the outcome in words. The executed notebook goes to
 
 The records carry the seeds, every run's metrics and time, the versions, the
 machine and the date; commit them, and the chapters show them next to their
-live run.
+live run. The chapters keep JAX's compiled programs
+(``kcv.environment.configure``), so on JAX a run's time includes compiling
+only where no earlier run, of this chapter or of an earlier process,
+compiled the same programs: a first seed's runs are the slower ones.
 """
 
 import argparse
