@@ -52,11 +52,10 @@ For the calling process only (:func:`configure`, not :func:`settings`):
   it to reclaim the space. An entry cut short (a kernel killed while JAX
   wrote it) makes JAX warn ("Error reading persistent compilation cache
   entry") and compile that program again, each time, until the directory is
-  deleted. It is left out where the caller chose a
-  directory, where the directory cannot be made, and for the processes
-  others start, whose caches are their starter's choice (the test runner's
-  shared one, the grader's read-only one, none for the benchmarks, which
-  time compiling).
+  deleted. It is left out where the caller chose a directory, where the
+  directory cannot be made, and for the processes others start, whose
+  caches are their starter's choice (the test runner's shared one, the
+  grader's read-only one, none for the benchmarks, which time compiling).
 
 A value the caller already set is kept; a flag is added to ``XLA_FLAGS``
 only when the variable does not name it yet. This module imports neither
