@@ -138,7 +138,8 @@ def test_configure_gives_jax_a_compilation_cache_unless_the_caller_chose(tmp_pat
     assert environment.CACHE_DIR not in environment.settings({"XDG_CACHE_HOME": str(home)})
     # Read by JAX when it is imported: too late after that.
     for key in (environment.CACHE_DIR, threshold):
-        monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv(key, "")  # so that monkeypatch restores what configure() sets
+        monkeypatch.delenv(key)
     for key, value in environment.SETTINGS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("XDG_CACHE_HOME", str(home))
