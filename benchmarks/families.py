@@ -550,7 +550,13 @@ def main(argv=None):
     info["load_after"] = harness.load_average()
     if rows:
         harness.add_ratios(rows, group="family")
-        tables = summary_table(rows, args.families) + "\n\n" + detail_table(rows)
+        tables = "\n\n".join(
+            (
+                summary_table(rows, args.families),
+                harness.targets_report(rows, "family", args.dtype),
+                detail_table(rows),
+            )
+        )
         print(tables)
         print(f"written: {write_results(rows, args, info, tables)}", file=sys.stderr)
     for run in failed:

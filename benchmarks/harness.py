@@ -14,8 +14,8 @@ machinery, and neither script imports the other:
   on the worker side :func:`native_steps` (the plain PyTorch train step and
   forward pass), :func:`keras_device`, :func:`check_parameters`;
 * statistics and reports: :func:`quartiles`, :func:`add_ratios`,
-  :func:`format_ratio`, :func:`write_chart`, :func:`machine`,
-  :func:`load_average`;
+  :func:`format_ratio`, :data:`TARGETS` and :func:`targets_report`,
+  :func:`write_chart`, :func:`machine`, :func:`load_average`;
 * options: :func:`chosen` (a comma-separated selection, checked).
 
 Importing it imports no framework and changes nothing: the workers get
@@ -73,6 +73,11 @@ VERSIONS = ("keras", "jax", "jaxlib", "tensorflow-cpu", "tensorflow", "torch", "
 # The --dtype choices of families.py and models.py: a Keras dtype policy, and the
 # torch.autocast type of the native step (native_steps).
 DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
+# Issue 19's targets: a kcv train step at most this many times native PyTorch's,
+# float32 on a CPU (TensorFlow has none: it met issue 8's 1.2 before them).
+TARGETS = {"kcv on jax": 1.2, "kcv on torch": 1.3}
+# Where each miss is explained: what the time is spent on, and what was tried.
+MISSES_EXPLAINED = 'benchmarks/README.md, "Where the targets are missed, and why"'
 
 
 # --------------------------------------------------------------------------
@@ -381,6 +386,62 @@ def add_ratios(rows, group):
 def format_ratio(row):
     """``row["ratio"]`` to two decimals, ``n/a`` without a native reference."""
     return "n/a" if row["ratio"] is None else f"{row['ratio']:.2f}"
+
+
+def targets_report(rows, group, dtype):
+    """Markdown: the :data:`TARGETS`, and every run of ``rows`` over its own.
+
+    Args:
+        rows: the result rows, with ``ratio`` set (:func:`add_ratios`), each
+            with its ``implementation``, ``device`` and ``row[group]``.
+        group: str. The key naming each row's item: ``"family"``, ``"model"``.
+        dtype: str. The run's ``--dtype``.
+
+    Returns:
+        str: a paragraph naming the targets, then either the runs over target
+        (item, implementation, ratio), with where the misses are explained, or
+        that every run met its target. A run off the CPU (its own or its
+        native reference's), or not in float32, has no target, and the
+        paragraph says so.
+
+    Example:
+        >>> rows = [{"model": "msdnet", "implementation": label, "device": "cpu",
+        ...          "ratio": ratio} for label, ratio in ((NATIVE.label, 1.0),
+        ...                                               ("kcv on torch", 1.38))]
+        >>> print(targets_report(rows, "model", "float32").splitlines()[1])
+        - msdnet, kcv on torch: 1.38 (target 1.3)
+    """
+    limits = ", ".join(
+        f"{label.removeprefix('kcv on ')} {limit}" for label, limit in TARGETS.items()
+    )
+    lines = [f"Targets (issue 19; a kcv train step × native PyTorch, float32 on a CPU): {limits}."]
+    on_cpu = {
+        r[group] for r in rows if r["implementation"] == NATIVE.label and r["device"] == "cpu"
+    }
+    judged = [
+        r
+        for r in rows
+        if r["implementation"] in TARGETS
+        and r["ratio"] is not None
+        and r["device"] == "cpu"
+        and r[group] in on_cpu
+    ]
+    if dtype != "float32" or not judged:
+        lines[0] += f" None applies to this run ({dtype}; devices: "
+        lines[0] += ", ".join(sorted({r["device"] for r in rows})) + ")."
+        return "\n".join(lines)
+    over = [r for r in judged if r["ratio"] > TARGETS[r["implementation"]]]
+    if not over:
+        lines[0] += f" All {len(judged)} runs with a target are within it."
+        return "\n".join(lines)
+    lines[0] += f" Over target in this run, {len(over)} of {len(judged)}:"
+    lines += [
+        f"- {r[group]}, {r['implementation']}: {r['ratio']:.2f} "
+        f"(target {TARGETS[r['implementation']]})"
+        for r in over
+    ]
+    lines.append(f"\nWhere their time goes, and what was tried: {MISSES_EXPLAINED}.")
+    return "\n".join(lines)
 
 
 def write_chart(rows, path, group):

@@ -424,7 +424,13 @@ def write_partial(rows, args, info):
         return ""
     info["load_after"] = harness.load_average()
     harness.add_ratios(rows, group="model")
-    tables = summary_table(rows, args.models) + "\n\n" + detail_table(rows)
+    tables = "\n\n".join(
+        (
+            summary_table(rows, args.models),
+            harness.targets_report(rows, "model", args.dtype),
+            detail_table(rows),
+        )
+    )
     write_results(rows, args, info, tables)
     return tables
 

@@ -104,6 +104,7 @@ def test_families_script_times_every_backend_and_native(tmp_path):
     assert all(float(r["median_ms"]) > 0 for r in rows)
     report = (tmp_path / "families_cpu.md").read_text()
     assert "Load average" in report and "| SqueezeExcite | 8,464 |" in report
+    assert "Targets (issue 19;" in report
     assert "se: trainable parameters kcv 8,464, native PyTorch 8,464 (checked)" in done.stderr
 
 
@@ -192,9 +193,41 @@ def test_models_script_writes_what_it_finished(tmp_path):
     report = (tmp_path / "models_cpu.md").read_text()
     assert "`se_resnet20_cifar`" in report and "`mobilenet_v1`" not in report
     assert "No results (not reached, or failed) for: mobilenet_v1" in report
+    assert f"- se_resnet20_cifar, {args.runs[1].label}: 2.25 (target" in report
     with open(tmp_path / "models_cpu.csv") as f:
         assert [r["ratio"] for r in csv.DictReader(f)] == ["1.0", "2.25"]
     assert models.write_partial([], args, info) == ""
+
+
+@pytest.mark.backend_independent
+def test_the_report_names_each_run_over_its_target():
+    def row(implementation, ratio, device="cpu"):
+        return {"model": "m", "implementation": implementation, "device": device, "ratio": ratio}
+
+    rows = [
+        row(harness.NATIVE.label, 1.0),
+        row("kcv on jax", 1.25),
+        row("kcv on tensorflow", 2.0),  # no target on TensorFlow
+        row("kcv on torch", 1.29),
+        row(families.KERAS_CONVOLUTIONS.label, 3.0),  # a reference, not kcv's
+    ]
+    report = harness.targets_report(rows, "model", "float32")
+    assert "jax 1.2, torch 1.3." in report and "Over target in this run, 1 of 2:" in report
+    assert "\n- m, kcv on jax: 1.25 (target 1.2)\n" in report
+    assert "tensorflow:" not in report and "torch:" not in report and "3.00" not in report
+    assert '"Where the targets are missed, and why"' in report
+
+    rows[1]["ratio"] = 1.2  # at the target is within it
+    assert "All 2 runs with a target are within it." in harness.targets_report(
+        rows, "model", "float32"
+    )
+    assert "None applies to this run (mixed_bfloat16; devices: cpu)." in harness.targets_report(
+        rows, "model", "mixed_bfloat16"
+    )
+    on_gpu = [row("kcv on jax", 2.0, "NVIDIA H100"), row("kcv on torch", None)]
+    assert "None applies to this run (float32; devices: NVIDIA H100, cpu)." in (
+        harness.targets_report(on_gpu, "model", "float32")
+    )
 
 
 @pytest.mark.backend_independent
