@@ -275,20 +275,45 @@ def test_durations_table_sums_each_test_file_per_run(tmp_path, monkeypatch):
 
 
 def test_a_runs_cpu_time_counts_the_processes_it_started():
-    """A run's CPU time is its whole tree's: a grandchild's busy second is in it, a sleep not."""
+    """A run's CPU time is its whole tree's: a grandchild's busy second is in it, a sleep not;
+    its peak memory is the largest process's, the grandchild's 300 MiB."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import run_tests
 
-    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+    spin = (
+        "import time\nheld = b'x' * (300 * 2**20)\n"
+        "t = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
+    )
     script = (
         "import subprocess, sys, time\n"
         f"subprocess.run([sys.executable, '-c', {spin!r}], check=True)\n"
         "time.sleep(0.5)\n"
         "sys.exit(3)"
     )
-    code, cpu = run_tests._wait(subprocess.Popen([sys.executable, "-c", script]))
+    code, cpu, peak = run_tests._wait(subprocess.Popen([sys.executable, "-c", script]))
     assert code == 3
-    assert 0.6 <= cpu < 1.05
+    assert 0.6 <= cpu < 1.2
+    assert 300 <= peak < 400
+
+
+def test_the_runner_takes_a_job_per_core_as_memory_and_its_runs_allow():
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import run_tests
+
+    gib = 2**30
+    assert run_tests.default_jobs(8, cpus=2, memory=24 * gib) == 2  # this machine
+    assert run_tests.default_jobs(8, cpus=4, memory=32 * gib) == 4
+    assert run_tests.default_jobs(8, cpus=16, memory=128 * gib) == 8  # one per run
+    assert run_tests.default_jobs(8, cpus=16, memory=16 * gib) == 3  # 5 GiB per run
+    assert run_tests.default_jobs(8, cpus=1, memory=gib) == 1  # never 0
+    assert run_tests.default_jobs(8) >= 1
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "run_tests.py"), "--jobs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "--jobs must be an integer >= 1; received 0" in done.stderr
 
 
 def test_runner_plan_splits_tests_chapters_and_grading():

@@ -1,6 +1,6 @@
 """Runs kcv's test suite once per backend, each in its own process.
 
-    python tools/run_tests.py [--backends jax,tensorflow,torch] [--jobs 2]
+    python tools/run_tests.py [--backends jax,tensorflow,torch] [--jobs N]
                               [--require-all] [-- PYTEST_ARGS...]
 
 Keras reads KERAS_BACKEND once, at import, so every backend gets fresh
@@ -8,8 +8,10 @@ pytest processes with the variable set before anything is imported: one for
 its tests, one for its chapters (``tests/test_chapters.py``). Tests marked
 ``backend_independent`` run once more, in two processes of their own (the
 grader's and the others). The processes run in parallel, ``--jobs`` at a
-time, in an order that keeps the lanes even (:data:`_ORDER`), the machine's
-cores split between them (:func:`lane_threads`). A run that selects no test
+time (default: as many as the machine has cores and memory for,
+:func:`default_jobs`), in an order that keeps the lanes even
+(:data:`_ORDER`), the machine's cores split between them
+(:func:`lane_threads`). A run that selects no test
 (``-- -k ...``) passes with nothing to report. Logs and JUnit XML go to
 ``test-results/``. A backend that is not installed is reported as SKIPPED
 (never as passed); with ``--require-all`` it fails the run. The exit status
@@ -75,6 +77,34 @@ def lane_threads(jobs, cpus=None):
     return environment.thread_settings(max(1, (cpus or os.cpu_count() or 1) // max(1, jobs)))
 
 
+# Memory to count per run side by side, in bytes. JAX keeps every program it
+# compiled: its test process grew to 4.7 GiB over tests/test_models.py and
+# tests/test_battery.py alone (the runner's "peak MiB" column gives each run's).
+MEMORY_PER_RUN = 5 * 2**30
+
+
+def default_jobs(runs, cpus=None, memory=None):
+    """How many of ``runs`` pytest runs go side by side when ``--jobs`` is not given.
+
+    One per core, so that a machine with more cores than this 2-core one
+    finishes sooner (the runs are mostly single-threaded: JAX compiling,
+    Python, Keras' import), but no more than the memory holds at
+    :data:`MEMORY_PER_RUN` each, and no more than there are runs.
+
+    Args:
+        runs: int. The number of runs planned.
+        cpus: int or None. Cores (default: ``os.cpu_count()``).
+        memory: int or None. Bytes of memory (default: the machine's physical memory).
+
+    Returns:
+        int, at least 1.
+    """
+    cpus = cpus or os.cpu_count() or 1
+    if memory is None:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(1, min(cpus, memory // MEMORY_PER_RUN, runs))
+
+
 def _counts(xml_path):
     """(passed, failed, skipped) from a pytest JUnit XML file."""
     suite = ET.parse(xml_path).getroot()
@@ -100,6 +130,9 @@ NO_TESTS_SELECTED = 5  # pytest's exit status when -k / -m leave nothing to run
 # tests about 580 s, the grading and the other backend-independent tests about
 # 380 s each, each backend's chapters 200 to 280 s, TensorFlow's tests 190 s,
 # torch's 85 s): with --jobs 2 the lanes then end within a minute of each other.
+# By the same times (2,465 CPU-s in all, the JAX tests 640), four jobs would
+# give the JAX tests about what each other slot gets; with more, the JAX tests,
+# which start first, set the pace.
 _ORDER = (
     "jax",
     "grading",
@@ -166,7 +199,7 @@ def _run(label, keras_backend, marker, paths, pytest_args, threads):
     )
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        code, cpu = _wait(process)
+        code, cpu, peak = _wait(process)
     seconds = time.monotonic() - start
     counts = _counts(xml_path) if os.path.exists(xml_path) else (0, 0, 0)
     ok = (code == 0 and sum(counts) > 0) or code == NO_TESTS_SELECTED
@@ -189,22 +222,25 @@ def _run(label, keras_backend, marker, paths, pytest_args, threads):
         "counts": counts,
         "seconds": seconds,
         "cpu": cpu,
+        "peak_mib": peak,
     }
 
 
 def _wait(process):
-    """``(exit status, CPU seconds)`` of a finished ``subprocess.Popen``.
+    """``(exit status, CPU seconds, peak MiB)`` of a finished ``subprocess.Popen``.
 
     The CPU time (user + system) is the whole process tree's: the kernel
     adds every descendant that was waited for to its parent's account, so
     the chapters' kernels, the grader's sandboxes and the cross-backend
     workers count in the run that started them. On two cores, two runs side
     by side have about 2 CPU-seconds per second between them: the CPU time,
-    not the wall time, says what a run costs the others.
+    not the wall time, says what a run costs the others. The peak is the
+    largest resident set of any one process of the tree (not their sum),
+    what :data:`MEMORY_PER_RUN` is sized from.
     """
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_utime + usage.ru_stime
+    return process.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def chapter_matrix(directory=None):
@@ -273,7 +309,9 @@ def durations(labels, top=15):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=",".join(backend.BACKENDS))
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--jobs", type=int, help="runs side by side (default: one per core, see default_jobs)"
+    )
     parser.add_argument(
         "--require-all", action="store_true", help="fail when a requested backend is not installed"
     )
@@ -284,6 +322,8 @@ def main(argv=None):
     unknown = sorted(set(requested) - set(backend.BACKENDS))
     if unknown:
         parser.error(f"--backends must name {', '.join(backend.BACKENDS)}; received {unknown}")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be an integer >= 1; received {args.jobs}")
     installed = backend.installed_backends()
     present = [b for b in requested if installed[b]]
     missing = [b for b in requested if not installed[b]]
@@ -294,22 +334,30 @@ def main(argv=None):
             os.remove(os.path.join(chapter_records, name))
 
     runs = plan(present)
-    threads = lane_threads(args.jobs)
+    jobs = default_jobs(len(runs)) if args.jobs is None else min(args.jobs, max(1, len(runs)))
+    threads = lane_threads(jobs)
+    print(
+        f"{len(runs)} runs, {jobs} at a time, {threads['OMP_NUM_THREADS']} threads each", flush=True
+    )
     start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(lambda r: _run(*r, args.pytest_args, threads), runs))
 
     print(
         f"\n{'run':<21}{'status':<26}{'passed':>8}{'failed':>8}{'skipped':>9}{'time':>8}{'CPU':>8}"
+        f"{'peak MiB':>10}"
     )
     for r in results:
         p, f, s = r["counts"]
         status = "ok" if r["ok"] else f"FAILED (pytest exit {r['code']})"
         print(
             f"{r['label']:<21}{status:<26}{p:>8}{f:>8}{s:>9}{r['seconds']:>7.0f}s{r['cpu']:>7.0f}s"
+            f"{r['peak_mib']:>10,.0f}"
         )
     for b in missing:
-        print(f"{b:<21}{'SKIPPED (not installed)':<26}{'-':>8}{'-':>8}{'-':>9}{'-':>8}{'-':>8}")
+        print(
+            f"{b:<21}{'SKIPPED (not installed)':<26}{'-':>8}{'-':>8}{'-':>9}{'-':>8}{'-':>8}{'-':>10}"
+        )
     matrix = chapter_matrix()
     if matrix:
         with open(os.path.join(RESULTS, "chapters.md"), "w") as f:
