@@ -77,10 +77,13 @@ def lane_threads(jobs, cpus=None):
     return environment.thread_settings(max(1, (cpus or os.cpu_count() or 1) // max(1, jobs)))
 
 
-# Memory to count per run side by side, in bytes. JAX keeps every program it
-# compiled: its test process grew to 4.7 GiB over tests/test_models.py and
-# tests/test_battery.py alone (the runner's "peak MiB" column gives each run's).
-MEMORY_PER_RUN = 5 * 2**30
+# Memory to count per run side by side, in bytes. The largest process of each
+# run peaked at (MiB; `make test` at 139cddc, the runner's "peak MiB" column):
+# JAX's tests 9,737 (JAX keeps every program it compiled), TensorFlow's 6,046,
+# torch's 4,381, the backend-independent tests 3,236, the grader's 1,833, the
+# chapters 1,198 to 1,414. With one run per 6 GiB, the largest runs that can
+# go side by side fit: the four largest 23.3 GiB on a 24 GiB machine.
+MEMORY_PER_RUN = 6 * 2**30
 
 
 def default_jobs(runs, cpus=None, memory=None):
@@ -236,7 +239,10 @@ def _wait(process):
     by side have about 2 CPU-seconds per second between them: the CPU time,
     not the wall time, says what a run costs the others. The peak is the
     largest resident set of any one process of the tree (not their sum),
-    what :data:`MEMORY_PER_RUN` is sized from.
+    what :data:`MEMORY_PER_RUN` is sized from. Linux carries a process's
+    peak across fork and exec, so a process started by a large one reports
+    at least its parent's resident set at that moment: never more than the
+    parent's own peak, so the tree's largest is still right.
     """
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
