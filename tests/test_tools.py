@@ -227,14 +227,21 @@ def test_parallel_runs_split_the_cores_between_their_thread_pools():
         environment.thread_settings(0)
 
 
-def test_runner_rejects_unknown_backends():
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--backends", "mxnet"], "--backends must name"),
+        (["--jobs", "0"], "--jobs must be an integer >= 1; received 0"),
+    ],
+)
+def test_runner_rejects_bad_options(options, message):
     done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", "run_tests.py"), "--backends", "mxnet"],
+        [sys.executable, os.path.join(ROOT, "tools", "run_tests.py"), *options],
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert done.returncode == 2 and "--backends must name" in done.stderr
+    assert done.returncode == 2 and message in done.stderr
 
 
 def test_chapter_matrix_table(tmp_path):
@@ -321,13 +328,6 @@ def test_the_runner_takes_a_job_per_core_as_memory_and_its_runs_allow():
     assert run_tests.default_jobs(8, cpus=16, memory=24 * gib) == 4
     assert run_tests.default_jobs(8, cpus=1, memory=gib) == 1  # never 0
     assert run_tests.default_jobs(8) >= 1
-    done = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", "run_tests.py"), "--jobs", "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 2 and "--jobs must be an integer >= 1; received 0" in done.stderr
 
 
 def test_runner_plan_splits_tests_chapters_and_grading():
