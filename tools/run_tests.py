@@ -79,7 +79,8 @@ def lane_threads(jobs, cpus=None):
 
 # Memory to count per run side by side, in bytes. The largest process of each
 # run peaked at (MiB; `make test` at 139cddc, the runner's "peak MiB" column):
-# JAX's tests 9,737 (JAX keeps every program it compiled), TensorFlow's 6,046,
+# JAX's tests 9,737 (JAX keeps every program it compiled; 7,964 at 0af14b3,
+# which drops them after each test file: tests/conftest.py), TensorFlow's 6,046,
 # torch's 4,381, the backend-independent tests 3,236, the grader's 1,833, the
 # chapters 1,198 to 1,414. With one run per 6 GiB, the largest runs that can
 # go side by side fit: the four largest 23.3 GiB on a 24 GiB machine.
