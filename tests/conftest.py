@@ -34,9 +34,7 @@ def _fresh_jax_caches():
     on disk (tools/run_tests.py) still serves what a later file compiles again.
     """
     yield
-    import keras
-
-    if keras.backend.backend() == "jax":
+    if backend.name() == "jax":
         import jax
 
         jax.clear_caches()
